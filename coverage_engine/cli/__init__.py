@@ -1,0 +1,58 @@
+"""The `coverage-engine` command line: a thin dispatcher.
+
+Each command group lives in its own module and registers its subcommands here,
+so the dispatcher never grows policy. Exit codes: 0 success, 1 a finding the
+user must act on (invalid config, a coverage gap, a failed call), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+# Modules that define `register(subparsers)`. A subcommand's handler is stored
+# as `func` on its parser and returns the process exit code.
+_COMMAND_MODULES: tuple[str, ...] = (
+    "coverage_engine.cli.routing_cmds",
+    "coverage_engine.cli.sandbox_cmds",
+    "coverage_engine.cli.run_cmd",
+    "coverage_engine.cli.calls_cmds",
+    "coverage_engine.cli.operators_cmds",
+)
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from coverage_engine import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="coverage-engine",
+        description="A person answers every call to the practice, at any hour.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # that command group is not built yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Handler | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,98 @@
+"""The routing decision as data: what the routing core hands to the call flow.
+
+This module is the contract between `routing` (which decides) and `callflow`
+(which carries a decision out on a live call), and what `explain --json`
+prints. It holds no policy and does no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+Status = Literal["open", "closed"]
+
+
+class StepKind(StrEnum):
+    """Who a step reaches. Every kind is a person; there is no voicemail kind."""
+
+    STAFF = "staff"  # the practice's own front desk while open
+    OPERATORS = "operators"  # the answering-service queue (Asterisk app_queue)
+    ONCALL = "oncall"  # the doctor on call, on an endpoint or through a trunk
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One attempt to reach a person.
+
+    `target` names who is reached in the admin's own words (an endpoint id, a
+    queue name, a doctor id). `dial` is the exact Asterisk dial string built
+    from validated config only (`PJSIP/frontdesk-maple`,
+    `PJSIP/+15551234567@carrier-out`); for `operators` it is the queue name.
+    Nothing the caller sends ever ends up in `dial`.
+    """
+
+    kind: StepKind
+    target: str
+    dial: str
+    ring_seconds: int
+    confirm: bool = False
+    label: str = ""  # for people: "Dr. Priya Patel (on call, primary)"
+    doctor_id: str | None = None
+    role: Literal["primary", "backup"] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "target": self.target,
+            "dial": self.dial,
+            "ring_seconds": self.ring_seconds,
+            "confirm": self.confirm,
+            "label": self.label,
+            "doctor": self.doctor_id,
+            "role": self.role,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OnCall:
+    """The doctors on call at an instant (whether the practice is open or not)."""
+
+    primary: str
+    backup: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"primary": self.primary, "backup": self.backup}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The ordered list of people to try for one call, and why.
+
+    Invariant (enforced by config validation, checked by property tests): the
+    last step is always a person who cannot be a machine: the operator queue.
+    """
+
+    practice_id: str
+    practice_name: str
+    short_name: str  # shown to operators as a caller-name prefix, e.g. "MGP"
+    status: Status
+    reason: str
+    steps: tuple[Step, ...]
+    announcement: str | None = None  # Asterisk sound name played to the caller first
+    oncall: OnCall | None = None
+    known_did: bool = True
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "practice": self.practice_id,
+            "practice_name": self.practice_name,
+            "status": self.status,
+            "reason": self.reason,
+            "announcement": self.announcement,
+            "steps": [s.to_json() for s in self.steps],
+            "oncall": self.oncall.to_json() if self.oncall else None,
+            "known_did": self.known_did,
+        }
