@@ -105,9 +105,16 @@ def read_secret(env: Mapping[str, str]) -> str:
     if not path:
         raise AmiError(f"AMI secret missing: set {ENV_SECRET_FILE} to a file holding it")
     try:
-        return Path(path).read_text(encoding="utf-8").strip()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise AmiError(f"cannot read the AMI secret file {path}: {exc.strerror}") from exc
+    # Either the bare secret, or the `secret = ...` line Asterisk's manager.conf
+    # includes, so one file serves both Asterisk and us.
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip().lower() == "secret":
+            return value.strip()
+    return text.strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +211,20 @@ class PanoramiskAmi:
             return ok
 
         self._manager.login = login
+
+        # Likewise `connection_made` receives the connect attempt's outcome. A
+        # refused first connect is the admin's to fix now ("is Asterisk
+        # running?"), not something to retry quietly every two seconds.
+        original_connection_made = self._manager.connection_made
+
+        def connection_made(attempt: asyncio.Future[Any]) -> None:
+            error = None if attempt.cancelled() else attempt.exception()
+            if isinstance(error, OSError) and not self._login.done():
+                self._login.set_exception(AmiUnavailable(error.strerror or str(error)))
+                return
+            original_connection_made(attempt)
+
+        self._manager.connection_made = connection_made
         self._manager.register_event("*", self._on_event)
 
     @classmethod
@@ -216,6 +237,12 @@ class PanoramiskAmi:
         where = f"{settings.host}:{settings.port}"
         try:
             ok = await asyncio.wait_for(asyncio.shield(ami._login), settings.timeout)
+        except AmiUnavailable as exc:
+            await ami.close()
+            raise AmiUnavailable(
+                f"cannot connect to Asterisk's manager interface at {where} ({exc}): "
+                "is Asterisk running with manager.conf enabled?"
+            ) from None
         except TimeoutError:
             await ami.close()
             raise AmiUnavailable(

@@ -207,6 +207,9 @@ def test_secret_comes_from_the_environment_or_a_file(tmp_path: Path) -> None:
     path.write_text("from-file\n")
     assert read_secret({"COVERAGE_AMI_SECRET_FILE": str(path)}) == "from-file"
     assert read_secret({"COVERAGE_AMI_SECRET": "inline"}) == "inline"
+    include = tmp_path / "manager-secret.conf"
+    include.write_text("; for manager.conf\nsecret = from-include\n")
+    assert read_secret({"COVERAGE_AMI_SECRET_FILE": str(include)}) == "from-include"
 
 
 def test_settings_repr_never_shows_the_secret() -> None:
