@@ -7,6 +7,7 @@ URL (URLs end up in logs and exception messages).
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -44,6 +45,11 @@ class AriSettings:
             raise ValueError("put the ARI user and password in settings, not in the URL")
         if self.request_timeout <= 0 or self.heartbeat <= 0:
             raise ValueError("ARI timeouts must be positive")
+
+    def authorization_header(self) -> str:
+        """The HTTP Basic `Authorization` header value for these credentials."""
+        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode("ascii")
+        return f"Basic {token}"
 
     @property
     def base_url(self) -> str:
