@@ -50,7 +50,9 @@ def register(subparsers: Any) -> None:
         "--ari-url", help=f"ARI base URL (default ${ENV_URL}, else http://127.0.0.1:8088/ari)"
     )
     parser.add_argument("--ari-user", help=f"ARI user (default ${ENV_USER}, else coverage-engine)")
-    parser.add_argument("--ari-app", help=f"ARI application (default ${ENV_APP}, else coverage-engine)")
+    parser.add_argument(
+        "--ari-app", help=f"ARI application (default ${ENV_APP}, else coverage-engine)"
+    )
     parser.add_argument(
         "--ari-password-file", type=Path, help="file holding the ARI password (one line)"
     )
@@ -67,7 +69,7 @@ def register(subparsers: Any) -> None:
 
 
 def ari_settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> AriSettings:
-    """ARI settings from flags, then the environment, then defaults; the password never from argv."""
+    """ARI settings from flags, the environment, then defaults; the password never from argv."""
     password = environ.get(ENV_PASSWORD, "")
     password_file = args.ari_password_file or (
         Path(environ[ENV_PASSWORD_FILE]) if environ.get(ENV_PASSWORD_FILE) else None
@@ -89,11 +91,12 @@ def ari_settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> A
 
 def run(args: argparse.Namespace) -> int:
     """The `run` command: returns 0 after a clean stop, 1 when it cannot start."""
-    _configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     from coverage_engine.bootstrap import EngineParts, load_holder, run_engine
 
+    _configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     try:
         settings = ari_settings_from(args, os.environ)
+        # Logged loudly (a warning) when the clock starts at another instant.
         clock = clock_from_options(args.clock_start, os.environ)
     except (ValueError, OSError, ClockOverrideRefused) as exc:
         print(f"coverage-engine run: {exc}", file=sys.stderr)
@@ -145,6 +148,6 @@ def _configure_logging(level: int) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        # Resolved at each line, not once: whatever sys.stderr is now.
+        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
     )
