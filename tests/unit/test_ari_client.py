@@ -87,6 +87,13 @@ REQUESTS: list[tuple[str, Call, str, str, dict[str, str]]] = [
         {"context": "coverage-queue", "extension": "s", "priority": "1"},
     ),
     (
+        "subscribe",
+        lambda a, c: a.subscribe_channel(c),
+        "POST",
+        "/applications/coverage-engine/subscription",
+        {"eventSource": "channel:{c}"},
+    ),
+    (
         "set_var",
         lambda a, c: a.set_variable(c, "CE_STEP", "2"),
         "POST",
@@ -114,7 +121,7 @@ async def test_each_operation_sends_the_ari_request(
     assert (sent.method, sent.path, dict(sent.query)) == (
         method,
         path.format(c=channel_id),
-        query,
+        {k: v.format(c=channel_id) for k, v in query.items()},
     )
 
 
@@ -323,6 +330,17 @@ async def test_a_dropped_websocket_reconnects_and_events_keep_coming(fake: FakeA
         assert await next_of(events, Connected) == Connected(attempt=2)
         await fake.start_call("+15551230001")
         assert isinstance(await next_of(events, StasisStart), StasisStart)
+
+
+async def test_a_client_side_drop_reconnects_too(fake: FakeAri) -> None:
+    """drop_websocket() cuts the TCP link; the client reconnects and recovery can run."""
+    async with AriClient(fake.settings()) as ari:
+        events = ari.events()
+        await next_of(events, Connected)
+        assert ari.drop_websocket()
+        assert (await next_of(events, Disconnected)).reason
+        assert await next_of(events, Connected) == Connected(attempt=2)
+        await fake.wait_for_websockets(2)
 
 
 async def test_heartbeat_notices_a_silently_dead_asterisk_within_ten_seconds(
