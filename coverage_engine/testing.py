@@ -415,6 +415,7 @@ class FakeAri:
             ("POST", br + "/addChannel", self._add_to_bridge),
             ("POST", br + "/removeChannel", self._remove_from_bridge),
             ("GET", "/ari/applications/{app}", self._application),
+            ("POST", "/ari/applications/{app}/subscription", self._subscribe),
         ]
         for method, path, handler in routes:
             router.add_route(method, path, handler)
@@ -672,6 +673,14 @@ class FakeAri:
                 "events_disallowed": [],
             }
         )
+
+    async def _subscribe(self, request: web.Request) -> web.Response:
+        kind, _, ident = request.query.get("eventSource", "").partition(":")
+        if request.match_info["app"] != self.app or kind != "channel":
+            return _error(400, "Invalid event source")
+        if ident not in self.channels:
+            return _error(422, "Event source does not exist")
+        return await self._application(request)
 
     # -- state changes with their events -------------------------------------------------
 

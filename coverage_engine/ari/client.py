@@ -376,6 +376,13 @@ class AriClient:
             params={"context": context, "extension": extension, "priority": priority},
         )
 
+    async def subscribe_channel(self, channel_id: str) -> None:
+        await self._request(
+            "POST",
+            f"/applications/{_segment(self.app)}/subscription",
+            params={"eventSource": f"channel:{channel_id}"},
+        )
+
     # -- bridges ---------------------------------------------------------------------
 
     async def create_bridge(self, bridge_id: str, *, name: str = "") -> Bridge:

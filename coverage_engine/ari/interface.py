@@ -141,6 +141,15 @@ class AriOperations(Protocol):
         """
         ...
 
+    async def subscribe_channel(self, channel_id: str) -> None:
+        """Keep receiving a channel's events after it leaves the application.
+
+        `POST /applications/{app}/subscription?eventSource=channel:{id}`. Used
+        before a caller is continued into the operator queue: the engine still
+        learns that they hung up, or which operator answered (ChannelVarset).
+        """
+        ...
+
     # -- bridges ---------------------------------------------------------------------
 
     async def create_bridge(self, bridge_id: str, *, name: str = "") -> Bridge:

@@ -164,7 +164,8 @@ class Call:
         self.id_prefix = id_prefix or call_id
         self.settings = settings or CallSettings()
         self.plan: Plan | None = None
-        self.caller_name = ""  # what operators see after the practice prefix
+        self.caller_name = ""  # what callees see after the practice prefix
+        self.caller_number = ""
         self.state = CallState()
 
     # ------------------------------------------------------------------ entry
@@ -233,7 +234,8 @@ class Call:
         """
         self.plan = plan = event.plan
         self.caller_name = event.caller_name or event.caller_number
-        resumed = event.resume_from_step > 0 or event.queue_status is not None
+        self.caller_number = event.caller_number
+        resumed = event.resumed or event.queue_status is not None
         commands: list[Command] = [
             Answer(self.call_id),
             SetVariables(self.call_id, ((VAR_DID, event.did), (VAR_PRACTICE, plan.practice_id))),
@@ -251,7 +253,7 @@ class Call:
             # Back from the queue with no memory of the call (the engine was
             # restarted while the caller waited): the queue step is over.
             commands.append(RecordEvent("queue_timeout", {"status": event.queue_status}))
-            return self._start_step(state, event.resume_from_step, commands, after="queue")
+            return self._start_step(state, event.resume_from_step + 1, commands, after="queue")
         if plan.announcement and not resumed:
             state, playback = self._next_id(state, "pb")
             commands.append(Play(self.call_id, f"sound:{plan.announcement}", playback))
@@ -306,7 +308,6 @@ class Call:
         The ring timer is ours rather than Asterisk's dial timeout so that
         "no answer" is decided in one place, here.
         """
-        plan = self._plan()
         state, leg = self._next_id(state, "leg")
         wanted = Hold.RINGING if step.kind is StepKind.STAFF else Hold.MOH
         state, sound = self._switch_hold(state, wanted)
@@ -316,7 +317,8 @@ class Call:
                 leg_id=leg,
                 dial=step.dial,
                 caller_channel_id=self.call_id,
-                caller_name=plan.short_name,
+                caller_name=self._display_name,
+                caller_number=self.caller_number,
                 timeout=step.ring_seconds + self.settings.leg_timeout_margin,
             )
         )
@@ -341,7 +343,6 @@ class Call:
         back with `Stasis(coverage-engine,queue-result,${QUEUESTATUS})` when
         the maximum wait runs out.
         """
-        plan = self._plan()
         state, sound = self._switch_hold(state, Hold.NONE)
         commands += sound
         commands.append(
@@ -350,13 +351,18 @@ class Call:
                 (
                     (VAR_QUEUE, step.dial),
                     (VAR_QUEUE_WAIT, str(step.ring_seconds)),
-                    ("CALLERID(name)", f"{plan.short_name}: {self.caller_name}"),
+                    ("CALLERID(name)", self._display_name),
                 ),
             )
         )
         commands.append(ContinueInDialplan(self.call_id, self.settings.queue_context, watch=True))
         commands.append(RecordEvent("queue_entered", details | {"max_wait": step.ring_seconds}))
         return replace(state, phase=Phase.QUEUED), commands
+
+    @property
+    def _display_name(self) -> str:
+        """The caller name callees see: "MGP: Jane Doe" (practice short name first)."""
+        return f"{self._plan().short_name}: {self.caller_name}"
 
     def _next_step(self, state: CallState, commands: list[Command], after: str) -> Transition:
         return self._start_step(state, state.step + 1, commands, after=after)

@@ -72,7 +72,9 @@ class CreateLeg:
     `dial` comes from the validated plan only (`PJSIP/frontdesk-maple`, or an
     external number through the configured trunk). `caller_channel_id` is given
     to Asterisk as the dialing channel so the callee's phone shows the caller;
-    `caller_name` is what the callee's display shows (practice prefix included).
+    `caller_name` / `caller_number` are what the callee's display shows: the
+    practice's short name before the caller's name, so a doctor or the front
+    desk knows at a glance which practice the call is for.
     `timeout` is Asterisk's own ring limit, a little longer than the call
     flow's ring timer, as a backstop if a timer were ever lost.
     """
@@ -81,6 +83,7 @@ class CreateLeg:
     dial: str
     caller_channel_id: str
     caller_name: str
+    caller_number: str
     timeout: int
 
 

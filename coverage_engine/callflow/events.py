@@ -30,10 +30,12 @@ class LegFailure(StrEnum):
 class CallerEntered:
     """A caller's channel entered the application and the routing core decided.
 
-    `resume_from_step` > 0 means the call is picked up again part-way (after an
-    engine restart, or back from the operator queue with no call record in
-    memory): the steps before it were already tried. `queue_status` is set when
-    the caller comes back from the dialplan queue (`QUEUESTATUS`).
+    `resumed` means the call is picked up again part-way, by an engine that
+    has no memory of it (it was restarted): the caller was already received
+    and heard the announcement, and the steps before `resume_from_step` were
+    tried. `queue_status` is set when the caller comes back from the dialplan
+    queue (`QUEUESTATUS`): step `resume_from_step` was that queue, it is over,
+    and the step after it follows.
     """
 
     plan: Plan
@@ -42,6 +44,7 @@ class CallerEntered:
     did: str
     resume_from_step: int = 0
     queue_status: str | None = None
+    resumed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from coverage_engine.records.recorder import (
     MemoryRecorder,
     RecordError,
     acknowledged,
+    record,
 )
 from coverage_engine.records.vocabulary import ONCALL_MISSED, EventKind, Outcome
 
@@ -27,4 +28,5 @@ __all__ = [
     "RecordError",
     "acknowledged",
     "outcome_reached",
+    "record",
 ]

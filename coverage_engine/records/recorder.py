@@ -21,9 +21,9 @@ from __future__ import annotations
 import asyncio
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -73,8 +73,12 @@ class JourneyRecorder(Protocol):
         answered_by: str | None = None,
         time_to_person: timedelta | None = None,
         talk_time: timedelta | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> Ack:
-        """Close the journey with its outcome and write its `ended` event."""
+        """Close the journey with its outcome and write its `ended` event.
+
+        Time to a person and talk time left out are worked out from the events.
+        """
         ...
 
     def flush(self) -> Ack:
@@ -122,11 +126,36 @@ class FinishJourney:
     answered_by: str | None = None
     time_to_person: timedelta | None = None
     talk_time: timedelta | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
 
     def ended(self) -> JourneyEvent:
         """The `ended` event."""
-        details = {"outcome": self.outcome.value, "answered_by": self.answered_by}
+        details = {
+            **self.details,
+            "outcome": self.outcome.value,
+            "answered_by": self.answered_by,
+        }
         return JourneyEvent(self.at, EventKind.ENDED, details)
+
+    def durations(
+        self, started_at: datetime, events: Iterable[JourneyEvent]
+    ) -> tuple[timedelta | None, timedelta | None]:
+        """Time to a person and talk time: as given, else from when a person first answered.
+
+        The engine need not track them: the first `bridged` or
+        `operator_answered` event is when the caller reached a person, and the
+        conversation lasted from then to this end.
+        """
+        answered_at = next(
+            (e.at for e in events if e.kind in (EventKind.BRIDGED, EventKind.OPERATOR_ANSWERED)),
+            None,
+        )
+        ttp = self.time_to_person
+        talk = self.talk_time
+        if answered_at is not None and self.outcome.answered:
+            ttp = ttp if ttp is not None else answered_at - started_at
+            talk = talk if talk is not None else self.at - answered_at
+        return ttp, talk
 
 
 Write = StartJourney | AddEvent | FinishJourney
@@ -138,12 +167,18 @@ def _aware(at: datetime) -> datetime:
     return at
 
 
+def _frozen(details: Mapping[str, Any] | None) -> dict[str, Any]:
+    # Through JSON now, on the caller's side: what is stored is what was passed,
+    # whatever the caller mutates later, and both implementations store the same.
+    frozen: dict[str, Any] = json.loads(json.dumps(dict(details or {}), default=str))
+    return frozen
+
+
 class RecorderBase(ABC):
     """The `JourneyRecorder` methods, turning each call into a `Write` for `_submit`.
 
     Checks happen here, on the caller's side, so a bad call fails where it was
-    made; the details are copied through JSON so later mutation by the caller
-    cannot change what is written, and both implementations store the same thing.
+    made (a naive datetime, an unknown outcome or event kind).
     """
 
     def start(
@@ -167,8 +202,8 @@ class RecorderBase(ABC):
         details: Mapping[str, Any] | None = None,
     ) -> Ack:
         """Append one event to the call's journey."""
-        frozen = json.loads(json.dumps(dict(details or {}), default=str))
-        return self._submit(AddEvent(call_id, JourneyEvent(_aware(at), EventKind(kind), frozen)))
+        event = JourneyEvent(_aware(at), EventKind(kind), _frozen(details))
+        return self._submit(AddEvent(call_id, event))
 
     def finish(
         self,
@@ -179,10 +214,17 @@ class RecorderBase(ABC):
         answered_by: str | None = None,
         time_to_person: timedelta | None = None,
         talk_time: timedelta | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> Ack:
         """Close the journey with its outcome and write its `ended` event."""
         write = FinishJourney(
-            call_id, _aware(at), Outcome(outcome), answered_by, time_to_person, talk_time
+            call_id,
+            _aware(at),
+            Outcome(outcome),
+            answered_by,
+            time_to_person,
+            talk_time,
+            _frozen(details),
         )
         return self._submit(write)
 
@@ -246,13 +288,14 @@ class MemoryRecorder(RecorderBase):
                     plan=plan,
                 )
         else:
+            ttp, talk = write.durations(journey.started_at, journey.events)
             journey = replace(
                 journey,
                 ended_at=write.at,
                 outcome=write.outcome,
                 answered_by=write.answered_by,
-                time_to_person=write.time_to_person,
-                talk_time=write.talk_time,
+                time_to_person=ttp,
+                talk_time=talk,
                 events=(*journey.events, write.ended()),
             )
         self._journeys[write.call_id] = journey
@@ -266,3 +309,43 @@ class MemoryRecorder(RecorderBase):
         where = where or JourneyFilter()
         found = [j for j in self._journeys.values() if where.matches(j)]
         return sorted(found, key=lambda j: (j.started_at, j.call_id))
+
+
+def record(
+    recorder: JourneyRecorder,
+    call_id: str,
+    name: str,
+    details: Mapping[str, Any],
+    *,
+    at: datetime,
+) -> Ack:
+    """Write one call-flow record command (`RecordEvent(name, details)`) through `recorder`.
+
+    The call flow speaks one vocabulary for everything; the journey has a
+    beginning and an end. `received` (details: did, caller, name) opens the
+    journey, `ended` (details: outcome, answered_by, and anything else) closes
+    it, every other name is an event. A name or outcome outside the vocabulary
+    is a bug in the caller: the Ack fails with RecordError, the call goes on.
+    """
+    try:
+        if name == EventKind.RECEIVED:
+            return recorder.start(
+                call_id,
+                at=at,
+                did=str(details.get("did") or ""),
+                caller_number=str(details.get("caller") or ""),
+                caller_name=str(details.get("name") or ""),
+            )
+        if name == EventKind.ENDED:
+            rest = {k: v for k, v in details.items() if k not in ("outcome", "answered_by")}
+            answered_by = details.get("answered_by")
+            return recorder.finish(
+                call_id,
+                at=at,
+                outcome=Outcome(str(details.get("outcome"))),
+                answered_by=str(answered_by) if answered_by is not None else None,
+                details=rest,
+            )
+        return recorder.event(call_id, EventKind(name), at=at, details=details)
+    except ValueError as exc:
+        return _done(RecordError(f"cannot record {name!r} for {call_id}: {exc}"))

@@ -251,10 +251,7 @@ class RecordStore:
         self.close()
 
     def _events(self, call_id: str) -> tuple[JourneyEvent, ...]:
-        rows = self._conn.execute(
-            "SELECT at, kind, details FROM events WHERE call_id = ? ORDER BY id", (call_id,)
-        )
-        return tuple(JourneyEvent(_dt(at), EventKind(kind), json.loads(d)) for at, kind, d in rows)
+        return _read_events(self._conn, call_id)
 
     def get(self, call_id: str) -> Journey | None:
         """The journey of `call_id` with its events, or None."""
@@ -390,19 +387,30 @@ def _apply(conn: sqlite3.Connection, write: Write) -> None:
                 ),
             )
         return
+    started_at, events = _started_and_events(conn, write.call_id)
+    ttp, talk = write.durations(started_at, events)
     _insert_event(conn, write.call_id, write.ended())
     conn.execute(
         "UPDATE journeys SET ended_at = ?, outcome = ?, answered_by = ?, "
         "time_to_person_ms = ?, talk_ms = ? WHERE call_id = ?",
-        (
-            _ts(write.at),
-            write.outcome.value,
-            write.answered_by,
-            _ms(write.time_to_person),
-            _ms(write.talk_time),
-            write.call_id,
-        ),
+        (_ts(write.at), write.outcome.value, write.answered_by, _ms(ttp), _ms(talk), write.call_id),
     )
+
+
+def _started_and_events(
+    conn: sqlite3.Connection, call_id: str
+) -> tuple[datetime, tuple[JourneyEvent, ...]]:
+    (started,) = conn.execute(
+        "SELECT started_at FROM journeys WHERE call_id = ?", (call_id,)
+    ).fetchone()
+    return _dt(started), _read_events(conn, call_id)
+
+
+def _read_events(conn: sqlite3.Connection, call_id: str) -> tuple[JourneyEvent, ...]:
+    rows = conn.execute(
+        "SELECT at, kind, details FROM events WHERE call_id = ? ORDER BY id", (call_id,)
+    )
+    return tuple(JourneyEvent(_dt(at), EventKind(kind), json.loads(d)) for at, kind, d in rows)
 
 
 _STOP = object()

@@ -71,14 +71,30 @@ class FakeAmiServer:
         if name == "queuestatus":
             if a.get("Queue") == "nope":
                 return frame(Response="Error", ActionID=aid, Message="No such queue")
-            out = frame(Response="Success", ActionID=aid, EventList="start",
-                        Message="Queue status will follow")
+            out = frame(
+                Response="Success",
+                ActionID=aid,
+                EventList="start",
+                Message="Queue status will follow",
+            )
             out += frame(Event="QueueParams", Queue="answering", ActionID=aid)
             for m in self.members:
-                out += frame(Event="QueueMember", Queue="answering", Name=m, Location=m,
-                             Membership="dynamic", Status="1", Paused="0", ActionID=aid)
-            out += frame(Event="QueueStatusComplete", ActionID=aid, EventList="Complete",
-                         ListItems=str(1 + len(self.members)))
+                out += frame(
+                    Event="QueueMember",
+                    Queue="answering",
+                    Name=m,
+                    Location=m,
+                    Membership="dynamic",
+                    Status="1",
+                    Paused="0",
+                    ActionID=aid,
+                )
+            out += frame(
+                Event="QueueStatusComplete",
+                ActionID=aid,
+                EventList="Complete",
+                ListItems=str(1 + len(self.members)),
+            )
             return out
         if name == "hang":
             return b""
@@ -169,8 +185,14 @@ async def test_events_arrive_on_our_own_queue_and_feed_the_tracker() -> None:
         try:
             async with asyncio.timeout(2):
                 await tracker.wait_synced()
-            fake.push(Event="QueueMemberAdded", Queue="answering", MemberName="operator2",
-                      Interface="PJSIP/operator2", Status="1", Paused="0")
+            fake.push(
+                Event="QueueMemberAdded",
+                Queue="answering",
+                MemberName="operator2",
+                Interface="PJSIP/operator2",
+                Status="1",
+                Paused="0",
+            )
             async with asyncio.timeout(2):
                 presence = await tracker.wait_until(lambda p: len(p.members) == 1)
         finally:

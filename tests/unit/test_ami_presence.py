@@ -25,8 +25,15 @@ from coverage_engine.ami.presence import (
 Q = "answering"
 
 
-def member_event(event: str, iface: str, *, paused: str = "0", status: str = "1",
-                 reason: str = "", queue: str = Q) -> dict[str, str]:
+def member_event(
+    event: str,
+    iface: str,
+    *,
+    paused: str = "0",
+    status: str = "1",
+    reason: str = "",
+    queue: str = Q,
+) -> dict[str, str]:
     return {
         "Event": event,
         "Queue": queue,
@@ -57,15 +64,34 @@ def status_member(iface: str, *, paused: str = "0", status: str = "1") -> dict[s
 
 
 def params(queue: str = Q) -> dict[str, str]:
-    return {"Event": "QueueParams", "Queue": queue, "Max": "0", "Strategy": "ringall",
-            "Calls": "0", "Holdtime": "0", "TalkTime": "0", "Completed": "0",
-            "Abandoned": "0", "ServiceLevel": "0", "ServicelevelPerf": "0.0", "Weight": "0"}
+    return {
+        "Event": "QueueParams",
+        "Queue": queue,
+        "Max": "0",
+        "Strategy": "ringall",
+        "Calls": "0",
+        "Holdtime": "0",
+        "TalkTime": "0",
+        "Completed": "0",
+        "Abandoned": "0",
+        "ServiceLevel": "0",
+        "ServicelevelPerf": "0.0",
+        "Weight": "0",
+    }
 
 
 def caller(event: str, uid: str, queue: str = Q) -> dict[str, str]:
-    return {"Event": event, "Queue": queue, "Channel": f"PJSIP/carrier-{uid}",
-            "Uniqueid": uid, "Linkedid": uid, "Position": "1", "Count": "1",
-            "CallerIDNum": "+15550100", "CallerIDName": "Patient"}
+    return {
+        "Event": event,
+        "Queue": queue,
+        "Channel": f"PJSIP/carrier-{uid}",
+        "Uniqueid": uid,
+        "Linkedid": uid,
+        "Position": "1",
+        "Count": "1",
+        "CallerIDNum": "+15550100",
+        "CallerIDName": "Patient",
+    }
 
 
 def avail(logged_in: int, available: int, paused: int, waiting: int) -> QueueAvailability:
@@ -94,8 +120,14 @@ def test_snapshot_counts_members_paused_and_waiting_callers() -> None:
             status_member("PJSIP/operator1"),
             status_member("PJSIP/operator2", paused="1"),
             status_member("PJSIP/operator3", status=str(int(DeviceState.UNAVAILABLE))),
-            {"Event": "QueueEntry", "Queue": Q, "Position": "1", "Channel": "PJSIP/c-1",
-             "Uniqueid": "111.1", "Wait": "12"},
+            {
+                "Event": "QueueEntry",
+                "Queue": Q,
+                "Position": "1",
+                "Channel": "PJSIP/c-1",
+                "Uniqueid": "111.1",
+                "Wait": "12",
+            },
             {"Event": "QueueStatusComplete", "EventList": "Complete", "ListItems": "5"},
         ]
     )
@@ -107,35 +139,87 @@ def test_snapshot_counts_members_paused_and_waiting_callers() -> None:
 @pytest.mark.parametrize(
     ("start", "events", "expected"),
     [
-        pytest.param(EMPTY, [member_event("QueueMemberAdded", "PJSIP/operator1")],
-                     avail(1, 1, 0, 0), id="login"),
-        pytest.param(ONE, [member_event("QueueMemberRemoved", "PJSIP/operator1")],
-                     avail(0, 0, 0, 0), id="logout"),
-        pytest.param(ONE, [member_event("QueueMemberPause", "PJSIP/operator1", paused="1",
-                                        reason="lunch")],
-                     avail(1, 0, 1, 0), id="pause"),
-        pytest.param(ONE, [member_event("QueueMemberPause", "PJSIP/operator1", paused="1"),
-                           member_event("QueueMemberPause", "PJSIP/operator1", paused="0")],
-                     avail(1, 1, 0, 0), id="pause-then-unpause"),
-        pytest.param(ONE, [member_event("QueueMemberStatus", "PJSIP/operator1", status="5")],
-                     avail(1, 0, 0, 0), id="phone-unregistered"),
-        pytest.param(ONE, [member_event("QueueMemberStatus", "PJSIP/operator1", status="2")],
-                     avail(1, 1, 0, 0), id="on-a-call-still-logged-in"),
-        pytest.param(ONE, [caller("QueueCallerJoin", "1.1"), caller("QueueCallerJoin", "1.2")],
-                     avail(1, 1, 0, 2), id="two-callers-wait"),
-        pytest.param(ONE, [caller("QueueCallerJoin", "1.1"), caller("QueueCallerLeave", "1.1")],
-                     avail(1, 1, 0, 0), id="caller-answered"),
-        pytest.param(ONE, [caller("QueueCallerJoin", "1.1"),
-                           caller("QueueCallerAbandon", "1.1")],
-                     avail(1, 1, 0, 0), id="caller-hung-up"),
-        pytest.param(ONE, [caller("QueueCallerJoin", "1.1"), caller("QueueCallerJoin", "1.1")],
-                     avail(1, 1, 0, 1), id="duplicate-join-counts-once"),
-        pytest.param(ONE, [caller("QueueCallerLeave", "9.9")],
-                     avail(1, 1, 0, 0), id="leave-of-unknown-caller"),
-        pytest.param(ONE, [member_event("QueueMemberRemoved", "PJSIP/operator9")],
-                     avail(1, 1, 0, 0), id="remove-of-unknown-member"),
-        pytest.param(ONE, [member_event("QueueMemberAdded", "PJSIP/operator2", queue="other")],
-                     avail(1, 1, 0, 0), id="other-queue-does-not-count"),
+        pytest.param(
+            EMPTY,
+            [member_event("QueueMemberAdded", "PJSIP/operator1")],
+            avail(1, 1, 0, 0),
+            id="login",
+        ),
+        pytest.param(
+            ONE,
+            [member_event("QueueMemberRemoved", "PJSIP/operator1")],
+            avail(0, 0, 0, 0),
+            id="logout",
+        ),
+        pytest.param(
+            ONE,
+            [member_event("QueueMemberPause", "PJSIP/operator1", paused="1", reason="lunch")],
+            avail(1, 0, 1, 0),
+            id="pause",
+        ),
+        pytest.param(
+            ONE,
+            [
+                member_event("QueueMemberPause", "PJSIP/operator1", paused="1"),
+                member_event("QueueMemberPause", "PJSIP/operator1", paused="0"),
+            ],
+            avail(1, 1, 0, 0),
+            id="pause-then-unpause",
+        ),
+        pytest.param(
+            ONE,
+            [member_event("QueueMemberStatus", "PJSIP/operator1", status="5")],
+            avail(1, 0, 0, 0),
+            id="phone-unregistered",
+        ),
+        pytest.param(
+            ONE,
+            [member_event("QueueMemberStatus", "PJSIP/operator1", status="2")],
+            avail(1, 1, 0, 0),
+            id="on-a-call-still-logged-in",
+        ),
+        pytest.param(
+            ONE,
+            [caller("QueueCallerJoin", "1.1"), caller("QueueCallerJoin", "1.2")],
+            avail(1, 1, 0, 2),
+            id="two-callers-wait",
+        ),
+        pytest.param(
+            ONE,
+            [caller("QueueCallerJoin", "1.1"), caller("QueueCallerLeave", "1.1")],
+            avail(1, 1, 0, 0),
+            id="caller-answered",
+        ),
+        pytest.param(
+            ONE,
+            [caller("QueueCallerJoin", "1.1"), caller("QueueCallerAbandon", "1.1")],
+            avail(1, 1, 0, 0),
+            id="caller-hung-up",
+        ),
+        pytest.param(
+            ONE,
+            [caller("QueueCallerJoin", "1.1"), caller("QueueCallerJoin", "1.1")],
+            avail(1, 1, 0, 1),
+            id="duplicate-join-counts-once",
+        ),
+        pytest.param(
+            ONE,
+            [caller("QueueCallerLeave", "9.9")],
+            avail(1, 1, 0, 0),
+            id="leave-of-unknown-caller",
+        ),
+        pytest.param(
+            ONE,
+            [member_event("QueueMemberRemoved", "PJSIP/operator9")],
+            avail(1, 1, 0, 0),
+            id="remove-of-unknown-member",
+        ),
+        pytest.param(
+            ONE,
+            [member_event("QueueMemberAdded", "PJSIP/operator2", queue="other")],
+            avail(1, 1, 0, 0),
+            id="other-queue-does-not-count",
+        ),
     ],
 )
 def test_live_events_fold_into_queue_availability(
@@ -169,17 +253,18 @@ def test_garbled_numbers_do_not_break_the_fold() -> None:
     event.update(Status="banana", CallsTaken="", LastCall="x")
     member = member_from_event(event)
     assert member is not None
-    assert (member.device, member.calls_taken, member.last_call) == (
-        DeviceState.UNKNOWN, 0, None)
+    assert (member.device, member.calls_taken, member.last_call) == (DeviceState.UNKNOWN, 0, None)
 
 
 def test_pause_reason_is_kept_while_paused_and_dropped_on_unpause() -> None:
     """The reason shown to supervisors belongs to the current pause only."""
-    paused = apply(ONE, member_event("QueueMemberPause", "PJSIP/operator1", paused="1",
-                                     reason="lunch"))
+    paused = apply(
+        ONE, member_event("QueueMemberPause", "PJSIP/operator1", paused="1", reason="lunch")
+    )
     assert paused.members_of(Q)[0].paused_reason == "lunch"
-    back = apply(paused, member_event("QueueMemberPause", "PJSIP/operator1", paused="0",
-                                      reason="lunch"))
+    back = apply(
+        paused, member_event("QueueMemberPause", "PJSIP/operator1", paused="0", reason="lunch")
+    )
     assert back.members_of(Q)[0].paused_reason == ""
 
 

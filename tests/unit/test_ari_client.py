@@ -87,6 +87,13 @@ REQUESTS: list[tuple[str, Call, str, str, dict[str, str]]] = [
         {"context": "coverage-queue", "extension": "s", "priority": "1"},
     ),
     (
+        "subscribe",
+        lambda a, c: a.subscribe_channel(c),
+        "POST",
+        "/applications/coverage-engine/subscription",
+        {"eventSource": "channel:{c}"},
+    ),
+    (
         "set_var",
         lambda a, c: a.set_variable(c, "CE_STEP", "2"),
         "POST",
@@ -114,7 +121,7 @@ async def test_each_operation_sends_the_ari_request(
     assert (sent.method, sent.path, dict(sent.query)) == (
         method,
         path.format(c=channel_id),
-        query,
+        {k: v.format(c=channel_id) for k, v in query.items()},
     )
 
 

@@ -19,6 +19,7 @@ from coverage_engine.records import (
     Outcome,
     RecordError,
     acknowledged,
+    record,
 )
 from coverage_engine.records.sqlite import (
     SCHEMA_VERSION,
@@ -304,3 +305,40 @@ async def test_purge_removes_old_journeys_and_records_itself(tmp_path: Path) -> 
     assert (entry.at, entry.action) == (now, "purge")
     assert entry.details["journeys"] == 1
     assert entry.details["by"] == "admin"
+
+
+async def test_call_flow_record_commands_become_one_journey() -> None:
+    """`received` opens the journey, names in between are events, `ended` closes it with timings."""
+    rec = MemoryRecorder()
+    commands: list[tuple[int, str, dict[str, object]]] = [
+        (0, "received", {"did": "+15550100", "caller": "+15557654321", "name": "JONES"}),
+        (0, "decided", PLAN),
+        (1, "oncall_dialing", {"doctor": "patel", "role": "primary", "step": 0}),
+        (16, "oncall_confirmed", {"doctor": "patel"}),
+        (16, "bridged", {"kind": "oncall", "target": "patel"}),
+        (76, "callee_hung_up", {}),
+        (76, "ended", {"outcome": "answered_by_oncall", "answered_by": "patel"}),
+    ]
+    for seconds, name, details in commands:
+        await acknowledged(record(rec, "c1", name, details, at=T0 + timedelta(seconds=seconds)))
+    journey = rec.get("c1")
+    assert journey is not None
+    assert journey.caller_number == "+15557654321"
+    assert [e.kind.value for e in journey.events] == [name for _, name, _ in commands]
+    assert (journey.outcome, journey.answered_by) == (Outcome.ANSWERED_BY_ONCALL, "patel")
+    assert journey.time_to_person == timedelta(seconds=16)
+    assert journey.talk_time == timedelta(seconds=60)
+
+
+@pytest.mark.parametrize(
+    ("name", "details"),
+    [("no_such_event", {}), ("ended", {"outcome": "went_to_voicemail"}), ("ended", {})],
+)
+async def test_a_record_outside_the_vocabulary_fails_its_ack(
+    name: str, details: dict[str, object]
+) -> None:
+    """An unknown event name or outcome fails the Ack with RecordError instead of raising."""
+    rec = MemoryRecorder()
+    await acknowledged(rec.start("c1", at=T0, did="1", caller_number="+15550001"))
+    with pytest.raises(RecordError, match="cannot record"):
+        await acknowledged(record(rec, "c1", name, details, at=T0))

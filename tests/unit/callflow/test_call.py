@@ -129,7 +129,9 @@ def test_open_front_desk_answers_and_is_bridged() -> None:
             rec("decided"),
             step_var(0),
             StartRinging(C),
-            CreateLeg("caller1-leg1", "PJSIP/frontdesk-maple", C, "MGP", 25),
+            CreateLeg(
+                "caller1-leg1", "PJSIP/frontdesk-maple", C, "MGP: Jane Doe", "+13125559876", 25
+            ),
             StartTimer("ring:caller1-leg1", 20.0),
             rec("staff_ringing"),
         ],
@@ -243,7 +245,7 @@ def test_closed_queue_timeout_then_primary_presses_1() -> None:
             rec("queue_timeout"),
             step_var(1),
             StartMoh(C),
-            CreateLeg("caller1-leg2", "PJSIP/patel", C, "MGP", 30),
+            CreateLeg("caller1-leg2", "PJSIP/patel", C, "MGP: Jane Doe", "+13125559876", 30),
             StartTimer("ring:caller1-leg2", 25.0),
             rec("oncall_dialing"),
         ],
@@ -326,7 +328,7 @@ def test_primary_voicemail_never_presses_1_so_backup_is_dialed() -> None:
             HangUp("caller1-leg2"),
             rec("oncall_not_confirmed"),
             step_var(2),
-            CreateLeg("caller1-leg4", "PJSIP/nguyen", C, "MGP", 30),
+            CreateLeg("caller1-leg4", "PJSIP/nguyen", C, "MGP: Jane Doe", "+13125559876", 30),
             StartTimer("ring:caller1-leg4", 25.0),
             rec("oncall_dialing"),
         ],
@@ -495,14 +497,16 @@ def test_bridge_failure_tries_the_next_step() -> None:
 def test_resumed_from_the_queue_after_a_restart_goes_to_the_next_step() -> None:
     """A caller back from the queue that the engine does not remember resumes after that step."""
     call = Call(C, id_prefix="caller1-r1")
-    got = call.handle(entered(CLOSED, resume_from_step=1, queue_status="TIMEOUT"))
+    got = call.handle(entered(CLOSED, resume_from_step=0, queue_status="TIMEOUT", resumed=True))
     assert names(got)[:4] == [
         "Answer(channel_id='caller1')",
         repr(ENTRY_VARS),
         "decided",
         "queue_timeout",
     ]
-    assert CreateLeg("caller1-r1-leg1", "PJSIP/patel", C, "MGP", 30) in got
+    assert (
+        CreateLeg("caller1-r1-leg1", "PJSIP/patel", C, "MGP: Jane Doe", "+13125559876", 30) in got
+    )
     assert call.state.step == 1
 
 
