@@ -624,4 +624,3 @@ class Engine:
             pass
         except AriError as exc:
             log.warning("ari_request_failed", error=str(exc))
-
