@@ -624,3 +624,4 @@ class Engine:
             pass
         except AriError as exc:
             log.warning("ari_request_failed", error=str(exc))
+

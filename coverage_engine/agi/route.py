@@ -106,11 +106,7 @@ class RouteHandler:
             return
         log.info(
             "agi route: DID %s caller %s -> %s (%s), %d step(s)",
-            did,
-            mask(number),
-            plan.status,
-            plan.reason,
-            len(plan.steps),
+            did, mask(number), plan.status, plan.reason, len(plan.steps),
         )
         self._record(request, now, did, number, name, plan)
         for var, value in plan_variables(plan):
