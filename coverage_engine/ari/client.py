@@ -27,6 +27,7 @@ import contextlib
 import json
 import random
 import re
+import socket
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Final, cast
@@ -117,6 +118,20 @@ class AriClient:
                 await self._connected.wait()
         except TimeoutError:
             return False
+        return True
+
+    def drop_websocket(self) -> bool:
+        """Cut the event WebSocket's TCP connection abruptly; the client then reconnects.
+
+        Exactly what a network failure looks like (no close frame), so tests
+        and operators can exercise recovery on demand. False when not connected.
+        """
+        ws = self._ws
+        sock = ws.get_extra_info("socket") if ws is not None else None
+        if sock is None:
+            return False
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
         return True
 
     async def close(self) -> None:

@@ -332,6 +332,17 @@ async def test_a_dropped_websocket_reconnects_and_events_keep_coming(fake: FakeA
         assert isinstance(await next_of(events, StasisStart), StasisStart)
 
 
+async def test_a_client_side_drop_reconnects_too(fake: FakeAri) -> None:
+    """drop_websocket() cuts the TCP link; the client reconnects and recovery can run."""
+    async with AriClient(fake.settings()) as ari:
+        events = ari.events()
+        await next_of(events, Connected)
+        assert ari.drop_websocket()
+        assert (await next_of(events, Disconnected)).reason
+        assert await next_of(events, Connected) == Connected(attempt=2)
+        await fake.wait_for_websockets(2)
+
+
 async def test_heartbeat_notices_a_silently_dead_asterisk_within_ten_seconds(
     fake: FakeAri,
 ) -> None:
