@@ -14,6 +14,7 @@ the engine runs, and answer with variables the dialplan follows step by step
     COVERAGE_STEP_<n>_RING     ring seconds (max wait in the queue for operators)
     COVERAGE_STEP_<n>_CONFIRM  1: the callee must press 1 to take the call
     COVERAGE_STEP_<n>_TARGET / _LABEL   who, for logs and displays
+    COVERAGE_WHISPER           the practice's prompt for the operator only, or empty
     COVERAGE_STATUS            open | closed | error   (set LAST)
 
 COVERAGE_STATUS is set after everything else, so a dialplan that sees it set
@@ -30,6 +31,7 @@ from coverage_engine.agi.protocol import AgiRequest
 from coverage_engine.agi.server import AgiSession
 from coverage_engine.plan import Plan
 from coverage_engine.records import EventKind, JourneyRecorder
+from coverage_engine.routing import mask_number
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +55,6 @@ def caller_of(request: AgiRequest) -> tuple[str, str]:
     number = request.env.get("agi_callerid", "")
     name = request.env.get("agi_calleridname", "")
     return ("" if number == "unknown" else number), ("" if name == "unknown" else name)
-
-
-def mask(number: str) -> str:
-    """A patient's number for logs: only the last two digits."""
-    return "*" * max(len(number) - 2, 0) + number[-2:]
 
 
 def plan_variables(plan: Plan) -> list[tuple[str, str]]:
@@ -87,11 +84,19 @@ class RouteHandler:
     """Decides one call per AGI request; records the journey's start when a recorder is given."""
 
     def __init__(
-        self, decide: Decide, clock: Clock, recorder: JourneyRecorder | None = None
+        self,
+        decide: Decide,
+        clock: Clock,
+        recorder: JourneyRecorder | None = None,
+        *,
+        extras: Callable[[Plan], list[tuple[str, str]]] | None = None,
     ) -> None:
         self._decide = decide
         self._clock = clock
         self._recorder = recorder
+        # Variables the plan does not carry (e.g. COVERAGE_WHISPER from the
+        # practice's config); set before COVERAGE_STATUS like everything else.
+        self._extras = extras
 
     async def __call__(self, request: AgiRequest, session: AgiSession) -> None:
         did = did_of(request)
@@ -106,10 +111,13 @@ class RouteHandler:
             return
         log.info(
             "agi route: DID %s caller %s -> %s (%s), %d step(s)",
-            did, mask(number), plan.status, plan.reason, len(plan.steps),
+            did, mask_number(number), plan.status, plan.reason, len(plan.steps),
         )
         self._record(request, now, did, number, name, plan)
-        for var, value in plan_variables(plan):
+        variables = plan_variables(plan)
+        if self._extras is not None:
+            variables[-1:-1] = self._extras(plan)  # keep COVERAGE_STATUS last
+        for var, value in variables:
             await session.set_variable(var, value)
 
     def _record(

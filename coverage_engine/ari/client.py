@@ -202,6 +202,9 @@ class AriClient:
             started = time.monotonic()
             try:
                 reason = await self._read(ws)
+            except Exception as exc:  # a bug here must not end the event stream for good
+                log.exception("ari.reader_failed")
+                reason = f"reader failed: {_describe(exc)}"
             finally:
                 self._connected.clear()
                 self._ws = None
