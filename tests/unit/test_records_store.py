@@ -32,7 +32,12 @@ from coverage_engine.records.sqlite import (
 )
 
 T0 = datetime(2026, 3, 1, 2, 14, tzinfo=UTC)
-PLAN: dict[str, object] = {"practice": "maple", "status": "closed", "reason": "after hours", "steps": []}
+PLAN: dict[str, object] = {
+    "practice": "maple",
+    "status": "closed",
+    "reason": "after hours",
+    "steps": [],
+}
 
 Reader = Callable[[str], Journey | None]
 
