@@ -407,8 +407,10 @@ class Engine:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("call_failed", call_id=call.call_id)
+                # The caller first, the log line second: even a logging
+                # failure must not keep them from a person.
                 await self._rescue(live)
+                log.exception("call_failed", call_id=call.call_id)
             finally:
                 self._forget(live)
 
@@ -571,8 +573,16 @@ class Engine:
             elif args[:1] == ("leg",):
                 log.info("recovery_hangup_leg", channel=channel.id)
                 await self._quietly(self._ari.hangup(channel.id, "normal"))
-            elif args[:1] in (("inbound",), ("queue-result",)):
-                await self._resume(channel, queue_status=None)
+            elif args[:1] == ("queue-result",):
+                await self._resume(channel, queue_status=args[1] if len(args) > 1 else "")
+            elif args[:1] == ("inbound",):
+                # Touched by an engine before (it set COVERAGE_STEP): resume at
+                # that step. Never touched (it arrived while we were away, or
+                # during this very recovery): an ordinary new call.
+                if await self._variable(channel.id, VAR_STEP):
+                    await self._resume(channel, queue_status=None)
+                else:
+                    await self._start_call(channel, args[1] if len(args) > 1 else "")
             else:
                 await self._fallback(channel.id, reason="unknown channel in the application")
 
