@@ -224,4 +224,9 @@ def run_calendar(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     days = coverage_calendar(practice, args.start, args.days)
     print(render_calendar(f"{practice.name} ({practice.id})", practice.timezone, days))
+    return calendar_exit_code(days)
+
+
+def calendar_exit_code(days: list[DayCoverage]) -> int:
+    """1 when any minute of these days has nobody reachable, else 0."""
     return EXIT_FINDING if any(d.gaps for d in days) else EXIT_OK
