@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
@@ -25,6 +24,7 @@ from coverage_engine.ari import AriSettings
 from coverage_engine.ari.errors import AriAuthError
 from coverage_engine.clock import ALLOW_OVERRIDE_ENV, ClockOverrideRefused, clock_from_options
 from coverage_engine.config import ConfigError
+from coverage_engine.logs import configure_logging
 
 ENV_URL = "COVERAGE_ARI_URL"
 ENV_USER = "COVERAGE_ARI_USER"
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     """The `run` command: returns 0 after a clean stop, 1 when it cannot start."""
     from coverage_engine.bootstrap import EngineParts, load_holder, run_engine
 
-    _configure_logging(logging.DEBUG if args.verbose else logging.INFO)
+    configure_logging(level="debug" if args.verbose else "info")
     try:
         settings = ari_settings_from(args, os.environ)
         # Logged loudly (a warning) when the clock starts at another instant.
@@ -131,23 +131,3 @@ def run(args: argparse.Namespace) -> int:
         return 1
     return 0
 
-
-def _configure_logging(level: int) -> None:
-    """JSON lines (one event per line, call id bound) to stderr; readable on a terminal."""
-    renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=False)
-        if sys.stderr.isatty()
-        else structlog.processors.JSONRenderer()
-    )
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        # Resolved at each line, not once: whatever sys.stderr is now.
-        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
-    )
