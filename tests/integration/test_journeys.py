@@ -15,12 +15,16 @@ import signal
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+
+from coverage_engine.engine_process import EngineProcess
 from coverage_engine.sandbox import AriCredentials
 from coverage_engine.testing_sipp import (
     CallerHandle,
@@ -33,8 +37,6 @@ from coverage_engine.testing_sipp import (
     voicemail,
     wait_bridged,
 )
-
-from coverage_engine.engine_process import EngineProcess
 
 pytestmark = pytest.mark.integration
 
@@ -57,6 +59,9 @@ LAKESIDE_NIGHT = datetime(2026, 12, 1, 3, 0, tzinfo=LOS_ANGELES)
 # Shortened waits (seconds): front desk ring, first operator-queue wait,
 # doctor ring. The final operators step keeps the practice's 90 s wait.
 STAFF_RING, QUEUE_WAIT, DOCTOR_RING = 6, 8, 8
+# A phone that answers talks this long, then hangs up: the caller (who never
+# hangs up first in these journeys) must then be released by the PBX.
+TALK = 4
 
 
 def fast_config(path: Path) -> Path:
@@ -78,10 +83,11 @@ def engine(ari: AriCredentials, tmp_path: Path) -> Iterator[EngineProcess]:
         ari_user=ari.user,
         ari_password=ari.password,
         log_path=tmp_path / "engine.log",
+        verbose=True,
     )
     yield proc
     proc.stop()
-    wait_empty(ari)
+    clean_up(ari)
 
 
 def channels(ari: AriCredentials) -> list[dict[str, object]]:
@@ -106,14 +112,32 @@ def wait_empty(ari: AriCredentials, timeout: float = 15.0) -> None:
     raise AssertionError(f"left behind: channels {channels(ari)}, bridges {bridges(ari)}")
 
 
+def clean_up(ari: AriCredentials) -> None:
+    """Hang up whatever a failed test left in Asterisk, so the next test starts clean."""
+    for channel in channels(ari):
+        ari_request(ari, "DELETE", f"/channels/{channel['id']}")
+    for bridge in bridges(ari):
+        ari_request(ari, "DELETE", f"/bridges/{bridge['id']}")
+
+
+def ari_request(ari: AriCredentials, method: str, path: str) -> None:
+    """One best-effort ARI request (a 404 for something already gone is fine)."""
+    request = urllib.request.Request(
+        ari.url + path, method=method, headers={"Authorization": ari.basic_auth_header()}
+    )
+    with contextlib.suppress(urllib.error.URLError, OSError):
+        urllib.request.urlopen(request, timeout=5).close()
+
+
 def reached(
     phones: Phones, ari: AriCredentials, call: CallerHandle, phone: str, timeout: float
 ) -> None:
     """The call was answered by `phone` and Asterisk bridged it with the caller."""
-    phones.wait_for("answered", call.caller, timeout=timeout)
-    assert phones.answered_by(call.caller) == phone, phones.describe()
+    deadline = time.monotonic() + timeout
+    while phones.answered_by(call.caller) != phone:
+        assert time.monotonic() < deadline, f"{phone} did not answer: {phones.describe()}"
+        time.sleep(0.1)
     wait_bridged(ari, CALLER, phone, timeout=10)
-    assert call.wait_answered(timeout=5).answered
 
 
 # -- open ------------------------------------------------------------------------
@@ -135,13 +159,13 @@ def test_open_front_desk_answers(
 ) -> None:
     """Open: the practice's front desk rings, answers, and is bridged with the caller."""
     engine.start(at)
-    phones.start(desk, answers(after=1))
+    phones.start(desk, answers(after=1, hangup_after=TALK))
     for op in OPERATORS:
         phones.start(op, answers())
-    call = place_call(did, hangup_after=3)
+    call = place_call(did)
     reached(phones, ari, call, desk, timeout=15)
     assert phones.rang(call.caller) == [desk]
-    call.wait(timeout=30)
+    assert call.wait(timeout=30).ended_by == "remote"
 
 
 @pytest.mark.parametrize(
@@ -162,12 +186,12 @@ def test_open_front_desk_does_not_answer_so_an_operator_does(
     engine.start(at)
     phones.start(desk, never_answers())
     phones.start("operator1", never_answers())
-    phones.start("operator2", answers(after=1))
+    phones.start("operator2", answers(after=1, hangup_after=TALK))
     phones.start("operator3", never_answers())
-    call = place_call(did, hangup_after=3)
+    call = place_call(did)
     reached(phones, ari, call, "operator2", timeout=STAFF_RING + 15)
     assert phones.rang(call.caller)[0] == desk
-    call.wait(timeout=30)
+    assert call.wait(timeout=30).ended_by == "remote"
 
 
 # -- closed: Maple Grove (announcement, operators first, then on call) -------------
@@ -182,12 +206,14 @@ def test_closed_operator_answers(
     """Maple Grove at night: after the announcement an operator answers; no doctor is woken."""
     engine.start(MAPLE_NIGHT)
     for op in OPERATORS:
-        phones.start(op, answers(after=1) if op == "operator1" else never_answers())
-    phones.start("nguyen", presses("1"))
-    call = place_call(MAPLE, hangup_after=3)
+        phones.start(
+            op, answers(after=1, hangup_after=TALK) if op == "operator1" else never_answers()
+        )
+    phones.start("nguyen", presses("1", hangup_after=TALK))
+    call = place_call(MAPLE)
     reached(phones, ari, call, "operator1", timeout=30)
     assert "nguyen" not in phones.rang(call.caller)
-    call.wait(timeout=30)
+    assert call.wait(timeout=30).ended_by == "remote"
 
 
 def test_closed_queue_wait_expires_then_primary_presses_1(
@@ -200,12 +226,12 @@ def test_closed_queue_wait_expires_then_primary_presses_1(
     engine.start(MAPLE_NIGHT)
     for op in OPERATORS:
         phones.start(op, never_answers())
-    phones.start("nguyen", presses("1", after=1))
-    phones.start("okafor", presses("1"))
-    call = place_call(MAPLE, hangup_after=3)
+    phones.start("nguyen", presses("1", after=1, hangup_after=TALK))
+    phones.start("okafor", presses("1", hangup_after=TALK))
+    call = place_call(MAPLE)
     reached(phones, ari, call, "nguyen", timeout=QUEUE_WAIT + 40)
     assert "okafor" not in phones.rang(call.caller)
-    call.wait(timeout=30)
+    assert call.wait(timeout=30).ended_by == "remote"
 
 
 def test_primary_answers_but_never_presses_1_so_backup_does(
@@ -219,13 +245,13 @@ def test_primary_answers_but_never_presses_1_so_backup_does(
     for op in OPERATORS:
         phones.start(op, never_answers())
     phones.start("nguyen", voicemail(after=1))
-    phones.start("okafor", presses("1", after=1))
-    call = place_call(MAPLE, hangup_after=3)
+    phones.start("okafor", presses("1", after=1, hangup_after=TALK))
+    call = place_call(MAPLE)
     reached(phones, ari, call, "okafor", timeout=QUEUE_WAIT + 60)
     (voicemail_call,) = phones.calls("nguyen")
     assert voicemail_call.answered
     assert voicemail_call.ended_by == "remote"  # the engine hung up on the voicemail
-    call.wait(timeout=30)
+    assert call.wait(timeout=30).ended_by == "remote"
 
 
 # -- closed: Lakeside (on call first, then operators) -------------------------------
@@ -241,11 +267,11 @@ def test_lakeside_closed_goes_to_on_call_first(
     engine.start(LAKESIDE_NIGHT)
     for op in OPERATORS:
         phones.start(op, answers())
-    phones.start("ruiz", presses("1", after=1))
-    call = place_call(LAKESIDE, hangup_after=3)
+    phones.start("ruiz", presses("1", after=1, hangup_after=TALK))
+    call = place_call(LAKESIDE)
     reached(phones, ari, call, "ruiz", timeout=20)
     assert phones.rang(call.caller) == ["ruiz"]
-    call.wait(timeout=30)
+    assert call.wait(timeout=30).ended_by == "remote"
 
 
 def test_primary_and_backup_fail_so_the_operators_answer(
@@ -260,11 +286,11 @@ def test_primary_and_backup_fail_so_the_operators_answer(
     phones.start("chen", never_answers())
     phones.start("operator1", never_answers())
     phones.start("operator2", never_answers())
-    phones.start("operator3", answers(after=1))
-    call = place_call(LAKESIDE, hangup_after=3)
+    phones.start("operator3", answers(after=1, hangup_after=TALK))
+    call = place_call(LAKESIDE)
     reached(phones, ari, call, "operator3", timeout=DOCTOR_RING + 30)
     assert phones.rang(call.caller)[:2] == ["ruiz", "chen"]
-    call.wait(timeout=30)
+    assert call.wait(timeout=30).ended_by == "remote"
 
 
 # -- the caller hangs up ----------------------------------------------------------------
@@ -317,12 +343,12 @@ def test_unknown_did_goes_to_the_default_route(
     engine.start(MAPLE_OPEN)
     phones.start("frontdesk-maple", answers())
     for op in OPERATORS:
-        phones.start(op, answers(after=1))
-    call = place_call(UNKNOWN, hangup_after=3)
+        phones.start(op, answers(after=1, hangup_after=TALK))
+    call = place_call(UNKNOWN)
     phones.wait_for("answered", call.caller, timeout=20)
     assert phones.answered_by(call.caller) in OPERATORS
     assert "frontdesk-maple" not in phones.rang(call.caller)
-    call.wait(timeout=30)
+    assert call.wait(timeout=30).ended_by == "remote"
 
 
 # -- failures --------------------------------------------------------------------------
@@ -338,13 +364,13 @@ def test_engine_killed_while_caller_queued_then_restarted_caller_reaches_a_perso
     engine.start(MAPLE_NIGHT)
     for op in OPERATORS:
         phones.start(op, never_answers())
-    phones.start("nguyen", presses("1", after=1))
-    call = place_call(MAPLE, hangup_after=3)
+    phones.start("nguyen", presses("1", after=1, hangup_after=TALK))
+    call = place_call(MAPLE)
     phones.wait_for("invite", call.caller, timeout=20)  # queued: operators ringing
     engine.kill()
     engine.start()  # the same clock start as before
     reached(phones, ari, call, "nguyen", timeout=QUEUE_WAIT + 40)
-    call.wait(timeout=30)
+    assert call.wait(timeout=30).ended_by == "remote"
 
 
 class DroppingProxy:
@@ -412,16 +438,19 @@ def test_websocket_dropped_mid_call_the_call_continues(
     )
     try:
         proc.start(MAPLE_OPEN)
-        phones.start("frontdesk-maple", answers(after=1))
-        call = place_call(MAPLE, hangup_after=12)
+        phones.start("frontdesk-maple", answers(after=1, hangup_after=15))
+        call = place_call(MAPLE)
         reached(phones, ari, call, "frontdesk-maple", timeout=15)
         mark = len(proc.log())
         proxy.drop_all()
         proc.wait_log("ari_connected", after=mark, timeout=20)  # reconnected
         wait_bridged(ari, CALLER, "frontdesk-maple", timeout=2)  # still talking
-        result = call.wait(timeout=30)
-        assert result.ended_by == "caller"
+        # The desk hangs up after 15 s of talk: the engine, reconnected,
+        # releases the caller (it still knows the call).
+        result = call.wait(timeout=40)
+        assert result.ended_by == "remote"
         (desk,) = phones.calls("frontdesk-maple")
+        assert desk.ended_by == "phone"
         assert desk.talk_seconds is not None
         assert desk.talk_seconds > 10  # the conversation outlived the drop
         wait_empty(ari)
@@ -438,11 +467,11 @@ def test_invalid_yaml_reloaded_keeps_the_old_routing(
 ) -> None:
     """An invalid coverage file is rejected on SIGHUP; the next call is still routed as before."""
     engine.start(MAPLE_OPEN)
-    phones.start("frontdesk-maple", answers(after=1))
+    phones.start("frontdesk-maple", answers(after=1, hangup_after=TALK))
     mark = len(engine.log())
     engine.config.write_text("practices:\n  maple-grove: [broken\n", encoding="utf-8")
     engine.signal(signal.SIGHUP)
     engine.wait_log("config.rejected", after=mark)
-    call = place_call(MAPLE, hangup_after=3)
+    call = place_call(MAPLE)
     reached(phones, ari, call, "frontdesk-maple", timeout=15)
-    call.wait(timeout=30)
+    assert call.wait(timeout=30).ended_by == "remote"
