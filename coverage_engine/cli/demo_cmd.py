@@ -112,6 +112,12 @@ def register(subparsers: Any) -> None:
     demo.add_argument(
         "--scene", type=int, action="append", metavar="N", help="run only scene N (1-based)"
     )
+    demo.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="keep each scene's engine log and SIPp traces in DIR (default: a temporary folder)",
+    )
     demo.set_defaults(func=run_demo)
 
 
@@ -142,7 +148,8 @@ def run_demo(args: argparse.Namespace) -> int:
     failures = 0
     try:
         with tempfile.TemporaryDirectory(prefix="coverage-demo-") as tmp:
-            work = Path(tmp)
+            work = args.keep.resolve() if args.keep else Path(tmp)
+            work.mkdir(parents=True, exist_ok=True)
             for number, scene in enumerate(chosen, start=1):
                 ok = _play(scene, number, sandbox, args.config.resolve(), work)
                 failures += 0 if ok else 1
@@ -161,7 +168,7 @@ def _play(scene: Scene, number: int, sandbox: Any, config: Path, work: Path) -> 
     local = scene.at.strftime("%a %Y-%m-%d %H:%M %Z")
     print(f"   a patient calls {scene.did} at {local}")
     scene_dir = work / f"scene-{number}"
-    scene_dir.mkdir()
+    scene_dir.mkdir(exist_ok=True)
     engine = EngineProcess(
         config,
         ari_url=creds.url,
@@ -176,13 +183,28 @@ def _play(scene: Scene, number: int, sandbox: Any, config: Path, work: Path) -> 
         for phone, behaviour in scene.phones.items():
             phones.start(phone, _behaviour(behaviour))
         engine.start(scene.at)
-        call = callers.place(scene.did, hangup_after=3, caller_name="Demo Patient")
+        call = callers.place(
+            scene.did,
+            caller=f"+1555010{number:04d}",
+            caller_name="Demo Patient",
+            max_seconds=scene.timeout,
+        )
         with contextlib.suppress(TimeoutError):  # reported below as "answered by nobody"
             phones.wait_for("answered", call.caller, timeout=scene.timeout)
         result = call.wait(timeout=30)
         time.sleep(0.5)  # the engine logs the end of the call
         answered_by = phones.answered_by(call.caller)
-        rang = phones.rang(call.caller)
+        # Consecutive repeats are the queue ringing the same operator again.
+        rang = [
+            p
+            for i, p in enumerate(phones.rang(call.caller))
+            if i == 0 or phones.rang(call.caller)[i - 1] != p
+        ]
+        answered_at = (
+            next((c.answered_at for c in phones.calls(answered_by) if c.answered), None)
+            if answered_by
+            else None
+        )
     finally:
         callers.stop_all()
         phones.stop_all()
@@ -192,7 +214,9 @@ def _play(scene: Scene, number: int, sandbox: Any, config: Path, work: Path) -> 
     for line in _story(engine.log()):
         print(f"   {line}")
     print(f"   phones that rang: {', '.join(rang) or 'none'}")
-    wait = f" after {result.seconds_to_answer:.1f} s" if result.seconds_to_answer else ""
+    # From the patient's dialing to a person picking up (the engine itself
+    # answers the patient at once, so the caller's own "answered" says little).
+    wait = f" {answered_at - result.started_at:.1f} s after dialing" if answered_at else ""
     ok: bool = answered_by == scene.expect
     mark = "ok" if ok else f"UNEXPECTED (expected {scene.expect})"
     print(f"   => answered by {answered_by or 'nobody'}{wait} [{mark}]", flush=True)
@@ -203,8 +227,11 @@ def _behaviour(name: str) -> Any:
     from coverage_engine.testing_sipp import answers, presses, voicemail
 
     table: dict[str, Callable[[], Any]] = {
-        "answers": lambda: answers(after=2),
-        "presses 1": lambda: presses("1", after=2),
+        # Whoever answers talks for 3 s and hangs up; the PBX then releases
+        # the caller (the engine answered the caller at once, so the caller
+        # cannot tell a person from the engine: they wait for the far end).
+        "answers": lambda: answers(after=2, hangup_after=3),
+        "presses 1": lambda: presses("1", after=2, hangup_after=3),
         "voicemail": lambda: voicemail(after=2),
     }
     return table[name]()
