@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 import pytest
@@ -20,8 +21,14 @@ def calendar(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 
 
 def rows(out: str) -> list[str]:
-    """The time-range rows of the calendar, whitespace collapsed."""
-    return [" ".join(line.split()) for line in out.splitlines() if line.startswith("  ")]
+    """Each time range with its detail lines joined into one row, whitespace collapsed."""
+    joined: list[str] = []
+    for line in out.splitlines():
+        if re.match(r"  \d\d:\d\d-", line):
+            joined.append(" ".join(line.split()))
+        elif line.startswith(" " * 15) and joined:
+            joined[-1] += " | " + " ".join(line.split())
+    return joined
 
 
 def test_christmas_eve_shows_the_half_day_and_the_swap(capsys: pytest.CaptureFixture[str]) -> None:
@@ -48,9 +55,9 @@ def test_a_plain_weekday_shows_lunch_and_the_handoff(capsys: pytest.CaptureFixtu
     assert code == 0
     table = rows(out)
     assert table[0].startswith("00:00-08:00 closed outside hours")
-    assert "[on call patel, backup nguyen]" in table[0]
+    assert "on call: patel (backup nguyen)" in table[0]
     assert table[2].startswith("12:00-13:00 closed lunch")
-    assert "[on call nguyen, backup okafor]" in table[2]
+    assert "on call: nguyen (backup okafor)" in table[2]
 
 
 def test_a_dst_day_is_one_range_of_25_hours(capsys: pytest.CaptureFixture[str]) -> None:
@@ -58,8 +65,8 @@ def test_a_dst_day_is_one_range_of_25_hours(capsys: pytest.CaptureFixture[str]) 
     code, out = calendar(capsys, "--practice", "lakeside", "--from", "2026-11-01", "--days", "1")
     assert code == 0
     assert rows(out) == [
-        "00:00-24:00 closed outside hours ruiz 30s press-1 > chen 30s press-1 > operators 90s "
-        "[on call ruiz, backup chen]"
+        "00:00-24:00 closed outside hours | ruiz 30s press-1 > chen 30s press-1 > operators 90s"
+        " | on call: ruiz (backup chen)"
     ]
 
 
@@ -90,6 +97,7 @@ def test_a_gap_is_flagged_and_exits_1() -> None:
     assert "!! GAP: nobody reachable" in text
     assert "!! 1 GAP(S)" in text
     assert calendar_exit_code(days) == 1
+    assert "\033[1;31m!! GAP" in render_calendar("P (p)", "UTC", days, color=True)
 
 
 def test_unknown_practice_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
