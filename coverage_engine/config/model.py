@@ -669,7 +669,7 @@ def _check_version(value: int) -> int:
     return value
 
 
-def _ids_from_keys(value: Any) -> Any:
+def ids_from_keys(value: Any) -> Any:
     """Each practice's id is its key under `practices:`; the admin writes it once."""
     if isinstance(value, dict):
         return {
@@ -686,7 +686,7 @@ class CoverageConfig(Frozen):
     engine: Engine
     trunks: tuple[SafeName, ...] = ()
     records: Records | None = None
-    practices: Annotated[dict[Ident, Practice], BeforeValidator(_ids_from_keys)] = Field(
+    practices: Annotated[dict[Ident, Practice], BeforeValidator(ids_from_keys)] = Field(
         min_length=1
     )
 
