@@ -441,6 +441,9 @@ class Operators(Frozen):
     queue: SafeName
     max_wait_seconds: Seconds = 90
     whisper: SoundName | None = None  # played to the operator before bridging
+    # With this many callers already waiting in the queue, a new caller skips
+    # the operators step (needs AMI; see docs/operators.md). None: no limit.
+    max_waiting_callers: Annotated[int, Field(ge=1, le=1000)] | None = None
 
 
 # --- on call ----------------------------------------------------------------------
