@@ -8,6 +8,7 @@ prints. It holds no policy and does no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -84,10 +85,14 @@ class Plan:
     oncall: OnCall | None = None
     known_did: bool = True
     notes: tuple[str, ...] = field(default_factory=tuple)
+    whisper: str | None = None  # Asterisk sound name played to the operator before bridging
+    at: datetime | None = None  # the instant decided for, in the practice's time zone
+    did: str = ""  # the dialed number the plan answers
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "practice": self.practice_id,
+            # null for a number no practice claims (the default route)
+            "practice": self.practice_id if self.known_did else None,
             "practice_name": self.practice_name,
             "status": self.status,
             "reason": self.reason,
@@ -95,4 +100,8 @@ class Plan:
             "steps": [s.to_json() for s in self.steps],
             "oncall": self.oncall.to_json() if self.oncall else None,
             "known_did": self.known_did,
+            "did": self.did,
+            "at": self.at.isoformat() if self.at is not None else None,
+            "whisper": self.whisper,
+            "notes": list(self.notes),
         }

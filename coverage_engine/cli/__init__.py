@@ -20,6 +20,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "coverage_engine.cli.run_cmd",
     "coverage_engine.cli.calls_cmds",
     "coverage_engine.cli.operators_cmds",
+    "coverage_engine.cli.agi_cmd",
     "coverage_engine.cli.demo_cmd",
 )
 

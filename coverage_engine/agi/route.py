@@ -1,0 +1,134 @@
+"""`agi://127.0.0.1:4573/route`: the routing decision as channel variables.
+
+For PBXs whose dialplan is owned by FreePBX (or anyone else) and cannot hand
+calls to an ARI application: the dialplan asks, we run the same routing core
+the engine runs, and answer with variables the dialplan follows step by step
+(`dialplan/freepbx-example.conf`):
+
+    COVERAGE_PRACTICE, COVERAGE_PRACTICE_NAME, COVERAGE_SHORT_NAME
+    COVERAGE_REASON            why (e.g. "closed: lunch")
+    COVERAGE_ANNOUNCEMENT      sound to play to the caller first, or empty
+    COVERAGE_STEPS             how many steps
+    COVERAGE_STEP_<n>_KIND     staff | operators | oncall          (n from 1)
+    COVERAGE_STEP_<n>_DIAL     dial string (a queue name for operators)
+    COVERAGE_STEP_<n>_RING     ring seconds (max wait in the queue for operators)
+    COVERAGE_STEP_<n>_CONFIRM  1: the callee must press 1 to take the call
+    COVERAGE_STEP_<n>_TARGET / _LABEL   who, for logs and displays
+    COVERAGE_WHISPER           the practice's prompt for the operator only, or empty
+    COVERAGE_STATUS            open | closed | error   (set LAST)
+
+COVERAGE_STATUS is set after everything else, so a dialplan that sees it set
+knows the steps are complete; empty or `error` means "take the safety net".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from coverage_engine.agi.protocol import AgiRequest
+from coverage_engine.agi.server import AgiSession
+from coverage_engine.plan import Plan
+from coverage_engine.records import EventKind, JourneyRecorder
+from coverage_engine.routing import mask_number
+
+log = logging.getLogger(__name__)
+
+# (instant, did, caller number) -> Plan: the routing core with its config bound.
+Decide = Callable[[datetime, str, str], Plan]
+Clock = Callable[[], datetime]
+
+
+def did_of(request: AgiRequest) -> str:
+    """The dialed number: the first AGI argument if given, else the extension.
+
+    Only `+` and digits are kept, as the ARI entry point does: the DID is a key
+    into configuration, never text that reaches a dial string.
+    """
+    raw = request.args[0] if request.args else request.env.get("agi_extension", "")
+    return "".join(ch for ch in raw if ch == "+" or ch.isdigit())
+
+
+def caller_of(request: AgiRequest) -> tuple[str, str]:
+    """(number, name) of the caller; Asterisk says `unknown` when there is none."""
+    number = request.env.get("agi_callerid", "")
+    name = request.env.get("agi_calleridname", "")
+    return ("" if number == "unknown" else number), ("" if name == "unknown" else name)
+
+
+def plan_variables(plan: Plan) -> list[tuple[str, str]]:
+    """The channel variables that carry `plan`, COVERAGE_STATUS last."""
+    out = [
+        ("COVERAGE_PRACTICE", plan.practice_id),
+        ("COVERAGE_PRACTICE_NAME", plan.practice_name),
+        ("COVERAGE_SHORT_NAME", plan.short_name),
+        ("COVERAGE_REASON", plan.reason),
+        ("COVERAGE_ANNOUNCEMENT", plan.announcement or ""),
+        ("COVERAGE_STEPS", str(len(plan.steps))),
+    ]
+    for n, step in enumerate(plan.steps, start=1):
+        out += [
+            (f"COVERAGE_STEP_{n}_KIND", step.kind.value),
+            (f"COVERAGE_STEP_{n}_DIAL", step.dial),
+            (f"COVERAGE_STEP_{n}_RING", str(step.ring_seconds)),
+            (f"COVERAGE_STEP_{n}_CONFIRM", "1" if step.confirm else "0"),
+            (f"COVERAGE_STEP_{n}_TARGET", step.target),
+            (f"COVERAGE_STEP_{n}_LABEL", step.label),
+        ]
+    out.append(("COVERAGE_STATUS", plan.status))
+    return out
+
+
+class RouteHandler:
+    """Decides one call per AGI request; records the journey's start when a recorder is given."""
+
+    def __init__(
+        self,
+        decide: Decide,
+        clock: Clock,
+        recorder: JourneyRecorder | None = None,
+        *,
+        extras: Callable[[Plan], list[tuple[str, str]]] | None = None,
+    ) -> None:
+        self._decide = decide
+        self._clock = clock
+        self._recorder = recorder
+        # Variables the plan does not carry (e.g. COVERAGE_WHISPER from the
+        # practice's config); set before COVERAGE_STATUS like everything else.
+        self._extras = extras
+
+    async def __call__(self, request: AgiRequest, session: AgiSession) -> None:
+        did = did_of(request)
+        number, name = caller_of(request)
+        now = self._clock()
+        try:
+            plan = self._decide(now, did, number)
+        except Exception:
+            # The dialplan's safety net still gets the caller to a person.
+            log.exception("routing failed for DID %s", did)
+            await session.set_variable("COVERAGE_STATUS", "error")
+            return
+        log.info(
+            "agi route: DID %s caller %s -> %s (%s), %d step(s)",
+            did, mask_number(number), plan.status, plan.reason, len(plan.steps),
+        )
+        self._record(request, now, did, number, name, plan)
+        variables = plan_variables(plan)
+        if self._extras is not None:
+            variables[-1:-1] = self._extras(plan)  # keep COVERAGE_STATUS last
+        for var, value in variables:
+            await session.set_variable(var, value)
+
+    def _record(
+        self, request: AgiRequest, now: datetime, did: str, number: str, name: str, plan: Plan
+    ) -> None:
+        if self._recorder is None or not request.uniqueid:
+            return
+        # Acks are not awaited: a slow disk must never delay a caller. A failed
+        # write surfaces in the recorder's own log.
+        self._recorder.start(
+            request.uniqueid, at=now, did=did, caller_number=number, caller_name=name
+        )
+        details = {**plan.to_json(), "via": "fastagi"}
+        self._recorder.event(request.uniqueid, EventKind.DECIDED, at=now, details=details)

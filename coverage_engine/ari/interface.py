@@ -1,0 +1,213 @@
+"""The narrow interface the engine uses to drive Asterisk over ARI.
+
+Two small `Protocol`s: `AriOperations` (REST requests: one method per thing
+the call flows do) and `AriEventSource` (the event stream). The production
+implementation is `coverage_engine.ari.client.AriClient`; tests use the fake
+ARI server in `coverage_engine.testing` with that same client, or a
+hand-written fake of these protocols for pure unit tests.
+
+Contract shared by every method:
+  * each request has a deadline; past it, `AriTimeout` is raised;
+  * a channel/bridge/playback that no longer exists raises `ResourceGone`,
+    which callers treat as normal (the person hung up);
+  * errors are the tree in `coverage_engine.ari.errors`, with Asterisk's own
+    error message kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Literal, Protocol
+
+from coverage_engine.ari.events import StreamItem
+from coverage_engine.ari.models import Bridge, CallerId, Channel, Playback
+
+HangupReason = Literal[
+    "normal",
+    "busy",
+    "congestion",
+    "no_answer",
+    "timeout",
+    "rejected",
+    "unallocated",
+    "normal_unspecified",
+    "number_incomplete",
+    "codec_mismatch",
+    "interworking",
+    "failure",
+    "answered_elsewhere",
+]
+"""The `reason` values `DELETE /channels/{id}` accepts (Asterisk maps them to Q.850 causes)."""
+
+
+class AriOperations(Protocol):
+    """REST operations on channels, bridges and playbacks of our ARI application."""
+
+    @property
+    def app(self) -> str:
+        """The ARI application name (`coverage-engine`): new channels are created into it."""
+        ...
+
+    # -- the caller's experience -------------------------------------------------
+
+    async def answer(self, channel_id: str) -> None:
+        """Answer the channel (`POST /channels/{id}/answer`)."""
+        ...
+
+    async def ring(self, channel_id: str) -> None:
+        """Send ringing to the channel (`POST /channels/{id}/ring`)."""
+        ...
+
+    async def ring_stop(self, channel_id: str) -> None:
+        """Stop locally generated ringing (`DELETE /channels/{id}/ring`)."""
+        ...
+
+    async def start_moh(self, channel_id: str, moh_class: str | None = None) -> None:
+        """Start music on hold (`POST /channels/{id}/moh`), the class from musiconhold.conf.
+
+        Asterisk suspends MOH while a /play runs on the channel and does not
+        resume it: start it again after the playback finishes.
+        """
+        ...
+
+    async def stop_moh(self, channel_id: str) -> None:
+        """Stop music on hold (`DELETE /channels/{id}/moh`)."""
+        ...
+
+    async def play(
+        self,
+        channel_id: str,
+        media: str | Sequence[str],
+        *,
+        playback_id: str,
+        lang: str | None = None,
+    ) -> Playback:
+        """Play media (`sound:...`, `tone:ring`, ...) to the channel, under our own playback id.
+
+        Several media play one after the other. `PlaybackFinished` with this id
+        arrives on the event stream when it ends.
+        """
+        ...
+
+    async def stop_playback(self, playback_id: str) -> None:
+        """Stop a playback (`DELETE /playbacks/{id}`)."""
+        ...
+
+    async def hangup(self, channel_id: str, reason: HangupReason = "normal") -> None:
+        """Hang the channel up (`DELETE /channels/{id}?reason=...`)."""
+        ...
+
+    # -- reaching people -----------------------------------------------------------
+
+    async def create_channel(
+        self,
+        endpoint: str,
+        *,
+        channel_id: str,
+        app_args: Sequence[str] = (),
+        originator: str | None = None,
+        caller_id: CallerId | None = None,
+        formats: Sequence[str] = (),
+        variables: Mapping[str, str] | None = None,
+    ) -> Channel:
+        """Create an outbound channel into our application without dialing it yet.
+
+        `POST /channels/create`. `endpoint` is a dial string built from
+        validated config only (`PJSIP/frontdesk-maple`,
+        `PJSIP/+15551234567@carrier-out`). `originator` is the caller's
+        channel id (links the legs for codecs and CDRs). `caller_id` is what
+        the callee's phone shows. The channel enters the application
+        (`StasisStart` with `app_args`) once it is dialed and answered.
+        """
+        ...
+
+    async def dial(self, channel_id: str, *, ring_seconds: int, caller: str | None = None) -> None:
+        """Dial a created channel, giving up after `ring_seconds` (`POST /channels/{id}/dial`).
+
+        `caller` is the caller's channel id: Asterisk then copies its caller id
+        and connected line to the new leg, as Dial() would.
+
+        Progress arrives as `Dial` events (`dialstatus` ANSWER, BUSY, NOANSWER, ...).
+        """
+        ...
+
+    async def continue_in_dialplan(
+        self, channel_id: str, *, context: str, extension: str, priority: int = 1
+    ) -> None:
+        """Hand the channel back to the dialplan (`POST /channels/{id}/continue`).
+
+        The channel leaves the application (`StasisEnd`); this is how a caller
+        reaches the operator queue and the dialplan fallback.
+        """
+        ...
+
+    async def subscribe_channel(self, channel_id: str) -> None:
+        """Keep receiving a channel's events after it leaves the application.
+
+        `POST /applications/{app}/subscription?eventSource=channel:{id}`. Used
+        before a caller is continued into the operator queue: the engine still
+        learns that they hung up, or which operator answered (ChannelVarset).
+        """
+        ...
+
+    # -- bridges ---------------------------------------------------------------------
+
+    async def create_bridge(self, bridge_id: str, *, name: str = "") -> Bridge:
+        """Create a mixing bridge with our own id (`POST /bridges/{id}?type=mixing`)."""
+        ...
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        """Destroy a bridge (`DELETE /bridges/{id}`); channels in it stay up."""
+        ...
+
+    async def add_to_bridge(self, bridge_id: str, channel_ids: Sequence[str]) -> None:
+        """Put channels into a bridge (`POST /bridges/{id}/addChannel`)."""
+        ...
+
+    async def remove_from_bridge(self, bridge_id: str, channel_ids: Sequence[str]) -> None:
+        """Take channels out of a bridge (`POST /bridges/{id}/removeChannel`)."""
+        ...
+
+    # -- state on channels (what a restarted engine reads back) ------------------------
+
+    async def set_variable(self, channel_id: str, name: str, value: str) -> None:
+        """Set a channel variable (`POST /channels/{id}/variable`)."""
+        ...
+
+    async def get_variable(self, channel_id: str, name: str) -> str | None:
+        """Read a channel variable; None when it is not set (`GET /channels/{id}/variable`)."""
+        ...
+
+    # -- looking around (recovery after a (re)connect) ---------------------------------
+
+    async def get_channel(self, channel_id: str) -> Channel:
+        """One channel's snapshot (`GET /channels/{id}`)."""
+        ...
+
+    async def list_channels(self) -> list[Channel]:
+        """Every channel in Asterisk, ours or not (`GET /channels`)."""
+        ...
+
+    async def list_bridges(self) -> list[Bridge]:
+        """Every bridge in Asterisk (`GET /bridges`)."""
+        ...
+
+    async def application_channel_ids(self) -> list[str]:
+        """Ids of the channels our application is subscribed to (`GET /applications/{app}`)."""
+        ...
+
+
+class AriEventSource(Protocol):
+    """The application's event stream, with connection changes."""
+
+    def events(self) -> AsyncIterator[StreamItem]:
+        """Yield events in Asterisk's order, `Connected`/`Disconnected` as the link changes.
+
+        Reconnects by itself, forever, until the client is closed; then the
+        iterator ends.
+        """
+        ...
+
+
+class Ari(AriOperations, AriEventSource, Protocol):
+    """Everything the engine needs from ARI: requests and events."""

@@ -1,0 +1,65 @@
+"""How to reach Asterisk's ARI: URL, credentials, application name, timings.
+
+Pure data. The password is kept out of `repr()` so a logged settings object
+never shows it; it travels only in the HTTP Authorization header, never in a
+URL (URLs end up in logs and exception messages).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+DEFAULT_APP = "coverage-engine"
+
+
+@dataclass(frozen=True, slots=True)
+class AriSettings:
+    """Connection settings for one ARI application.
+
+    `url` is the ARI base URL, e.g. `http://127.0.0.1:8088/ari` (no
+    credentials in it). Timings are in seconds.
+    """
+
+    url: str
+    username: str
+    password: str = field(repr=False)
+    app: str = DEFAULT_APP
+    # Every REST request must finish within this; a hung Asterisk must not hang a call.
+    request_timeout: float = 5.0
+    # A WebSocket ping goes out after this long without traffic and must be
+    # answered within half of it: a silently dead link is noticed in <= 1.5x.
+    heartbeat: float = 5.0
+    # Reconnect backoff: first delay, cap, and the +/- jitter fraction that
+    # keeps many engines from reconnecting in lock-step after an Asterisk restart.
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    backoff_jitter: float = 0.2
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"ARI URL must be http(s)://host:port/ari, got {self.safe_url!r}")
+        if parts.username or parts.password:
+            raise ValueError("put the ARI user and password in settings, not in the URL")
+        if self.request_timeout <= 0 or self.heartbeat <= 0:
+            raise ValueError("ARI timeouts must be positive")
+
+    def authorization_header(self) -> str:
+        """The HTTP Basic `Authorization` header value for these credentials."""
+        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode("ascii")
+        return f"Basic {token}"
+
+    @property
+    def base_url(self) -> str:
+        """The URL without a trailing slash."""
+        return self.url.rstrip("/")
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any user info removed, safe to log."""
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{host}{port}{parts.path}"

@@ -1,0 +1,168 @@
+"""The one composition root: builds the running engine from its parts.
+
+Production wiring is the default (the aiohttp ARI client, the real config
+loader and routing core, the system clock, a logging journey sink); tests and
+the demo pass their own parts here instead of patching anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import structlog
+
+from coverage_engine.ami import Ami, AmiError, AmiSettings, PanoramiskAmi, PresenceTracker
+from coverage_engine.ami.gate import OperatorGate, PresenceGate, gate_plan
+from coverage_engine.ari import Ari, AriSettings
+from coverage_engine.callflow import CallSettings
+from coverage_engine.clock import Clock, SystemClock
+from coverage_engine.config import CoverageConfig, load_config
+from coverage_engine.engine import Engine, JourneySink, Router
+from coverage_engine.plan import Plan
+from coverage_engine.reload import ConfigHolder
+from coverage_engine.routing import decide
+
+log = structlog.get_logger("coverage_engine.bootstrap")
+
+
+def router_for(holder: ConfigHolder[CoverageConfig], gate: OperatorGate | None = None) -> Router:
+    """The routing core, always deciding with the holder's current configuration.
+
+    A reload swaps `holder.current`; the next call is decided with it, while
+    calls in progress keep the plan they were given. With a `gate` (operator
+    presence over AMI), operators steps nobody can answer are skipped.
+    """
+
+    def route(instant: datetime, did: str, caller: str) -> Plan:
+        plan = decide(holder.current, instant, did, caller)
+        return plan if gate is None else gate_plan(plan, gate)
+
+    return route
+
+
+def presence_gate(current: Callable[[], CoverageConfig], tracker: PresenceTracker) -> PresenceGate:
+    """A gate on the tracker's live presence with each practice's waiting-callers limit."""
+
+    def max_waiting(practice_id: str) -> int | None:
+        practice = current().practice(practice_id)
+        return practice.operators.max_waiting_callers if practice is not None else None
+
+    return PresenceGate(lambda: tracker.presence, max_waiting)
+
+
+@dataclass
+class EngineParts:
+    """What `run_engine` needs; every part has a production default."""
+
+    config_path: Path
+    ari_settings: AriSettings
+    clock: Clock = field(default_factory=SystemClock)
+    sink: JourneySink | None = None
+    call_settings: CallSettings = field(default_factory=CallSettings)
+    # Builds the ARI client; tests may hand in a fake. The default is the aiohttp client.
+    ari_factory: Callable[[AriSettings], Ari] | None = None
+    reload_poll_seconds: float = 2.0
+    # Operator presence over AMI (None: not configured, operators steps are never skipped).
+    ami_settings: AmiSettings | None = None
+    # Connects to AMI; tests may hand in a fake. The default is the panoramisk adapter.
+    ami_factory: Callable[[AmiSettings], Awaitable[Ami]] | None = None
+
+
+def load_holder(parts: EngineParts) -> ConfigHolder[CoverageConfig]:
+    """The configuration holder, with the file loaded once (raises if it is invalid)."""
+    holder: ConfigHolder[CoverageConfig] = ConfigHolder(
+        parts.config_path, load_config, poll_interval=parts.reload_poll_seconds
+    )
+    holder.load_initial()
+    return holder
+
+
+def build_engine(
+    ari: Ari,
+    holder: ConfigHolder[CoverageConfig],
+    parts: EngineParts,
+    gate: OperatorGate | None = None,
+) -> Engine:
+    """The engine wired to ARI and to the (reloadable) current config."""
+    return Engine(
+        ari,
+        router_for(holder, gate),
+        clock=parts.clock.now,
+        sink=parts.sink,
+        settings=parts.call_settings,
+    )
+
+
+async def run_engine(
+    parts: EngineParts, holder: ConfigHolder[CoverageConfig], stop: asyncio.Event
+) -> None:
+    """Connect to ARI, carry calls, reload the config, until `stop` is set."""
+    if parts.ari_factory is not None:
+        ari = parts.ari_factory(parts.ari_settings)
+        await _serve(ari, holder, parts, stop)
+        return
+    from coverage_engine.ari.client import AriClient
+
+    async with AriClient(parts.ari_settings) as client:
+        await _serve(client, holder, parts, stop)
+
+
+async def _serve(
+    ari: Ari, holder: ConfigHolder[CoverageConfig], parts: EngineParts, stop: asyncio.Event
+) -> None:
+    ami = await _connect_ami(parts)
+    tracker = PresenceTracker(ami) if ami is not None else None
+    gate = presence_gate(lambda: holder.current, tracker) if tracker is not None else None
+    engine = build_engine(ari, holder, parts, gate)
+    log.info(
+        "engine.started",
+        ari=parts.ari_settings.safe_url,
+        app=parts.ari_settings.app,
+        config=str(parts.config_path),
+        practices=sorted(holder.current.practices),
+        clock=repr(parts.clock),
+    )
+    tasks = [
+        asyncio.create_task(engine.run(), name="engine"),
+        asyncio.create_task(holder.watch(), name="config-watch"),
+    ]
+    if tracker is not None:
+        tasks.append(asyncio.create_task(tracker.run(), name="operator-presence"))
+    stopper = asyncio.create_task(stop.wait(), name="stop")
+    try:
+        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            error = None if task is stopper else task.exception()
+            if error is not None:
+                raise error
+    finally:
+        in_progress = engine.calls_in_progress
+        for task in [*tasks, stopper]:
+            task.cancel()
+        for task in [*tasks, stopper]:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if ami is not None:
+            await ami.close()
+        log.info("engine.stopped", calls_left_connected=in_progress)
+
+
+async def _connect_ami(parts: EngineParts) -> Ami | None:
+    """Log in to AMI for operator presence; without it the engine still carries every call."""
+    if parts.ami_settings is None:
+        log.info("ami.off", message="operator presence off: operators steps are never skipped")
+        return None
+    try:
+        if parts.ami_factory is not None:
+            return await parts.ami_factory(parts.ami_settings)
+        return await PanoramiskAmi.connect(parts.ami_settings)
+    except AmiError as exc:
+        # Presence only refines routing: calls must flow even when AMI is wrong.
+        log.error("ami.unavailable", error=str(exc),
+                  message="running without operator presence; operators steps are never skipped")
+        return None

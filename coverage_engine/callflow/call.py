@@ -1,0 +1,694 @@
+"""The life of one call, as a pure state machine: `Call.handle(event) -> commands`.
+
+No I/O happens here. The engine (the shell) turns ARI traffic into the events
+of `callflow.events`, feeds them to the call, and carries out the returned
+commands of `callflow.commands` in order. A failed command comes back as a
+`CommandFailed` event, so the call decides what a failure means (like h11's
+`send_failed()`); nothing outside patches the state.
+
+The plan (from the routing core) is an ordered list of steps, each a person:
+the front desk (`staff`), the operator queue (`operators`), the doctor on call
+(`oncall`). The call tries them in order until one is bridged to the caller.
+The plan always ends with the operator queue; if even that returns the caller
+(no operator logged in), the call is handed to the dialplan's fallback context,
+Asterisk's own safety net. No path ends in silence or a hang-up.
+
+Phases and what moves a call between them (read `_TRANSITIONS` at the bottom):
+
+    NEW ──CallerEntered──> ANNOUNCING ──PlaybackFinished──> (first step)
+      (no announcement) ─────────────────────────────────> (first step)
+
+    (a step)  staff / oncall  -> RINGING     (a leg is dialed, ring timer runs)
+              operators       -> QUEUED      (the caller is in app_queue, in the dialplan)
+              none left       -> DONE        (dialplan fallback context)
+
+    RINGING   ──LegAnswered──> BRIDGED, or CONFIRMING for press-1 steps
+              ──LegFailed / ring TimerFired──> (next step)
+    CONFIRMING──DtmfReceived('1')──> BRIDGED
+              ──confirm TimerFired / LegFailed──> (next step)
+    QUEUED    ──OperatorAnswered──> WITH_OPERATOR
+              ──QueueResult──> (next step)
+    BRIDGED / WITH_OPERATOR ──either side hangs up──> DONE
+
+    any live phase ──CallerHungUp──> DONE, tearing down every leg, bridge, timer.
+
+An event that makes no sense in the current phase (a late event about a leg
+already given up on, a DTMF from a channel we do not know) changes nothing and
+produces no command: telephony is full of such races and they are normal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from coverage_engine.callflow.commands import (
+    Answer,
+    Bridge,
+    CancelTimer,
+    Command,
+    ContinueInDialplan,
+    CreateLeg,
+    DestroyBridge,
+    HangUp,
+    Play,
+    RecordEvent,
+    SetVariables,
+    StartMoh,
+    StartRinging,
+    StartTimer,
+    StopMoh,
+    StopPlayback,
+    StopRinging,
+)
+from coverage_engine.callflow.events import (
+    CallerEntered,
+    CallerHungUp,
+    CommandFailed,
+    DtmfReceived,
+    Event,
+    LegAnswered,
+    LegFailed,
+    LegFailure,
+    OperatorAnswered,
+    PlaybackFinished,
+    QueueResult,
+    TimerFired,
+)
+from coverage_engine.plan import Plan, Step, StepKind
+
+# Channel variables the call keeps on the caller's channel. They are the call's
+# memory outside this process: the queue context reads the queue ones, and a
+# restarted engine reads COVERAGE_DID / COVERAGE_STEP to pick the call up again.
+VAR_DID = "COVERAGE_DID"
+VAR_PRACTICE = "COVERAGE_PRACTICE"
+VAR_STEP = "COVERAGE_STEP"
+VAR_QUEUE = "COVERAGE_QUEUE"
+VAR_QUEUE_WAIT = "COVERAGE_QUEUE_WAIT"
+
+
+class Phase(StrEnum):
+    """Where the call is in its journey."""
+
+    NEW = "new"  # nothing known yet
+    ANNOUNCING = "announcing"  # the emergency announcement plays to the caller
+    RINGING = "ringing"  # a front desk or doctor leg is being dialed
+    CONFIRMING = "confirming"  # the doctor answered; waiting for them to press 1
+    QUEUED = "queued"  # the caller waits in the dialplan's operator queue
+    WITH_OPERATOR = "with_operator"  # app_queue bridged the caller to an operator
+    BRIDGED = "bridged"  # the caller talks to the front desk or a doctor
+    DONE = "done"  # ended, or handed to the dialplan fallback
+
+
+class Hold(StrEnum):
+    """What the caller hears while the engine works. Never silence."""
+
+    NONE = "none"  # nothing from us: a prompt, the queue's own music, or a bridge
+    RINGING = "ringing"  # ringback: the front desk "is ringing", as on any phone
+    MOH = "moh"  # music on hold: longer waits (the doctor's phone, after the queue)
+
+
+@dataclass(frozen=True, slots=True)
+class CallState:
+    """Everything the call knows besides its plan. Tests compare it whole."""
+
+    phase: Phase = Phase.NEW
+    step: int = -1  # index into plan.steps of the step being tried
+    leg_id: str | None = None  # the outbound leg of the current step
+    bridge_id: str | None = None
+    playback_id: str | None = None  # the announcement, or the press-1 prompt
+    timer: str | None = None  # the one timer running (ring or confirm)
+    hold: Hold = Hold.NONE
+    answered_by: str | None = None  # the target of the step that reached a person
+    outcome: str | None = None  # the journey outcome, once known
+    seq: int = 0  # counter for the ids of legs and playbacks this call creates
+    prompts: int = 0  # how many times the press-1 prompt started on the current leg
+
+
+@dataclass(frozen=True, slots=True)
+class CallSettings:
+    """How the call flow talks to the dialplan and the doctors.
+
+    The contexts must match `dialplan/coverage-engine.conf`. `confirm_seconds`
+    is how long a doctor who answered has to press 1 (the prompt repeats
+    meanwhile); `leg_timeout_margin` gives Asterisk's own ring limit a few
+    seconds more than our ring timer, as a backstop only.
+    """
+
+    queue_context: str = "coverage-queue"
+    fallback_context: str = "coverage-fallback"
+    confirm_seconds: float = 15.0
+    # The prompt is said again when it ends, this many times at most: if the
+    # sound cannot play at all, Asterisk ends each playback at once and an
+    # unbounded repeat would spin. The confirm timer decides either way.
+    confirm_plays: int = 3
+    leg_timeout_margin: int = 5
+    confirm_media: Callable[[Plan], str] = lambda plan: (
+        f"sound:coverage-engine/accept-{plan.practice_id}"
+    )
+
+
+Transition = tuple[CallState, list[Command]]
+
+
+class Call:
+    """One caller's journey through the plan.
+
+    `call_id` is the caller's channel id (Asterisk's linkedid for an inbound
+    call). `id_prefix` prefixes the ids of the legs, bridges and playbacks the
+    call creates; the engine passes a fresh one when it picks a call up again
+    after a restart so new ids never collide with leftovers.
+    """
+
+    def __init__(
+        self, call_id: str, *, id_prefix: str | None = None, settings: CallSettings | None = None
+    ) -> None:
+        self.call_id = call_id
+        self.id_prefix = id_prefix or call_id
+        self.settings = settings or CallSettings()
+        self.plan: Plan | None = None
+        self.caller_name = ""  # what callees see after the practice prefix
+        self.caller_number = ""
+        self.state = CallState()
+
+    # ------------------------------------------------------------------ entry
+
+    def handle(self, event: Event) -> list[Command]:
+        """Apply one event; return the commands to carry out, in order.
+
+        An event that is not legal in the current phase leaves the state
+        exactly as it was and returns no command.
+        """
+        event = self._normalise(event)
+        handler = _TRANSITIONS.get((self.state.phase, type(event)))
+        if handler is None:
+            return []
+        result = handler(self, event)
+        if result is None:  # the handler judged the event stale or irrelevant
+            return []
+        self.state, commands = result
+        return commands
+
+    @property
+    def finished(self) -> bool:
+        """True once the call needs nothing more from the engine."""
+        return self.state.phase is Phase.DONE
+
+    def channels(self) -> tuple[str, ...]:
+        """The channels this call currently owns (caller first)."""
+        leg = self.state.leg_id
+        return (self.call_id,) if leg is None else (self.call_id, leg)
+
+    def _normalise(self, event: Event) -> Event:
+        """Turn a 404 on one of our channels into the fact it reveals.
+
+        A command failing with "gone" on the caller's channel means the caller
+        hung up before Asterisk told us; on the current leg, that the leg ended.
+        """
+        if isinstance(event, CommandFailed) and event.gone:
+            channel = getattr(event.command, "channel_id", None)
+            if channel == self.call_id:
+                return CallerHungUp()
+            leg = self.state.leg_id
+            if leg is not None and leg in (
+                channel,
+                getattr(event.command, "leg_id", None),
+            ):
+                return LegFailed(leg, LegFailure.GONE)
+        return event
+
+    def _plan(self) -> Plan:
+        if self.plan is None:  # pragma: no cover - the table never allows it
+            raise RuntimeError("call has no plan before CallerEntered")
+        return self.plan
+
+    def _next_id(self, state: CallState, kind: str) -> tuple[CallState, str]:
+        return replace(state, seq=state.seq + 1), f"{self.id_prefix}-{kind}{state.seq + 1}"
+
+    # --------------------------------------------------------------- NEW
+
+    def _on_entered(self, event: CallerEntered) -> Transition:
+        """A caller arrived: answer at once, record the decision, start the plan.
+
+        The caller is answered immediately so that what they hear is ours
+        (ringback, the announcement, music) instead of silence while the
+        engine works; the DID and practice go on the channel first so that a
+        restart can find the call again.
+        """
+        self.plan = plan = event.plan
+        self.caller_name = event.caller_name or event.caller_number
+        self.caller_number = event.caller_number
+        resumed = event.resumed or event.queue_status is not None
+        commands: list[Command] = [
+            Answer(self.call_id),
+            SetVariables(self.call_id, ((VAR_DID, event.did), (VAR_PRACTICE, plan.practice_id))),
+        ]
+        if not resumed:
+            commands.append(
+                RecordEvent(
+                    "received",
+                    {"did": event.did, "caller": event.caller_number, "name": event.caller_name},
+                )
+            )
+        commands.append(RecordEvent("decided", _decision(plan, resumed=resumed)))
+        state = CallState()
+        if event.queue_status is not None:
+            # Back from the queue with no memory of the call (the engine was
+            # restarted while the caller waited): the queue step is over.
+            commands.append(RecordEvent("queue_timeout", {"status": event.queue_status}))
+            return self._start_step(state, event.resume_from_step + 1, commands, after="queue")
+        if plan.announcement and not resumed:
+            state, playback = self._next_id(state, "pb")
+            commands.append(Play(self.call_id, f"sound:{plan.announcement}", playback))
+            return replace(state, phase=Phase.ANNOUNCING, playback_id=playback), commands
+        return self._start_step(state, event.resume_from_step, commands)
+
+    # --------------------------------------------------------------- ANNOUNCING
+
+    def _on_announcement_done(self, event: PlaybackFinished) -> Transition | None:
+        """The emergency announcement finished: go to the first step."""
+        state = self.state
+        if event.playback_id != state.playback_id:
+            return None
+        commands: list[Command] = [RecordEvent("announcement_played", {})]
+        return self._start_step(replace(state, playback_id=None), 0, commands)
+
+    def _on_announcement_failed(self, event: CommandFailed) -> Transition | None:
+        """The announcement could not play (missing sound): never hold the caller for it."""
+        if (
+            not isinstance(event.command, Play)
+            or event.command.playback_id != self.state.playback_id
+        ):
+            return None
+        return self._start_step(replace(self.state, playback_id=None), 0, [])
+
+    # --------------------------------------------------------------- steps
+
+    def _start_step(
+        self, state: CallState, index: int, commands: list[Command], *, after: str | None = None
+    ) -> Transition:
+        """Try step `index` of the plan, or the dialplan fallback when none is left."""
+        steps = self._plan().steps
+        if index >= len(steps):
+            return self._to_fallback(state, commands, reason="every step of the plan was tried")
+        step = steps[index]
+        state = replace(state, step=index, leg_id=None, timer=None, playback_id=None)
+        commands.append(SetVariables(self.call_id, ((VAR_STEP, str(index)),)))
+        details: dict[str, Any] = {"step": index, "target": step.target, "label": step.label}
+        if after is not None:
+            details["after"] = after
+        if step.kind is StepKind.OPERATORS:
+            return self._enter_queue(state, step, commands, details)
+        return self._dial(state, step, commands, details)
+
+    def _dial(
+        self, state: CallState, step: Step, commands: list[Command], details: dict[str, Any]
+    ) -> Transition:
+        """Create the front desk or doctor leg and start its ring timer.
+
+        Ringback for the front desk (the patient expects a phone to ring at an
+        open practice); music on hold for a doctor, which may take a while.
+        The ring timer is ours rather than Asterisk's dial timeout so that
+        "no answer" is decided in one place, here.
+        """
+        state, leg = self._next_id(state, "leg")
+        wanted = Hold.RINGING if step.kind is StepKind.STAFF else Hold.MOH
+        state, sound = self._switch_hold(state, wanted)
+        commands += sound
+        commands.append(
+            CreateLeg(
+                leg_id=leg,
+                dial=step.dial,
+                caller_channel_id=self.call_id,
+                caller_name=self._display_name,
+                caller_number=self.caller_number,
+                timeout=step.ring_seconds + self.settings.leg_timeout_margin,
+            )
+        )
+        timer = f"ring:{leg}"
+        commands.append(StartTimer(timer, float(step.ring_seconds)))
+        if step.kind is StepKind.STAFF:
+            commands.append(RecordEvent("staff_ringing", details))
+        else:
+            details |= {"doctor": step.doctor_id, "role": step.role, "confirm": step.confirm}
+            commands.append(RecordEvent("oncall_dialing", details))
+        return replace(state, phase=Phase.RINGING, leg_id=leg, timer=timer), commands
+
+    def _enter_queue(
+        self, state: CallState, step: Step, commands: list[Command], details: dict[str, Any]
+    ) -> Transition:
+        """Hand the caller to app_queue through the dialplan's queue context.
+
+        app_queue stays in charge (operators log in, strategies and reports
+        work as usual); the queue plays its own music, so ours stops. The
+        caller name is prefixed with the practice's short name so the operator
+        greets with the right practice ("MGP: Jane Doe"). The dialplan comes
+        back with `Stasis(coverage-engine,queue-result,${QUEUESTATUS})` when
+        the maximum wait runs out.
+        """
+        state, sound = self._switch_hold(state, Hold.NONE)
+        commands += sound
+        commands.append(
+            SetVariables(
+                self.call_id,
+                (
+                    (VAR_QUEUE, step.dial),
+                    (VAR_QUEUE_WAIT, str(step.ring_seconds)),
+                    ("CALLERID(name)", self._display_name),
+                ),
+            )
+        )
+        commands.append(ContinueInDialplan(self.call_id, self.settings.queue_context, watch=True))
+        commands.append(RecordEvent("queue_entered", details | {"max_wait": step.ring_seconds}))
+        return replace(state, phase=Phase.QUEUED), commands
+
+    @property
+    def _display_name(self) -> str:
+        """The caller name callees see: "MGP: Jane Doe" (practice short name first)."""
+        return f"{self._plan().short_name}: {self.caller_name}"
+
+    def _next_step(self, state: CallState, commands: list[Command], after: str) -> Transition:
+        return self._start_step(state, state.step + 1, commands, after=after)
+
+    def _to_fallback(self, state: CallState, commands: list[Command], *, reason: str) -> Transition:
+        """Give the caller to the dialplan's fallback context (queue, then a fixed number)."""
+        state, sound = self._switch_hold(state, Hold.NONE)
+        commands += sound
+        commands.append(ContinueInDialplan(self.call_id, self.settings.fallback_context))
+        outcome = "failed_over_to_dialplan"
+        commands.append(RecordEvent("ended", {"outcome": outcome, "reason": reason}))
+        return replace(state, phase=Phase.DONE, outcome=outcome, timer=None), commands
+
+    # --------------------------------------------------------------- RINGING
+
+    def _on_leg_answered(self, event: LegAnswered) -> Transition | None:
+        """Someone picked up. A press-1 step asks them to confirm first.
+
+        The press-1 rule: a doctor's mobile forwards an unanswered call to
+        their personal voicemail, which "answers" like a person would. Only a
+        human presses 1, so on `confirm` steps the caller is bridged only
+        after the digit arrives; a voicemail never hears the caller.
+        """
+        state = self.state
+        if event.leg_id != state.leg_id:
+            return None
+        step = self._plan().steps[state.step]
+        commands: list[Command] = [CancelTimer(state.timer)] if state.timer else []
+        if not step.confirm:
+            return self._bridge(replace(state, timer=None), step, commands)
+        state, playback = self._next_id(state, "pb")
+        timer = f"confirm:{event.leg_id}"
+        commands += [
+            Play(event.leg_id, self.settings.confirm_media(self._plan()), playback),
+            StartTimer(timer, self.settings.confirm_seconds),
+        ]
+        state = replace(state, phase=Phase.CONFIRMING, playback_id=playback, timer=timer, prompts=1)
+        return state, commands
+
+    def _on_leg_failed(self, event: LegFailed) -> Transition | None:
+        """The leg is busy, declined, unreachable or gone: try the next step."""
+        state = self.state
+        if event.leg_id != state.leg_id:
+            return None
+        commands: list[Command] = [CancelTimer(state.timer)] if state.timer else []
+        step = self._plan().steps[state.step]
+        if step.kind is StepKind.ONCALL:
+            name = {
+                LegFailure.BUSY: "oncall_busy",
+                LegFailure.REJECTED: "oncall_declined",
+            }.get(event.cause, "oncall_no_answer")
+            commands.append(RecordEvent(name, {"doctor": step.doctor_id, "cause": event.cause}))
+        return self._next_step(replace(state, leg_id=None, timer=None), commands, event.cause)
+
+    def _on_ring_timeout(self, event: TimerFired) -> Transition | None:
+        """Nobody answered within the step's ring time: hang the leg up, move on."""
+        state = self.state
+        if event.name != state.timer or state.leg_id is None:
+            return None
+        step = self._plan().steps[state.step]
+        commands: list[Command] = [HangUp(state.leg_id, "no_answer")]
+        if step.kind is StepKind.ONCALL:
+            commands.append(
+                RecordEvent("oncall_no_answer", {"doctor": step.doctor_id, "cause": "no_answer"})
+            )
+        return self._next_step(replace(state, leg_id=None, timer=None), commands, "no_answer")
+
+    def _on_leg_command_failed(self, event: CommandFailed) -> Transition | None:
+        """Asterisk refused to create or dial the leg (unknown endpoint...): next step."""
+        command = event.command
+        if isinstance(command, CreateLeg) and command.leg_id == self.state.leg_id:
+            return self._on_leg_failed(LegFailed(command.leg_id, LegFailure.GONE))
+        return None
+
+    # --------------------------------------------------------------- CONFIRMING
+
+    def _on_dtmf(self, event: DtmfReceived) -> Transition | None:
+        """The doctor pressed a key. Only `1` accepts; other keys are ignored."""
+        state = self.state
+        if event.channel_id != state.leg_id or event.digit != "1":
+            return None
+        step = self._plan().steps[state.step]
+        commands: list[Command] = []
+        if state.timer:
+            commands.append(CancelTimer(state.timer))
+        if state.playback_id:
+            commands.append(StopPlayback(state.playback_id))
+        commands.append(RecordEvent("oncall_confirmed", {"doctor": step.doctor_id}))
+        return self._bridge(replace(state, timer=None, playback_id=None, prompts=0), step, commands)
+
+    def _on_prompt_done(self, event: PlaybackFinished) -> Transition | None:
+        """The press-1 prompt ended without a key: say it again until the timer runs out."""
+        state, leg = self.state, self.state.leg_id
+        if event.playback_id != state.playback_id or leg is None:
+            return None
+        if state.prompts >= self.settings.confirm_plays:
+            return replace(state, playback_id=None), []  # silence until the timer decides
+        state, playback = self._next_id(state, "pb")
+        media = self.settings.confirm_media(self._plan())
+        state = replace(state, playback_id=playback, prompts=state.prompts + 1)
+        return state, [Play(leg, media, playback)]
+
+    def _on_confirm_timeout(self, event: TimerFired) -> Transition | None:
+        """Answered but no 1 pressed in time: a voicemail, or someone who cannot take it."""
+        state = self.state
+        if event.name != state.timer or state.leg_id is None:
+            return None
+        step = self._plan().steps[state.step]
+        commands: list[Command] = [
+            HangUp(state.leg_id, "normal"),
+            RecordEvent("oncall_not_confirmed", {"doctor": step.doctor_id}),
+        ]
+        cleared = replace(state, leg_id=None, timer=None, playback_id=None, prompts=0)
+        return self._next_step(cleared, commands, "not_confirmed")
+
+    def _on_confirm_leg_failed(self, event: LegFailed) -> Transition | None:
+        """The doctor hung up on the prompt: they declined."""
+        state = self.state
+        if event.leg_id != state.leg_id:
+            return None
+        step = self._plan().steps[state.step]
+        commands: list[Command] = [CancelTimer(state.timer)] if state.timer else []
+        commands.append(
+            RecordEvent("oncall_declined", {"doctor": step.doctor_id, "cause": "hangup"})
+        )
+        cleared = replace(state, leg_id=None, timer=None, playback_id=None, prompts=0)
+        return self._next_step(cleared, commands, "declined")
+
+    # --------------------------------------------------------------- BRIDGED
+
+    def _bridge(self, state: CallState, step: Step, commands: list[Command]) -> Transition:
+        """Connect caller and callee in a mixing bridge; our ringback/music stops first."""
+        leg = state.leg_id
+        if leg is None:  # pragma: no cover - only called with a live leg
+            raise RuntimeError("bridge without a leg")
+        state, sound = self._switch_hold(state, Hold.NONE)
+        commands += sound
+        bridge = f"{self.id_prefix}-bridge"
+        commands.append(Bridge(bridge, (self.call_id, leg)))
+        commands.append(
+            RecordEvent(
+                "bridged", {"kind": step.kind.value, "target": step.target, "label": step.label}
+            )
+        )
+        outcome = "answered_by_staff" if step.kind is StepKind.STAFF else "answered_by_oncall"
+        return (
+            replace(
+                state,
+                phase=Phase.BRIDGED,
+                bridge_id=bridge,
+                answered_by=step.target,
+                outcome=outcome,
+            ),
+            commands,
+        )
+
+    def _on_callee_hung_up(self, event: LegFailed) -> Transition | None:
+        """The front desk or doctor hung up: the conversation is over, release the caller."""
+        state = self.state
+        if event.leg_id != state.leg_id:
+            return None
+        commands: list[Command] = [HangUp(self.call_id, "normal")]
+        if state.bridge_id:
+            commands.append(DestroyBridge(state.bridge_id))
+        commands += [RecordEvent("callee_hung_up", {}), self._ended(state)]
+        return replace(state, phase=Phase.DONE, leg_id=None, bridge_id=None), commands
+
+    def _on_bridge_failed(self, event: CommandFailed) -> Transition | None:
+        """The bridge could not be made (a channel vanished): drop the leg, try the next step."""
+        state = self.state
+        if not isinstance(event.command, Bridge) or event.command.bridge_id != state.bridge_id:
+            return None
+        commands: list[Command] = [DestroyBridge(event.command.bridge_id)]
+        if state.leg_id:
+            commands.append(HangUp(state.leg_id, "normal"))
+        cleared = replace(state, leg_id=None, bridge_id=None, answered_by=None, outcome=None)
+        return self._next_step(cleared, commands, "bridge_failed")
+
+    # --------------------------------------------------------------- QUEUED
+
+    def _on_queue_result(self, event: QueueResult) -> Transition:
+        """The caller is back from the queue unanswered: the maximum wait ran out."""
+        commands: list[Command] = [RecordEvent("queue_timeout", {"status": event.status})]
+        return self._next_step(replace(self.state, hold=Hold.NONE), commands, "queue")
+
+    def _on_operator_answered(self, event: OperatorAnswered) -> Transition:
+        """app_queue connected the caller to an operator."""
+        commands: list[Command] = [
+            RecordEvent("operator_answered", {"member": event.member}),
+            RecordEvent("bridged", {"kind": StepKind.OPERATORS.value, "target": event.member}),
+        ]
+        state = replace(
+            self.state,
+            phase=Phase.WITH_OPERATOR,
+            answered_by=event.member,
+            outcome="answered_by_operator",
+        )
+        return state, commands
+
+    def _on_queue_continue_failed(self, event: CommandFailed) -> Transition | None:
+        """The queue context could not be entered: the dialplan fallback is the net."""
+        command = event.command
+        if (
+            not isinstance(command, ContinueInDialplan)
+            or command.context != self.settings.queue_context
+        ):
+            return None
+        return self._to_fallback(self.state, [], reason=f"queue unavailable: {event.reason}")
+
+    # --------------------------------------------------------------- WITH_OPERATOR
+
+    def _on_operator_done(self, event: QueueResult) -> Transition:
+        """The operator hung up first and app_queue returned the caller: release them."""
+        commands: list[Command] = [
+            HangUp(self.call_id, "normal"),
+            RecordEvent("callee_hung_up", {}),
+            self._ended(self.state),
+        ]
+        return replace(self.state, phase=Phase.DONE), commands
+
+    # --------------------------------------------------------------- teardown
+
+    def _on_caller_hung_up(self, event: CallerHungUp) -> Transition:
+        """The caller hung up: tear down every leg, bridge, timer and prompt of the call at once.
+
+        Asterisk would not do it for us: a leg we created lives in the
+        application on its own, so a doctor's phone would keep ringing for a
+        caller who is gone, and an empty bridge would stay.
+        """
+        state = self.state
+        commands: list[Command] = []
+        if state.timer:
+            commands.append(CancelTimer(state.timer))
+        if state.leg_id:
+            commands.append(HangUp(state.leg_id, "normal"))
+        if state.bridge_id:
+            commands.append(DestroyBridge(state.bridge_id))
+        outcome = state.outcome or _abandoned(state.phase)
+        state = replace(
+            state,
+            phase=Phase.DONE,
+            leg_id=None,
+            bridge_id=None,
+            timer=None,
+            playback_id=None,
+            hold=Hold.NONE,
+            outcome=outcome,
+            prompts=0,
+        )
+        commands += [RecordEvent("caller_hung_up", {}), self._ended(state)]
+        return state, commands
+
+    def _ended(self, state: CallState) -> RecordEvent:
+        return RecordEvent("ended", {"outcome": state.outcome, "answered_by": state.answered_by})
+
+    # --------------------------------------------------------------- helpers
+
+    def _switch_hold(self, state: CallState, wanted: Hold) -> tuple[CallState, list[Command]]:
+        """Commands that move what the caller hears from `state.hold` to `wanted`."""
+        if state.hold is wanted:
+            return state, []
+        commands: list[Command] = []
+        if state.hold is Hold.RINGING:
+            commands.append(StopRinging(self.call_id))
+        elif state.hold is Hold.MOH:
+            commands.append(StopMoh(self.call_id))
+        if wanted is Hold.RINGING:
+            commands.append(StartRinging(self.call_id))
+        elif wanted is Hold.MOH:
+            commands.append(StartMoh(self.call_id))
+        return replace(state, hold=wanted), commands
+
+
+def _abandoned(phase: Phase) -> str:
+    """The outcome of a call whose caller hung up before reaching a person."""
+    return {
+        Phase.NEW: "abandoned_during_announcement",
+        Phase.ANNOUNCING: "abandoned_during_announcement",
+        Phase.QUEUED: "abandoned_in_queue",
+    }.get(phase, "abandoned_while_ringing")
+
+
+def _decision(plan: Plan, *, resumed: bool) -> dict[str, Any]:
+    details: dict[str, Any] = {
+        "practice": plan.practice_id,
+        "status": plan.status,
+        "reason": plan.reason,
+        "known_did": plan.known_did,
+        "steps": [s.to_json() for s in plan.steps],
+    }
+    if resumed:
+        details["resumed"] = True
+    return details
+
+
+_Handler = Callable[[Call, Any], "Transition | None"]
+
+# The whole behaviour of a call, phase by phase. Anything not listed here is
+# an event that cannot happen in that phase (or is stale) and changes nothing.
+_TRANSITIONS: Mapping[tuple[Phase, type], _Handler] = {
+    (Phase.NEW, CallerEntered): Call._on_entered,
+    (Phase.ANNOUNCING, PlaybackFinished): Call._on_announcement_done,
+    (Phase.ANNOUNCING, CommandFailed): Call._on_announcement_failed,
+    (Phase.ANNOUNCING, CallerHungUp): Call._on_caller_hung_up,
+    (Phase.RINGING, LegAnswered): Call._on_leg_answered,
+    (Phase.RINGING, LegFailed): Call._on_leg_failed,
+    (Phase.RINGING, TimerFired): Call._on_ring_timeout,
+    (Phase.RINGING, CommandFailed): Call._on_leg_command_failed,
+    (Phase.RINGING, CallerHungUp): Call._on_caller_hung_up,
+    (Phase.CONFIRMING, DtmfReceived): Call._on_dtmf,
+    (Phase.CONFIRMING, PlaybackFinished): Call._on_prompt_done,
+    (Phase.CONFIRMING, TimerFired): Call._on_confirm_timeout,
+    (Phase.CONFIRMING, LegFailed): Call._on_confirm_leg_failed,
+    (Phase.CONFIRMING, CallerHungUp): Call._on_caller_hung_up,
+    (Phase.BRIDGED, LegFailed): Call._on_callee_hung_up,
+    (Phase.BRIDGED, CommandFailed): Call._on_bridge_failed,
+    (Phase.BRIDGED, CallerHungUp): Call._on_caller_hung_up,
+    (Phase.QUEUED, QueueResult): Call._on_queue_result,
+    (Phase.QUEUED, OperatorAnswered): Call._on_operator_answered,
+    (Phase.QUEUED, CommandFailed): Call._on_queue_continue_failed,
+    (Phase.QUEUED, CallerHungUp): Call._on_caller_hung_up,
+    (Phase.WITH_OPERATOR, QueueResult): Call._on_operator_done,
+    (Phase.WITH_OPERATOR, CallerHungUp): Call._on_caller_hung_up,
+}

@@ -1,0 +1,136 @@
+"""What can happen to one call: the facts the call flow reacts to.
+
+The engine translates ARI traffic (and its own timers and failed requests)
+into these frozen dataclasses; the call flow never sees ARI JSON. Each event
+names the channel, playback or timer it is about, so a late event about a leg
+that was already given up on can be recognised as stale and ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from coverage_engine.callflow.commands import Command
+    from coverage_engine.plan import Plan
+
+
+class LegFailure(StrEnum):
+    """Why an outbound leg did not reach a person (mapped from the hangup cause)."""
+
+    BUSY = "busy"  # SIP 486 / cause 17
+    NO_ANSWER = "no_answer"  # our ring timer, or SIP 408/480 / causes 18-19
+    REJECTED = "rejected"  # SIP 603 decline / cause 21: the doctor pressed "decline"
+    GONE = "gone"  # the channel disappeared (404, hung up before answering, congestion)
+
+
+@dataclass(frozen=True, slots=True)
+class CallerEntered:
+    """A caller's channel entered the application and the routing core decided.
+
+    `resumed` means the call is picked up again part-way, by an engine that
+    has no memory of it (it was restarted): the caller was already received
+    and heard the announcement, and the steps before `resume_from_step` were
+    tried. `queue_status` is set when the caller comes back from the dialplan
+    queue (`QUEUESTATUS`): step `resume_from_step` was that queue, it is over,
+    and the step after it follows.
+    """
+
+    plan: Plan
+    caller_number: str
+    caller_name: str
+    did: str
+    resume_from_step: int = 0
+    queue_status: str | None = None
+    resumed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LegAnswered:
+    """The outbound leg `leg_id` was answered (by a person, or by a voicemail)."""
+
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LegFailed:
+    """The outbound leg `leg_id` ended before being bridged, or hung up after."""
+
+    leg_id: str
+    cause: LegFailure
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfReceived:
+    """A DTMF digit arrived on `channel_id` (the doctor's key press)."""
+
+    channel_id: str
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackFinished:
+    """The playback `playback_id` ended (played to the end, or stopped)."""
+
+    playback_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueueResult:
+    """The caller came back from the dialplan operator queue with `QUEUESTATUS`.
+
+    TIMEOUT (the practice's maximum wait ran out), JOINEMPTY / LEAVEEMPTY /
+    JOINUNAVAIL / LEAVEUNAVAIL (no operator logged in), FULL; an empty status
+    after an operator answered means that conversation is over.
+    """
+
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorAnswered:
+    """An operator picked the caller up from the queue (app_queue bridged them)."""
+
+    member: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    """The timer `name` the call asked for ran out."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallerHungUp:
+    """The caller's channel is gone: every other leg, bridge and timer must go too."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandFailed:
+    """The engine could not carry out `command` (an ARI request failed).
+
+    `gone` is True when Asterisk answered 404: the channel the command was
+    about no longer exists, which on a phone system is normal, not an error.
+    The call flow decides what that means, like h11's `send_failed()`.
+    """
+
+    command: Command
+    gone: bool
+    reason: str = ""
+
+
+Event = (
+    CallerEntered
+    | LegAnswered
+    | LegFailed
+    | DtmfReceived
+    | PlaybackFinished
+    | QueueResult
+    | OperatorAnswered
+    | TimerFired
+    | CallerHungUp
+    | CommandFailed
+)

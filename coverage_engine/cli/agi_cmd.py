@@ -1,0 +1,161 @@
+"""`coverage-engine agi --config FILE`: the FastAGI decision service.
+
+For dialplans that ask `AGI(agi://127.0.0.1:4573/route,<did>)` instead of
+handing calls to the ARI engine (docs/freepbx.md). Runs the same routing core
+on the same configuration file; listens on the loopback by default because
+FastAGI has no authentication at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from coverage_engine import routing
+from coverage_engine.agi.route import RouteHandler
+from coverage_engine.agi.server import AgiServer
+from coverage_engine.ami.client import ENV_USER as AMI_USER_ENV
+from coverage_engine.ami.client import AmiError, AmiSettings, PanoramiskAmi
+from coverage_engine.ami.gate import OperatorGate, gate_plan
+from coverage_engine.ami.tracker import PresenceTracker
+from coverage_engine.bootstrap import presence_gate
+from coverage_engine.clock import ClockOverrideRefused, clock_from_options
+from coverage_engine.config import ConfigError, CoverageConfig, load_config
+from coverage_engine.plan import Plan
+from coverage_engine.records.recorder import JourneyRecorder
+from coverage_engine.records.sqlite import (
+    SqliteRecorder,
+    StoreError,
+    open_database,
+    records_path,
+)
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "agi",
+        help="serve routing decisions over FastAGI (for FreePBX-style dialplans)",
+        description="Answer AGI(agi://HOST:PORT/route,<did>) with the routing decision "
+        "as channel variables (docs/freepbx.md).",
+    )
+    p.add_argument("--config", required=True, type=Path, help="the coverage YAML file")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
+    p.add_argument("--port", type=int, default=4573, help="TCP port (default 4573)")
+    p.add_argument(
+        "--no-records", action="store_true", help="do not write journeys to the record store"
+    )
+    p.add_argument(
+        "--clock-start",
+        metavar="INSTANT",
+        help="tests and demo only: decide as if it were INSTANT "
+        "(also needs COVERAGE_ENGINE_ALLOW_CLOCK_OVERRIDE=1)",
+    )
+    p.set_defaults(func=_cmd_agi)
+
+
+def _decide(
+    config: CoverageConfig, gate: OperatorGate | None, instant: datetime, did: str, caller: str
+) -> Plan:
+    plan = routing.decide(config, instant, did, caller)
+    return plan if gate is None else gate_plan(plan, gate)
+
+
+def _whisper(config: CoverageConfig, plan: Plan) -> list[tuple[str, str]]:
+    """The practice's optional whisper prompt, played by Queue() to the operator only."""
+    practice = config.practice(plan.practice_id)
+    whisper = practice.operators.whisper if practice is not None else None
+    return [("COVERAGE_WHISPER", whisper or "")]
+
+
+def _recorder(config: CoverageConfig, config_file: Path) -> SqliteRecorder:
+    # The same file the engine and `calls list --config` use.
+    path = records_path(config.records.path if config.records else None, config_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # No crash recovery here: journeys opened by this service stay at "decided"
+    # (the dialplan carries the call on, out of our sight), and recovery could
+    # close journeys a running ARI engine still owns in the same file.
+    return SqliteRecorder(open_database(path, create=True))
+
+
+def _cmd_agi(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        config = load_config(args.config)
+        clock = clock_from_options(args.clock_start, os.environ)
+        recorder = None if args.no_records else _recorder(config, args.config)
+    except (ConfigError, ClockOverrideRefused, ValueError, StoreError, OSError) as exc:
+        print(f"coverage-engine agi: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return asyncio.run(_serve(args, config, clock.now, recorder))
+    finally:
+        if recorder is not None:
+            recorder.close()
+
+
+async def _serve(
+    args: argparse.Namespace,
+    config: CoverageConfig,
+    now: Any,
+    recorder: JourneyRecorder | None,
+) -> int:
+    # Operator presence, as for the ARI engine: skip an operators step nobody
+    # can answer. Optional; on when COVERAGE_AMI_USER is set.
+    ami: PanoramiskAmi | None = None
+    gate: OperatorGate | None = None
+    tasks: list[asyncio.Task[None]] = []
+    if os.environ.get(AMI_USER_ENV):
+        try:
+            ami = await PanoramiskAmi.connect(AmiSettings.from_env())
+        except AmiError as exc:
+            log.error("operator presence off, AMI unavailable: %s", exc)
+        else:
+            tracker = PresenceTracker(ami)
+            tasks.append(asyncio.create_task(tracker.run(), name="operator-presence"))
+            gate = presence_gate(lambda: config, tracker)
+    handler = RouteHandler(
+        partial(_decide, config, gate), now, recorder, extras=partial(_whisper, config)
+    )
+    server = AgiServer({"route": handler})
+    try:
+        host, port = await server.start(args.host, args.port)
+    except OSError as exc:
+        print(f"coverage-engine agi: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+              file=sys.stderr)
+        await _stop(tasks, ami)
+        return 1
+    print(f"coverage-engine agi: serving agi://{host}:{port}/route", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+        await server.close()
+        await _stop(tasks, ami)
+    return 0
+
+
+async def _stop(tasks: list[asyncio.Task[None]], ami: PanoramiskAmi | None) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if ami is not None:
+        await ami.close()

@@ -1,0 +1,242 @@
+"""`check`, `explain` and `calendar`: see what will happen before a patient finds out.
+
+Thin: load the file, ask the routing core, print. Exit codes: 0 fine, 1 a
+finding (invalid file, a coverage gap), 2 usage (bad arguments, unreadable file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo
+
+from coverage_engine.config import ConfigError, CoverageConfig, load_config
+from coverage_engine.coverage import DayCoverage, coverage_calendar
+from coverage_engine.plan import Plan, Step, StepKind
+from coverage_engine.routing import decide
+
+EXIT_OK, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
+
+
+def register(subparsers: Any) -> None:
+    """Add `check`, `explain` and `calendar` to the command line."""
+    check = subparsers.add_parser(
+        "check", help="validate a coverage file and list every problem with its line"
+    )
+    check.add_argument("config", type=Path, metavar="CONFIG")
+    check.set_defaults(func=run_check)
+
+    explain = subparsers.add_parser(
+        "explain", help="what happens to a call to a number at an instant, and why"
+    )
+    explain.add_argument("config", type=Path, metavar="CONFIG")
+    explain.add_argument("--did", required=True, help="the dialed number, e.g. +13125550100")
+    explain.add_argument(
+        "--at",
+        help="ISO-8601 instant, e.g. 2026-12-24T15:00 (no offset: the practice's local time); "
+        "default: now",
+    )
+    explain.add_argument("--caller", help="the caller's number (optional)")
+    explain.add_argument("--json", action="store_true", help="print one JSON object")
+    explain.set_defaults(func=run_explain)
+
+    calendar = subparsers.add_parser(
+        "calendar", help="day by day, who answers when; flags any gap (exit 1)"
+    )
+    calendar.add_argument("config", type=Path, metavar="CONFIG")
+    calendar.add_argument("--practice", required=True, metavar="ID")
+    calendar.add_argument("--from", dest="start", required=True, metavar="DATE", type=_date_arg)
+    calendar.add_argument("--days", type=_days_arg, default=7, metavar="N")
+    calendar.set_defaults(func=run_calendar)
+
+
+def _date_arg(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _days_arg(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 366:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days from 1 to 366")
+    return int(text)
+
+
+def load_or_report(path: Path, err: TextIO | None = None) -> CoverageConfig | int:
+    """The config, or an exit code after printing every problem to `err` (stderr)."""
+    err = err or sys.stderr
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=err)
+        count = len(exc.issues)
+        print(f"{path}: {count} error{'s' if count != 1 else ''}, not loaded", file=err)
+        return EXIT_FINDING
+    except OSError as exc:
+        print(f"coverage-engine: cannot read {path}: {exc.strerror or exc}", file=err)
+        return EXIT_USAGE
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """`check CONFIG`: exit 0 with a summary, or 1 with every error."""
+    config = load_or_report(args.config)
+    if isinstance(config, int):
+        return config
+    practices = ", ".join(
+        f"{pid} ({len(p.dids)} number{'s' if len(p.dids) != 1 else ''})"
+        for pid, p in config.practices.items()
+    )
+    doctors = sum(len(p.oncall.doctors) for p in config.practices.values() if p.oncall)
+    print(
+        f"{args.config}: OK: {len(config.practices)} practice"
+        f"{'s' if len(config.practices) != 1 else ''}: {practices}; {doctors} doctors; "
+        f"unknown numbers go to queue {config.engine.default_route.queue}"
+    )
+    return EXIT_OK
+
+
+def parse_instant(text: str, zone: ZoneInfo) -> datetime:
+    """An ISO-8601 instant; without an offset it is wall-clock time in `zone`."""
+    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    """`explain CONFIG --did --at`: the plan, step by step, and why."""
+    config = load_or_report(args.config)
+    if isinstance(config, int):
+        return config
+    practice = config.practice_for_did(args.did)
+    zone = practice.zone if practice is not None else ZoneInfo("UTC")
+    if args.at is None:
+        instant = datetime.now(UTC)  # the shell may read the clock; the core never does
+    else:
+        try:
+            instant = parse_instant(args.at, zone)
+        except ValueError:
+            print(
+                f"coverage-engine explain: --at {args.at!r} is not an ISO-8601 date and time "
+                "(e.g. 2026-12-24T15:00 or 2026-12-24T15:00-06:00)",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+    plan = decide(config, instant, args.did, args.caller)
+    if args.json:
+        print(json.dumps(plan.to_json(), indent=2))
+    else:
+        print(render_plan(config, plan))
+    return EXIT_OK
+
+
+def step_text(step: Step) -> str:
+    """One step as a sentence fragment."""
+    if step.kind is StepKind.OPERATORS:
+        return f"operators: queue {step.target}, wait up to {step.ring_seconds} s"
+    confirm = ", must press 1 to accept" if step.confirm else ""
+    return f"{step.kind.value}: {step.label}, {step.dial}, ring {step.ring_seconds} s{confirm}"
+
+
+def render_plan(config: CoverageConfig, plan: Plan) -> str:
+    """`explain` output for people."""
+    at = plan.at.strftime("%a %Y-%m-%d %H:%M %Z (UTC%z)") if plan.at else "?"
+    lines = [f"Call to {plan.did} at {at}"]
+    if not plan.known_did:
+        lines.append("Practice: none (this number is not in the file)")
+    else:
+        lines.append(f"Practice: {plan.practice_name} ({plan.practice_id})")
+    lines.append(f"Status:   {plan.status} - {plan.reason}")
+    if plan.oncall is not None and plan.known_did:
+        practice = config.practice(plan.practice_id)
+        doctors = practice.oncall.doctors if practice and practice.oncall else {}
+
+        def who(doc: str | None) -> str:
+            return f"{doctors[doc].name} ({doc})" if doc in doctors else str(doc)
+
+        backup = who(plan.oncall.backup) if plan.oncall.backup else "none"
+        lines.append(f"On call:  {who(plan.oncall.primary)}; backup {backup}")
+    lines.extend(f"Note:     {note}" for note in plan.notes)
+    lines.append("What happens:")
+    if plan.announcement:
+        lines.append(f"   -  the caller hears {plan.announcement}")
+    for i, step in enumerate(plan.steps, start=1):
+        lines.append(f"  {i:>2}. {step_text(step)}")
+    lines.append("The last step is the operator queue: a person always answers.")
+    return "\n".join(lines)
+
+
+def _who(plan: Plan) -> str:
+    parts = []
+    for step in plan.steps:
+        if step.kind is StepKind.OPERATORS:
+            parts.append(f"operators {step.ring_seconds}s")
+        else:
+            mark = " press-1" if step.confirm else ""
+            parts.append(f"{step.target} {step.ring_seconds}s{mark}")
+    return " > ".join(parts)
+
+
+_ANSI = {"open": "\033[32m", "closed": "\033[33m", "gap": "\033[1;31m", "end": "\033[0m"}
+
+
+def render_calendar(
+    practice_name: str, zone: str, days: list[DayCoverage], color: bool = False
+) -> str:
+    """The calendar for a terminal: per day, each range, then who answers in order."""
+
+    def paint(text: str, kind: str) -> str:
+        return f"{_ANSI[kind]}{text}{_ANSI['end']}" if color else text
+
+    indent = " " * 15
+    lines = [f"Coverage calendar: {practice_name} (times in {zone})", ""]
+    for day in days:
+        lines.append(day.day.strftime("%a %Y-%m-%d"))
+        for seg in day.segments:
+            end = "24:00" if seg.end.date() > day.day else seg.end.strftime("%H:%M")
+            span = f"{seg.start.strftime('%H:%M')}-{end}"
+            status = paint(f"{seg.plan.status:<6}", seg.plan.status)
+            lines.append(f"  {span}  {status}  {seg.plan.reason}")
+            if seg.gap:
+                lines.append(indent + paint("!! GAP: nobody reachable", "gap"))
+            lines.append(f"{indent}{_who(seg.plan)}")
+            if seg.plan.oncall is not None:
+                backup = seg.plan.oncall.backup or "none"
+                lines.append(f"{indent}on call: {seg.plan.oncall.primary} (backup {backup})")
+        lines.append("")
+    gaps = [(d.day, s) for d in days for s in d.gaps]
+    if gaps:
+        lines.append(paint(f"!! {len(gaps)} GAP(S) where no person is reachable:", "gap"))
+        lines.extend(f"!!   {day} {s.start:%H:%M}-{s.end:%H:%M}" for day, s in gaps)
+    else:
+        lines.append("No gaps: a person is reachable at every minute of these days.")
+    return "\n".join(lines)
+
+
+def run_calendar(args: argparse.Namespace) -> int:
+    """`calendar CONFIG --practice ID --from DATE --days N`."""
+    config = load_or_report(args.config)
+    if isinstance(config, int):
+        return config
+    practice = config.practice(args.practice)
+    if practice is None:
+        known = ", ".join(config.practices)
+        print(
+            f"coverage-engine calendar: no practice {args.practice!r} (known: {known})",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    days = coverage_calendar(practice, args.start, args.days)
+    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    print(render_calendar(f"{practice.name} ({practice.id})", practice.timezone, days, color))
+    return calendar_exit_code(days)
+
+
+def calendar_exit_code(days: list[DayCoverage]) -> int:
+    """1 when any minute of these days has nobody reachable, else 0."""
+    return EXIT_FINDING if any(d.gaps for d in days) else EXIT_OK

@@ -1,0 +1,163 @@
+"""`coverage-engine run`: connect to Asterisk over ARI and carry every call to a person.
+
+The ARI URL, user and application come from flags or the environment; the
+password only from the environment or a file, never from the command line
+(where `ps` and shell history would show it). SIGTERM and SIGINT stop the
+engine cleanly, leaving calls in progress connected in Asterisk; SIGHUP
+reloads the configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from coverage_engine.ami.client import ENV_USER as AMI_USER_ENV
+from coverage_engine.ami.client import AmiError, AmiSettings
+from coverage_engine.ari import AriSettings
+from coverage_engine.ari.errors import AriAuthError
+from coverage_engine.clock import ALLOW_OVERRIDE_ENV, ClockOverrideRefused, clock_from_options
+from coverage_engine.config import ConfigError
+
+ENV_URL = "COVERAGE_ARI_URL"
+ENV_USER = "COVERAGE_ARI_USER"
+ENV_APP = "COVERAGE_ARI_APP"
+ENV_PASSWORD = "COVERAGE_ARI_PASSWORD"  # noqa: S105 - the variable's name, not a password
+ENV_PASSWORD_FILE = "COVERAGE_ARI_PASSWORD_FILE"  # noqa: S105
+
+log = structlog.get_logger("coverage_engine.run")
+
+
+def register(subparsers: Any) -> None:
+    """Add the `run` command."""
+    parser = subparsers.add_parser(
+        "run",
+        help="connect to Asterisk (ARI) and answer every call with a person",
+        description=(
+            "Run the engine next to Asterisk. The ARI password is read from "
+            f"${ENV_PASSWORD} or from the file in --ari-password-file / ${ENV_PASSWORD_FILE}."
+        ),
+    )
+    parser.add_argument("--config", required=True, type=Path, help="the coverage YAML file")
+    parser.add_argument(
+        "--ari-url", help=f"ARI base URL (default ${ENV_URL}, else http://127.0.0.1:8088/ari)"
+    )
+    parser.add_argument("--ari-user", help=f"ARI user (default ${ENV_USER}, else coverage-engine)")
+    parser.add_argument(
+        "--ari-app", help=f"ARI application (default ${ENV_APP}, else coverage-engine)"
+    )
+    parser.add_argument(
+        "--ari-password-file", type=Path, help="file holding the ARI password (one line)"
+    )
+    parser.add_argument(
+        "--clock-start",
+        metavar="INSTANT",
+        help=(
+            "TESTS AND DEMO ONLY: start the engine's clock at this instant "
+            f"(e.g. '2026-12-25T03:00 America/Chicago'); also needs {ALLOW_OVERRIDE_ENV}=1"
+        ),
+    )
+    parser.add_argument("--verbose", action="store_true", help="log ARI requests too")
+    parser.set_defaults(func=run)
+
+
+def ari_settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> AriSettings:
+    """ARI settings from flags, the environment, then defaults; the password never from argv."""
+    password = environ.get(ENV_PASSWORD, "")
+    password_file = args.ari_password_file or (
+        Path(environ[ENV_PASSWORD_FILE]) if environ.get(ENV_PASSWORD_FILE) else None
+    )
+    if password_file is not None:
+        password = password_file.read_text(encoding="utf-8").strip()
+    if not password:
+        raise ValueError(
+            f"no ARI password: set {ENV_PASSWORD} or point --ari-password-file "
+            f"(or {ENV_PASSWORD_FILE}) at a file holding it"
+        )
+    return AriSettings(
+        url=args.ari_url or environ.get(ENV_URL) or "http://127.0.0.1:8088/ari",
+        username=args.ari_user or environ.get(ENV_USER) or "coverage-engine",
+        password=password,
+        app=args.ari_app or environ.get(ENV_APP) or "coverage-engine",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """The `run` command: returns 0 after a clean stop, 1 when it cannot start."""
+    from coverage_engine.bootstrap import EngineParts, load_holder, run_engine
+
+    _configure_logging(logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        settings = ari_settings_from(args, os.environ)
+        # Logged loudly (a warning) when the clock starts at another instant.
+        clock = clock_from_options(args.clock_start, os.environ)
+    except (ValueError, OSError, ClockOverrideRefused) as exc:
+        print(f"coverage-engine run: {exc}", file=sys.stderr)
+        return 1
+    try:
+        # AMI (operator presence) is optional: on when COVERAGE_AMI_USER is set.
+        ami = AmiSettings.from_env() if os.environ.get(AMI_USER_ENV) else None
+    except AmiError as exc:
+        print(f"coverage-engine run: {exc}", file=sys.stderr)
+        return 1
+    parts = EngineParts(
+        config_path=args.config, ari_settings=settings, clock=clock, ami_settings=ami
+    )
+    try:
+        holder = load_holder(parts)
+    except ConfigError as exc:
+        print(f"coverage-engine run: {args.config} is not valid:", file=sys.stderr)
+        for issue in exc.issues:
+            print(f"  {issue}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"coverage-engine run: cannot read {args.config}: {exc}", file=sys.stderr)
+        return 1
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_engine(parts, holder, stop)
+
+    try:
+        asyncio.run(main())
+    except AriAuthError as exc:
+        print(
+            f"coverage-engine run: Asterisk refused the ARI user or password ({exc.message}); "
+            "check ari.conf and the password",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _configure_logging(level: int) -> None:
+    """JSON lines (one event per line, call id bound) to stderr; readable on a terminal."""
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=False)
+        if sys.stderr.isatty()
+        else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        # Resolved at each line, not once: whatever sys.stderr is now.
+        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
+    )

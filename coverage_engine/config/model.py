@@ -1,0 +1,707 @@
+"""The coverage configuration as a strict, immutable model.
+
+Each class mirrors one YAML mapping (docs/configuration.md is the reference of
+every key). Field-level checks live here, so pydantic reports all of them at
+once with their key paths; checks that relate one part of the file to another
+(a doctor named in a rotation must be defined, a DID belongs to one practice)
+live in `semantics.py`, which runs on the validated model.
+
+Values arrive as text (see `yamlsource`): the parsers below turn "17:30" into
+minutes, "2026-12-24 12:00" into a datetime, and say what is wrong in words a
+clinic admin understands when they cannot.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping
+from datetime import date, datetime, time
+from functools import cache
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+import holidays as holidays_lib
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from coverage_engine.config.text import show as _show
+
+WEEKDAYS: tuple[str, ...] = (
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+)
+MINUTES_PER_DAY = 24 * 60
+
+
+def format_clock(minutes: int) -> str:
+    """Minutes since midnight as HH:MM (1440 is 24:00, the end of the day)."""
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def localize(moment: datetime, zone: ZoneInfo) -> datetime:
+    """A config datetime without an offset is wall-clock time at the practice."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+
+
+# --- scalar parsers -------------------------------------------------------------
+
+_CLOCK_RE = re.compile(r"(\d{1,2}):(\d{2})")
+
+
+def _parse_clock(value: object) -> int:
+    if isinstance(value, time):
+        return value.hour * 60 + value.minute
+    if isinstance(value, str):
+        match = _CLOCK_RE.fullmatch(value.strip())
+        if match:
+            hours, minutes = int(match[1]), int(match[2])
+            if (hours < 24 and minutes < 60) or (hours == 24 and minutes == 0):
+                return hours * 60 + minutes
+    raise ValueError(f"{_show(value)} is not a time (write HH:MM, from 00:00 to 24:00)")
+
+
+def _parse_date(value: object) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{_show(value)} is not a date (write YYYY-MM-DD, e.g. 2026-12-24)")
+
+
+def _parse_datetime(value: object) -> datetime:
+    """A date and time; without an offset it is read in the practice's time zone later."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, time(0))  # localized later, in the practice zone
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if len(text) == 10:  # a bare date means midnight at its start
+                return datetime.combine(date.fromisoformat(text), time(0))
+            return datetime.fromisoformat(text)
+        except ValueError:
+            pass
+    raise ValueError(
+        f"{_show(value)} is not a date and time (write YYYY-MM-DD HH:MM, "
+        "optionally with an offset like -06:00)"
+    )
+
+
+def _parse_month_day(value: object) -> tuple[int, int]:
+    if isinstance(value, str):
+        match = re.fullmatch(r"(\d{1,2})-(\d{1,2})", value.strip())
+        if match:
+            month, day = int(match[1]), int(match[2])
+            try:
+                date(2024, month, day)  # a leap year, so 02-29 is accepted
+            except ValueError:
+                pass
+            else:
+                return (month, day)
+    raise ValueError(f"{_show(value)} is not a month and day (write MM-DD, e.g. 12-25)")
+
+
+def _pattern(regex: str, problem: str) -> AfterValidator:
+    """A validator accepting text that matches `regex` whole; else '"value" {problem}'."""
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value) or ".." in value:
+            raise ValueError(f'"{value}" {problem}')
+        return value
+
+    return AfterValidator(check)
+
+
+E164 = Annotated[
+    str,
+    _pattern(
+        r"\+[1-9]\d{6,14}",
+        "is not an E.164 phone number (write + then country code and number, digits only, "
+        "e.g. +13125550100)",
+    ),
+]
+# Names that end up inside an Asterisk dial string or application argument.
+# Only these characters: nothing a typo or a caller could use to add a second
+# outbound leg (`&`), an option or argument (`,`, `|`, `(`, `)`), a variable
+# (`$`, `{`), or a path (`/`, `..`).
+SafeName = Annotated[
+    str,
+    _pattern(
+        r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,79}",
+        "cannot be used in a dial string: use only letters, digits, '-', '_', '.' and '+' "
+        "(no '&', ',', '(', ')', '|', '/', spaces)",
+    ),
+]
+# Sound names are file names under Asterisk's sounds directory, so a '/' for a
+# subfolder is fine, but not '..' or an absolute path.
+SoundName = Annotated[
+    str,
+    _pattern(
+        r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*",
+        'is not an Asterisk sound name (letters, digits, "-", "_", subfolders with "/", '
+        "no extension, e.g. custom/coverage-emergency)",
+    ),
+]
+Ident = Annotated[
+    str,
+    _pattern(
+        r"[a-z0-9][a-z0-9_-]{0,39}",
+        'is not a valid id (lowercase letters, digits, "-" and "_", starting with a letter '
+        "or digit)",
+    ),
+]
+ShortName = Annotated[
+    str,
+    _pattern(
+        r"[A-Za-z0-9][A-Za-z0-9 _-]{0,11}",
+        'is not a short name (1 to 12 letters, digits, spaces, "-" or "_", e.g. "MGP")',
+    ),
+]
+
+
+def _check_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if any(ord(ch) < 32 for ch in value):
+        raise ValueError("must be a single line of text")
+    return value
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    import zoneinfo
+
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _check_timezone(value: str) -> str:
+    # Only names from the IANA database (shipped by tzdata), never a file
+    # path or a machine's "localtime": the same file must mean the same
+    # thing on every machine.
+    if value not in _zone_names():
+        raise ValueError(
+            f'"{value}" is not an IANA time zone (e.g. America/Chicago, '
+            "America/Los_Angeles, Europe/Paris)"
+        )
+    return value
+
+
+def _check_record_path(value: str) -> str:
+    if not value.strip() or "\x00" in value or any(ord(ch) < 32 for ch in value):
+        raise ValueError(f"{_show(value)} is not a usable file path")
+    return value
+
+
+def _none_is_empty(value: object) -> object:
+    """`monday:` with nothing after it (or `closed`) means no ranges that day."""
+    if value is None or value == "closed":
+        return ()
+    return value
+
+
+Clock = Annotated[int, BeforeValidator(_parse_clock)]
+LocalDate = Annotated[date, BeforeValidator(_parse_date)]
+LocalDateTime = Annotated[datetime, BeforeValidator(_parse_datetime)]
+MonthDay = Annotated[tuple[int, int], BeforeValidator(_parse_month_day)]
+Text = Annotated[str, AfterValidator(_check_text)]
+TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
+Seconds = Annotated[int, Field(ge=1, le=3600)]
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+class Frozen(BaseModel):
+    """Base: unknown keys are errors and nothing changes after loading."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- office hours -----------------------------------------------------------------
+
+
+class TimeRange(Frozen):
+    """One opening range in local wall-clock time, [start, end)."""
+
+    start: Clock
+    end: Clock
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> TimeRange:
+        if self.end <= self.start:
+            raise ValueError(
+                f"end {format_clock(self.end)} is not after start {format_clock(self.start)}"
+            )
+        return self
+
+    def __str__(self) -> str:
+        return f"{format_clock(self.start)}-{format_clock(self.end)}"
+
+
+DayRanges = Annotated[tuple[TimeRange, ...], BeforeValidator(_none_is_empty)]
+
+
+class WeekHours(Frozen):
+    """Opening ranges per weekday; a day left out is closed all day."""
+
+    monday: DayRanges = ()
+    tuesday: DayRanges = ()
+    wednesday: DayRanges = ()
+    thursday: DayRanges = ()
+    friday: DayRanges = ()
+    saturday: DayRanges = ()
+    sunday: DayRanges = ()
+
+    @field_validator(*WEEKDAYS)
+    @classmethod
+    def _no_overlap(cls, ranges: tuple[TimeRange, ...]) -> tuple[TimeRange, ...]:
+        ordered = sorted(ranges, key=lambda r: r.start)
+        for before, after in itertools.pairwise(ordered):
+            if after.start < before.end:
+                raise ValueError(f"ranges {before} and {after} overlap")
+        return tuple(ordered)
+
+    def for_weekday(self, weekday: int) -> tuple[TimeRange, ...]:
+        """Ranges for `date.weekday()` (0 is Monday)."""
+        ranges: tuple[TimeRange, ...] = getattr(self, WEEKDAYS[weekday])
+        return ranges
+
+
+# --- holidays ---------------------------------------------------------------------
+
+
+class HolidayRule(Frozen):
+    """A day the practice closes (all day, or from/until a time).
+
+    Exactly one of: `fixed` (every year on MM-DD), `date` (once), `easter`
+    (days from Easter Sunday), `nth` + `weekday` + `month` (4th Thursday of
+    November; -1 is the last).
+    """
+
+    name: Text
+    fixed: MonthDay | None = None
+    date: LocalDate | None = None
+    easter: int | None = Field(default=None, ge=-100, le=100)
+    nth: int | None = Field(default=None, ge=-5, le=5)
+    weekday: Weekday | None = None
+    month: int | None = Field(default=None, ge=1, le=12)
+    offset_days: int = Field(default=0, ge=-31, le=31)
+    observed: bool | None = None
+    closes_at: Clock | None = None
+    opens_at: Clock | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> HolidayRule:
+        kinds = [k for k in ("fixed", "date", "easter", "nth") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(
+                "give exactly one of fixed (MM-DD every year), date (YYYY-MM-DD once), "
+                f"easter (days from Easter Sunday) or nth (with weekday and month); got {kinds}"
+            )
+        if self.nth is not None:
+            if self.nth == 0:
+                raise ValueError("nth is 1 to 5 (1st to 5th) or -1 to -5 (last to 5th-last)")
+            if self.weekday is None or self.month is None:
+                raise ValueError("nth needs a weekday and a month (e.g. 4th thursday of 11)")
+        elif self.weekday is not None or self.month is not None:
+            raise ValueError("weekday and month belong to an nth rule only")
+        if (
+            self.closes_at is not None
+            and self.opens_at is not None
+            and self.closes_at <= self.opens_at
+        ):
+            raise ValueError("closes_at must be after opens_at")
+        return self
+
+    @property
+    def partial(self) -> bool:
+        """True when the practice is open part of that day."""
+        return self.closes_at is not None or self.opens_at is not None
+
+
+def _supported_countries() -> Mapping[str, list[str]]:
+    result: Mapping[str, list[str]] = holidays_lib.list_supported_countries()
+    return result
+
+
+class NationalCalendar(Frozen):
+    """Public holidays of a country (and subdivision) from the `holidays` package."""
+
+    country: str
+    subdivision: str | None = None
+
+    @model_validator(mode="after")
+    def _known(self) -> NationalCalendar:
+        supported = _supported_countries()
+        if self.country not in supported:
+            raise ValueError(
+                f'"{self.country}" is not a country code the holidays calendar knows '
+                "(use ISO 3166 alpha-2, e.g. US, CA, GB)"
+            )
+        if self.subdivision is not None and self.subdivision not in supported[self.country]:
+            raise ValueError(
+                f'"{self.subdivision}" is not a subdivision of {self.country} '
+                f"(e.g. {', '.join(supported[self.country][:6])})"
+            )
+        return self
+
+
+class Holidays(Frozen):
+    """Days the practice is closed, on top of the weekly hours."""
+
+    observed: bool = False
+    national: NationalCalendar | None = None
+    days: tuple[HolidayRule, ...] = ()
+
+
+# --- overrides --------------------------------------------------------------------
+
+
+class Override(Frozen):
+    """'Closed (or open) from A until B, reason R': wins over everything else."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    start: LocalDateTime = Field(alias="from")
+    until: LocalDateTime
+    status: Literal["open", "closed"] = "closed"
+    reason: Text
+
+
+# --- people -----------------------------------------------------------------------
+
+
+class Reachable(Frozen):
+    """How to reach a person: a PJSIP endpoint, or a number through a named trunk."""
+
+    endpoint: SafeName | None = None
+    number: E164 | None = None
+    trunk: SafeName | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Reachable:
+        if (self.endpoint is None) == (self.number is None):
+            raise ValueError("give either endpoint (a PJSIP endpoint) or number (with trunk)")
+        if self.number is not None and self.trunk is None:
+            raise ValueError("a number needs the trunk (PJSIP endpoint) to send it through")
+        if self.endpoint is not None and self.trunk is not None:
+            raise ValueError("trunk goes with number, not with endpoint")
+        return self
+
+    @property
+    def dial(self) -> str:
+        """The Asterisk dial string, built from validated names only."""
+        if self.endpoint is not None:
+            return f"PJSIP/{self.endpoint}"
+        return f"PJSIP/{self.number}@{self.trunk}"
+
+    @property
+    def external(self) -> bool:
+        """True when the call leaves the PBX (a phone that may have voicemail)."""
+        return self.number is not None
+
+    @property
+    def address(self) -> str:
+        """The endpoint or number, as the admin wrote it."""
+        return self.endpoint if self.endpoint is not None else str(self.number)
+
+
+class Staff(Reachable):
+    """The practice's own people while open (the front desk)."""
+
+    name: Text = "front desk"
+    ring_seconds: Seconds = 20
+
+
+class Doctor(Reachable):
+    """A doctor who can be on call."""
+
+    name: Text
+
+
+class Operators(Frozen):
+    """The answering-service operator queue (an Asterisk app_queue queue)."""
+
+    queue: SafeName
+    max_wait_seconds: Seconds = 90
+    whisper: SoundName | None = None  # played to the operator before bridging
+    # With this many callers already waiting in the queue, a new caller skips
+    # the operators step (needs AMI; see docs/operators.md). None: no limit.
+    max_waiting_callers: Annotated[int, Field(ge=1, le=1000)] | None = None
+
+
+# --- on call ----------------------------------------------------------------------
+
+
+class Handoff(Frozen):
+    """When the rotation passes to the next doctor, in the practice's local time."""
+
+    weekday: Weekday
+    time: Clock
+
+    @field_validator("time")
+    @classmethod
+    def _within_day(cls, minutes: int) -> int:
+        if minutes >= MINUTES_PER_DAY:
+            raise ValueError("a handoff time is at most 23:59")
+        return minutes
+
+
+class Rotation(Frozen):
+    """Doctors take turns, `period_weeks` each, handing off at `handoff`."""
+
+    doctors: tuple[Ident, ...]
+    handoff: Handoff
+    anchor: LocalDate  # a handoff date on which doctors[0] starts a turn
+    period_weeks: int = Field(default=1, ge=1, le=8)
+
+    @field_validator("doctors")
+    @classmethod
+    def _not_empty(cls, doctors: tuple[str, ...]) -> tuple[str, ...]:
+        if not doctors:
+            raise ValueError("a rotation needs at least one doctor")
+        return doctors
+
+
+class Swap(Frozen):
+    """A doctor covers a period, whoever the rotation says (beats the rotation)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    doctor: Ident
+    start: LocalDateTime = Field(alias="from")
+    until: LocalDateTime
+    backup: Ident | None = None
+    reason: str = ""
+
+
+class OnCallRoster(Frozen):
+    """The doctors and who of them is on call when."""
+
+    doctors: dict[Ident, Doctor]
+    rotation: Rotation | None = None
+    primary: Ident | None = None  # a fixed primary, for a practice without a rotation
+    # "next_in_rotation", "none", or a doctor id; default: next_in_rotation with
+    # a rotation, none without.
+    backup: str | None = None
+    swaps: tuple[Swap, ...] = ()
+
+    @model_validator(mode="after")
+    def _shape(self) -> OnCallRoster:
+        if not self.doctors:
+            raise ValueError("define at least one doctor")
+        if (self.rotation is None) == (self.primary is None):
+            raise ValueError("give either a rotation or a fixed primary doctor")
+        return self
+
+    @property
+    def backup_rule(self) -> str:
+        """The backup rule with its default applied."""
+        if self.backup is not None:
+            return self.backup
+        return "next_in_rotation" if self.rotation is not None else "none"
+
+
+# --- escalation -------------------------------------------------------------------
+
+StepTo = Literal["staff", "operators", "oncall_primary", "oncall_backup", "doctor"]
+DEFAULT_ONCALL_RING_SECONDS = 25
+
+
+class ChainStep(Frozen):
+    """One escalation step: who, how long, and whether they must press 1."""
+
+    to: StepTo
+    doctor: Ident | None = None
+    ring_seconds: Seconds | None = None
+    max_wait_seconds: Seconds | None = None
+    confirm: bool | None = None
+
+    @model_validator(mode="after")
+    def _fields_fit(self) -> ChainStep:
+        if (self.to == "doctor") != (self.doctor is not None):
+            raise ValueError('"doctor" names the doctor of a `to: doctor` step, and only there')
+        if self.to == "operators":
+            if self.ring_seconds is not None:
+                raise ValueError("an operators step waits max_wait_seconds, not ring_seconds")
+            if self.confirm:
+                raise ValueError("operators accept a call by answering; confirm is for phones")
+        elif self.max_wait_seconds is not None:
+            raise ValueError("max_wait_seconds is for operators steps; use ring_seconds")
+        return self
+
+    @property
+    def reaches_doctor(self) -> bool:
+        """True for steps that ring a doctor."""
+        return self.to in ("oncall_primary", "oncall_backup", "doctor")
+
+    @property
+    def must_confirm(self) -> bool:
+        """Confirm defaults to on for doctors: their phones may have voicemail."""
+        if self.confirm is not None:
+            return self.confirm
+        return self.reaches_doctor
+
+
+def _chain_not_empty(chain: tuple[ChainStep, ...]) -> tuple[ChainStep, ...]:
+    if not chain:
+        raise ValueError("the chain needs at least one step, ending with operators")
+    return chain
+
+
+# That a chain ends with the operators is checked in `semantics`, which can
+# point at the offending last step's line.
+Chain = Annotated[tuple[ChainStep, ...], AfterValidator(_chain_not_empty)]
+
+
+class WhenOpen(Frozen):
+    """What happens to a call while the practice is open."""
+
+    chain: Chain
+
+
+class WhenClosed(Frozen):
+    """What happens to a call while the practice is closed."""
+
+    announcement: SoundName | None = None  # e.g. "if this is an emergency, hang up and dial 911"
+    policy: Literal["operators_first", "oncall_first"] | None = None
+    oncall_ring_seconds: Seconds = DEFAULT_ONCALL_RING_SECONDS
+    chain: Chain | None = None
+
+    @model_validator(mode="after")
+    def _policy_or_chain(self) -> WhenClosed:
+        if (self.policy is None) == (self.chain is None):
+            raise ValueError(
+                "give either policy (operators_first or oncall_first) or an explicit chain"
+            )
+        return self
+
+    @property
+    def steps(self) -> tuple[ChainStep, ...]:
+        """The explicit chain, or the one the policy stands for."""
+        if self.chain is not None:
+            return self.chain
+        ring = self.oncall_ring_seconds
+        doctors = (
+            ChainStep(to="oncall_primary", ring_seconds=ring, confirm=True),
+            ChainStep(to="oncall_backup", ring_seconds=ring, confirm=True),
+        )
+        operators = ChainStep(to="operators")
+        if self.policy == "operators_first":
+            return (operators, *doctors, operators)
+        return (*doctors, operators)
+
+
+# --- practice and file ------------------------------------------------------------
+
+
+class Practice(Frozen):
+    """One medical practice: its numbers, hours, people and escalation."""
+
+    id: Ident  # filled in from the key under `practices:`
+    name: Text
+    short_name: ShortName
+    dids: tuple[E164, ...] = Field(min_length=1)
+    timezone: TimeZoneName
+    hours: WeekHours = WeekHours()
+    holidays: Holidays = Holidays()
+    overrides: tuple[Override, ...] = ()
+    staff: Staff | None = None
+    operators: Operators
+    oncall: OnCallRoster | None = None
+    when_open: WhenOpen | None = None
+    when_closed: WhenClosed
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The practice's time zone (zoneinfo caches instances per key)."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def open_steps(self) -> tuple[ChainStep, ...]:
+        """The open chain; by default the staff (if any), then the operators."""
+        if self.when_open is not None:
+            return self.when_open.chain
+        if self.staff is not None:
+            return (ChainStep(to="staff"), ChainStep(to="operators"))
+        return (ChainStep(to="operators"),)
+
+
+class DefaultRoute(Frozen):
+    """Where a call to a number no practice claims goes: a person, never silence."""
+
+    queue: SafeName
+    max_wait_seconds: Seconds = 120
+    short_name: ShortName = "COVERAGE"
+
+
+class Engine(Frozen):
+    """Settings of the live engine that are not per practice."""
+
+    default_route: DefaultRoute
+
+
+class Records(Frozen):
+    """Where the call-record store keeps its data."""
+
+    path: Annotated[str, AfterValidator(_check_record_path)]
+
+
+def _check_version(value: int) -> int:
+    if value != 1:
+        raise ValueError(f"version {value} is not supported by this release (write version: 1)")
+    return value
+
+
+def ids_from_keys(value: Any) -> Any:
+    """Each practice's id is its key under `practices:`; the admin writes it once."""
+    if isinstance(value, dict):
+        return {
+            key: ({"id": key, **body} if isinstance(body, dict) and "id" not in body else body)
+            for key, body in value.items()
+        }
+    return value
+
+
+class CoverageConfig(Frozen):
+    """The whole coverage file."""
+
+    version: Annotated[int, AfterValidator(_check_version)] = 1
+    engine: Engine
+    trunks: tuple[SafeName, ...] = ()
+    records: Records | None = None
+    practices: Annotated[dict[Ident, Practice], BeforeValidator(ids_from_keys)] = Field(
+        min_length=1
+    )
+
+    def practice(self, practice_id: str) -> Practice | None:
+        """The practice with this id, if any."""
+        return self.practices.get(practice_id)
+
+    def practice_for_did(self, did: str) -> Practice | None:
+        """The practice a dialed number reaches.
+
+        Carriers differ on whether the `+` is sent, so a DID of digits only is
+        also matched with a `+` in front; nothing else is guessed.
+        """
+        candidates = (did,) if did.startswith("+") else (did, f"+{did}")
+        for practice in self.practices.values():
+            if any(c in practice.dids for c in candidates):
+                return practice
+        return None

@@ -1,0 +1,106 @@
+"""The coverage calendar: for each day, the time ranges and who answers.
+
+Pure. A day is cut at every instant where the answer can change (opening
+ranges, partial-day holidays, overrides, swaps, the rotation handoff), each
+piece is decided once with the routing core, and neighbours with the same
+answer are merged. So the calendar can never disagree with `explain`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from coverage_engine.config.model import WEEKDAYS, Practice, localize
+from coverage_engine.plan import Plan, StepKind
+from coverage_engine.routing import decide_for_practice
+from coverage_engine.schedule.holidays import holidays_on
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A stretch of a day with one answer."""
+
+    start: datetime
+    end: datetime
+    plan: Plan
+
+    @property
+    def gap(self) -> bool:
+        """True when nobody can be reached: no step, or a last step that may go unanswered."""
+        return is_gap(self.plan)
+
+
+@dataclass(frozen=True, slots=True)
+class DayCoverage:
+    """One local day of the calendar."""
+
+    day: date
+    segments: tuple[Segment, ...]
+
+    @property
+    def gaps(self) -> tuple[Segment, ...]:
+        """The segments where no person is reachable."""
+        return tuple(s for s in self.segments if s.gap)
+
+
+def is_gap(plan: Plan) -> bool:
+    """A plan reaches a person for sure only if it ends with the operator queue."""
+    return not plan.steps or plan.steps[-1].kind is not StepKind.OPERATORS
+
+
+def _at(day: date, minutes: int, zone: ZoneInfo) -> datetime:
+    if minutes >= 24 * 60:
+        return datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    return datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=zone)
+
+
+def _cuts(practice: Practice, day: date) -> list[datetime]:
+    """Every instant of `day` where the answer might change."""
+    zone = practice.zone
+    minutes: set[int] = {0}
+    for r in practice.hours.for_weekday(day.weekday()):
+        minutes.update((r.start, r.end))
+    for hit in holidays_on(practice.holidays, day):
+        minutes.update(m for m in (hit.opens_at, hit.closes_at) if m is not None)
+    roster = practice.oncall
+    rotation = roster.rotation if roster is not None else None
+    if rotation is not None and WEEKDAYS[day.weekday()] == rotation.handoff.weekday:
+        minutes.add(rotation.handoff.time)
+    cuts = {_at(day, m, zone) for m in minutes}
+    moments = [m for o in practice.overrides for m in (o.start, o.until)]
+    if roster is not None:
+        moments += [m for s in roster.swaps for m in (s.start, s.until)]
+    cuts.update(localize(m, zone) for m in moments)
+    start, end = _at(day, 0, zone), _at(day, 24 * 60, zone)
+    # Compare in UTC: aware datetimes of one zone compare by wall clock
+    # otherwise, which is wrong in the repeated hour.
+    return sorted(
+        {c.astimezone(UTC) for c in cuts if start <= c < end},
+    )
+
+
+def _signature(plan: Plan) -> tuple[object, ...]:
+    return (plan.status, plan.reason, plan.steps, plan.oncall, plan.announcement, plan.notes)
+
+
+def day_coverage(practice: Practice, day: date) -> DayCoverage:
+    """Who answers, piece by piece, over one local day."""
+    zone = practice.zone
+    cuts = _cuts(practice, day)
+    day_end = _at(day, 24 * 60, zone).astimezone(UTC)
+    segments: list[Segment] = []
+    for start, end in zip(cuts, [*cuts[1:], day_end], strict=True):
+        plan = decide_for_practice(practice, start)
+        local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+        if segments and _signature(segments[-1].plan) == _signature(plan):
+            segments[-1] = Segment(segments[-1].start, local_end, segments[-1].plan)
+        else:
+            segments.append(Segment(local_start, local_end, plan))
+    return DayCoverage(day, tuple(segments))
+
+
+def coverage_calendar(practice: Practice, first_day: date, days: int) -> list[DayCoverage]:
+    """`days` consecutive local days of coverage from `first_day`."""
+    return [day_coverage(practice, first_day + timedelta(days=i)) for i in range(days)]

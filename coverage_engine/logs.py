@@ -1,0 +1,145 @@
+"""Logging for the whole application: structlog, one configuration, patient numbers masked.
+
+* `configure_logging()` is called once, by the composition root. JSON lines
+  when the output is not a terminal (production, journald, CI), a readable
+  console rendering in a terminal. Standard-library loggers (aiohttp,
+  panoramisk) go through the same chain, so they are rendered and masked alike.
+* Every line of a call carries its call id and practice: the engine binds
+  them with `bind_call()` at the start of the call's task; contextvars are
+  copied per asyncio task, so concurrent calls never see each other's ids.
+* Patient phone numbers are masked everywhere in a log event (the message,
+  every field, nested dicts and lists, formatted exceptions): only the last
+  four digits stay. Only the call-record store keeps whole numbers. The
+  masking errs on the side of privacy: any run of 7 or more digits that could
+  be a phone number is masked, whatever field it is in.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+# A phone number as people and Asterisk write it: an optional +, digits, and
+# spaces, dots, dashes or parentheses between them. Not preceded by a digit,
+# dot or dash (so "trunk-00000012" channel names stay readable); letters next
+# to it do not protect it ("caller5557654321" is still a number).
+_PHONE = re.compile(r"(?<![\d.\-])\+?\(?\d[\d\s().\-]{5,}\d(?!\d)")
+# Digit runs that are not phone numbers and that logs need to stay readable:
+# Asterisk unique ids / linkedids ("1700000000.12"), IPv4 addresses, and
+# anything holding a date ("2026-03-01 02:14").
+_NOT_A_PHONE = re.compile(r"\d+\.\d+|\d{1,3}(?:\.\d{1,3}){3}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MIN_DIGITS = 7  # shorter runs are extensions, ports, durations
+
+
+def mask_number(text: str) -> str:
+    """`text` with every phone-number-like run replaced by *** and its last four digits."""
+
+    def replace(match: re.Match[str]) -> str:
+        found = match.group(0)
+        digits = re.sub(r"\D", "", found)
+        if len(digits) < _MIN_DIGITS or _NOT_A_PHONE.fullmatch(found) or _DATE.search(found):
+            return found
+        return f"***{digits[-4:]}"
+
+    return _PHONE.sub(replace, text)
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_number(value)
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        return value if len(str(abs(value))) < _MIN_DIGITS else mask_number(str(value))
+    if isinstance(value, Mapping):
+        return {_mask(k): _mask(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_mask(v) for v in value]
+    # Anything else (a dataclass, an exception) would be rendered with str()
+    # or repr() later, outside our sight: render it now and mask that.
+    return mask_number(str(value))
+
+
+def mask_phone_numbers(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """The structlog processor: mask phone numbers in every field of the event."""
+    return {key: _mask(value) for key, value in event_dict.items()}
+
+
+def _shared_processors() -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+    ]
+
+
+def configure_logging(
+    *, json: bool | None = None, level: str = "info", stream: TextIO | None = None
+) -> None:
+    """Configure structlog and the standard library once for the whole process.
+
+    `json` None means: JSON lines unless `stream` is a terminal.
+    """
+    out = stream if stream is not None else sys.stderr
+    as_json = json if json is not None else not out.isatty()
+    renderer: Processor = (
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_shared_processors(),
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            # Exceptions become text before masking, so numbers in them are masked too.
+            structlog.processors.format_exc_info,
+            mask_phone_numbers,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *_shared_processors(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        # Not cached: tests swap processors with structlog.testing.capture_logs().
+        cache_logger_on_first_use=False,
+    )
+
+
+def bind_call(call_id: str, practice: str | None = None) -> None:
+    """Bind the call id (and practice) to every log line of the current task from now on."""
+    if practice is None:
+        structlog.contextvars.bind_contextvars(call_id=call_id)
+    else:
+        structlog.contextvars.bind_contextvars(call_id=call_id, practice=practice)
+
+
+@contextmanager
+def call_context(call_id: str, practice: str | None = None) -> Iterator[None]:
+    """Bind the call id (and practice) to log lines inside the block only."""
+    values = (
+        {"call_id": call_id} if practice is None else {"call_id": call_id, "practice": practice}
+    )
+    with structlog.contextvars.bound_contextvars(**values):
+        yield

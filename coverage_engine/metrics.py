@@ -1,0 +1,195 @@
+"""Prometheus metrics: what the engine counts, and the endpoint that serves them.
+
+All metrics live on one `Metrics` object with its own registry (no global
+state: a test makes its own and reads it back). `serve_metrics` serves that
+registry on 127.0.0.1 by default, inside the engine's event loop; the
+endpoint tells nothing about callers (no numbers, no call ids), only counts.
+
+`MeteredRecorder` wraps the journey recorder so that the metrics about calls
+come from the very writes that make the call record: the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+
+from coverage_engine.records.recorder import (
+    Ack,
+    AddEvent,
+    FinishJourney,
+    JourneyRecorder,
+    RecorderBase,
+    StartJourney,
+    Write,
+)
+from coverage_engine.records.vocabulary import EventKind
+
+# Seconds to a person: the contract threshold (30 s) is a bucket edge, so the
+# service level can be read straight off the histogram.
+TIME_TO_PERSON_BUCKETS = (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0)
+# Routing is pure computation: it should take well under a millisecond.
+DECISION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
+
+
+class Metrics:
+    """Every metric the engine exposes, on one registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.calls = Counter(
+            "coverage_calls",
+            "Calls ended, by practice and outcome.",
+            ["practice", "outcome"],
+            registry=r,
+        )
+        self.time_to_person = Histogram(
+            "coverage_time_to_person_seconds",
+            "Seconds from the call entering the engine to a person answering.",
+            ["practice"],
+            buckets=TIME_TO_PERSON_BUCKETS,
+            registry=r,
+        )
+        self.calls_in_progress = Gauge(
+            "coverage_calls_in_progress", "Calls the engine is carrying now.", registry=r
+        )
+        self.ari_connected = Gauge(
+            "coverage_ari_connected", "1 while the ARI event websocket is connected.", registry=r
+        )
+        self.routing_decision = Histogram(
+            "coverage_routing_decision_seconds",
+            "Seconds spent deciding who answers a call.",
+            buckets=DECISION_BUCKETS,
+            registry=r,
+        )
+        self.config_reloads = Counter(
+            "coverage_config_reloads",
+            "Configuration reloads, by result (success / failure).",
+            ["result"],
+            registry=r,
+        )
+        self.record_write_failures = Counter(
+            "coverage_record_write_failures",
+            "Call-record writes that failed (the call went on; the record is incomplete).",
+            registry=r,
+        )
+
+    def set_ari_connected(self, connected: bool) -> None:
+        """Record whether the ARI websocket is up."""
+        self.ari_connected.set(1 if connected else 0)
+
+    def config_reloaded(self, ok: bool) -> None:
+        """Count one configuration reload."""
+        self.config_reloads.labels(result="success" if ok else "failure").inc()
+
+    def exposition(self) -> bytes:
+        """The metrics in the Prometheus text format."""
+        return generate_latest(self.registry)
+
+
+@dataclass
+class _Live:
+    started_at: datetime
+    practice: str = ""
+    answered_at: datetime | None = None
+
+
+class MeteredRecorder(RecorderBase):
+    """A `JourneyRecorder` that updates the call metrics and passes every write on."""
+
+    def __init__(self, inner: JourneyRecorder, metrics: Metrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+        self._live: dict[str, _Live] = {}
+
+    def _submit(self, write: Write | None) -> Ack:
+        if write is None:
+            return self._inner.flush()
+        if isinstance(write, StartJourney):
+            self._live[write.call_id] = _Live(write.at)
+            self._metrics.calls_in_progress.inc()
+            return self._inner.start(
+                write.call_id,
+                at=write.at,
+                did=write.did,
+                caller_number=write.caller_number,
+                caller_name=write.caller_name,
+            )
+        if isinstance(write, AddEvent):
+            self._observe(write.call_id, write.event.kind, write.event.at, write.event.details)
+            return self._inner.event(
+                write.call_id, write.event.kind, at=write.event.at, details=write.event.details
+            )
+        self._finished(write)
+        return self._inner.finish(
+            write.call_id,
+            at=write.at,
+            outcome=write.outcome,
+            answered_by=write.answered_by,
+            time_to_person=write.time_to_person,
+            talk_time=write.talk_time,
+            details=write.details,
+        )
+
+    def _observe(
+        self, call_id: str, kind: EventKind, at: datetime, details: Mapping[str, Any]
+    ) -> None:
+        live = self._live.get(call_id)
+        if live is None:  # a call this process did not start (picked up after a restart)
+            return
+        if kind is EventKind.DECIDED:
+            live.practice = str(details.get("practice") or "")
+        elif kind in (EventKind.BRIDGED, EventKind.OPERATOR_ANSWERED) and live.answered_at is None:
+            live.answered_at = at
+
+    def _finished(self, write: FinishJourney) -> None:
+        live = self._live.pop(write.call_id, None)
+        practice = live.practice if live else ""
+        self._metrics.calls.labels(practice=practice, outcome=write.outcome.value).inc()
+        if live is not None:
+            self._metrics.calls_in_progress.dec()
+        ttp: timedelta | None = write.time_to_person
+        if ttp is None and live is not None and live.answered_at is not None:
+            ttp = live.answered_at - live.started_at
+        if write.outcome.answered and ttp is not None:
+            self._metrics.time_to_person.labels(practice=practice).observe(ttp.total_seconds())
+
+
+async def serve_metrics(
+    metrics: Metrics, *, host: str = "127.0.0.1", port: int = 9464
+) -> web.AppRunner:
+    """Serve `/metrics` on host:port in the running loop; `await runner.cleanup()` stops it.
+
+    Port 0 picks a free port (see `runner.addresses`).
+    """
+
+    async def handle(_request: web.Request) -> web.Response:
+        return web.Response(
+            body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    app = web.Application()
+    app.router.add_get("/metrics", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise MetricsServerError(
+            f"cannot serve metrics on {host}:{port}: {exc.strerror or exc} "
+            "(another program uses that port? set metrics.port in the config)"
+        ) from exc
+    return runner
+
+
+class MetricsServerError(Exception):
+    """The metrics endpoint could not be started; the message says what to change."""

@@ -1,0 +1,198 @@
+"""The service report: per practice and period, what happened to the calls (pure).
+
+Definitions (also in docs/records.md, since contracts are judged by them):
+
+* calls: journeys that *started* in the period (a call over midnight counts once).
+* after hours: the routing decision found the practice closed.
+* abandonment rate: calls whose caller hung up before reaching a person
+  (`abandoned_*` outcomes), over all calls.
+* time to a person: from the call entering the engine to the first bridge with
+  a person (or an operator taking it). Median and 90th percentile use the
+  nearest-rank method: "half / nine in ten of the answered callers reached a
+  person within this time". Unanswered calls have no time to a person.
+* service level: calls answered by a person within the threshold (30 s by
+  default), over *all* calls: an abandoned call counts against it.
+* escalations: calls where the primary on-call doctor was dialed and missed
+  (declined, busy, no answer, did not press 1) and the backup was then dialed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from enum import StrEnum
+from typing import Any
+
+from coverage_engine.records.model import Journey
+from coverage_engine.records.vocabulary import ONCALL_MISSED, EventKind, Outcome
+
+SERVICE_LEVEL_THRESHOLD = timedelta(seconds=30)
+
+
+class Period(StrEnum):
+    """How the report groups calls in time, in the practice's local calendar."""
+
+    DAY = "day"
+    WEEK = "week"  # ISO weeks, Monday first
+    MONTH = "month"
+    ALL = "all"
+
+
+def period_label(instant: datetime, period: Period, tz: tzinfo) -> str:
+    """The name of the period containing `instant` in time zone `tz` (2026-03, 2026-W09)."""
+    local = instant.astimezone(tz)
+    if period is Period.DAY:
+        return local.date().isoformat()
+    if period is Period.WEEK:
+        year, week, _ = local.isocalendar()
+        return f"{year}-W{week:02d}"
+    if period is Period.MONTH:
+        return f"{local.year}-{local.month:02d}"
+    return "all"
+
+
+def percentile(values: Sequence[timedelta], pct: float) -> timedelta | None:
+    """Nearest-rank percentile: the smallest value with at least pct% of values at or below it."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def escalated(journey: Journey) -> bool:
+    """Whether the primary on-call doctor was missed and the backup then dialed."""
+    primary_missed = False
+    dialing: str | None = None
+    for event in journey.events:
+        if event.kind is EventKind.ONCALL_DIALING:
+            role = event.details.get("role")
+            if role == "backup" and primary_missed:
+                return True
+            dialing = str(role) if role else None
+        elif event.kind in ONCALL_MISSED and dialing == "primary":
+            primary_missed = True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class PracticeReport:
+    """The figures for one practice over one period."""
+
+    practice: str
+    period: str
+    calls: int
+    after_hours: int
+    answered_by_staff: int
+    answered_by_operator: int
+    answered_by_oncall: int
+    abandoned: int
+    failed_over: int  # handed to the dialplan fallback: answered there or not, we cannot say
+    unknown_did: int  # dialed number of no practice, sent to the default route
+    errors: int
+    in_progress: int
+    median_time_to_person: timedelta | None
+    p90_time_to_person: timedelta | None
+    within_threshold: int
+    escalations: int
+
+    @property
+    def answered(self) -> int:
+        """Calls a person took."""
+        return self.answered_by_staff + self.answered_by_operator + self.answered_by_oncall
+
+    @property
+    def after_hours_share(self) -> float:
+        """Share of calls that came while the practice was closed."""
+        return _share(self.after_hours, self.calls)
+
+    @property
+    def abandonment_rate(self) -> float:
+        """Share of calls whose caller hung up before reaching a person."""
+        return _share(self.abandoned, self.calls)
+
+    @property
+    def service_level(self) -> float:
+        """Share of calls answered by a person within the threshold."""
+        return _share(self.within_threshold, self.calls)
+
+    def to_json(self) -> dict[str, Any]:
+        """The figures as plain JSON (seconds for durations, fractions for shares)."""
+        return {
+            "practice": self.practice,
+            "period": self.period,
+            "calls": self.calls,
+            "after_hours": self.after_hours,
+            "after_hours_share": self.after_hours_share,
+            "answered_by_staff": self.answered_by_staff,
+            "answered_by_operator": self.answered_by_operator,
+            "answered_by_oncall": self.answered_by_oncall,
+            "abandoned": self.abandoned,
+            "abandonment_rate": self.abandonment_rate,
+            "failed_over_to_dialplan": self.failed_over,
+            "unknown_did_routed": self.unknown_did,
+            "errors": self.errors,
+            "in_progress": self.in_progress,
+            "median_time_to_person_s": _seconds(self.median_time_to_person),
+            "p90_time_to_person_s": _seconds(self.p90_time_to_person),
+            "service_level": self.service_level,
+            "escalations_primary_to_backup": self.escalations,
+        }
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def _seconds(delta: timedelta | None) -> float | None:
+    return None if delta is None else delta.total_seconds()
+
+
+def build_report(
+    journeys: Iterable[Journey],
+    *,
+    period: Period,
+    tz: tzinfo,
+    threshold: timedelta = SERVICE_LEVEL_THRESHOLD,
+) -> list[PracticeReport]:
+    """One report row per practice and period, sorted by practice then period.
+
+    `journeys` must carry their events (escalations are read from them).
+    """
+    groups: dict[tuple[str, str], list[Journey]] = defaultdict(list)
+    for journey in journeys:
+        key = (journey.practice or "(unknown)", period_label(journey.started_at, period, tz))
+        groups[key].append(journey)
+    return [_row(p, label, groups[(p, label)], threshold) for p, label in sorted(groups)]
+
+
+def _row(practice: str, label: str, calls: list[Journey], threshold: timedelta) -> PracticeReport:
+    def count(*outcomes: Outcome) -> int:
+        return sum(1 for j in calls if j.outcome in outcomes)
+
+    times = [
+        j.time_to_person
+        for j in calls
+        if j.outcome is not None and j.outcome.answered and j.time_to_person is not None
+    ]
+    return PracticeReport(
+        practice=practice,
+        period=label,
+        calls=len(calls),
+        after_hours=sum(1 for j in calls if j.status == "closed"),
+        answered_by_staff=count(Outcome.ANSWERED_BY_STAFF),
+        answered_by_operator=count(Outcome.ANSWERED_BY_OPERATOR),
+        answered_by_oncall=count(Outcome.ANSWERED_BY_ONCALL),
+        abandoned=sum(1 for j in calls if j.outcome is not None and j.outcome.abandoned),
+        failed_over=count(Outcome.FAILED_OVER_TO_DIALPLAN),
+        unknown_did=count(Outcome.UNKNOWN_DID_ROUTED),
+        errors=count(Outcome.ENGINE_ERROR),
+        in_progress=sum(1 for j in calls if j.outcome is None),
+        median_time_to_person=percentile(times, 50),
+        p90_time_to_person=percentile(times, 90),
+        within_threshold=sum(1 for t in times if t <= threshold),
+        escalations=sum(1 for j in calls if escalated(j)),
+    )

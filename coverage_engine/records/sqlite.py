@@ -1,0 +1,517 @@
+"""The SQLite journey store: the file, its schema, recovery, reads and the writer thread.
+
+Why these choices:
+
+* WAL journal: the CLI reads (`calls list`, `report`) while the engine writes,
+  and neither blocks the other.
+* `synchronous=FULL`: in WAL mode every commit fsyncs the log, so a write is
+  durable when its transaction commits, even across a power cut. That commit is
+  what completes a write's `Ack` (see `recorder.py` for "acknowledged").
+* One writer thread owns the write connection: the asyncio loop only puts work
+  on a queue, so an fsync never stalls a call. The thread commits whatever has
+  queued up in one transaction (group commit), so a burst of events costs one
+  fsync, not one each.
+* The file holds patient phone numbers: it is created 0600 before SQLite ever
+  opens it (SQLite gives its -wal and -shm files the same mode), in a directory
+  created 0700.
+* Timestamps are stored as UTC ISO 8601 text of a fixed shape, so text order
+  is time order and `since`/`until` are plain comparisons on an index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from coverage_engine.records.model import Journey, JourneyEvent, JourneyFilter
+from coverage_engine.records.reached import outcome_reached
+from coverage_engine.records.recorder import (
+    Ack,
+    AddEvent,
+    FinishJourney,
+    RecorderBase,
+    RecordError,
+    StartJourney,
+    Write,
+)
+from coverage_engine.records.vocabulary import EventKind, Outcome
+
+log = structlog.get_logger(__name__)
+
+
+class StoreError(Exception):
+    """The record file cannot be used; the message says what to do."""
+
+
+# Each migration moves the schema from version i to i+1 (PRAGMA user_version).
+# Append new ones; never edit one that has shipped.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE journeys (
+            call_id TEXT PRIMARY KEY,
+            practice TEXT NOT NULL DEFAULT '',
+            did TEXT NOT NULL,
+            caller_number TEXT NOT NULL,
+            caller_name TEXT NOT NULL DEFAULT '',
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            status TEXT NOT NULL DEFAULT '',
+            reason TEXT NOT NULL DEFAULT '',
+            plan TEXT,
+            outcome TEXT,
+            answered_by TEXT,
+            time_to_person_ms INTEGER,
+            talk_ms INTEGER
+        )""",
+        "CREATE INDEX journeys_started ON journeys (started_at)",
+        "CREATE INDEX journeys_practice_started ON journeys (practice, started_at)",
+        "CREATE INDEX journeys_open ON journeys (outcome) WHERE outcome IS NULL",
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            call_id TEXT NOT NULL REFERENCES journeys (call_id) ON DELETE CASCADE,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            details TEXT NOT NULL DEFAULT '{}'
+        )""",
+        "CREATE INDEX events_call ON events (call_id, id)",
+        # Who removed which records and when: the retention policy's own trail.
+        """CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            action TEXT NOT NULL,
+            details TEXT NOT NULL DEFAULT '{}'
+        )""",
+    ),
+)
+
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+#: The record file when the config has no `records:` section: next to the config.
+DEFAULT_RECORDS_FILE = "calls.db"
+
+
+def records_path(configured: str | None, config_file: Path) -> Path:
+    """Where the records are: `records.path`, relative to the config file's folder.
+
+    Relative to the config file, not to the working directory, so the engine
+    (started by systemd) and an admin's `calls list --config` find the same file.
+    """
+    path = Path(configured or DEFAULT_RECORDS_FILE).expanduser()
+    return path if path.is_absolute() else config_file.parent / path
+
+
+def _ts(at: datetime) -> str:
+    if at.tzinfo is None:
+        raise ValueError("record timestamps must be timezone-aware")
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _dt(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _ms(delta: timedelta | None) -> int | None:
+    return None if delta is None else round(delta / timedelta(milliseconds=1))
+
+
+def _delta(ms: int | None) -> timedelta | None:
+    return None if ms is None else timedelta(milliseconds=ms)
+
+
+def _create_private(path: Path) -> None:
+    """Create the record file owner-only before SQLite opens it; tighten an existing one."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        os.close(fd)
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists() and file.stat().st_mode & 0o077:
+            file.chmod(0o600)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT),
+    # so a commit happens exactly where the code says, which is what an Ack means.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the call records in {path} were written by a newer coverage-engine "
+            f"(schema {version}, this one knows {SCHEMA_VERSION}); upgrade coverage-engine"
+        )
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        with _transaction(conn):
+            for statement in _MIGRATIONS[target - 1]:
+                conn.execute(statement)
+            # user_version lives in the file header and is part of the transaction:
+            # a crash mid-migration leaves the old version and the old schema.
+            conn.execute(f"PRAGMA user_version = {target}")
+
+
+def open_database(path: Path, *, create: bool = True) -> sqlite3.Connection:
+    """Open (creating it owner-only if allowed) and migrate the record file at `path`."""
+    if not create and not path.exists():
+        raise StoreError(
+            f"there are no call records at {path}: check records.path in the config "
+            "(or --db), and that the engine has run with it"
+        )
+    try:
+        if create:
+            _create_private(path)
+        conn = _connect(path)
+        _migrate(conn, path)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot use the call records at {path}: {exc}") from exc
+    except PermissionError as exc:
+        raise StoreError(
+            f"cannot open the call records at {path}: permission denied "
+            "(run as the user the engine runs as)"
+        ) from exc
+    return conn
+
+
+# -- the read side (CLI, tests) and maintenance ------------------------------------------
+
+_JOURNEY_COLUMNS = (
+    "call_id, practice, did, caller_number, caller_name, started_at, ended_at, status, "
+    "reason, plan, outcome, answered_by, time_to_person_ms, talk_ms"
+)
+
+
+def _journey(row: Sequence[Any], events: tuple[JourneyEvent, ...] = ()) -> Journey:
+    (call_id, practice, did, number, name, started, ended, status, reason, plan, outcome,
+     answered_by, ttp, talk) = row  # fmt: skip
+    return Journey(
+        call_id=call_id,
+        did=did,
+        caller_number=number,
+        caller_name=name,
+        started_at=_dt(started),
+        practice=practice,
+        status=status,
+        reason=reason,
+        plan=json.loads(plan) if plan else None,
+        ended_at=_dt(ended) if ended else None,
+        outcome=Outcome(outcome) if outcome else None,
+        answered_by=answered_by,
+        time_to_person=_delta(ttp),
+        talk_time=_delta(talk),
+        events=events,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One maintenance action on the records (a purge), itself kept as a record."""
+
+    at: datetime
+    action: str
+    details: Mapping[str, Any]
+
+
+class RecordStore:
+    """Reads and maintenance on the record file: what the CLI and tests use."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    def open(cls, path: Path, *, create: bool = False) -> RecordStore:
+        """Open the record file at `path` (by default it must already exist)."""
+        return cls(open_database(path, create=create))
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    def __enter__(self) -> RecordStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _events(self, call_id: str) -> tuple[JourneyEvent, ...]:
+        return _read_events(self._conn, call_id)
+
+    def get(self, call_id: str) -> Journey | None:
+        """The journey of `call_id` with its events, or None."""
+        row = self._conn.execute(
+            f"SELECT {_JOURNEY_COLUMNS} FROM journeys WHERE call_id = ?",  # noqa: S608 (constant)
+            (call_id,),
+        ).fetchone()
+        return None if row is None else _journey(row, self._events(call_id))
+
+    def journeys(
+        self, where: JourneyFilter | None = None, *, events: bool = False
+    ) -> list[Journey]:
+        """The journeys matching `where`, oldest first (with their events if asked)."""
+        where = where or JourneyFilter()
+        clauses: list[str] = []
+        params: list[str] = []
+        if where.since is not None:
+            clauses.append("started_at >= ?")
+            params.append(_ts(where.since))
+        if where.until is not None:
+            clauses.append("started_at < ?")
+            params.append(_ts(where.until))
+        if where.practice is not None:
+            clauses.append("practice = ?")
+            params.append(where.practice)
+        if where.outcome is not None:
+            clauses.append("outcome = ?")
+            params.append(where.outcome.value)
+        if where.caller is not None:
+            clauses.append("instr(caller_number, ?) > 0")
+            params.append(where.caller)
+        sql = f"SELECT {_JOURNEY_COLUMNS} FROM journeys"  # noqa: S608 (constant columns)
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY started_at, call_id"
+        rows = self._conn.execute(sql, params).fetchall()
+        return [_journey(r, self._events(r[0]) if events else ()) for r in rows]
+
+    def purge(self, before: datetime, *, now: datetime, by: str) -> int:
+        """Delete journeys started before `before`, and record the purge; return how many."""
+        with _transaction(self._conn):
+            cur = self._conn.execute("DELETE FROM journeys WHERE started_at < ?", (_ts(before),))
+            removed = cur.rowcount
+            self._conn.execute(
+                "INSERT INTO audit (at, action, details) VALUES (?, 'purge', ?)",
+                (_ts(now), json.dumps({"before": _ts(before), "journeys": removed, "by": by})),
+            )
+        return removed
+
+    def audit(self) -> list[AuditEntry]:
+        """Every maintenance action ever done on these records, oldest first."""
+        rows = self._conn.execute("SELECT at, action, details FROM audit ORDER BY id")
+        return [AuditEntry(_dt(at), action, json.loads(d)) for at, action, d in rows]
+
+    def recover(self, *, now: datetime) -> list[str]:
+        """Close every journey a previous process left open; return their call ids.
+
+        Run once on start, before any new call is recorded: a journey still open
+        then was cut off by a crash. It is closed with the outcome it had reached
+        (see `outcome_reached`) and an `engine_restarted` event, so nothing in
+        it is lost and the report counts it.
+        """
+        open_ids = [
+            r[0] for r in self._conn.execute("SELECT call_id FROM journeys WHERE outcome IS NULL")
+        ]
+        # One transaction for all of them: after a crash under load there can be
+        # thousands, and the engine must not wait for one fsync each to start.
+        with _transaction(self._conn):
+            for call_id in open_ids:
+                self._close_after_restart(call_id, now)
+        for call_id in open_ids:
+            log.warning("journey closed after restart", call_id=call_id)
+        return open_ids
+
+    def _close_after_restart(self, call_id: str, now: datetime) -> None:
+        journey = self.get(call_id)
+        if journey is None:  # pragma: no cover - removed between the two reads
+            return
+        reached = outcome_reached(journey.events)
+        last = journey.events[-1] if journey.events else None
+        ttp = reached.answered_at - journey.started_at if reached.answered_at else None
+        details = {
+            "outcome_reached": reached.outcome.value,
+            "last_event": last.kind.value if last else None,
+            "last_event_at": _ts(last.at) if last else None,
+        }
+        _insert_event(self._conn, call_id, JourneyEvent(now, EventKind.ENGINE_RESTARTED, details))
+        close = FinishJourney(call_id, now, reached.outcome, reached.answered_by, ttp)
+        _apply(self._conn, close)
+
+
+# -- the write side ---------------------------------------------------------------------
+
+
+def _insert_event(conn: sqlite3.Connection, call_id: str, event: JourneyEvent) -> None:
+    conn.execute(
+        "INSERT INTO events (call_id, at, kind, details) VALUES (?, ?, ?, ?)",
+        (call_id, _ts(event.at), event.kind.value, json.dumps(event.details, default=str)),
+    )
+
+
+def _apply(conn: sqlite3.Connection, write: Write) -> None:
+    """Apply one write inside the caller's transaction."""
+    if isinstance(write, StartJourney):
+        try:
+            conn.execute(
+                "INSERT INTO journeys (call_id, did, caller_number, caller_name, started_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (write.call_id, write.did, write.caller_number, write.caller_name, _ts(write.at)),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise RecordError(f"journey {write.call_id} already exists") from exc
+        _insert_event(conn, write.call_id, write.received())
+        return
+    if (
+        conn.execute("SELECT 1 FROM journeys WHERE call_id = ?", (write.call_id,)).fetchone()
+        is None
+    ):
+        raise RecordError(f"no journey {write.call_id}")
+    if isinstance(write, AddEvent):
+        _insert_event(conn, write.call_id, write.event)
+        if write.event.kind == EventKind.DECIDED:
+            plan = write.event.details
+            conn.execute(
+                "UPDATE journeys SET practice = ?, status = ?, reason = ?, plan = ? "
+                "WHERE call_id = ?",
+                (
+                    str(plan.get("practice") or ""),
+                    str(plan.get("status") or ""),
+                    str(plan.get("reason") or ""),
+                    json.dumps(plan),
+                    write.call_id,
+                ),
+            )
+        return
+    started_at, events = _started_and_events(conn, write.call_id)
+    ttp, talk = write.durations(started_at, events)
+    _insert_event(conn, write.call_id, write.ended())
+    conn.execute(
+        "UPDATE journeys SET ended_at = ?, outcome = ?, answered_by = ?, "
+        "time_to_person_ms = ?, talk_ms = ? WHERE call_id = ?",
+        (_ts(write.at), write.outcome.value, write.answered_by, _ms(ttp), _ms(talk), write.call_id),
+    )
+
+
+def _started_and_events(
+    conn: sqlite3.Connection, call_id: str
+) -> tuple[datetime, tuple[JourneyEvent, ...]]:
+    (started,) = conn.execute(
+        "SELECT started_at FROM journeys WHERE call_id = ?", (call_id,)
+    ).fetchone()
+    return _dt(started), _read_events(conn, call_id)
+
+
+def _read_events(conn: sqlite3.Connection, call_id: str) -> tuple[JourneyEvent, ...]:
+    rows = conn.execute(
+        "SELECT at, kind, details FROM events WHERE call_id = ? ORDER BY id", (call_id,)
+    )
+    return tuple(JourneyEvent(_dt(at), EventKind(kind), json.loads(d)) for at, kind, d in rows)
+
+
+_STOP = object()
+
+
+class SqliteRecorder(RecorderBase):
+    """The production `JourneyRecorder`: SQLite in WAL mode, written by one thread."""
+
+    def __init__(self, conn: sqlite3.Connection, *, batch_max: int = 500) -> None:
+        self._conn = conn
+        self._batch_max = batch_max
+        self._queue: queue.SimpleQueue[tuple[Write | None, Ack] | object] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="journey-writer", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def open(cls, path: Path, *, now: datetime) -> tuple[SqliteRecorder, list[str]]:
+        """Open (create, migrate) the record file, recover cut-off journeys, start writing.
+
+        Blocking (file creation, migration, recovery): the composition root calls
+        it before the engine takes calls. Returns the recorder and the call ids
+        recovery closed.
+        """
+        conn = open_database(path, create=True)
+        recovered = RecordStore(conn).recover(now=now)
+        return cls(conn), recovered
+
+    def _submit(self, write: Write | None) -> Ack:
+        ack: Ack = Future()
+        if self._closed:
+            ack.set_exception(RecordError("the journey recorder is closed"))
+            return ack
+        self._queue.put((write, ack))
+        return ack
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, stop the writer thread and close the file (blocking)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._conn.close()
+
+    # The writer thread.
+
+    def _run(self) -> None:
+        while True:
+            batch: list[tuple[Write | None, Ack]] = []
+            stop = False
+            item = self._queue.get()
+            while True:
+                if item is _STOP:
+                    stop = True
+                    break
+                batch.append(item)  # type: ignore[arg-type]
+                if len(batch) >= self._batch_max:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[tuple[Write | None, Ack]]) -> None:
+        """Apply a batch in one transaction; if one write fails, redo them one by one.
+
+        Redoing singly keeps one bad write (an event for an unknown call) from
+        costing the good writes queued with it.
+        """
+        try:
+            with _transaction(self._conn):
+                for write, _ack in batch:
+                    if write is not None:
+                        _apply(self._conn, write)
+        except Exception as exc:
+            if len(batch) > 1:
+                for one in batch:
+                    self._commit([one])
+                return
+            error = exc if isinstance(exc, RecordError) else RecordError(f"write failed: {exc}")
+            log.error("call record write failed", error=str(error))
+            batch[0][1].set_exception(error)
+            return
+        for _write, ack in batch:
+            ack.set_result(None)

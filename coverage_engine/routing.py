@@ -1,0 +1,158 @@
+"""The one home of routing policy: who should answer this call, and who next.
+
+`decide` is pure: configuration, instant and dialed number in, an ordered
+`Plan` of people out. The model's validation guarantees every chain ends with
+the operators, so every plan ends with a person; the property tests check it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from coverage_engine.config.model import ChainStep, CoverageConfig, Practice
+from coverage_engine.plan import OnCall, Plan, Step, StepKind
+from coverage_engine.schedule import oncall_at, practice_status, require_aware
+from coverage_engine.schedule.rotation import OnCallAssignment
+
+
+def mask_number(number: str) -> str:
+    """A caller's number for logs and notes: only the last two digits show."""
+    digits = sum(ch.isdigit() for ch in number)
+    if digits <= 2:
+        return "*" * len(number)
+    shown = 0
+    out = []
+    for ch in reversed(number):
+        if ch.isdigit() and shown < 2:
+            out.append(ch)
+            shown += 1
+        elif ch.isdigit():
+            out.append("*")
+        else:
+            out.append(ch)
+    return "".join(reversed(out))
+
+
+def decide(config: CoverageConfig, instant: datetime, did: str, caller: str | None = None) -> Plan:
+    """The plan for a call to `did` at `instant` (timezone-aware).
+
+    `caller` is accepted so per-caller rules can come later without changing
+    the contract; today's policy does not depend on who calls.
+    """
+    require_aware(instant)
+    practice = config.practice_for_did(did)
+    if practice is None:
+        return default_plan(config, instant, did)
+    return decide_for_practice(practice, instant, did=did)
+
+
+def default_plan(config: CoverageConfig, instant: datetime, did: str) -> Plan:
+    """A number no practice claims still reaches a person: the default queue."""
+    route = config.engine.default_route
+    step = Step(
+        kind=StepKind.OPERATORS,
+        target=route.queue,
+        dial=route.queue,
+        ring_seconds=route.max_wait_seconds,
+        label=f"answering-service operators (queue {route.queue})",
+    )
+    return Plan(
+        practice_id="",
+        practice_name="",
+        short_name=route.short_name,
+        status="closed",
+        reason=f"unknown number {did}: no practice has it, default route to the operators",
+        steps=(step,),
+        known_did=False,
+        at=instant,
+        did=did,
+    )
+
+
+def decide_for_practice(practice: Practice, instant: datetime, did: str = "") -> Plan:
+    """The plan for a call to `practice` at `instant`."""
+    require_aware(instant)
+    status = practice_status(practice, instant)
+    assignment = (
+        oncall_at(practice.oncall, practice.zone, instant) if practice.oncall is not None else None
+    )
+    chain = practice.open_steps if status.status == "open" else practice.when_closed.steps
+    notes: list[str] = []
+    if assignment is not None and assignment.source not in ("rotation", "fixed"):
+        notes.append(f"on call: {assignment.primary} ({assignment.source})")
+    steps: list[Step] = []
+    for chain_step in chain:
+        step = _resolve(practice, chain_step, assignment)
+        if step is None:
+            # A role nobody fills right now (a one-doctor rotation has no
+            # backup); the chain goes on to the next person.
+            notes.append(f"skipped {chain_step.to}: nobody in that role now")
+        else:
+            steps.append(step)
+    return Plan(
+        practice_id=practice.id,
+        practice_name=practice.name,
+        short_name=practice.short_name,
+        status=status.status,
+        reason=status.reason,
+        steps=tuple(steps),
+        announcement=practice.when_closed.announcement if status.status == "closed" else None,
+        oncall=OnCall(assignment.primary, assignment.backup) if assignment is not None else None,
+        notes=tuple(notes),
+        whisper=practice.operators.whisper,
+        at=instant.astimezone(practice.zone),
+        did=did,
+    )
+
+
+def _resolve(
+    practice: Practice, step: ChainStep, assignment: OnCallAssignment | None
+) -> Step | None:
+    """One chain step as a concrete attempt, or None when nobody fills that role."""
+    if step.to == "operators":
+        ops = practice.operators
+        return Step(
+            kind=StepKind.OPERATORS,
+            target=ops.queue,
+            dial=ops.queue,
+            ring_seconds=step.max_wait_seconds or ops.max_wait_seconds,
+            label=f"answering-service operators (queue {ops.queue})",
+        )
+    if step.to == "staff":
+        staff = practice.staff
+        if staff is None:  # rejected by validation; kept total for safety
+            return None
+        return Step(
+            kind=StepKind.STAFF,
+            target=staff.address,
+            dial=staff.dial,
+            ring_seconds=step.ring_seconds or staff.ring_seconds,
+            confirm=step.must_confirm,
+            label=f"{staff.name} ({staff.address})",
+        )
+    roster = practice.oncall
+    if roster is None or assignment is None:
+        return None
+    role: str | None
+    if step.to == "oncall_primary":
+        doctor_id, role = assignment.primary, "primary"
+    elif step.to == "oncall_backup":
+        if assignment.backup is None:  # e.g. a rotation of one doctor
+            return None
+        doctor_id, role = assignment.backup, "backup"
+    else:
+        doctor_id, role = step.doctor or "", None
+    doctor = roster.doctors.get(doctor_id)
+    if doctor is None:
+        return None
+    label = f"{doctor.name} (on call, {role})" if role else doctor.name
+    return Step(
+        kind=StepKind.ONCALL,
+        target=doctor_id,
+        dial=doctor.dial,
+        ring_seconds=step.ring_seconds or 25,
+        confirm=step.must_confirm,
+        label=label,
+        doctor_id=doctor_id,
+        role="primary" if role == "primary" else "backup" if role == "backup" else None,
+    )

@@ -1,0 +1,104 @@
+"""Who is on call at an instant: swaps first, then the rotation (or fixed primary).
+
+The rotation hands off at a local wall-clock time (Monday 08:00). Turns are
+counted in calendar days between handoff dates, never in elapsed hours, so a
+week that contains a DST change is still one turn and the handoff stays at
+08:00 local rather than drifting to 07:00 or 09:00.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from coverage_engine.config.model import (
+    WEEKDAYS,
+    OnCallRoster,
+    Rotation,
+    Swap,
+    localize,
+)
+from coverage_engine.schedule.status import require_aware
+
+
+@dataclass(frozen=True, slots=True)
+class OnCallAssignment:
+    """The doctors on call and where that comes from ("rotation", "swap: ...")."""
+
+    primary: str
+    backup: str | None
+    source: str
+
+
+def turn_start(rotation: Rotation, local: datetime) -> datetime:
+    """The handoff instant that began the turn containing `local` (practice-local)."""
+    zone = local.tzinfo
+    weekday = WEEKDAYS.index(rotation.handoff.weekday)
+    hours, minutes = divmod(rotation.handoff.time, 60)
+    days_back = (local.weekday() - weekday) % 7
+    candidate_day = local.date() - timedelta(days=days_back)
+    candidate = datetime.combine(candidate_day, time(hours, minutes), tzinfo=zone)
+    if local < candidate:  # same weekday, before the handoff time: last week's turn
+        candidate = datetime.combine(
+            candidate_day - timedelta(days=7), time(hours, minutes), tzinfo=zone
+        )
+    return candidate
+
+
+def rotation_index(rotation: Rotation, local: datetime) -> int:
+    """Position in `rotation.doctors` of the doctor whose turn contains `local`."""
+    start = turn_start(rotation, local)
+    weeks = (start.date() - rotation.anchor).days // 7
+    return (weeks // rotation.period_weeks) % len(rotation.doctors)
+
+
+def active_swap(roster: OnCallRoster, zone: ZoneInfo, instant: datetime) -> Swap | None:
+    """The first swap (in file order) covering the instant."""
+    for swap in roster.swaps:
+        if localize(swap.start, zone) <= instant < localize(swap.until, zone):
+            return swap
+    return None
+
+
+def _next_in_rotation(rotation: Rotation, primary: str, scheduled_index: int) -> str | None:
+    order = rotation.doctors
+    index = order.index(primary) if primary in order else scheduled_index
+    for step in range(1, len(order) + 1):
+        candidate = order[(index + step) % len(order)]
+        if candidate != primary:
+            return candidate
+    return None  # a rotation of one doctor has no backup
+
+
+def oncall_at(roster: OnCallRoster, zone: ZoneInfo, instant: datetime) -> OnCallAssignment:
+    """Primary and backup on call at `instant` for a practice in `zone`."""
+    instant = require_aware(instant)
+    local = instant.astimezone(zone)
+    scheduled_index = 0
+    if roster.rotation is not None:
+        scheduled_index = rotation_index(roster.rotation, local)
+        primary = roster.rotation.doctors[scheduled_index]
+        source = "rotation"
+    else:
+        primary = roster.primary or next(iter(roster.doctors))  # the model requires primary
+        source = "fixed"
+    swap = active_swap(roster, zone, instant)
+    if swap is not None:
+        primary = swap.doctor
+        source = f"swap: {swap.reason}" if swap.reason else "swap"
+        if swap.backup is not None:
+            return OnCallAssignment(primary, swap.backup, source)
+    rule = roster.backup_rule
+    backup: str | None
+    if rule == "none":
+        backup = None
+    elif rule == "next_in_rotation":
+        backup = (
+            _next_in_rotation(roster.rotation, primary, scheduled_index)
+            if roster.rotation is not None
+            else None
+        )
+    else:
+        backup = rule if rule != primary else None
+    return OnCallAssignment(primary, backup, source)

@@ -1,0 +1,574 @@
+"""The per-call state machine, event by event, with the whole state asserted each time."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from coverage_engine.callflow import Call, CallState, Hold, LegFailure, Phase
+from coverage_engine.callflow.commands import (
+    Answer,
+    Bridge,
+    CancelTimer,
+    Command,
+    ContinueInDialplan,
+    CreateLeg,
+    DestroyBridge,
+    HangUp,
+    Play,
+    RecordEvent,
+    SetVariables,
+    StartMoh,
+    StartRinging,
+    StartTimer,
+    StopMoh,
+    StopPlayback,
+    StopRinging,
+)
+from coverage_engine.callflow.events import (
+    CallerEntered,
+    CallerHungUp,
+    CommandFailed,
+    DtmfReceived,
+    Event,
+    LegAnswered,
+    LegFailed,
+    OperatorAnswered,
+    PlaybackFinished,
+    QueueResult,
+    TimerFired,
+)
+from coverage_engine.plan import Plan, Step, StepKind
+
+C = "caller1"  # the caller's channel id, which is also the call id
+FRONT = Step(StepKind.STAFF, "frontdesk-maple", "PJSIP/frontdesk-maple", 20, label="Front desk")
+QUEUE = Step(StepKind.OPERATORS, "answering", "answering", 90, label="Operators")
+PATEL = Step(
+    StepKind.ONCALL,
+    "patel",
+    "PJSIP/patel",
+    25,
+    True,
+    "Dr. Patel",
+    doctor_id="patel",
+    role="primary",
+)
+NGUYEN = Step(
+    StepKind.ONCALL,
+    "nguyen",
+    "PJSIP/nguyen",
+    25,
+    True,
+    "Dr. Nguyen",
+    doctor_id="nguyen",
+    role="backup",
+)
+OPEN = Plan("maple-grove", "Maple Grove Pediatrics", "MGP", "open", "office hours", (FRONT, QUEUE))
+CLOSED = Plan(
+    "maple-grove",
+    "Maple Grove Pediatrics",
+    "MGP",
+    "closed",
+    "outside hours",
+    (QUEUE, PATEL, NGUYEN, QUEUE),
+    announcement="coverage-engine/emergency-maple-grove",
+)
+PROMPT = "sound:coverage-engine/accept-maple-grove"
+
+
+def entered(plan: Plan, **kw: Any) -> CallerEntered:
+    return CallerEntered(plan, "+13125559876", "Jane Doe", "+13125550100", **kw)
+
+
+def rec(record: str, **details: Any) -> RecordEvent:
+    return RecordEvent(record, details)
+
+
+def names(commands: list[Command]) -> list[str]:
+    """Records are compared by name in the journey tables; their details have own tests."""
+    return [c.name if isinstance(c, RecordEvent) else repr(c) for c in commands]
+
+
+def expect(call: Call, event: Event, commands: list[Command], state: CallState) -> None:
+    """Feed one event; the commands (records by name) and the whole state must match."""
+    got = call.handle(event)
+    assert names(got) == names(commands)
+    assert call.state == state
+
+
+def step_var(i: int) -> SetVariables:
+    return SetVariables(C, (("COVERAGE_STEP", str(i)),))
+
+
+ENTRY_VARS = SetVariables(
+    C, (("COVERAGE_DID", "+13125550100"), ("COVERAGE_PRACTICE", "maple-grove"))
+)
+QUEUE_VARS = SetVariables(
+    C,
+    (
+        ("COVERAGE_QUEUE", "answering"),
+        ("COVERAGE_QUEUE_WAIT", "90"),
+        ("CALLERID(name)", "MGP: Jane Doe"),
+    ),
+)
+TO_QUEUE = ContinueInDialplan(C, "coverage-queue", watch=True)
+
+
+def test_open_front_desk_answers_and_is_bridged() -> None:
+    """Open: the caller hears ringback, the front desk is dialed, answers, and is bridged."""
+    call = Call(C)
+    expect(
+        call,
+        entered(OPEN),
+        [
+            Answer(C),
+            ENTRY_VARS,
+            rec("received"),
+            rec("decided"),
+            step_var(0),
+            StartRinging(C),
+            CreateLeg(
+                "caller1-leg1", "PJSIP/frontdesk-maple", C, "MGP: Jane Doe", "+13125559876", 25
+            ),
+            StartTimer("ring:caller1-leg1", 20.0),
+            rec("staff_ringing"),
+        ],
+        CallState(
+            Phase.RINGING, 0, "caller1-leg1", timer="ring:caller1-leg1", hold=Hold.RINGING, seq=1
+        ),
+    )
+    expect(
+        call,
+        LegAnswered("caller1-leg1"),
+        [
+            CancelTimer("ring:caller1-leg1"),
+            StopRinging(C),
+            Bridge("caller1-bridge", (C, "caller1-leg1")),
+            rec("bridged"),
+        ],
+        CallState(
+            Phase.BRIDGED,
+            0,
+            "caller1-leg1",
+            bridge_id="caller1-bridge",
+            answered_by="frontdesk-maple",
+            outcome="answered_by_staff",
+            seq=1,
+        ),
+    )
+    expect(
+        call,
+        CallerHungUp(),
+        [
+            HangUp("caller1-leg1"),
+            DestroyBridge("caller1-bridge"),
+            rec("caller_hung_up"),
+            rec("ended"),
+        ],
+        CallState(Phase.DONE, 0, answered_by="frontdesk-maple", outcome="answered_by_staff", seq=1),
+    )
+    assert call.finished
+
+
+def test_open_front_desk_no_answer_goes_to_the_operator_queue() -> None:
+    """Open: the front desk rings out, its leg is hung up, the caller enters the queue."""
+    call = Call(C)
+    call.handle(entered(OPEN))
+    expect(
+        call,
+        TimerFired("ring:caller1-leg1"),
+        [
+            HangUp("caller1-leg1", "no_answer"),
+            step_var(1),
+            StopRinging(C),
+            QUEUE_VARS,
+            TO_QUEUE,
+            rec("queue_entered"),
+        ],
+        CallState(Phase.QUEUED, 1, seq=1),
+    )
+    expect(
+        call,
+        OperatorAnswered("PJSIP/operator2"),
+        [rec("operator_answered"), rec("bridged")],
+        CallState(
+            Phase.WITH_OPERATOR,
+            1,
+            answered_by="PJSIP/operator2",
+            outcome="answered_by_operator",
+            seq=1,
+        ),
+    )
+    expect(
+        call,
+        CallerHungUp(),
+        [rec("caller_hung_up"), rec("ended")],
+        CallState(
+            Phase.DONE, 1, answered_by="PJSIP/operator2", outcome="answered_by_operator", seq=1
+        ),
+    )
+
+
+def closed_call_in_queue() -> Call:
+    """A closed-hours call after the announcement, waiting in the operator queue."""
+    call = Call(C)
+    expect(
+        call,
+        entered(CLOSED),
+        [
+            Answer(C),
+            ENTRY_VARS,
+            rec("received"),
+            rec("decided"),
+            Play(C, "sound:coverage-engine/emergency-maple-grove", "caller1-pb1"),
+        ],
+        CallState(Phase.ANNOUNCING, playback_id="caller1-pb1", seq=1),
+    )
+    expect(
+        call,
+        PlaybackFinished("caller1-pb1"),
+        [rec("announcement_played"), step_var(0), QUEUE_VARS, TO_QUEUE, rec("queue_entered")],
+        CallState(Phase.QUEUED, 0, seq=1),
+    )
+    return call
+
+
+def test_closed_queue_timeout_then_primary_presses_1() -> None:
+    """Closed: the queue times out, the primary answers, hears the prompt, presses 1, is bridged."""
+    call = closed_call_in_queue()
+    expect(
+        call,
+        QueueResult("TIMEOUT"),
+        [
+            rec("queue_timeout"),
+            step_var(1),
+            StartMoh(C),
+            CreateLeg("caller1-leg2", "PJSIP/patel", C, "MGP: Jane Doe", "+13125559876", 30),
+            StartTimer("ring:caller1-leg2", 25.0),
+            rec("oncall_dialing"),
+        ],
+        CallState(
+            Phase.RINGING, 1, "caller1-leg2", timer="ring:caller1-leg2", hold=Hold.MOH, seq=2
+        ),
+    )
+    expect(
+        call,
+        LegAnswered("caller1-leg2"),
+        [
+            CancelTimer("ring:caller1-leg2"),
+            Play("caller1-leg2", PROMPT, "caller1-pb3"),
+            StartTimer("confirm:caller1-leg2", 15.0),
+        ],
+        CallState(
+            Phase.CONFIRMING,
+            1,
+            "caller1-leg2",
+            playback_id="caller1-pb3",
+            timer="confirm:caller1-leg2",
+            hold=Hold.MOH,
+            seq=3,
+            prompts=1,
+        ),
+    )
+    # The prompt repeats while the doctor thinks.
+    expect(
+        call,
+        PlaybackFinished("caller1-pb3"),
+        [Play("caller1-leg2", PROMPT, "caller1-pb4")],
+        CallState(
+            Phase.CONFIRMING,
+            1,
+            "caller1-leg2",
+            playback_id="caller1-pb4",
+            timer="confirm:caller1-leg2",
+            hold=Hold.MOH,
+            seq=4,
+            prompts=2,
+        ),
+    )
+    expect(
+        call,
+        DtmfReceived("caller1-leg2", "1"),
+        [
+            CancelTimer("confirm:caller1-leg2"),
+            StopPlayback("caller1-pb4"),
+            rec("oncall_confirmed"),
+            StopMoh(C),
+            Bridge("caller1-bridge", (C, "caller1-leg2")),
+            rec("bridged"),
+        ],
+        CallState(
+            Phase.BRIDGED,
+            1,
+            "caller1-leg2",
+            bridge_id="caller1-bridge",
+            answered_by="patel",
+            outcome="answered_by_oncall",
+            seq=4,
+        ),
+    )
+    expect(
+        call,
+        LegFailed("caller1-leg2", LegFailure.GONE),
+        [HangUp(C), DestroyBridge("caller1-bridge"), rec("callee_hung_up"), rec("ended")],
+        CallState(Phase.DONE, 1, answered_by="patel", outcome="answered_by_oncall", seq=4),
+    )
+
+
+def test_primary_voicemail_never_presses_1_so_backup_is_dialed() -> None:
+    """The press-1 rule: an answer without a 1 (a voicemail) is hung up and the backup is dialed."""
+    call = closed_call_in_queue()
+    call.handle(QueueResult("TIMEOUT"))
+    call.handle(LegAnswered("caller1-leg2"))
+    call.handle(DtmfReceived("caller1-leg2", "5"))  # not 1: ignored
+    expect(
+        call,
+        TimerFired("confirm:caller1-leg2"),
+        [
+            HangUp("caller1-leg2"),
+            rec("oncall_not_confirmed"),
+            step_var(2),
+            CreateLeg("caller1-leg4", "PJSIP/nguyen", C, "MGP: Jane Doe", "+13125559876", 30),
+            StartTimer("ring:caller1-leg4", 25.0),
+            rec("oncall_dialing"),
+        ],
+        CallState(
+            Phase.RINGING, 2, "caller1-leg4", timer="ring:caller1-leg4", hold=Hold.MOH, seq=4
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("cause", "record"),
+    [
+        (LegFailure.BUSY, "oncall_busy"),
+        (LegFailure.REJECTED, "oncall_declined"),
+        (LegFailure.NO_ANSWER, "oncall_no_answer"),
+        (LegFailure.GONE, "oncall_no_answer"),
+    ],
+)
+def test_doctor_leg_failure_is_recorded_by_cause(cause: LegFailure, record: str) -> None:
+    """Busy, declined, unanswered or unreachable doctors are recorded as such; then next step."""
+    call = closed_call_in_queue()
+    call.handle(QueueResult("TIMEOUT"))
+    got = call.handle(LegFailed("caller1-leg2", cause))
+    assert names(got)[:2] == ["CancelTimer(name='ring:caller1-leg2')", record]
+    assert got[1] == RecordEvent(record, {"doctor": "patel", "cause": cause})
+    assert call.state.step == 2
+    assert call.state.leg_id == "caller1-leg3"
+
+
+def test_primary_and_backup_fail_so_the_caller_goes_back_to_the_operators() -> None:
+    """Both doctors fail: the last step, the operator queue, takes the caller."""
+    call = closed_call_in_queue()
+    call.handle(QueueResult("TIMEOUT"))
+    call.handle(LegFailed("caller1-leg2", LegFailure.BUSY))
+    expect(
+        call,
+        TimerFired("ring:caller1-leg3"),
+        [
+            HangUp("caller1-leg3", "no_answer"),
+            rec("oncall_no_answer"),
+            step_var(3),
+            StopMoh(C),
+            QUEUE_VARS,
+            TO_QUEUE,
+            rec("queue_entered"),
+        ],
+        CallState(Phase.QUEUED, 3, seq=3),
+    )
+    # Even the final queue returns the caller (no operator logged in): the
+    # dialplan's fallback context is the last safety net.
+    expect(
+        call,
+        QueueResult("JOINEMPTY"),
+        [rec("queue_timeout"), ContinueInDialplan(C, "coverage-fallback"), rec("ended")],
+        CallState(Phase.DONE, 3, outcome="failed_over_to_dialplan", seq=3),
+    )
+
+
+def test_caller_hangs_up_while_the_doctor_rings_tears_everything_down() -> None:
+    """The caller hangs up mid-ring: the doctor's leg and the ring timer go at once."""
+    call = closed_call_in_queue()
+    call.handle(QueueResult("TIMEOUT"))
+    expect(
+        call,
+        CallerHungUp(),
+        [
+            CancelTimer("ring:caller1-leg2"),
+            HangUp("caller1-leg2"),
+            rec("caller_hung_up"),
+            rec("ended"),
+        ],
+        CallState(Phase.DONE, 1, outcome="abandoned_while_ringing", seq=2),
+    )
+    # Late news about the leg we hung up changes nothing.
+    expect(call, LegFailed("caller1-leg2", LegFailure.GONE), [], call.state)
+
+
+def test_caller_hangs_up_during_the_press_1_prompt() -> None:
+    """The caller hangs up while the doctor hears the prompt: the doctor's leg is hung up."""
+    call = closed_call_in_queue()
+    call.handle(QueueResult("TIMEOUT"))
+    call.handle(LegAnswered("caller1-leg2"))
+    got = call.handle(CallerHungUp())
+    assert HangUp("caller1-leg2") in got
+    assert CancelTimer("confirm:caller1-leg2") in got
+    assert call.state == CallState(Phase.DONE, 1, outcome="abandoned_while_ringing", seq=3)
+
+
+def test_caller_hangs_up_in_the_queue() -> None:
+    """A caller who gives up in the queue is recorded as abandoned there; nothing to tear down."""
+    call = closed_call_in_queue()
+    expect(
+        call,
+        CallerHungUp(),
+        [rec("caller_hung_up"), rec("ended")],
+        CallState(Phase.DONE, 0, outcome="abandoned_in_queue", seq=1),
+    )
+
+
+def test_caller_hangs_up_during_the_announcement() -> None:
+    """Hanging up during the announcement is its own outcome."""
+    call = Call(C)
+    call.handle(entered(CLOSED))
+    got = call.handle(CallerHungUp())
+    assert got[-1] == RecordEvent(
+        "ended", {"outcome": "abandoned_during_announcement", "answered_by": None}
+    )
+
+
+def test_a_missing_announcement_does_not_hold_the_caller() -> None:
+    """If the announcement cannot play, the call goes straight to its first step."""
+    call = Call(C)
+    play = call.handle(entered(CLOSED))[-1]
+    got = call.handle(CommandFailed(play, gone=False, reason="sound not found"))
+    assert TO_QUEUE in got
+    assert call.state.phase is Phase.QUEUED
+
+
+def test_a_404_on_the_caller_channel_means_the_caller_hung_up() -> None:
+    """A command failing because the caller's channel is gone is the same as a hang-up."""
+    call = Call(C)
+    call.handle(entered(OPEN))
+    got = call.handle(CommandFailed(StartRinging(C), gone=True))
+    assert HangUp("caller1-leg1") in got
+    assert call.state.phase is Phase.DONE
+
+
+def test_a_leg_that_cannot_be_created_moves_on() -> None:
+    """Asterisk refusing the leg (unknown endpoint) moves the caller on to the next step."""
+    call = Call(C)
+    create = call.handle(entered(OPEN))[6]
+    assert isinstance(create, CreateLeg)
+    got = call.handle(CommandFailed(create, gone=False, reason="400 Allocation failed"))
+    assert TO_QUEUE in got
+    assert call.state.phase is Phase.QUEUED
+
+
+def test_queue_context_missing_falls_back_to_the_dialplan() -> None:
+    """If the caller cannot be continued into the queue context, the fallback context takes them."""
+    call = closed_call_in_queue()
+    got = call.handle(CommandFailed(TO_QUEUE, gone=False, reason="500"))
+    assert ContinueInDialplan(C, "coverage-fallback") in got
+    assert call.state.outcome == "failed_over_to_dialplan"
+
+
+def test_operator_hangs_up_first_and_the_caller_is_released() -> None:
+    """When the operator ends the call, app_queue returns the caller, who is hung up."""
+    call = closed_call_in_queue()
+    call.handle(OperatorAnswered("PJSIP/operator1"))
+    got = call.handle(QueueResult(""))
+    assert got[0] == HangUp(C)
+    assert call.state.phase is Phase.DONE
+
+
+def test_bridge_failure_tries_the_next_step() -> None:
+    """A bridge that cannot be built (a channel vanished) hangs up the leg and moves on."""
+    call = Call(C)
+    call.handle(entered(OPEN))
+    bridge = call.handle(LegAnswered("caller1-leg1"))[2]
+    assert isinstance(bridge, Bridge)
+    got = call.handle(CommandFailed(bridge, gone=False, reason="422"))
+    assert got[:2] == [DestroyBridge("caller1-bridge"), HangUp("caller1-leg1")]
+    assert call.state.phase is Phase.QUEUED
+
+
+def test_resumed_from_the_queue_after_a_restart_goes_to_the_next_step() -> None:
+    """A caller back from the queue that the engine does not remember resumes after that step."""
+    call = Call(C, id_prefix="caller1-r1")
+    got = call.handle(entered(CLOSED, resume_from_step=0, queue_status="TIMEOUT", resumed=True))
+    assert names(got)[:4] == [
+        "Answer(channel_id='caller1')",
+        repr(ENTRY_VARS),
+        "decided",
+        "queue_timeout",
+    ]
+    assert (
+        CreateLeg("caller1-r1-leg1", "PJSIP/patel", C, "MGP: Jane Doe", "+13125559876", 30) in got
+    )
+    assert call.state.step == 1
+
+
+def test_record_details_say_what_a_person_would_ask() -> None:
+    """The journey records carry the decision, the doctor and the outcome."""
+    call = Call(C)
+    got = call.handle(entered(OPEN))
+    assert got[2] == RecordEvent(
+        "received", {"did": "+13125550100", "caller": "+13125559876", "name": "Jane Doe"}
+    )
+    decided = got[3]
+    assert isinstance(decided, RecordEvent)
+    assert decided.details["status"] == "open"
+    assert decided.details["reason"] == "office hours"
+    assert got[-1] == rec("staff_ringing", step=0, target="frontdesk-maple", label="Front desk")
+
+
+# Events that make no sense in a phase: each must leave the whole state as it was.
+ILLEGAL: list[tuple[str, list[Event], Event]] = [
+    ("new: dtmf", [], DtmfReceived(C, "1")),
+    ("new: hangup before entering", [], CallerHungUp()),
+    ("ringing: stale leg answered", [entered(OPEN)], LegAnswered("other-leg")),
+    ("ringing: stale timer", [entered(OPEN)], TimerFired("ring:old")),
+    ("ringing: dtmf before answer", [entered(OPEN)], DtmfReceived("caller1-leg1", "1")),
+    ("ringing: queue result", [entered(OPEN)], QueueResult("TIMEOUT")),
+    ("ringing: second entry", [entered(OPEN)], entered(CLOSED)),
+    ("queued: leg answered", [entered(OPEN), TimerFired("ring:caller1-leg1")], LegAnswered("x")),
+    (
+        "bridged: dtmf",
+        [entered(OPEN), LegAnswered("caller1-leg1")],
+        DtmfReceived("caller1-leg1", "1"),
+    ),
+    (
+        "done: anything",
+        [entered(OPEN), CallerHungUp()],
+        LegAnswered("caller1-leg1"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "before", "event"), ILLEGAL, ids=[c[0] for c in ILLEGAL])
+def test_an_illegal_event_changes_nothing(case: str, before: list[Event], event: Event) -> None:
+    """An event that cannot happen in the current phase yields no command and no change."""
+    call = Call(C)
+    for e in before:
+        call.handle(e)
+    snapshot = replace(call.state)
+    assert call.handle(event) == []
+    assert call.state == snapshot
+
+
+def test_the_prompt_repeats_a_bounded_number_of_times() -> None:
+    """A prompt that ends at once (a missing sound) is not replayed forever; the timer decides."""
+    call = closed_call_in_queue()
+    call.handle(QueueResult("TIMEOUT"))
+    call.handle(LegAnswered("caller1-leg2"))
+    plays = 1
+    while call.handle(PlaybackFinished(call.state.playback_id or "")):
+        plays += 1
+    assert plays == 3
+    assert call.state.phase is Phase.CONFIRMING
+    assert call.state.playback_id is None
+    assert HangUp("caller1-leg2") in call.handle(TimerFired("confirm:caller1-leg2"))

@@ -1,0 +1,375 @@
+"""The journey recorders (SQLite and in-memory) and the SQLite record file."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from coverage_engine.engine import JourneySink
+from coverage_engine.records import (
+    EventKind,
+    Journey,
+    JourneyFilter,
+    JourneyRecorder,
+    MemoryRecorder,
+    Outcome,
+    RecordError,
+    acknowledged,
+    record,
+)
+from coverage_engine.records.sink import RecorderSink
+from coverage_engine.records.sqlite import (
+    SCHEMA_VERSION,
+    RecordStore,
+    SqliteRecorder,
+    StoreError,
+    open_database,
+)
+
+T0 = datetime(2026, 3, 1, 2, 14, tzinfo=UTC)
+PLAN: dict[str, object] = {
+    "practice": "maple",
+    "status": "closed",
+    "reason": "after hours",
+    "steps": [],
+}
+
+Reader = Callable[[str], Journey | None]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def recorder(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[JourneyRecorder, Reader]]:
+    """Each recorder implementation with a way to read back what it acknowledged."""
+    if request.param == "memory":
+        memory = MemoryRecorder()
+        yield memory, memory.get
+        return
+    path = tmp_path / "calls.db"
+    sqlite_recorder, _ = SqliteRecorder.open(path, now=T0)
+    store = RecordStore.open(path)
+    yield sqlite_recorder, store.get
+    store.close()
+    sqlite_recorder.close()
+
+
+async def _a_full_call(rec: JourneyRecorder) -> None:
+    await acknowledged(
+        rec.start("c1", at=T0, did="+15550100", caller_number="+15557654321", caller_name="JONES"),
+        rec.event("c1", EventKind.DECIDED, at=T0 + timedelta(seconds=1), details=PLAN),
+        rec.event(
+            "c1", EventKind.QUEUE_ENTERED, at=T0 + timedelta(seconds=2), details={"q": "ops"}
+        ),
+        rec.event("c1", EventKind.OPERATOR_ANSWERED, at=T0 + timedelta(seconds=20)),
+        rec.event("c1", EventKind.CALLER_HUNG_UP, at=T0 + timedelta(seconds=80)),
+        rec.finish(
+            "c1",
+            at=T0 + timedelta(seconds=80),
+            outcome=Outcome.ANSWERED_BY_OPERATOR,
+            answered_by="op1",
+            time_to_person=timedelta(seconds=20),
+            talk_time=timedelta(seconds=60),
+        ),
+    )
+
+
+async def test_a_finished_call_reads_back_whole(recorder: tuple[JourneyRecorder, Reader]) -> None:
+    """Every acknowledged field and event of a call reads back, in order, with its timestamps."""
+    rec, read = recorder
+    await _a_full_call(rec)
+    journey = read("c1")
+    assert journey is not None
+    assert (journey.practice, journey.status, journey.reason) == ("maple", "closed", "after hours")
+    assert (journey.did, journey.caller_number, journey.caller_name) == (
+        "+15550100",
+        "+15557654321",
+        "JONES",
+    )
+    assert journey.outcome is Outcome.ANSWERED_BY_OPERATOR
+    assert journey.answered_by == "op1"
+    assert journey.time_to_person == timedelta(seconds=20)
+    assert journey.talk_time == timedelta(seconds=60)
+    assert journey.started_at == T0
+    assert journey.ended_at == T0 + timedelta(seconds=80)
+    assert [e.kind for e in journey.events] == [
+        EventKind.RECEIVED,
+        EventKind.DECIDED,
+        EventKind.QUEUE_ENTERED,
+        EventKind.OPERATOR_ANSWERED,
+        EventKind.CALLER_HUNG_UP,
+        EventKind.ENDED,
+    ]
+    assert journey.events[2].details == {"q": "ops"}
+    assert journey.events[-1].details == {"outcome": "answered_by_operator", "answered_by": "op1"}
+    assert journey.plan == PLAN
+
+
+async def test_an_event_for_an_unknown_call_is_refused(
+    recorder: tuple[JourneyRecorder, Reader],
+) -> None:
+    """Recording on a call that was never started fails its Ack instead of inventing a journey."""
+    rec, read = recorder
+    with pytest.raises(RecordError, match="no journey"):
+        await acknowledged(rec.event("ghost", EventKind.BRIDGED, at=T0))
+    assert read("ghost") is None
+
+
+async def test_a_duplicate_start_is_refused_and_keeps_the_first(
+    recorder: tuple[JourneyRecorder, Reader],
+) -> None:
+    """Starting the same call id twice fails the second Ack and keeps the first journey."""
+    rec, read = recorder
+    await acknowledged(rec.start("c1", at=T0, did="1", caller_number="+15550001"))
+    with pytest.raises(RecordError, match="already exists"):
+        await acknowledged(rec.start("c1", at=T0, did="2", caller_number="+15550002"))
+    journey = read("c1")
+    assert journey is not None
+    assert journey.did == "1"
+
+
+async def test_a_bad_write_does_not_cost_the_writes_queued_with_it(tmp_path: Path) -> None:
+    """A failing write in a group commit fails alone; its neighbours are still durable."""
+    rec, _ = SqliteRecorder.open(tmp_path / "calls.db", now=T0)
+    good1 = rec.start("c1", at=T0, did="1", caller_number="+15550001")
+    bad = rec.event("ghost", EventKind.BRIDGED, at=T0)
+    good2 = rec.event("c1", EventKind.DECIDED, at=T0, details=PLAN)
+    await acknowledged(good1, good2)
+    with pytest.raises(RecordError):
+        await acknowledged(bad)
+    rec.close()
+    with RecordStore.open(tmp_path / "calls.db") as store:
+        journey = store.get("c1")
+    assert journey is not None
+    assert [e.kind for e in journey.events] == [EventKind.RECEIVED, EventKind.DECIDED]
+
+
+def test_the_record_file_is_owner_only_and_in_wal_mode(tmp_path: Path) -> None:
+    """The file holding patient numbers, and SQLite's side files, are 0600; the journal is WAL."""
+    path = tmp_path / "private" / "calls.db"
+    rec, _ = SqliteRecorder.open(path, now=T0)
+    rec.start("c1", at=T0, did="1", caller_number="+15550001").result(timeout=10)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.parent.iterdir() if p.is_file()}
+    assert modes == {"calls.db": 0o600, "calls.db-wal": 0o600, "calls.db-shm": 0o600}
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    rec.close()
+
+
+def test_an_existing_world_readable_file_is_tightened(tmp_path: Path) -> None:
+    """A record file someone created 0644 is made owner-only before it is used."""
+    path = tmp_path / "calls.db"
+    path.touch(mode=0o644)
+    path.chmod(0o644)
+    open_database(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_new_file_gets_the_current_schema_version(tmp_path: Path) -> None:
+    """Migrations run on open and PRAGMA user_version names the schema."""
+    conn = open_database(tmp_path / "calls.db")
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"journeys", "events", "audit"} <= tables
+    conn.close()
+
+
+def test_a_file_from_a_newer_version_is_refused_with_advice(tmp_path: Path) -> None:
+    """A schema newer than this code knows is never written to; the message says to upgrade."""
+    path = tmp_path / "calls.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="upgrade coverage-engine"):
+        open_database(path)
+
+
+def test_reading_a_missing_file_says_where_to_look(tmp_path: Path) -> None:
+    """The CLI does not create an empty store by mistake; it names records.path."""
+    with pytest.raises(StoreError, match=r"records\.path"):
+        RecordStore.open(tmp_path / "nope.db")
+    assert not (tmp_path / "nope.db").exists()
+
+
+def test_naive_timestamps_are_refused(tmp_path: Path) -> None:
+    """A record with a naive datetime would be ambiguous, so it is refused at the call site."""
+    rec, _ = SqliteRecorder.open(tmp_path / "calls.db", now=T0)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        rec.event("c1", EventKind.BRIDGED, at=datetime(2026, 3, 1))  # noqa: DTZ001
+    rec.close()
+
+
+async def test_a_closed_recorder_refuses_writes(tmp_path: Path) -> None:
+    """After close a write fails its Ack rather than vanishing silently."""
+    rec, _ = SqliteRecorder.open(tmp_path / "calls.db", now=T0)
+    rec.close()
+    with pytest.raises(RecordError, match="closed"):
+        await acknowledged(rec.flush())
+
+
+async def test_restart_closes_cut_off_journeys_with_what_they_reached(tmp_path: Path) -> None:
+    """Journeys left open are closed on the next open with their outcome and engine_restarted."""
+    path = tmp_path / "calls.db"
+    rec, _ = SqliteRecorder.open(path, now=T0)
+    await acknowledged(
+        rec.start("queued", at=T0, did="1", caller_number="+15550001"),
+        rec.event("queued", EventKind.QUEUE_ENTERED, at=T0 + timedelta(seconds=1)),
+        rec.start("talking", at=T0, did="1", caller_number="+15550002"),
+        rec.event(
+            "talking",
+            EventKind.BRIDGED,
+            at=T0 + timedelta(seconds=9),
+            details={"kind": "oncall", "target": "patel"},
+        ),
+        rec.start("done", at=T0, did="1", caller_number="+15550003"),
+        rec.finish("done", at=T0, outcome=Outcome.ABANDONED_DURING_ANNOUNCEMENT),
+    )
+    rec.close()  # the process "dies" here without finishing two calls
+
+    restart = T0 + timedelta(minutes=5)
+    rec2, recovered = SqliteRecorder.open(path, now=restart)
+    rec2.close()
+    assert sorted(recovered) == ["queued", "talking"]
+    with RecordStore.open(path) as store:
+        queued, talking, done = (store.get(c) for c in ("queued", "talking", "done"))
+    assert queued is not None
+    assert talking is not None
+    assert done is not None
+    assert queued.outcome is Outcome.FAILED_OVER_TO_DIALPLAN
+    assert [e.kind for e in queued.events][-2:] == [EventKind.ENGINE_RESTARTED, EventKind.ENDED]
+    assert queued.events[-2].at == restart
+    assert queued.events[-2].details["last_event"] == "queue_entered"
+    assert (talking.outcome, talking.answered_by) == (Outcome.ANSWERED_BY_ONCALL, "patel")
+    assert talking.time_to_person == timedelta(seconds=9)
+    assert done.outcome is Outcome.ABANDONED_DURING_ANNOUNCEMENT
+    assert EventKind.ENGINE_RESTARTED not in [e.kind for e in done.events]
+
+
+FILTER_CASES: list[tuple[str, JourneyFilter, list[str]]] = [
+    ("everything", JourneyFilter(), ["a", "b", "c"]),
+    ("since is inclusive", JourneyFilter(since=T0 + timedelta(hours=1)), ["b", "c"]),
+    ("until is exclusive", JourneyFilter(until=T0 + timedelta(hours=1)), ["a"]),
+    ("practice", JourneyFilter(practice="oak"), ["c"]),
+    ("outcome", JourneyFilter(outcome=Outcome.ABANDONED_IN_QUEUE), ["b"]),
+    ("caller's last four digits", JourneyFilter(caller="0002"), ["b"]),
+    ("no match", JourneyFilter(practice="maple", caller="0003"), []),
+]
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"), [c[1:] for c in FILTER_CASES], ids=[c[0] for c in FILTER_CASES]
+)
+async def test_filters_select_journeys(
+    tmp_path: Path, where: JourneyFilter, expected: list[str]
+) -> None:
+    """The SQL filters and the in-memory filter pick the same journeys."""
+    path = tmp_path / "calls.db"
+    rec, _ = SqliteRecorder.open(path, now=T0)
+    memory = MemoryRecorder()
+    rows = [
+        ("a", T0, "maple", Outcome.ANSWERED_BY_STAFF),
+        ("b", T0 + timedelta(hours=1), "maple", Outcome.ABANDONED_IN_QUEUE),
+        ("c", T0 + timedelta(hours=2), "oak", Outcome.ANSWERED_BY_ONCALL),
+    ]
+    for n, (call_id, at, practice, outcome) in enumerate(rows, start=1):
+        for r in (rec, memory):
+            await acknowledged(
+                r.start(call_id, at=at, did="1", caller_number=f"+1555000{n}"),
+                r.event(call_id, EventKind.DECIDED, at=at, details={"practice": practice}),
+                r.finish(call_id, at=at, outcome=outcome),
+            )
+    rec.close()
+    with RecordStore.open(path) as store:
+        assert [j.call_id for j in store.journeys(where)] == expected
+    assert [j.call_id for j in memory.journeys(where)] == expected
+
+
+async def test_purge_removes_old_journeys_and_records_itself(tmp_path: Path) -> None:
+    """`purge --before` deletes older journeys with their events and leaves an audit entry."""
+    path = tmp_path / "calls.db"
+    rec, _ = SqliteRecorder.open(path, now=T0)
+    for n, call_id in enumerate(["old", "new"]):
+        at = T0 + timedelta(days=40 * n)
+        await acknowledged(
+            rec.start(call_id, at=at, did="1", caller_number="+15550001"),
+            rec.finish(call_id, at=at, outcome=Outcome.ANSWERED_BY_STAFF),
+        )
+    rec.close()
+    now = T0 + timedelta(days=41)
+    with RecordStore.open(path) as store:
+        assert store.purge(T0 + timedelta(days=30), now=now, by="admin") == 1
+        assert [j.call_id for j in store.journeys()] == ["new"]
+        (entry,) = store.audit()
+        orphans = store._conn.execute(
+            "SELECT count(*) FROM events WHERE call_id = 'old'"
+        ).fetchone()
+    assert orphans == (0,)
+    assert (entry.at, entry.action) == (now, "purge")
+    assert entry.details["journeys"] == 1
+    assert entry.details["by"] == "admin"
+
+
+async def test_call_flow_record_commands_become_one_journey() -> None:
+    """`received` opens the journey, names in between are events, `ended` closes it with timings."""
+    rec = MemoryRecorder()
+    commands: list[tuple[int, str, dict[str, object]]] = [
+        (0, "received", {"did": "+15550100", "caller": "+15557654321", "name": "JONES"}),
+        (0, "decided", PLAN),
+        (1, "oncall_dialing", {"doctor": "patel", "role": "primary", "step": 0}),
+        (16, "oncall_confirmed", {"doctor": "patel"}),
+        (16, "bridged", {"kind": "oncall", "target": "patel"}),
+        (76, "callee_hung_up", {}),
+        (76, "ended", {"outcome": "answered_by_oncall", "answered_by": "patel"}),
+    ]
+    for seconds, name, details in commands:
+        await acknowledged(record(rec, "c1", name, details, at=T0 + timedelta(seconds=seconds)))
+    journey = rec.get("c1")
+    assert journey is not None
+    assert journey.caller_number == "+15557654321"
+    assert [e.kind.value for e in journey.events] == [name for _, name, _ in commands]
+    assert (journey.outcome, journey.answered_by) == (Outcome.ANSWERED_BY_ONCALL, "patel")
+    assert journey.time_to_person == timedelta(seconds=16)
+    assert journey.talk_time == timedelta(seconds=60)
+
+
+@pytest.mark.parametrize(
+    ("name", "details"),
+    [("no_such_event", {}), ("ended", {"outcome": "went_to_voicemail"}), ("ended", {})],
+)
+async def test_a_record_outside_the_vocabulary_fails_its_ack(
+    name: str, details: dict[str, object]
+) -> None:
+    """An unknown event name or outcome fails the Ack with RecordError instead of raising."""
+    rec = MemoryRecorder()
+    await acknowledged(rec.start("c1", at=T0, did="1", caller_number="+15550001"))
+    with pytest.raises(RecordError, match="cannot record"):
+        await acknowledged(record(rec, "c1", name, details, at=T0))
+
+
+async def test_the_engine_sink_writes_and_counts_failures(tmp_path: Path) -> None:
+    """The engine's sink queues writes without raising; a refused write is counted, not thrown."""
+    failures: list[int] = []
+    rec, _ = SqliteRecorder.open(tmp_path / "calls.db", now=T0)
+    sink: JourneySink = RecorderSink(rec, on_failure=lambda: failures.append(1))
+    sink.record("c1", T0, "received", {"did": "+15550100", "caller": "+15557654321"})
+    sink.record("c1", T0, "decided", PLAN)
+    sink.record("ghost", T0, "bridged", {"kind": "staff"})
+    sink.record("c1", T0, "no_such_event", {})
+    sink.record("c1", T0 + timedelta(seconds=5), "ended", {"outcome": "abandoned_in_queue"})
+    await acknowledged(rec.flush())
+    rec.close()
+    assert failures == [1, 1]
+    with RecordStore.open(tmp_path / "calls.db") as store:
+        journey = store.get("c1")
+    assert journey is not None
+    assert journey.outcome is Outcome.ABANDONED_IN_QUEUE
+    assert [e.kind for e in journey.events] == [
+        EventKind.RECEIVED,
+        EventKind.DECIDED,
+        EventKind.ENDED,
+    ]
