@@ -441,6 +441,9 @@ class Operators(Frozen):
     queue: SafeName
     max_wait_seconds: Seconds = 90
     whisper: SoundName | None = None  # played to the operator before bridging
+    # With this many callers already waiting in the queue, a new caller skips
+    # the operators step (needs AMI; see docs/operators.md). None: no limit.
+    max_waiting_callers: Annotated[int, Field(ge=1, le=1000)] | None = None
 
 
 # --- on call ----------------------------------------------------------------------
@@ -666,7 +669,7 @@ def _check_version(value: int) -> int:
     return value
 
 
-def _ids_from_keys(value: Any) -> Any:
+def ids_from_keys(value: Any) -> Any:
     """Each practice's id is its key under `practices:`; the admin writes it once."""
     if isinstance(value, dict):
         return {
@@ -683,7 +686,7 @@ class CoverageConfig(Frozen):
     engine: Engine
     trunks: tuple[SafeName, ...] = ()
     records: Records | None = None
-    practices: Annotated[dict[Ident, Practice], BeforeValidator(_ids_from_keys)] = Field(
+    practices: Annotated[dict[Ident, Practice], BeforeValidator(ids_from_keys)] = Field(
         min_length=1
     )
 

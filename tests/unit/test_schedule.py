@@ -93,6 +93,25 @@ def test_maple_grove_holidays(local: str, reason: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("instant", "reason"),
+    [
+        (at("2026-11-25 23:59:59"), "outside hours"),
+        (at("2026-11-26 00:00"), "holiday: Thanksgiving"),
+        (at("2026-11-27 23:59:59"), "holiday: Day after Thanksgiving"),
+        (at("2026-11-28 00:00"), "outside hours"),
+        (at("2026-11-28 09:00"), "office hours"),
+        # Holidays follow the practice's midnight, not UTC's: 05:59 UTC is
+        # still Wednesday evening in Chicago.
+        (utc("2026-11-26 05:59"), "outside hours"),
+        (utc("2026-11-26 06:00"), "holiday: Thanksgiving"),
+    ],
+)
+def test_holidays_start_and_end_at_local_midnight(instant: datetime, reason: str) -> None:
+    """A holiday covers exactly its local calendar day."""
+    assert maple(instant).reason == reason
+
+
+@pytest.mark.parametrize(
     "local",
     ["2026-07-02 10:00", "2027-07-06 10:00", "2026-11-25 10:00", "2027-12-23 10:00"],
 )
