@@ -150,7 +150,9 @@ def _chain(
             continue
         if step.to == "doctor" and step.doctor not in roster.doctors:
             yield (where, f'doctor "{step.doctor}" is not defined under oncall.doctors')
-        if step.to == "oncall_backup" and roster.backup_rule == "none":
+        # A policy's chain asks for a backup whenever there is one; only an
+        # explicit chain that names the backup step is wrong without one.
+        if step.to == "oncall_backup" and roster.backup_rule == "none" and path[-1] == "chain":
             yield (where, "the chain rings the on-call backup, but oncall.backup is none")
         if step.reaches_doctor and not step.must_confirm:
             # A mobile phone's voicemail answers like a person; only the
