@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import structlog
 
+from coverage_engine.ami import Ami, AmiError, AmiSettings, PanoramiskAmi, PresenceTracker
+from coverage_engine.ami.gate import OperatorGate, PresenceGate, gate_plan
 from coverage_engine.ari import Ari, AriSettings
 from coverage_engine.callflow import CallSettings
 from coverage_engine.clock import Clock, SystemClock
@@ -28,17 +30,29 @@ from coverage_engine.routing import decide
 log = structlog.get_logger("coverage_engine.bootstrap")
 
 
-def router_for(holder: ConfigHolder[CoverageConfig]) -> Router:
+def router_for(holder: ConfigHolder[CoverageConfig], gate: OperatorGate | None = None) -> Router:
     """The routing core, always deciding with the holder's current configuration.
 
     A reload swaps `holder.current`; the next call is decided with it, while
-    calls in progress keep the plan they were given.
+    calls in progress keep the plan they were given. With a `gate` (operator
+    presence over AMI), operators steps nobody can answer are skipped.
     """
 
     def route(instant: datetime, did: str, caller: str) -> Plan:
-        return decide(holder.current, instant, did, caller)
+        plan = decide(holder.current, instant, did, caller)
+        return plan if gate is None else gate_plan(plan, gate)
 
     return route
+
+
+def presence_gate(holder: ConfigHolder[CoverageConfig], tracker: PresenceTracker) -> PresenceGate:
+    """A gate on the tracker's live presence with each practice's waiting-callers limit."""
+
+    def max_waiting(practice_id: str) -> int | None:
+        practice = holder.current.practice(practice_id)
+        return practice.operators.max_waiting_callers if practice is not None else None
+
+    return PresenceGate(lambda: tracker.presence, max_waiting)
 
 
 @dataclass
@@ -53,6 +67,10 @@ class EngineParts:
     # Builds the ARI client; tests may hand in a fake. The default is the aiohttp client.
     ari_factory: Callable[[AriSettings], Ari] | None = None
     reload_poll_seconds: float = 2.0
+    # Operator presence over AMI (None: not configured, operators steps are never skipped).
+    ami_settings: AmiSettings | None = None
+    # Connects to AMI; tests may hand in a fake. The default is the panoramisk adapter.
+    ami_factory: Callable[[AmiSettings], Awaitable[Ami]] | None = None
 
 
 def load_holder(parts: EngineParts) -> ConfigHolder[CoverageConfig]:
@@ -64,11 +82,16 @@ def load_holder(parts: EngineParts) -> ConfigHolder[CoverageConfig]:
     return holder
 
 
-def build_engine(ari: Ari, holder: ConfigHolder[CoverageConfig], parts: EngineParts) -> Engine:
+def build_engine(
+    ari: Ari,
+    holder: ConfigHolder[CoverageConfig],
+    parts: EngineParts,
+    gate: OperatorGate | None = None,
+) -> Engine:
     """The engine wired to ARI and to the (reloadable) current config."""
     return Engine(
         ari,
-        router_for(holder),
+        router_for(holder, gate),
         clock=parts.clock.now,
         sink=parts.sink,
         settings=parts.call_settings,
@@ -92,7 +115,10 @@ async def run_engine(
 async def _serve(
     ari: Ari, holder: ConfigHolder[CoverageConfig], parts: EngineParts, stop: asyncio.Event
 ) -> None:
-    engine = build_engine(ari, holder, parts)
+    ami = await _connect_ami(parts)
+    tracker = PresenceTracker(ami) if ami is not None else None
+    gate = presence_gate(holder, tracker) if tracker is not None else None
+    engine = build_engine(ari, holder, parts, gate)
     log.info(
         "engine.started",
         ari=parts.ari_settings.safe_url,
@@ -105,6 +131,8 @@ async def _serve(
         asyncio.create_task(engine.run(), name="engine"),
         asyncio.create_task(holder.watch(), name="config-watch"),
     ]
+    if tracker is not None:
+        tasks.append(asyncio.create_task(tracker.run(), name="operator-presence"))
     stopper = asyncio.create_task(stop.wait(), name="stop")
     try:
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -119,4 +147,22 @@ async def _serve(
         for task in [*tasks, stopper]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if ami is not None:
+            await ami.close()
         log.info("engine.stopped", calls_left_connected=in_progress)
+
+
+async def _connect_ami(parts: EngineParts) -> Ami | None:
+    """Log in to AMI for operator presence; without it the engine still carries every call."""
+    if parts.ami_settings is None:
+        log.info("ami.off", message="operator presence off: operators steps are never skipped")
+        return None
+    try:
+        if parts.ami_factory is not None:
+            return await parts.ami_factory(parts.ami_settings)
+        return await PanoramiskAmi.connect(parts.ami_settings)
+    except AmiError as exc:
+        # Presence only refines routing: calls must flow even when AMI is wrong.
+        log.error("ami.unavailable", error=str(exc),
+                  message="running without operator presence; operators steps are never skipped")
+        return None

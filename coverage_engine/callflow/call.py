@@ -124,6 +124,7 @@ class CallState:
     answered_by: str | None = None  # the target of the step that reached a person
     outcome: str | None = None  # the journey outcome, once known
     seq: int = 0  # counter for the ids of legs and playbacks this call creates
+    prompts: int = 0  # how many times the press-1 prompt started on the current leg
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +140,10 @@ class CallSettings:
     queue_context: str = "coverage-queue"
     fallback_context: str = "coverage-fallback"
     confirm_seconds: float = 15.0
+    # The prompt is said again when it ends, this many times at most: if the
+    # sound cannot play at all, Asterisk ends each playback at once and an
+    # unbounded repeat would spin. The confirm timer decides either way.
+    confirm_plays: int = 3
     leg_timeout_margin: int = 5
     confirm_media: Callable[[Plan], str] = lambda plan: (
         f"sound:coverage-engine/accept-{plan.practice_id}"
@@ -399,7 +404,8 @@ class Call:
             Play(event.leg_id, self.settings.confirm_media(self._plan()), playback),
             StartTimer(timer, self.settings.confirm_seconds),
         ]
-        return replace(state, phase=Phase.CONFIRMING, playback_id=playback, timer=timer), commands
+        state = replace(state, phase=Phase.CONFIRMING, playback_id=playback, timer=timer, prompts=1)
+        return state, commands
 
     def _on_leg_failed(self, event: LegFailed) -> Transition | None:
         """The leg is busy, declined, unreachable or gone: try the next step."""
@@ -450,16 +456,19 @@ class Call:
         if state.playback_id:
             commands.append(StopPlayback(state.playback_id))
         commands.append(RecordEvent("oncall_confirmed", {"doctor": step.doctor_id}))
-        return self._bridge(replace(state, timer=None, playback_id=None), step, commands)
+        return self._bridge(replace(state, timer=None, playback_id=None, prompts=0), step, commands)
 
     def _on_prompt_done(self, event: PlaybackFinished) -> Transition | None:
         """The press-1 prompt ended without a key: say it again until the timer runs out."""
         state, leg = self.state, self.state.leg_id
         if event.playback_id != state.playback_id or leg is None:
             return None
+        if state.prompts >= self.settings.confirm_plays:
+            return replace(state, playback_id=None), []  # silence until the timer decides
         state, playback = self._next_id(state, "pb")
         media = self.settings.confirm_media(self._plan())
-        return replace(state, playback_id=playback), [Play(leg, media, playback)]
+        state = replace(state, playback_id=playback, prompts=state.prompts + 1)
+        return state, [Play(leg, media, playback)]
 
     def _on_confirm_timeout(self, event: TimerFired) -> Transition | None:
         """Answered but no 1 pressed in time: a voicemail, or someone who cannot take it."""
@@ -471,7 +480,7 @@ class Call:
             HangUp(state.leg_id, "normal"),
             RecordEvent("oncall_not_confirmed", {"doctor": step.doctor_id}),
         ]
-        cleared = replace(state, leg_id=None, timer=None, playback_id=None)
+        cleared = replace(state, leg_id=None, timer=None, playback_id=None, prompts=0)
         return self._next_step(cleared, commands, "not_confirmed")
 
     def _on_confirm_leg_failed(self, event: LegFailed) -> Transition | None:
@@ -484,7 +493,7 @@ class Call:
         commands.append(
             RecordEvent("oncall_declined", {"doctor": step.doctor_id, "cause": "hangup"})
         )
-        cleared = replace(state, leg_id=None, timer=None, playback_id=None)
+        cleared = replace(state, leg_id=None, timer=None, playback_id=None, prompts=0)
         return self._next_step(cleared, commands, "declined")
 
     # --------------------------------------------------------------- BRIDGED
@@ -606,6 +615,7 @@ class Call:
             playback_id=None,
             hold=Hold.NONE,
             outcome=outcome,
+            prompts=0,
         )
         commands += [RecordEvent("caller_hung_up", {}), self._ended(state)]
         return state, commands

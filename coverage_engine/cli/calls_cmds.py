@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from coverage_engine.config import ConfigError, load_config
 from coverage_engine.records import Journey, JourneyFilter, Outcome
 from coverage_engine.records.report import (
     SERVICE_LEVEL_THRESHOLD,
@@ -27,7 +28,7 @@ from coverage_engine.records.report import (
     PracticeReport,
     build_report,
 )
-from coverage_engine.records.sqlite import RecordStore, StoreError
+from coverage_engine.records.sqlite import RecordStore, StoreError, records_path
 
 # The command line is the edge where the real clock is read; tests replace it.
 clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
@@ -167,10 +168,14 @@ def _db_path(args: argparse.Namespace) -> Path:
     return _records_path_from_config(Path(args.config))
 
 
-def _records_path_from_config(config: Path) -> Path:
-    raise UsageError(
-        f"reading records.path from {config} is not available in this build; use --db FILE"
-    )
+def _records_path_from_config(config_file: Path) -> Path:
+    try:
+        config = load_config(config_file)
+    except ConfigError as exc:
+        raise StoreError(f"{config_file} is not a valid config:\n{exc}") from None
+    except OSError as exc:
+        raise StoreError(f"cannot read {config_file}: {exc.strerror or exc}") from None
+    return records_path(config.records.path if config.records else None, config_file)
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -181,28 +182,36 @@ def _who(plan: Plan) -> str:
     return " > ".join(parts)
 
 
-def render_calendar(practice_name: str, zone: str, days: list[DayCoverage]) -> str:
-    """The calendar as a terminal table, one block per day."""
+_ANSI = {"open": "\033[32m", "closed": "\033[33m", "gap": "\033[1;31m", "end": "\033[0m"}
+
+
+def render_calendar(
+    practice_name: str, zone: str, days: list[DayCoverage], color: bool = False
+) -> str:
+    """The calendar for a terminal: per day, each range, then who answers in order."""
+
+    def paint(text: str, kind: str) -> str:
+        return f"{_ANSI[kind]}{text}{_ANSI['end']}" if color else text
+
+    indent = " " * 15
     lines = [f"Coverage calendar: {practice_name} (times in {zone})", ""]
-    reason_width = max((len(s.plan.reason) for d in days for s in d.segments), default=10)
     for day in days:
         lines.append(day.day.strftime("%a %Y-%m-%d"))
         for seg in day.segments:
             end = "24:00" if seg.end.date() > day.day else seg.end.strftime("%H:%M")
             span = f"{seg.start.strftime('%H:%M')}-{end}"
-            oncall = ""
+            status = paint(f"{seg.plan.status:<6}", seg.plan.status)
+            lines.append(f"  {span}  {status}  {seg.plan.reason}")
+            if seg.gap:
+                lines.append(indent + paint("!! GAP: nobody reachable", "gap"))
+            lines.append(f"{indent}{_who(seg.plan)}")
             if seg.plan.oncall is not None:
-                oncall = f"  [on call {seg.plan.oncall.primary}"
-                oncall += f", backup {seg.plan.oncall.backup}]" if seg.plan.oncall.backup else "]"
-            flag = "!! GAP: nobody reachable " if seg.gap else ""
-            lines.append(
-                f"  {span}  {seg.plan.status:<6}  {seg.plan.reason:<{reason_width}}  "
-                f"{flag}{_who(seg.plan)}{oncall}"
-            )
+                backup = seg.plan.oncall.backup or "none"
+                lines.append(f"{indent}on call: {seg.plan.oncall.primary} (backup {backup})")
         lines.append("")
     gaps = [(d.day, s) for d in days for s in d.gaps]
     if gaps:
-        lines.append(f"!! {len(gaps)} GAP(S) where no person is reachable:")
+        lines.append(paint(f"!! {len(gaps)} GAP(S) where no person is reachable:", "gap"))
         lines.extend(f"!!   {day} {s.start:%H:%M}-{s.end:%H:%M}" for day, s in gaps)
     else:
         lines.append("No gaps: a person is reachable at every minute of these days.")
@@ -223,5 +232,11 @@ def run_calendar(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     days = coverage_calendar(practice, args.start, args.days)
-    print(render_calendar(f"{practice.name} ({practice.id})", practice.timezone, days))
+    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    print(render_calendar(f"{practice.name} ({practice.id})", practice.timezone, days, color))
+    return calendar_exit_code(days)
+
+
+def calendar_exit_code(days: list[DayCoverage]) -> int:
+    """1 when any minute of these days has nobody reachable, else 0."""
     return EXIT_FINDING if any(d.gaps for d in days) else EXIT_OK

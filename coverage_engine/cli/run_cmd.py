@@ -21,6 +21,8 @@ from typing import Any
 
 import structlog
 
+from coverage_engine.ami.client import ENV_USER as AMI_USER_ENV
+from coverage_engine.ami.client import AmiError, AmiSettings
 from coverage_engine.ari import AriSettings
 from coverage_engine.ari.errors import AriAuthError
 from coverage_engine.clock import ALLOW_OVERRIDE_ENV, ClockOverrideRefused, clock_from_options
@@ -101,7 +103,15 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError, ClockOverrideRefused) as exc:
         print(f"coverage-engine run: {exc}", file=sys.stderr)
         return 1
-    parts = EngineParts(config_path=args.config, ari_settings=settings, clock=clock)
+    try:
+        # AMI (operator presence) is optional: on when COVERAGE_AMI_USER is set.
+        ami = AmiSettings.from_env() if os.environ.get(AMI_USER_ENV) else None
+    except AmiError as exc:
+        print(f"coverage-engine run: {exc}", file=sys.stderr)
+        return 1
+    parts = EngineParts(
+        config_path=args.config, ari_settings=settings, clock=clock, ami_settings=ami
+    )
     try:
         holder = load_holder(parts)
     except ConfigError as exc:

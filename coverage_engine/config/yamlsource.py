@@ -251,7 +251,11 @@ class _Builder:
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key_line = key_node.start_mark.line + 1
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _NULL_TAG:
+            if (
+                not isinstance(key_node, yaml.ScalarNode)
+                or key_node.tag == _NULL_TAG
+                or key_node.tag not in _ALLOWED_TAGS
+            ):
                 self.issues.append(SourceIssue(key_line, path, "a key must be plain text"))
                 continue
             key = str(key_node.value)

@@ -98,6 +98,19 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 
 SCHEMA_VERSION = len(_MIGRATIONS)
 
+#: The record file when the config has no `records:` section: next to the config.
+DEFAULT_RECORDS_FILE = "calls.db"
+
+
+def records_path(configured: str | None, config_file: Path) -> Path:
+    """Where the records are: `records.path`, relative to the config file's folder.
+
+    Relative to the config file, not to the working directory, so the engine
+    (started by systemd) and an admin's `calls list --config` find the same file.
+    """
+    path = Path(configured or DEFAULT_RECORDS_FILE).expanduser()
+    return path if path.is_absolute() else config_file.parent / path
+
 
 def _ts(at: datetime) -> str:
     if at.tzinfo is None:

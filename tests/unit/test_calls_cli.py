@@ -13,7 +13,7 @@ import pytest
 
 from coverage_engine.cli import calls_cmds, main
 from coverage_engine.records import EventKind, Outcome, acknowledged
-from coverage_engine.records.sqlite import RecordStore, SqliteRecorder
+from coverage_engine.records.sqlite import RecordStore, SqliteRecorder, records_path
 
 MARCH = datetime(2026, 3, 10, 7, 30, tzinfo=UTC)
 APRIL = datetime(2026, 4, 2, 3, 0, tzinfo=UTC)
@@ -190,3 +190,44 @@ def test_a_missing_record_file_names_records_path(
     assert main(["calls", "list", "--db", str(tmp_path / "none.db")]) == 1
     assert "records.path" in capsys.readouterr().err
     assert not (tmp_path / "none.db").exists()
+
+
+REFERENCE = Path(__file__).resolve().parents[2] / "config" / "coverage.yaml"
+
+
+@pytest.mark.parametrize(
+    ("configured", "expected"),
+    [
+        (None, "conf/calls.db"),
+        ("records.db", "conf/records.db"),
+        ("../var/records.sqlite", "conf/../var/records.sqlite"),
+        ("/srv/records.db", "/srv/records.db"),
+    ],
+)
+def test_records_path_is_relative_to_the_config_file(
+    tmp_path: Path, configured: str | None, expected: str
+) -> None:
+    """A relative records.path is read from the config file's folder, not the working directory."""
+    found = records_path(configured, tmp_path / "conf" / "coverage.yaml")
+    assert found == (Path(expected) if expected.startswith("/") else tmp_path / expected)
+
+
+def test_config_option_finds_the_records(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--config FILE` reads records.path from the coverage config."""
+    text = REFERENCE.read_text().replace("path: ../var/records.sqlite", f"path: {db.name}")
+    config = db.parent / "coverage.yaml"
+    config.write_text(text)
+    assert main(["calls", "list", "--config", str(config), "--json"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+
+
+def test_an_invalid_config_is_reported_not_raised(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A config that does not validate exits 1 and says which file is wrong."""
+    config = tmp_path / "coverage.yaml"
+    config.write_text("version: 7\n")
+    assert main(["calls", "list", "--config", str(config)]) == 1
+    assert "is not a valid config" in capsys.readouterr().err

@@ -207,3 +207,16 @@ def test_reference_file_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     assert out.count("\n") == 1
     assert "OK: 2 practices" in out
+
+
+def test_cross_checks_still_run_on_practices_that_are_valid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A typo in one practice does not hide an undefined doctor in the other."""
+    text = REFERENCE_TEXT.replace("timezone: America/Los_Angeles", "timezone: Mars/Olympus")
+    text = text.replace("doctors: [patel, nguyen, okafor]", "doctors: [patel, nguyen, smith]")
+    code, err, path = run_check(tmp_path, capsys, text)
+    assert code == 1
+    assert f"{path}:{line_of(text, 'Mars/Olympus')}: practices.lakeside.timezone" in err
+    assert f"{path}:{line_of(text, 'nguyen, smith')}: " in err
+    assert 'doctor "smith" is not defined' in err

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from coverage_engine.engine import JourneySink
 from coverage_engine.records import (
     EventKind,
     Journey,
@@ -21,6 +22,7 @@ from coverage_engine.records import (
     acknowledged,
     record,
 )
+from coverage_engine.records.sink import RecorderSink
 from coverage_engine.records.sqlite import (
     SCHEMA_VERSION,
     RecordStore,
@@ -30,7 +32,12 @@ from coverage_engine.records.sqlite import (
 )
 
 T0 = datetime(2026, 3, 1, 2, 14, tzinfo=UTC)
-PLAN = {"practice": "maple", "status": "closed", "reason": "after hours", "steps": []}
+PLAN: dict[str, object] = {
+    "practice": "maple",
+    "status": "closed",
+    "reason": "after hours",
+    "steps": [],
+}
 
 Reader = Callable[[str], Journey | None]
 
@@ -342,3 +349,27 @@ async def test_a_record_outside_the_vocabulary_fails_its_ack(
     await acknowledged(rec.start("c1", at=T0, did="1", caller_number="+15550001"))
     with pytest.raises(RecordError, match="cannot record"):
         await acknowledged(record(rec, "c1", name, details, at=T0))
+
+
+async def test_the_engine_sink_writes_and_counts_failures(tmp_path: Path) -> None:
+    """The engine's sink queues writes without raising; a refused write is counted, not thrown."""
+    failures: list[int] = []
+    rec, _ = SqliteRecorder.open(tmp_path / "calls.db", now=T0)
+    sink: JourneySink = RecorderSink(rec, on_failure=lambda: failures.append(1))
+    sink.record("c1", T0, "received", {"did": "+15550100", "caller": "+15557654321"})
+    sink.record("c1", T0, "decided", PLAN)
+    sink.record("ghost", T0, "bridged", {"kind": "staff"})
+    sink.record("c1", T0, "no_such_event", {})
+    sink.record("c1", T0 + timedelta(seconds=5), "ended", {"outcome": "abandoned_in_queue"})
+    await acknowledged(rec.flush())
+    rec.close()
+    assert failures == [1, 1]
+    with RecordStore.open(tmp_path / "calls.db") as store:
+        journey = store.get("c1")
+    assert journey is not None
+    assert journey.outcome is Outcome.ABANDONED_IN_QUEUE
+    assert [e.kind for e in journey.events] == [
+        EventKind.RECEIVED,
+        EventKind.DECIDED,
+        EventKind.ENDED,
+    ]

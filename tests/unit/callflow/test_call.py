@@ -269,6 +269,7 @@ def test_closed_queue_timeout_then_primary_presses_1() -> None:
             timer="confirm:caller1-leg2",
             hold=Hold.MOH,
             seq=3,
+            prompts=1,
         ),
     )
     # The prompt repeats while the doctor thinks.
@@ -284,6 +285,7 @@ def test_closed_queue_timeout_then_primary_presses_1() -> None:
             timer="confirm:caller1-leg2",
             hold=Hold.MOH,
             seq=4,
+            prompts=2,
         ),
     )
     expect(
@@ -556,3 +558,17 @@ def test_an_illegal_event_changes_nothing(case: str, before: list[Event], event:
     snapshot = replace(call.state)
     assert call.handle(event) == []
     assert call.state == snapshot
+
+
+def test_the_prompt_repeats_a_bounded_number_of_times() -> None:
+    """A prompt that ends at once (a missing sound) is not replayed forever; the timer decides."""
+    call = closed_call_in_queue()
+    call.handle(QueueResult("TIMEOUT"))
+    call.handle(LegAnswered("caller1-leg2"))
+    plays = 1
+    while call.handle(PlaybackFinished(call.state.playback_id or "")):
+        plays += 1
+    assert plays == 3
+    assert call.state.phase is Phase.CONFIRMING
+    assert call.state.playback_id is None
+    assert HangUp("caller1-leg2") in call.handle(TimerFired("confirm:caller1-leg2"))
