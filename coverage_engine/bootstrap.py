@@ -45,11 +45,11 @@ def router_for(holder: ConfigHolder[CoverageConfig], gate: OperatorGate | None =
     return route
 
 
-def presence_gate(holder: ConfigHolder[CoverageConfig], tracker: PresenceTracker) -> PresenceGate:
+def presence_gate(current: Callable[[], CoverageConfig], tracker: PresenceTracker) -> PresenceGate:
     """A gate on the tracker's live presence with each practice's waiting-callers limit."""
 
     def max_waiting(practice_id: str) -> int | None:
-        practice = holder.current.practice(practice_id)
+        practice = current().practice(practice_id)
         return practice.operators.max_waiting_callers if practice is not None else None
 
     return PresenceGate(lambda: tracker.presence, max_waiting)
@@ -117,7 +117,7 @@ async def _serve(
 ) -> None:
     ami = await _connect_ami(parts)
     tracker = PresenceTracker(ami) if ami is not None else None
-    gate = presence_gate(holder, tracker) if tracker is not None else None
+    gate = presence_gate(lambda: holder.current, tracker) if tracker is not None else None
     engine = build_engine(ari, holder, parts, gate)
     log.info(
         "engine.started",
