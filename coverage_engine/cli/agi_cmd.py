@@ -71,13 +71,6 @@ def _decide(
     return plan if gate is None else gate_plan(plan, gate)
 
 
-def _whisper(config: CoverageConfig, plan: Plan) -> list[tuple[str, str]]:
-    """The practice's optional whisper prompt, played by Queue() to the operator only."""
-    practice = config.practice(plan.practice_id)
-    whisper = practice.operators.whisper if practice is not None else None
-    return [("COVERAGE_WHISPER", whisper or "")]
-
-
 def _recorder(config: CoverageConfig, config_file: Path) -> SqliteRecorder:
     # The same file the engine and `calls list --config` use.
     path = records_path(config.records.path if config.records else None, config_file)
@@ -124,9 +117,7 @@ async def _serve(
             tracker = PresenceTracker(ami)
             tasks.append(asyncio.create_task(tracker.run(), name="operator-presence"))
             gate = presence_gate(lambda: config, tracker)
-    handler = RouteHandler(
-        partial(_decide, config, gate), now, recorder, extras=partial(_whisper, config)
-    )
+    handler = RouteHandler(partial(_decide, config, gate), now, recorder)
     server = AgiServer({"route": handler})
     try:
         host, port = await server.start(args.host, args.port)
