@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from coverage_engine.cli.calendar_html import render_calendar_html
 from coverage_engine.config import ConfigError, CoverageConfig, load_config
 from coverage_engine.coverage import DayCoverage, coverage_calendar
 from coverage_engine.plan import Plan, Step, StepKind
@@ -52,6 +53,9 @@ def register(subparsers: Any) -> None:
     calendar.add_argument("--practice", required=True, metavar="ID")
     calendar.add_argument("--from", dest="start", required=True, metavar="DATE", type=_date_arg)
     calendar.add_argument("--days", type=_days_arg, default=7, metavar="N")
+    calendar.add_argument(
+        "--html", type=Path, metavar="FILE", help="also write the calendar as an HTML page"
+    )
     calendar.set_defaults(func=run_calendar)
 
 
@@ -232,8 +236,18 @@ def run_calendar(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     days = coverage_calendar(practice, args.start, args.days)
+    title = f"{practice.name} ({practice.id})"
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    print(render_calendar(f"{practice.name} ({practice.id})", practice.timezone, days, color))
+    print(render_calendar(title, practice.timezone, days, color))
+    if args.html is not None:
+        try:
+            args.html.write_text(
+                render_calendar_html(title, practice.timezone, days), encoding="utf-8"
+            )
+        except OSError as exc:
+            print(f"coverage-engine calendar: cannot write {args.html}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"HTML calendar written to {args.html}")
     return calendar_exit_code(days)
 
 
