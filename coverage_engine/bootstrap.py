@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 import structlog
+from aiohttp import web
 
 from coverage_engine.ami import Ami, AmiError, AmiSettings, PanoramiskAmi, PresenceTracker
 from coverage_engine.ami.gate import OperatorGate, PresenceGate, gate_plan
@@ -23,7 +24,11 @@ from coverage_engine.callflow import CallSettings
 from coverage_engine.clock import Clock, SystemClock
 from coverage_engine.config import CoverageConfig, load_config
 from coverage_engine.engine import Engine, JourneySink, Router
+from coverage_engine.metrics import MeteredRecorder, Metrics, MetricsServerError, serve_metrics
 from coverage_engine.plan import Plan
+from coverage_engine.records.recorder import JourneyRecorder
+from coverage_engine.records.sink import RecorderSink
+from coverage_engine.records.sqlite import SqliteRecorder, records_path
 from coverage_engine.reload import ConfigHolder
 from coverage_engine.routing import decide
 
@@ -62,7 +67,12 @@ class EngineParts:
     config_path: Path
     ari_settings: AriSettings
     clock: Clock = field(default_factory=SystemClock)
+    # Where journey events go. None: the SQLite call records at the config's
+    # records.path, opened (and recovered after a crash) before any call.
     sink: JourneySink | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    # (host, port) of the Prometheus endpoint; None serves none (tests).
+    metrics_address: tuple[str, int] | None = None
     call_settings: CallSettings = field(default_factory=CallSettings)
     # Builds the ARI client; tests may hand in a fake. The default is the aiohttp client.
     ari_factory: Callable[[AriSettings], Ari] | None = None
@@ -76,7 +86,10 @@ class EngineParts:
 def load_holder(parts: EngineParts) -> ConfigHolder[CoverageConfig]:
     """The configuration holder, with the file loaded once (raises if it is invalid)."""
     holder: ConfigHolder[CoverageConfig] = ConfigHolder(
-        parts.config_path, load_config, poll_interval=parts.reload_poll_seconds
+        parts.config_path,
+        load_config,
+        poll_interval=parts.reload_poll_seconds,
+        on_reload=parts.metrics.config_reloaded,
     )
     holder.load_initial()
     return holder
@@ -88,20 +101,50 @@ def build_engine(
     parts: EngineParts,
     gate: OperatorGate | None = None,
 ) -> Engine:
-    """The engine wired to ARI and to the (reloadable) current config."""
-    return Engine(
+    """The engine wired to ARI, to the (reloadable) current config and to the metrics."""
+    metrics = parts.metrics
+    engine = Engine(
         ari,
-        router_for(holder, gate),
+        metrics.timed(router_for(holder, gate)),
         clock=parts.clock.now,
         sink=parts.sink,
         settings=parts.call_settings,
+        on_link=metrics.set_ari_connected,
+    )
+    metrics.count_calls_in_progress(lambda: engine.calls_in_progress)
+    return engine
+
+
+def open_records(parts: EngineParts, holder: ConfigHolder[CoverageConfig]) -> SqliteRecorder:
+    """Open the call records at records.path, closing journeys a crash left open (blocking)."""
+    config = holder.current
+    path = records_path(config.records.path if config.records else None, parts.config_path)
+    recorder, recovered = SqliteRecorder.open(path, now=parts.clock.now())
+    log.info("records.opened", path=str(path), recovered_journeys=len(recovered))
+    return recorder
+
+
+def sink_for(recorder: JourneyRecorder, metrics: Metrics) -> JourneySink:
+    """The engine's journey sink: the recorder, with the call metrics fed from the same writes."""
+    return RecorderSink(
+        MeteredRecorder(recorder, metrics), on_failure=metrics.record_write_failures.inc
     )
 
 
 async def run_engine(
     parts: EngineParts, holder: ConfigHolder[CoverageConfig], stop: asyncio.Event
 ) -> None:
-    """Connect to ARI, carry calls, reload the config, until `stop` is set."""
+    """Open the records, connect to ARI, carry calls, reload the config, until `stop` is set."""
+    if parts.sink is None:
+        # Before the first call: a file that cannot be opened stops the start
+        # with its message, rather than running calls that leave no record.
+        recorder = await asyncio.to_thread(open_records, parts, holder)
+        try:
+            await run_engine(replace(parts, sink=sink_for(recorder, parts.metrics)), holder, stop)
+        finally:
+            # Writes everything queued before returning: a clean stop loses nothing.
+            await asyncio.to_thread(recorder.close)
+        return
     if parts.ari_factory is not None:
         ari = parts.ari_factory(parts.ari_settings)
         await _serve(ari, holder, parts, stop)
@@ -119,6 +162,7 @@ async def _serve(
     tracker = PresenceTracker(ami) if ami is not None else None
     gate = presence_gate(lambda: holder.current, tracker) if tracker is not None else None
     engine = build_engine(ari, holder, parts, gate)
+    metrics_runner = await _start_metrics(parts)
     log.info(
         "engine.started",
         ari=parts.ari_settings.safe_url,
@@ -149,7 +193,23 @@ async def _serve(
                 await task
         if ami is not None:
             await ami.close()
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         log.info("engine.stopped", calls_left_connected=in_progress)
+
+
+async def _start_metrics(parts: EngineParts) -> web.AppRunner | None:
+    """Serve the metrics if asked; a failure is logged and never stops the calls."""
+    if parts.metrics_address is None:
+        return None
+    host, port = parts.metrics_address
+    try:
+        runner = await serve_metrics(parts.metrics, host=host, port=port)
+    except MetricsServerError as exc:
+        log.error("metrics.unavailable", error=str(exc))
+        return None
+    log.info("metrics.serving", url=f"http://{host}:{port}/metrics")
+    return runner
 
 
 async def _connect_ami(parts: EngineParts) -> Ami | None:

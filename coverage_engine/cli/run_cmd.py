@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
@@ -27,12 +26,15 @@ from coverage_engine.ari import AriSettings
 from coverage_engine.ari.errors import AriAuthError
 from coverage_engine.clock import ALLOW_OVERRIDE_ENV, ClockOverrideRefused, clock_from_options
 from coverage_engine.config import ConfigError
+from coverage_engine.logs import configure_logging
+from coverage_engine.records.sqlite import StoreError
 
 ENV_URL = "COVERAGE_ARI_URL"
 ENV_USER = "COVERAGE_ARI_USER"
 ENV_APP = "COVERAGE_ARI_APP"
 ENV_PASSWORD = "COVERAGE_ARI_PASSWORD"  # noqa: S105 - the variable's name, not a password
 ENV_PASSWORD_FILE = "COVERAGE_ARI_PASSWORD_FILE"  # noqa: S105
+DEFAULT_METRICS_PORT = 9464  # the port Prometheus' own exporters list leaves to custom apps
 
 log = structlog.get_logger("coverage_engine.run")
 
@@ -66,6 +68,15 @@ def register(subparsers: Any) -> None:
             f"(e.g. '2026-12-25T03:00 America/Chicago'); also needs {ALLOW_OVERRIDE_ENV}=1"
         ),
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=DEFAULT_METRICS_PORT,
+        help=f"Prometheus /metrics port (default {DEFAULT_METRICS_PORT}; 0 turns it off)",
+    )
+    parser.add_argument(
+        "--metrics-host", default="127.0.0.1", help="interface for /metrics (default 127.0.0.1)"
+    )
     parser.add_argument("--verbose", action="store_true", help="log ARI requests too")
     parser.set_defaults(func=run)
 
@@ -95,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     """The `run` command: returns 0 after a clean stop, 1 when it cannot start."""
     from coverage_engine.bootstrap import EngineParts, load_holder, run_engine
 
-    _configure_logging(logging.DEBUG if args.verbose else logging.INFO)
+    configure_logging(level="debug" if args.verbose else "info")
     try:
         settings = ari_settings_from(args, os.environ)
         # Logged loudly (a warning) when the clock starts at another instant.
@@ -110,7 +121,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"coverage-engine run: {exc}", file=sys.stderr)
         return 1
     parts = EngineParts(
-        config_path=args.config, ari_settings=settings, clock=clock, ami_settings=ami
+        config_path=args.config,
+        ari_settings=settings,
+        clock=clock,
+        ami_settings=ami,
+        metrics_address=(args.metrics_host, args.metrics_port) if args.metrics_port else None,
     )
     try:
         holder = load_holder(parts)
@@ -139,25 +154,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    except StoreError as exc:
+        print(f"coverage-engine run: {exc}", file=sys.stderr)
+        return 1
     return 0
-
-
-def _configure_logging(level: int) -> None:
-    """JSON lines (one event per line, call id bound) to stderr; readable on a terminal."""
-    renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=False)
-        if sys.stderr.isatty()
-        else structlog.processors.JSONRenderer()
-    )
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        # Resolved at each line, not once: whatever sys.stderr is now.
-        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
-    )

@@ -12,6 +12,7 @@ from coverage_engine.ami.client import Ami, AmiSettings, AmiUnavailable
 from coverage_engine.ami.testing import FakeAmi
 from coverage_engine.bootstrap import EngineParts, load_holder, run_engine
 from coverage_engine.clock import FrozenClock
+from coverage_engine.engine import LoggingJourneySink
 from coverage_engine.testing import FakeAri
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "coverage.yaml"
@@ -36,8 +37,9 @@ async def first_move(fake_ami: FakeAmi | None) -> tuple[str, str]:
         return fake_ami
 
     async with FakeAri() as fake:
+        # No call records here (LoggingJourneySink): this test is about routing only.
         parts = EngineParts(CONFIG, fake.settings(), clock=FrozenClock(MONDAY_3AM),
-                            ami_settings=AMI, ami_factory=connect)
+                            ami_settings=AMI, ami_factory=connect, sink=LoggingJourneySink())
         stop = asyncio.Event()
         runner = asyncio.create_task(run_engine(parts, load_holder(parts), stop))
         await fake.wait_for_websockets()
