@@ -582,6 +582,7 @@ class Sandbox:
             with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 (fixed http URL)
                 return response.status == 200, f"HTTP {response.status}"
         except urllib.error.HTTPError as exc:
+            exc.close()  # it holds the response's socket
             return False, f"HTTP {exc.code}"
         except (urllib.error.URLError, OSError) as exc:
             return False, str(exc)

@@ -76,7 +76,17 @@ def issues_from_validation(
     exc: ValidationError, lines: LineMap, source: str, root: type[BaseModel]
 ) -> list[ConfigIssue]:
     """Translate every pydantic error into a `ConfigIssue` with its line."""
-    return [_issue(err, lines, source, root) for err in exc.errors(include_url=False)]
+    return [
+        _issue(err, lines, source, root)
+        for err in exc.errors(include_url=False)
+        if not _is_injected_id(err)
+    ]
+
+
+def _is_injected_id(err: ErrorDetails) -> bool:
+    """The practice id copied from its key: a bad key is already reported once."""
+    loc = err["loc"]
+    return len(loc) == 3 and loc[0] == "practices" and loc[2] == "id" and err.get("input") == loc[1]
 
 
 def _issue(err: ErrorDetails, lines: LineMap, source: str, root: type[BaseModel]) -> ConfigIssue:

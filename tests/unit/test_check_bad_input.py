@@ -220,3 +220,23 @@ def test_cross_checks_still_run_on_practices_that_are_valid(
     assert f"{path}:{line_of(text, 'Mars/Olympus')}: practices.lakeside.timezone" in err
     assert f"{path}:{line_of(text, 'nguyen, smith')}: " in err
     assert 'doctor "smith" is not defined' in err
+
+
+def test_bad_practice_id_is_reported_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A practice key that is not a valid id gives one error on its line, not two."""
+    text, line = mutate("  lakeside:\n", "  Lake Side:\n")
+    code, err, path = run_check(tmp_path, capsys, text)
+    assert code == 1
+    assert err.count("is not a valid id") == 1
+    assert f'{path}:{line}: practices.Lake Side: "Lake Side" is not a valid id' in err
+
+
+def test_tab_indentation_is_explained(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A tab where YAML wants spaces is named as such, with its line."""
+    text, line = mutate("    short_name: LFM\n", "\tshort_name: LFM\n")
+    code, err, path = run_check(tmp_path, capsys, text)
+    assert code == 1
+    assert f"{path}:{line}: invalid YAML" in err
+    assert "never tabs" in err
