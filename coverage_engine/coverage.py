@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from coverage_engine.config.model import WEEKDAYS, Practice, localize
 from coverage_engine.plan import Plan, StepKind
 from coverage_engine.routing import decide_for_practice
-from coverage_engine.schedule.clock import wall_time_instant
 from coverage_engine.schedule.holidays import holidays_on
+from coverage_engine.wallclock import wall_time_instant
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,8 @@ from coverage_engine.config.model import (
     Swap,
     localize,
 )
-from coverage_engine.schedule.clock import wall_time_instant
 from coverage_engine.schedule.status import require_aware
+from coverage_engine.wallclock import wall_time_instant
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,13 +19,11 @@ def _wall(moment: datetime, zone: ZoneInfo) -> datetime:
     return moment.astimezone(zone).replace(tzinfo=None, fold=0)
 
 
-def wall_time_instant(day: date, minutes: int, zone: ZoneInfo) -> datetime:
-    """The first instant (in UTC) at which the clock in `zone` reads `day` `minutes` or later."""
-    if minutes >= 24 * 60:
-        day, minutes = day + timedelta(days=1), minutes - 24 * 60
-    wall = datetime.combine(day, time(minutes // 60, minutes % 60))
+def first_instant(wall: datetime, zone: ZoneInfo) -> datetime:
+    """The first instant (in UTC) at which the clock in `zone` reads `wall` (naive) or later."""
+    wall = wall.replace(tzinfo=None, fold=0)
     # fold=0 is the earlier of two readings in the repeated hour.
-    first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    first = wall.replace(tzinfo=zone).astimezone(UTC)
     if _wall(first, zone) == wall:
         return first
     # A time in the missing hour: the two readings straddle the jump; the
@@ -38,4 +36,12 @@ def wall_time_instant(day: date, minutes: int, zone: ZoneInfo) -> datetime:
         else:
             low = middle
     # Offsets change on whole seconds; drop the search's leftover fraction.
-    return high.replace(microsecond=0) if high.microsecond else high
+    return high.replace(microsecond=0)
+
+
+def wall_time_instant(day: date, minutes: int, zone: ZoneInfo) -> datetime:
+    """`first_instant` of `day` at `minutes` after midnight (1440 is the next midnight)."""
+    if minutes >= 24 * 60:
+        day, minutes = day + timedelta(days=1), minutes - 24 * 60
+    wall = datetime.combine(day, time(minutes // 60, minutes % 60))
+    return first_instant(wall, zone)
