@@ -506,11 +506,13 @@ class Sandbox:
                     ("COVERAGE_ARI_URL", f"http://{HOST}:{HTTP_PORT}/ari"),
                     ("COVERAGE_ARI_USER", ARI_USER),
                     ("COVERAGE_ARI_PASSWORD", ari_password),
+                    ("COVERAGE_ARI_PASSWORD_FILE", str(self.secrets_dir / "ari-password")),
                     ("COVERAGE_ARI_APP", ARI_APP),
                     ("COVERAGE_AMI_HOST", HOST),
                     ("COVERAGE_AMI_PORT", str(AMI_PORT)),
                     ("COVERAGE_AMI_USER", AMI_USER),
                     ("COVERAGE_AMI_SECRET", ami_secret),
+                    ("COVERAGE_AMI_SECRET_FILE", str(self.secrets_dir / "ami-secret")),
                 )
             ),
         )
@@ -582,6 +584,7 @@ class Sandbox:
             with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 (fixed http URL)
                 return response.status == 200, f"HTTP {response.status}"
         except urllib.error.HTTPError as exc:
+            exc.close()  # it holds the response's socket
             return False, f"HTTP {exc.code}"
         except (urllib.error.URLError, OSError) as exc:
             return False, str(exc)

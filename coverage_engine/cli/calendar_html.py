@@ -19,15 +19,16 @@ tr.gap td { background: #f8c4c4; font-weight: bold; }
 """
 
 
-def _people(plan: Plan) -> str:
+def people_in_order(plan: Plan, *, names: bool) -> list[str]:
+    """Each step briefly: `operators 90s`, `okafor 25s press-1` (or the label with `names`)."""
     parts = []
     for step in plan.steps:
-        if step.kind is StepKind.OPERATORS:
-            parts.append(f"operators ({step.ring_seconds} s)")
-        else:
-            press = ", press 1" if step.confirm else ""
-            parts.append(f"{step.label or step.target} ({step.ring_seconds} s{press})")
-    return " &rarr; ".join(escape(p) for p in parts)
+        who = "operators" if step.kind is StepKind.OPERATORS else step.target
+        if names and step.kind is not StepKind.OPERATORS:
+            who = step.label or step.target
+        press = " press-1" if step.confirm else ""
+        parts.append(f"{who} {step.ring_seconds}s{press}")
+    return parts
 
 
 def render_calendar_html(practice_name: str, zone: str, days: list[DayCoverage]) -> str:
@@ -44,6 +45,7 @@ def render_calendar_html(practice_name: str, zone: str, days: list[DayCoverage])
         for seg in day.segments:
             end = "24:00" if seg.end.date() > day.day else seg.end.strftime("%H:%M")
             css = "gap" if seg.gap else seg.plan.status
+            people = " &rarr; ".join(escape(p) for p in people_in_order(seg.plan, names=True))
             oncall = ""
             if seg.plan.oncall is not None:
                 backup = seg.plan.oncall.backup or "none"
@@ -51,7 +53,7 @@ def render_calendar_html(practice_name: str, zone: str, days: list[DayCoverage])
             out.append(
                 f'<tr class="{css}"><td class="time">{seg.start:%H:%M}&ndash;{end}</td>'
                 f'<td class="status">{escape(seg.plan.status)}</td>'
-                f"<td>{escape(seg.plan.reason)}</td><td>{_people(seg.plan)}</td>"
+                f"<td>{escape(seg.plan.reason)}</td><td>{people}</td>"
                 f"<td>{escape(oncall)}</td></tr>"
             )
         out.append("</table>")

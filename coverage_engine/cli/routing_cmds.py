@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from coverage_engine.cli.calendar_html import render_calendar_html
+from coverage_engine.cli.calendar_html import people_in_order, render_calendar_html
 from coverage_engine.config import ConfigError, CoverageConfig, load_config
 from coverage_engine.coverage import DayCoverage, coverage_calendar
 from coverage_engine.plan import Plan, Step, StepKind
@@ -175,17 +175,6 @@ def render_plan(config: CoverageConfig, plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def _who(plan: Plan) -> str:
-    parts = []
-    for step in plan.steps:
-        if step.kind is StepKind.OPERATORS:
-            parts.append(f"operators {step.ring_seconds}s")
-        else:
-            mark = " press-1" if step.confirm else ""
-            parts.append(f"{step.target} {step.ring_seconds}s{mark}")
-    return " > ".join(parts)
-
-
 _ANSI = {"open": "\033[32m", "closed": "\033[33m", "gap": "\033[1;31m", "end": "\033[0m"}
 
 
@@ -208,7 +197,7 @@ def render_calendar(
             lines.append(f"  {span}  {status}  {seg.plan.reason}")
             if seg.gap:
                 lines.append(indent + paint("!! GAP: nobody reachable", "gap"))
-            lines.append(f"{indent}{_who(seg.plan)}")
+            lines.append(indent + " > ".join(people_in_order(seg.plan, names=False)))
             if seg.plan.oncall is not None:
                 backup = seg.plan.oncall.backup or "none"
                 lines.append(f"{indent}on call: {seg.plan.oncall.primary} (backup {backup})")

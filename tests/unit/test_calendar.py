@@ -132,5 +132,5 @@ def test_html_calendar_is_written_alongside(
     assert "Thursday 2026-12-24" in html
     assert "Friday 2026-12-25" in html
     assert '<tr class="closed"><td class="time">12:00&ndash;17:30</td>' in html
-    assert "Dr. Adaeze Okafor (on call, primary) (25 s, press 1)" in html
+    assert "Dr. Adaeze Okafor (on call, primary) 25s press-1" in html
     assert "No gaps" in html

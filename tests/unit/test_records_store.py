@@ -373,3 +373,22 @@ async def test_the_engine_sink_writes_and_counts_failures(tmp_path: Path) -> Non
         EventKind.DECIDED,
         EventKind.ENDED,
     ]
+
+
+async def test_a_resumed_decision_reopens_a_recovered_journey(
+    recorder: tuple[JourneyRecorder, Reader],
+) -> None:
+    """A restarted engine taking a closed call on again makes it in progress until it ends."""
+    rec, read = recorder
+    await acknowledged(
+        rec.start("c1", at=T0, did="1", caller_number="+15550001"),
+        rec.finish("c1", at=T0, outcome=Outcome.FAILED_OVER_TO_DIALPLAN),
+        rec.event("c1", EventKind.DECIDED, at=T0, details={**PLAN, "resumed": True}),
+    )
+    reopened = read("c1")
+    assert reopened is not None
+    assert (reopened.outcome, reopened.ended_at) == (None, None)
+    await acknowledged(rec.finish("c1", at=T0, outcome=Outcome.ANSWERED_BY_ONCALL))
+    final = read("c1")
+    assert final is not None
+    assert final.outcome is Outcome.ANSWERED_BY_ONCALL
