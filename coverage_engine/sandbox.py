@@ -305,7 +305,13 @@ class Sandbox:
         self.out_file = self.state / "asterisk.out"
         self.secrets_dir = self.state / "secrets"
         self.credentials_file = self.state / "credentials.env"
-        self.packages = read_packages(self.root)
+        try:
+            self.packages = read_packages(self.root)
+        except FileNotFoundError:
+            raise SandboxError(
+                f"{self.root} has no config/asterisk/packages.txt: run this from a "
+                "coverage-engine checkout, or set COVERAGE_ENGINE_ROOT to one"
+            ) from None
         self.key = tree_key(self.packages)
         self.cache_tree = cache_home() / f"asterisk-{SUITE}-{self.key}"
         # Kept so that stop() can reap the process we started (and Python
