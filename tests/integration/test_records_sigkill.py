@@ -13,7 +13,7 @@ import pytest
 from coverage_engine.engine_process import EngineProcess
 from coverage_engine.records import EventKind, Journey, JourneyFilter, Outcome
 from coverage_engine.records.sqlite import RecordStore, StoreError
-from coverage_engine.sandbox import AriCredentials
+from coverage_engine.sandbox import AriCredentials, Sandbox
 from coverage_engine.testing_sipp import CallerHandle, Phones, never_answers
 from tests.unit.test_run import config_in
 
@@ -47,6 +47,22 @@ def journey_when(
 
 
 @pytest.fixture
+def hang_up_everyone(sandbox: Sandbox) -> Iterator[None]:
+    """Hang up every channel when the test ends.
+
+    Stopping a SIPp caller does not send a BYE: without this the caller would
+    stay in the `answering` queue and ring the next test's operators.
+    """
+    yield
+    sandbox.cli("channel request hangup all")
+    deadline = time.monotonic() + 10
+    while "0 active channels" not in sandbox.cli("core show channels count"):
+        if time.monotonic() > deadline:
+            raise TimeoutError("channels left in the sandbox after the test")
+        time.sleep(0.2)
+
+
+@pytest.fixture
 def engine(
     ari: AriCredentials, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[EngineProcess]:
@@ -64,6 +80,7 @@ def engine(
     process.stop()
 
 
+@pytest.mark.usefixtures("hang_up_everyone")
 def test_sigkill_while_queued_keeps_every_event_and_the_restart_closes_the_journey(
     engine: EngineProcess,
     phones: Phones,
