@@ -244,3 +244,19 @@ def test_tab_indentation_is_explained(tmp_path: Path, capsys: pytest.CaptureFixt
     assert code == 1
     assert f"{path}:{line}: invalid YAML" in err
     assert "never tabs" in err
+
+
+def test_check_without_a_file_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """`check` with no CONFIG exits 2 with argparse's usage line."""
+    with pytest.raises(SystemExit) as exc:
+        main(["check"])
+    assert exc.value.code == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_check_on_a_directory_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder is not a coverage file: exit 2, saying it cannot be read."""
+    assert main(["check", str(tmp_path)]) == 2
+    assert "cannot read" in capsys.readouterr().err
