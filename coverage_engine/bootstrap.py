@@ -9,36 +9,55 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 import structlog
+from aiohttp import web
 
+from coverage_engine.ami import Ami, AmiError, AmiSettings, PanoramiskAmi, PresenceTracker
+from coverage_engine.ami.gate import OperatorGate, PresenceGate, gate_plan
 from coverage_engine.ari import Ari, AriSettings
 from coverage_engine.callflow import CallSettings
 from coverage_engine.clock import Clock, SystemClock
 from coverage_engine.config import CoverageConfig, load_config
 from coverage_engine.engine import Engine, JourneySink, Router
+from coverage_engine.metrics import MeteredRecorder, Metrics, MetricsServerError, serve_metrics
 from coverage_engine.plan import Plan
+from coverage_engine.records.recorder import JourneyRecorder
+from coverage_engine.records.sink import RecorderSink
+from coverage_engine.records.sqlite import SqliteRecorder, records_path
 from coverage_engine.reload import ConfigHolder
 from coverage_engine.routing import decide
 
 log = structlog.get_logger("coverage_engine.bootstrap")
 
 
-def router_for(holder: ConfigHolder[CoverageConfig]) -> Router:
+def router_for(holder: ConfigHolder[CoverageConfig], gate: OperatorGate | None = None) -> Router:
     """The routing core, always deciding with the holder's current configuration.
 
     A reload swaps `holder.current`; the next call is decided with it, while
-    calls in progress keep the plan they were given.
+    calls in progress keep the plan they were given. With a `gate` (operator
+    presence over AMI), operators steps nobody can answer are skipped.
     """
 
     def route(instant: datetime, did: str, caller: str) -> Plan:
-        return decide(holder.current, instant, did, caller)
+        plan = decide(holder.current, instant, did, caller)
+        return plan if gate is None else gate_plan(plan, gate)
 
     return route
+
+
+def presence_gate(current: Callable[[], CoverageConfig], tracker: PresenceTracker) -> PresenceGate:
+    """A gate on the tracker's live presence with each practice's waiting-callers limit."""
+
+    def max_waiting(practice_id: str) -> int | None:
+        practice = current().practice(practice_id)
+        return practice.operators.max_waiting_callers if practice is not None else None
+
+    return PresenceGate(lambda: tracker.presence, max_waiting)
 
 
 @dataclass
@@ -48,37 +67,84 @@ class EngineParts:
     config_path: Path
     ari_settings: AriSettings
     clock: Clock = field(default_factory=SystemClock)
+    # Where journey events go. None: the SQLite call records at the config's
+    # records.path, opened (and recovered after a crash) before any call.
     sink: JourneySink | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    # (host, port) of the Prometheus endpoint; None serves none (tests).
+    metrics_address: tuple[str, int] | None = None
     call_settings: CallSettings = field(default_factory=CallSettings)
     # Builds the ARI client; tests may hand in a fake. The default is the aiohttp client.
     ari_factory: Callable[[AriSettings], Ari] | None = None
     reload_poll_seconds: float = 2.0
+    # Operator presence over AMI (None: not configured, operators steps are never skipped).
+    ami_settings: AmiSettings | None = None
+    # Connects to AMI; tests may hand in a fake. The default is the panoramisk adapter.
+    ami_factory: Callable[[AmiSettings], Awaitable[Ami]] | None = None
 
 
 def load_holder(parts: EngineParts) -> ConfigHolder[CoverageConfig]:
     """The configuration holder, with the file loaded once (raises if it is invalid)."""
     holder: ConfigHolder[CoverageConfig] = ConfigHolder(
-        parts.config_path, load_config, poll_interval=parts.reload_poll_seconds
+        parts.config_path,
+        load_config,
+        poll_interval=parts.reload_poll_seconds,
+        on_reload=parts.metrics.config_reloaded,
     )
     holder.load_initial()
     return holder
 
 
-def build_engine(ari: Ari, holder: ConfigHolder[CoverageConfig], parts: EngineParts) -> Engine:
-    """The engine wired to ARI and to the (reloadable) current config."""
-    return Engine(
+def build_engine(
+    ari: Ari,
+    holder: ConfigHolder[CoverageConfig],
+    parts: EngineParts,
+    gate: OperatorGate | None = None,
+) -> Engine:
+    """The engine wired to ARI, to the (reloadable) current config and to the metrics."""
+    metrics = parts.metrics
+    engine = Engine(
         ari,
-        router_for(holder),
+        metrics.timed(router_for(holder, gate)),
         clock=parts.clock.now,
         sink=parts.sink,
         settings=parts.call_settings,
+        on_link=metrics.set_ari_connected,
+    )
+    metrics.count_calls_in_progress(lambda: engine.calls_in_progress)
+    return engine
+
+
+def open_records(parts: EngineParts, holder: ConfigHolder[CoverageConfig]) -> SqliteRecorder:
+    """Open the call records at records.path, closing journeys a crash left open (blocking)."""
+    config = holder.current
+    path = records_path(config.records.path if config.records else None, parts.config_path)
+    recorder, recovered = SqliteRecorder.open(path, now=parts.clock.now())
+    log.info("records.opened", path=str(path), recovered_journeys=len(recovered))
+    return recorder
+
+
+def sink_for(recorder: JourneyRecorder, metrics: Metrics) -> JourneySink:
+    """The engine's journey sink: the recorder, with the call metrics fed from the same writes."""
+    return RecorderSink(
+        MeteredRecorder(recorder, metrics), on_failure=metrics.record_write_failures.inc
     )
 
 
 async def run_engine(
     parts: EngineParts, holder: ConfigHolder[CoverageConfig], stop: asyncio.Event
 ) -> None:
-    """Connect to ARI, carry calls, reload the config, until `stop` is set."""
+    """Open the records, connect to ARI, carry calls, reload the config, until `stop` is set."""
+    if parts.sink is None:
+        # Before the first call: a file that cannot be opened stops the start
+        # with its message, rather than running calls that leave no record.
+        recorder = await asyncio.to_thread(open_records, parts, holder)
+        try:
+            await run_engine(replace(parts, sink=sink_for(recorder, parts.metrics)), holder, stop)
+        finally:
+            # Writes everything queued before returning: a clean stop loses nothing.
+            await asyncio.to_thread(recorder.close)
+        return
     if parts.ari_factory is not None:
         ari = parts.ari_factory(parts.ari_settings)
         await _serve(ari, holder, parts, stop)
@@ -92,7 +158,11 @@ async def run_engine(
 async def _serve(
     ari: Ari, holder: ConfigHolder[CoverageConfig], parts: EngineParts, stop: asyncio.Event
 ) -> None:
-    engine = build_engine(ari, holder, parts)
+    ami = await _connect_ami(parts)
+    tracker = PresenceTracker(ami) if ami is not None else None
+    gate = presence_gate(lambda: holder.current, tracker) if tracker is not None else None
+    engine = build_engine(ari, holder, parts, gate)
+    metrics_runner = await _start_metrics(parts)
     log.info(
         "engine.started",
         ari=parts.ari_settings.safe_url,
@@ -105,6 +175,8 @@ async def _serve(
         asyncio.create_task(engine.run(), name="engine"),
         asyncio.create_task(holder.watch(), name="config-watch"),
     ]
+    if tracker is not None:
+        tasks.append(asyncio.create_task(tracker.run(), name="operator-presence"))
     stopper = asyncio.create_task(stop.wait(), name="stop")
     try:
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -119,4 +191,38 @@ async def _serve(
         for task in [*tasks, stopper]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if ami is not None:
+            await ami.close()
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         log.info("engine.stopped", calls_left_connected=in_progress)
+
+
+async def _start_metrics(parts: EngineParts) -> web.AppRunner | None:
+    """Serve the metrics if asked; a failure is logged and never stops the calls."""
+    if parts.metrics_address is None:
+        return None
+    host, port = parts.metrics_address
+    try:
+        runner = await serve_metrics(parts.metrics, host=host, port=port)
+    except MetricsServerError as exc:
+        log.error("metrics.unavailable", error=str(exc))
+        return None
+    log.info("metrics.serving", url=f"http://{host}:{port}/metrics")
+    return runner
+
+
+async def _connect_ami(parts: EngineParts) -> Ami | None:
+    """Log in to AMI for operator presence; without it the engine still carries every call."""
+    if parts.ami_settings is None:
+        log.info("ami.off", message="operator presence off: operators steps are never skipped")
+        return None
+    try:
+        if parts.ami_factory is not None:
+            return await parts.ami_factory(parts.ami_settings)
+        return await PanoramiskAmi.connect(parts.ami_settings)
+    except AmiError as exc:
+        # Presence only refines routing: calls must flow even when AMI is wrong.
+        log.error("ami.unavailable", error=str(exc),
+                  message="running without operator presence; operators steps are never skipped")
+        return None

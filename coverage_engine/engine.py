@@ -174,8 +174,11 @@ class Engine:
         sink: JourneySink | None = None,
         settings: CallSettings | None = None,
         scheduler: Scheduler | None = None,
+        on_link: Callable[[bool], None] | None = None,
     ) -> None:
         self._ari = ari
+        # Told True/False as the ARI event link comes up and goes down (metrics).
+        self._on_link = on_link
         self._router = router
         self._clock = clock
         self._sink = sink or LoggingJourneySink()
@@ -243,9 +246,13 @@ class Engine:
         )
         if isinstance(item, Connected):
             log.info("ari_connected", attempt=item.attempt)
+            if self._on_link is not None:
+                self._on_link(True)
             await self._recover()
         elif isinstance(item, Disconnected):
             log.warning("ari_disconnected", reason=item.reason, calls=len(self._calls))
+            if self._on_link is not None:
+                self._on_link(False)
         elif isinstance(item, StasisStart):
             await self._on_stasis_start(item)
         elif isinstance(item, ChannelStateChange):

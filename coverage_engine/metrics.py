@@ -11,10 +11,11 @@ come from the very writes that make the call record: the two cannot disagree.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
@@ -30,6 +31,9 @@ from coverage_engine.records.recorder import (
     Write,
 )
 from coverage_engine.records.vocabulary import EventKind
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Seconds to a person: the contract threshold (30 s) is a bucket edge, so the
 # service level can be read straight off the histogram.
@@ -81,6 +85,22 @@ class Metrics:
             registry=r,
         )
 
+    def count_calls_in_progress(self, count: Callable[[], int]) -> None:
+        """Read calls-in-progress from `count` at each scrape (the engine's own tally)."""
+        self.calls_in_progress.set_function(lambda: float(count()))
+
+    def timed(self, decide: Callable[P, R]) -> Callable[P, R]:
+        """`decide` (the routing core) with each decision's duration observed."""
+
+        def timed_decide(*args: P.args, **kwargs: P.kwargs) -> R:
+            start = time.perf_counter()
+            try:
+                return decide(*args, **kwargs)
+            finally:
+                self.routing_decision.observe(time.perf_counter() - start)
+
+        return timed_decide
+
     def set_ari_connected(self, connected: bool) -> None:
         """Record whether the ARI websocket is up."""
         self.ari_connected.set(1 if connected else 0)
@@ -102,7 +122,7 @@ class _Live:
 
 
 class MeteredRecorder(RecorderBase):
-    """A `JourneyRecorder` that updates the call metrics and passes every write on."""
+    """A `JourneyRecorder` that counts ended calls and times to a person, passing writes on."""
 
     def __init__(self, inner: JourneyRecorder, metrics: Metrics) -> None:
         self._inner = inner
@@ -114,7 +134,6 @@ class MeteredRecorder(RecorderBase):
             return self._inner.flush()
         if isinstance(write, StartJourney):
             self._live[write.call_id] = _Live(write.at)
-            self._metrics.calls_in_progress.inc()
             return self._inner.start(
                 write.call_id,
                 at=write.at,
@@ -153,8 +172,6 @@ class MeteredRecorder(RecorderBase):
         live = self._live.pop(write.call_id, None)
         practice = live.practice if live else ""
         self._metrics.calls.labels(practice=practice, outcome=write.outcome.value).inc()
-        if live is not None:
-            self._metrics.calls_in_progress.dec()
         ttp: timedelta | None = write.time_to_person
         if ttp is None and live is not None and live.answered_at is not None:
             ttp = live.answered_at - live.started_at

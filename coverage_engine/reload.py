@@ -57,9 +57,12 @@ def fingerprint(path: Path) -> Fingerprint | None:
 def describe_errors(exc: BaseException) -> list[str]:
     """Every error an exception carries, one readable line each.
 
-    Understands an `errors` attribute that is a list of strings (our config
-    errors), pydantic's `errors()` method, and falls back to `str(exc)`.
+    Understands the config package's `ConfigError.issues`, an `errors` list,
+    pydantic's `errors()` method, and falls back to `str(exc)`.
     """
+    issues: Any = getattr(exc, "issues", None)  # coverage_engine.config.ConfigError
+    if isinstance(issues, Sequence) and not isinstance(issues, str) and issues:
+        return [str(issue) for issue in issues]
     errors: Any = getattr(exc, "errors", None)
     if callable(errors):
         with contextlib.suppress(Exception):
@@ -92,8 +95,11 @@ class ConfigHolder(Generic[T]):
         *,
         poll_interval: float = 2.0,
         on_change: Callable[[T], None] | None = None,
+        on_reload: Callable[[bool], None] | None = None,
     ) -> None:
         self._path = path
+        # Told whether each reload (not the initial load) was accepted (metrics).
+        self._on_reload = on_reload
         self._loader = loader
         self._poll_interval = poll_interval
         self._on_change = on_change
@@ -142,6 +148,14 @@ class ConfigHolder(Generic[T]):
         self, seen: Fingerprint | None, config: T | None, exc: Exception | None, *, why: str
     ) -> bool:
         # Runs on the event loop, so the swap and `on_change` never race a call.
+        accepted = self._install_or_reject(seen, config, exc, why=why)
+        if self._on_reload is not None:
+            self._on_reload(accepted)
+        return accepted
+
+    def _install_or_reject(
+        self, seen: Fingerprint | None, config: T | None, exc: Exception | None, *, why: str
+    ) -> bool:
         if exc is not None or config is None:
             self._seen = seen
             errors = describe_errors(exc) if exc is not None else ["the loader returned nothing"]

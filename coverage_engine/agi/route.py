@@ -65,6 +65,7 @@ def plan_variables(plan: Plan) -> list[tuple[str, str]]:
         ("COVERAGE_SHORT_NAME", plan.short_name),
         ("COVERAGE_REASON", plan.reason),
         ("COVERAGE_ANNOUNCEMENT", plan.announcement or ""),
+        ("COVERAGE_WHISPER", plan.whisper or ""),
         ("COVERAGE_STEPS", str(len(plan.steps))),
     ]
     for n, step in enumerate(plan.steps, start=1):
@@ -88,15 +89,10 @@ class RouteHandler:
         decide: Decide,
         clock: Clock,
         recorder: JourneyRecorder | None = None,
-        *,
-        extras: Callable[[Plan], list[tuple[str, str]]] | None = None,
     ) -> None:
         self._decide = decide
         self._clock = clock
         self._recorder = recorder
-        # Variables the plan does not carry (e.g. COVERAGE_WHISPER from the
-        # practice's config); set before COVERAGE_STATUS like everything else.
-        self._extras = extras
 
     async def __call__(self, request: AgiRequest, session: AgiSession) -> None:
         did = did_of(request)
@@ -114,10 +110,7 @@ class RouteHandler:
             did, mask_number(number), plan.status, plan.reason, len(plan.steps),
         )
         self._record(request, now, did, number, name, plan)
-        variables = plan_variables(plan)
-        if self._extras is not None:
-            variables[-1:-1] = self._extras(plan)  # keep COVERAGE_STATUS last
-        for var, value in variables:
+        for var, value in plan_variables(plan):
             await session.set_variable(var, value)
 
     def _record(

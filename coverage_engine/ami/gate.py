@@ -1,5 +1,12 @@
 """Should a caller be sent to the operator queue right now? Availability-aware routing.
 
+Applied when the call arrives (`gate_plan`): operators steps nobody can
+answer are taken out of the plan, so the caller goes on to the next person
+at once, and the plan's reason says why (it is the journey's reason too).
+The plan's last step, the operators as the final safety net, always stays:
+if nobody is there then either, app_queue returns at once (joinempty) and
+the dialplan's safety net takes over.
+
 The seed's promise: at 4 a.m. with nobody logged in, a caller must not sit in
 an empty queue listening to music; they go on to the next person at once
 (normally the on-call doctor). The same when the queue already holds more
@@ -14,10 +21,12 @@ caller goes to the queue and app_queue's own `joinempty` is the net. A wrong
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
 from coverage_engine.ami.presence import Presence, QueueAvailability
+from coverage_engine.plan import Plan, StepKind
 
 
 def skip_reason(availability: QueueAvailability | None, max_waiting: int | None) -> str | None:
@@ -51,12 +60,38 @@ class PresenceGate:
     def __init__(
         self,
         presence: Callable[[], Presence],
-        max_waiting: Mapping[str, int] | None = None,
+        max_waiting: Callable[[str], int | None] = lambda _practice: None,
     ) -> None:
+        # Both are read at each question: the presence as it is now, the limit
+        # from the configuration as it is now (a reload changes it).
         self._presence = presence
-        self._max_waiting = dict(max_waiting or {})
+        self._max_waiting = max_waiting
 
     def skip_reason(self, practice_id: str, queue: str) -> str | None:
-        return skip_reason(
-            self._presence().availability(queue), self._max_waiting.get(practice_id)
+        return skip_reason(self._presence().availability(queue), self._max_waiting(practice_id))
+
+
+def gate_plan(plan: Plan, gate: OperatorGate) -> Plan:
+    """`plan` without the operators steps the gate says to skip (never the last step)."""
+    kept = []
+    skipped: list[str] = []
+    last = len(plan.steps) - 1
+    for index, step in enumerate(plan.steps):
+        reason = (
+            gate.skip_reason(plan.practice_id, step.dial)
+            if step.kind is StepKind.OPERATORS and index != last
+            else None
         )
+        if reason is None:
+            kept.append(step)
+        elif reason not in skipped:
+            skipped.append(reason)
+    if not skipped:
+        return plan
+    why = "; ".join(skipped)
+    return replace(
+        plan,
+        steps=tuple(kept),
+        reason=f"{plan.reason}; operators skipped: {why}",
+        notes=(*plan.notes, f"operators skipped: {why}"),
+    )

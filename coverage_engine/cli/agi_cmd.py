@@ -23,11 +23,21 @@ from typing import Any
 from coverage_engine import routing
 from coverage_engine.agi.route import RouteHandler
 from coverage_engine.agi.server import AgiServer
+from coverage_engine.ami.client import ENV_USER as AMI_USER_ENV
+from coverage_engine.ami.client import AmiError, AmiSettings, PanoramiskAmi
+from coverage_engine.ami.gate import OperatorGate, gate_plan
+from coverage_engine.ami.tracker import PresenceTracker
+from coverage_engine.bootstrap import presence_gate
 from coverage_engine.clock import ClockOverrideRefused, clock_from_options
 from coverage_engine.config import ConfigError, CoverageConfig, load_config
 from coverage_engine.plan import Plan
 from coverage_engine.records.recorder import JourneyRecorder
-from coverage_engine.records.sqlite import SqliteRecorder, StoreError, open_database
+from coverage_engine.records.sqlite import (
+    SqliteRecorder,
+    StoreError,
+    open_database,
+    records_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,23 +64,16 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_cmd_agi)
 
 
-def _decide(config: CoverageConfig, instant: datetime, did: str, caller: str) -> Plan:
-    return routing.decide(config, instant, did, caller)
+def _decide(
+    config: CoverageConfig, gate: OperatorGate | None, instant: datetime, did: str, caller: str
+) -> Plan:
+    plan = routing.decide(config, instant, did, caller)
+    return plan if gate is None else gate_plan(plan, gate)
 
 
-def _whisper(config: CoverageConfig, plan: Plan) -> list[tuple[str, str]]:
-    """The practice's optional whisper prompt, played by Queue() to the operator only."""
-    practice = config.practice(plan.practice_id)
-    whisper = practice.operators.whisper if practice is not None else None
-    return [("COVERAGE_WHISPER", whisper or "")]
-
-
-def _recorder(config: CoverageConfig, base: Path) -> SqliteRecorder | None:
-    if config.records is None:
-        return None
-    path = Path(config.records.path)
-    if not path.is_absolute():
-        path = base / path
+def _recorder(config: CoverageConfig, config_file: Path) -> SqliteRecorder:
+    # The same file the engine and `calls list --config` use.
+    path = records_path(config.records.path if config.records else None, config_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     # No crash recovery here: journeys opened by this service stay at "decided"
     # (the dialplan carries the call on, out of our sight), and recovery could
@@ -83,7 +86,7 @@ def _cmd_agi(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
         clock = clock_from_options(args.clock_start, os.environ)
-        recorder = None if args.no_records else _recorder(config, args.config.parent)
+        recorder = None if args.no_records else _recorder(config, args.config)
     except (ConfigError, ClockOverrideRefused, ValueError, StoreError, OSError) as exc:
         print(f"coverage-engine agi: {exc}", file=sys.stderr)
         return 1
@@ -100,15 +103,28 @@ async def _serve(
     now: Any,
     recorder: JourneyRecorder | None,
 ) -> int:
-    handler = RouteHandler(
-        partial(_decide, config), now, recorder, extras=partial(_whisper, config)
-    )
+    # Operator presence, as for the ARI engine: skip an operators step nobody
+    # can answer. Optional; on when COVERAGE_AMI_USER is set.
+    ami: PanoramiskAmi | None = None
+    gate: OperatorGate | None = None
+    tasks: list[asyncio.Task[None]] = []
+    if os.environ.get(AMI_USER_ENV):
+        try:
+            ami = await PanoramiskAmi.connect(AmiSettings.from_env())
+        except AmiError as exc:
+            log.error("operator presence off, AMI unavailable: %s", exc)
+        else:
+            tracker = PresenceTracker(ami)
+            tasks.append(asyncio.create_task(tracker.run(), name="operator-presence"))
+            gate = presence_gate(lambda: config, tracker)
+    handler = RouteHandler(partial(_decide, config, gate), now, recorder)
     server = AgiServer({"route": handler})
     try:
         host, port = await server.start(args.host, args.port)
     except OSError as exc:
         print(f"coverage-engine agi: cannot listen on {args.host}:{args.port}: {exc.strerror}",
               file=sys.stderr)
+        await _stop(tasks, ami)
         return 1
     print(f"coverage-engine agi: serving agi://{host}:{port}/route", flush=True)
     stop = asyncio.Event()
@@ -122,4 +138,15 @@ async def _serve(
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
         await server.close()
+        await _stop(tasks, ami)
     return 0
+
+
+async def _stop(tasks: list[asyncio.Task[None]], ami: PanoramiskAmi | None) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if ami is not None:
+        await ami.close()

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from coverage_engine.cli.calendar_html import people_in_order, render_calendar_html
 from coverage_engine.config import ConfigError, CoverageConfig, load_config
+from coverage_engine.config.model import localize
 from coverage_engine.coverage import DayCoverage, coverage_calendar
 from coverage_engine.plan import Plan, Step, StepKind
 from coverage_engine.routing import decide
@@ -52,6 +54,9 @@ def register(subparsers: Any) -> None:
     calendar.add_argument("--practice", required=True, metavar="ID")
     calendar.add_argument("--from", dest="start", required=True, metavar="DATE", type=_date_arg)
     calendar.add_argument("--days", type=_days_arg, default=7, metavar="N")
+    calendar.add_argument(
+        "--html", type=Path, metavar="FILE", help="also write the calendar as an HTML page"
+    )
     calendar.set_defaults(func=run_calendar)
 
 
@@ -103,9 +108,12 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def parse_instant(text: str, zone: ZoneInfo) -> datetime:
-    """An ISO-8601 instant; without an offset it is wall-clock time in `zone`."""
-    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+    """An ISO-8601 instant; without an offset it is wall-clock time in `zone`.
+
+    Read like every time in the coverage file: in the missing DST hour it is
+    the jump, in the repeated hour the first reading.
+    """
+    return localize(datetime.fromisoformat(text.strip().replace("Z", "+00:00")), zone)
 
 
 def run_explain(args: argparse.Namespace) -> int:
@@ -171,17 +179,6 @@ def render_plan(config: CoverageConfig, plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def _who(plan: Plan) -> str:
-    parts = []
-    for step in plan.steps:
-        if step.kind is StepKind.OPERATORS:
-            parts.append(f"operators {step.ring_seconds}s")
-        else:
-            mark = " press-1" if step.confirm else ""
-            parts.append(f"{step.target} {step.ring_seconds}s{mark}")
-    return " > ".join(parts)
-
-
 _ANSI = {"open": "\033[32m", "closed": "\033[33m", "gap": "\033[1;31m", "end": "\033[0m"}
 
 
@@ -204,7 +201,7 @@ def render_calendar(
             lines.append(f"  {span}  {status}  {seg.plan.reason}")
             if seg.gap:
                 lines.append(indent + paint("!! GAP: nobody reachable", "gap"))
-            lines.append(f"{indent}{_who(seg.plan)}")
+            lines.append(indent + " > ".join(people_in_order(seg.plan, names=False)))
             if seg.plan.oncall is not None:
                 backup = seg.plan.oncall.backup or "none"
                 lines.append(f"{indent}on call: {seg.plan.oncall.primary} (backup {backup})")
@@ -232,8 +229,18 @@ def run_calendar(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     days = coverage_calendar(practice, args.start, args.days)
+    title = f"{practice.name} ({practice.id})"
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    print(render_calendar(f"{practice.name} ({practice.id})", practice.timezone, days, color))
+    print(render_calendar(title, practice.timezone, days, color))
+    if args.html is not None:
+        try:
+            args.html.write_text(
+                render_calendar_html(title, practice.timezone, days), encoding="utf-8"
+            )
+        except OSError as exc:
+            print(f"coverage-engine calendar: cannot write {args.html}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"HTML calendar written to {args.html}")
     return calendar_exit_code(days)
 
 

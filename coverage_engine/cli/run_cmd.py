@@ -20,17 +20,22 @@ from typing import Any
 
 import structlog
 
+from coverage_engine.ami.client import ENV_USER as AMI_USER_ENV
+from coverage_engine.ami.client import AmiError, AmiSettings
 from coverage_engine.ari import AriSettings
 from coverage_engine.ari.errors import AriAuthError
 from coverage_engine.clock import ALLOW_OVERRIDE_ENV, ClockOverrideRefused, clock_from_options
 from coverage_engine.config import ConfigError
 from coverage_engine.logs import configure_logging
+from coverage_engine.records.sqlite import StoreError
 
 ENV_URL = "COVERAGE_ARI_URL"
 ENV_USER = "COVERAGE_ARI_USER"
 ENV_APP = "COVERAGE_ARI_APP"
 ENV_PASSWORD = "COVERAGE_ARI_PASSWORD"  # noqa: S105 - the variable's name, not a password
 ENV_PASSWORD_FILE = "COVERAGE_ARI_PASSWORD_FILE"  # noqa: S105
+ENV_METRICS_PORT = "COVERAGE_METRICS_PORT"
+DEFAULT_METRICS_PORT = 9464  # the port Prometheus' own exporters list leaves to custom apps
 
 log = structlog.get_logger("coverage_engine.run")
 
@@ -64,6 +69,15 @@ def register(subparsers: Any) -> None:
             f"(e.g. '2026-12-25T03:00 America/Chicago'); also needs {ALLOW_OVERRIDE_ENV}=1"
         ),
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        help=f"Prometheus /metrics port (default ${ENV_METRICS_PORT}, else "
+        f"{DEFAULT_METRICS_PORT}; 0 turns it off)",
+    )
+    parser.add_argument(
+        "--metrics-host", default="127.0.0.1", help="interface for /metrics (default 127.0.0.1)"
+    )
     parser.add_argument("--verbose", action="store_true", help="log ARI requests too")
     parser.set_defaults(func=run)
 
@@ -89,6 +103,17 @@ def ari_settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> A
     )
 
 
+def metrics_port_from(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """The /metrics port: the flag, else the environment, else the default (0: off)."""
+    if args.metrics_port is not None:
+        return int(args.metrics_port)
+    text = environ.get(ENV_METRICS_PORT, "")
+    try:
+        return int(text) if text else DEFAULT_METRICS_PORT
+    except ValueError:
+        raise ValueError(f"{ENV_METRICS_PORT}={text!r} is not a port number") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """The `run` command: returns 0 after a clean stop, 1 when it cannot start."""
     from coverage_engine.bootstrap import EngineParts, load_holder, run_engine
@@ -98,10 +123,23 @@ def run(args: argparse.Namespace) -> int:
         settings = ari_settings_from(args, os.environ)
         # Logged loudly (a warning) when the clock starts at another instant.
         clock = clock_from_options(args.clock_start, os.environ)
+        port = metrics_port_from(args, os.environ)
     except (ValueError, OSError, ClockOverrideRefused) as exc:
         print(f"coverage-engine run: {exc}", file=sys.stderr)
         return 1
-    parts = EngineParts(config_path=args.config, ari_settings=settings, clock=clock)
+    try:
+        # AMI (operator presence) is optional: on when COVERAGE_AMI_USER is set.
+        ami = AmiSettings.from_env() if os.environ.get(AMI_USER_ENV) else None
+    except AmiError as exc:
+        print(f"coverage-engine run: {exc}", file=sys.stderr)
+        return 1
+    parts = EngineParts(
+        config_path=args.config,
+        ari_settings=settings,
+        clock=clock,
+        ami_settings=ami,
+        metrics_address=(args.metrics_host, port) if port else None,
+    )
     try:
         holder = load_holder(parts)
     except ConfigError as exc:
@@ -129,5 +167,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    except StoreError as exc:
+        print(f"coverage-engine run: {exc}", file=sys.stderr)
+        return 1
     return 0
-

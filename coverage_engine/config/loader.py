@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from coverage_engine.config.errors import ConfigError, ConfigIssue, issues_from_validation
-from coverage_engine.config.model import CoverageConfig
-from coverage_engine.config.semantics import semantic_findings
+from coverage_engine.config.model import CoverageConfig, Practice, SafeName, ids_from_keys
+from coverage_engine.config.semantics import Finding, findings_for, semantic_findings
 from coverage_engine.config.yamlsource import Source, SourceError, parse_text, read_source
+
+_TRUNKS: TypeAdapter[tuple[str, ...]] = TypeAdapter(tuple[SafeName, ...])
 
 
 def load_config(path: Path | str, display_name: str | None = None) -> CoverageConfig:
@@ -51,15 +53,40 @@ def validate_source(source: Source) -> CoverageConfig:
     try:
         config = CoverageConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(
-            issues_from_validation(exc, source.lines, source.name, CoverageConfig)
-        ) from None
+        issues = issues_from_validation(exc, source.lines, source.name, CoverageConfig)
+        findings = _findings_in_valid_parts(data)
+        raise ConfigError(issues + _located(source, findings)) from None
     findings = semantic_findings(config)
     if findings:
-        raise ConfigError(
-            [
-                ConfigIssue(source.name, source.lines.line_of(path), path, message)
-                for path, message in findings
-            ]
-        )
+        raise ConfigError(_located(source, findings))
     return config
+
+
+def _located(source: Source, findings: list[Finding]) -> list[ConfigIssue]:
+    return [
+        ConfigIssue(source.name, source.lines.line_of(path), path, message)
+        for path, message in findings
+    ]
+
+
+def _findings_in_valid_parts(data: dict[str, Any]) -> list[Finding]:
+    """Cross-checks on the practices that are valid on their own.
+
+    So a typo in one practice does not hide an undefined doctor in another:
+    the admin gets every problem in one run.
+    """
+    raw = data.get("practices")
+    if not isinstance(raw, dict):
+        return []
+    trunks: set[str] | None
+    try:
+        trunks = set(_TRUNKS.validate_python(data.get("trunks") or ()))
+    except ValidationError:
+        trunks = None
+    valid: dict[str, Practice] = {}
+    for key, body in ids_from_keys(raw).items():
+        try:
+            valid[key] = Practice.model_validate(body)
+        except ValidationError:
+            continue
+    return findings_for(valid, trunks)

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, time
 from functools import cache
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
 from pydantic import (
@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from coverage_engine.config.text import show as _show
+from coverage_engine.wallclock import first_instant
 
 WEEKDAYS: tuple[str, ...] = (
     "monday",
@@ -52,8 +53,12 @@ def format_clock(minutes: int) -> str:
 
 
 def localize(moment: datetime, zone: ZoneInfo) -> datetime:
-    """A config datetime without an offset is wall-clock time at the practice."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+    """A config datetime without an offset is wall-clock time at the practice.
+
+    It means the first instant the clock there reads that time, like every
+    other scheduled time (see `wallclock`).
+    """
+    return moment if moment.tzinfo is not None else first_instant(moment, zone)
 
 
 # --- scalar parsers -------------------------------------------------------------
@@ -193,14 +198,14 @@ def _zone_names() -> frozenset[str]:
 
 
 def _check_timezone(value: str) -> str:
+    # Only names from the IANA database (shipped by tzdata), never a file
+    # path or a machine's "localtime": the same file must mean the same
+    # thing on every machine.
     if value not in _zone_names():
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f'"{value}" is not an IANA time zone (e.g. America/Chicago, '
-                "America/Los_Angeles, Europe/Paris)"
-            ) from None
+        raise ValueError(
+            f'"{value}" is not an IANA time zone (e.g. America/Chicago, '
+            "America/Los_Angeles, Europe/Paris)"
+        )
     return value
 
 
@@ -441,6 +446,9 @@ class Operators(Frozen):
     queue: SafeName
     max_wait_seconds: Seconds = 90
     whisper: SoundName | None = None  # played to the operator before bridging
+    # With this many callers already waiting in the queue, a new caller skips
+    # the operators step (needs AMI; see docs/operators.md). None: no limit.
+    max_waiting_callers: Annotated[int, Field(ge=1, le=1000)] | None = None
 
 
 # --- on call ----------------------------------------------------------------------
@@ -666,7 +674,7 @@ def _check_version(value: int) -> int:
     return value
 
 
-def _ids_from_keys(value: Any) -> Any:
+def ids_from_keys(value: Any) -> Any:
     """Each practice's id is its key under `practices:`; the admin writes it once."""
     if isinstance(value, dict):
         return {
@@ -683,7 +691,7 @@ class CoverageConfig(Frozen):
     engine: Engine
     trunks: tuple[SafeName, ...] = ()
     records: Records | None = None
-    practices: Annotated[dict[Ident, Practice], BeforeValidator(_ids_from_keys)] = Field(
+    practices: Annotated[dict[Ident, Practice], BeforeValidator(ids_from_keys)] = Field(
         min_length=1
     )
 

@@ -7,7 +7,7 @@ own checks they guarantee the routing invariant: every plan ends with a person.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from zoneinfo import ZoneInfo
 
 from coverage_engine.config.model import (
@@ -24,16 +24,26 @@ Finding = tuple[PathKey, str]
 
 def semantic_findings(config: CoverageConfig) -> list[Finding]:
     """Every cross-reference problem in the file, in file order."""
+    return findings_for(config.practices, set(config.trunks))
+
+
+def findings_for(practices: Mapping[str, Practice], trunks: set[str] | None) -> list[Finding]:
+    """Cross-reference problems among these practices.
+
+    Also used on the practices that validated when others did not, so the
+    admin sees every problem in one run; `trunks` is None when the trunk list
+    itself is invalid (trunk references are then not checked).
+    """
     findings: list[Finding] = []
-    findings.extend(_unique_dids(config))
-    for key, practice in config.practices.items():
-        findings.extend(_practice_findings(config, key, practice))
+    findings.extend(_unique_dids(practices))
+    for key, practice in practices.items():
+        findings.extend(_practice_findings(trunks, key, practice))
     return findings
 
 
-def _unique_dids(config: CoverageConfig) -> Iterator[Finding]:
+def _unique_dids(practices: Mapping[str, Practice]) -> Iterator[Finding]:
     owner: dict[str, str] = {}
-    for key, practice in config.practices.items():
+    for key, practice in practices.items():
         for i, did in enumerate(practice.dids):
             if did in owner:
                 other = owner[did]
@@ -46,7 +56,7 @@ def _unique_dids(config: CoverageConfig) -> Iterator[Finding]:
                 owner[did] = key
 
 
-def _practice_findings(config: CoverageConfig, key: str, practice: Practice) -> Iterator[Finding]:
+def _practice_findings(trunks: set[str] | None, key: str, practice: Practice) -> Iterator[Finding]:
     base: PathKey = ("practices", key)
     if practice.id != key:
         yield ((*base, "id"), f'id "{practice.id}" differs from its key "{key}"; remove it')
@@ -54,7 +64,8 @@ def _practice_findings(config: CoverageConfig, key: str, practice: Practice) -> 
     for i, override in enumerate(practice.overrides):
         if localize(override.until, zone) <= localize(override.start, zone):
             yield ((*base, "overrides", i, "until"), "the override ends before it starts")
-    yield from _trunks(config, practice, base)
+    if trunks is not None:
+        yield from _trunks(trunks, practice, base)
     yield from _roster(practice, base, zone)
     yield from _chain(practice, practice.open_steps, (*base, "when_open", "chain"), "open")
     closed_path: PathKey = (*base, "when_closed")
@@ -63,8 +74,7 @@ def _practice_findings(config: CoverageConfig, key: str, practice: Practice) -> 
     yield from _chain(practice, practice.when_closed.steps, closed_path, "closed")
 
 
-def _trunks(config: CoverageConfig, practice: Practice, base: PathKey) -> Iterator[Finding]:
-    declared = set(config.trunks)
+def _trunks(declared: set[str], practice: Practice, base: PathKey) -> Iterator[Finding]:
     people = []
     if practice.staff is not None:
         people.append(((*base, "staff", "trunk"), practice.staff.trunk))
@@ -140,7 +150,9 @@ def _chain(
             continue
         if step.to == "doctor" and step.doctor not in roster.doctors:
             yield (where, f'doctor "{step.doctor}" is not defined under oncall.doctors')
-        if step.to == "oncall_backup" and roster.backup_rule == "none":
+        # A policy's chain asks for a backup whenever there is one; only an
+        # explicit chain that names the backup step is wrong without one.
+        if step.to == "oncall_backup" and roster.backup_rule == "none" and path[-1] == "chain":
             yield (where, "the chain rings the on-call backup, but oncall.backup is none")
         if step.reaches_doctor and not step.must_confirm:
             # A mobile phone's voicemail answers like a person; only the

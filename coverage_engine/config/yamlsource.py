@@ -159,6 +159,8 @@ def parse_text(text: str, name: str) -> Source:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or "syntax error"
+        if "\t" in problem or "\\t" in problem:  # PyYAML writes a tab as \t
+            problem += " (YAML indents with spaces, never tabs)"
         context = f" ({exc.context})" if exc.context else ""
         raise SourceError(
             name,
@@ -251,7 +253,11 @@ class _Builder:
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key_line = key_node.start_mark.line + 1
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _NULL_TAG:
+            if (
+                not isinstance(key_node, yaml.ScalarNode)
+                or key_node.tag == _NULL_TAG
+                or key_node.tag not in _ALLOWED_TAGS
+            ):
                 self.issues.append(SourceIssue(key_line, path, "a key must be plain text"))
                 continue
             key = str(key_node.value)

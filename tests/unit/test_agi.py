@@ -37,6 +37,7 @@ CLOSED = Plan(
              label='Dr. "Priya" Patel'),
         Step(StepKind.OPERATORS, "answering", "answering", 90),
     ),
+    whisper="coverage/whisper-mgp",
 )
 
 
@@ -105,6 +106,7 @@ async def test_route_sets_every_step_and_status_last(
     assert (variables["COVERAGE_STEP_2_DIAL"], variables["COVERAGE_STEP_2_RING"],
             variables["COVERAGE_STEP_2_CONFIRM"]) == ("PJSIP/patel", "25", "1")
     assert variables["COVERAGE_SHORT_NAME"] == "MGP"
+    assert variables["COVERAGE_WHISPER"] == "coverage/whisper-mgp"
 
 
 async def test_route_records_the_journey_start_and_decision(

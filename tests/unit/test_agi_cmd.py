@@ -1,4 +1,4 @@
-"""`coverage-engine agi`: refusing bad setups before listening, and the whisper variable."""
+"""`coverage-engine agi`: refusing bad setups before listening."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from coverage_engine.cli import agi_cmd, main
-from coverage_engine.config import load_text
-from coverage_engine.plan import Plan
+from coverage_engine.cli import main
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "coverage.yaml"
 
@@ -32,15 +30,3 @@ def test_a_missing_config_file_is_a_message_not_a_traceback(
     err = capsys.readouterr().err
     assert "nope.yaml" in err
     assert "Traceback" not in err
-
-
-def test_whisper_comes_from_the_practice_and_is_empty_without_one() -> None:
-    """COVERAGE_WHISPER carries the practice's operators.whisper, or nothing."""
-    whisper = "whisper: coverage/whisper-mgp"
-    text = CONFIG.read_text().replace(f"# {whisper}", whisper)
-    assert "\n      whisper: coverage/whisper-mgp" in text
-    config = load_text(text)
-    plan = Plan("maple-grove", "Maple Grove Pediatrics", "MGP", "closed", "night", ())
-    assert agi_cmd._whisper(config, plan) == [("COVERAGE_WHISPER", "coverage/whisper-mgp")]
-    unknown = Plan("", "", "COVERAGE", "closed", "unknown number", (), known_did=False)
-    assert agi_cmd._whisper(config, unknown) == [("COVERAGE_WHISPER", "")]

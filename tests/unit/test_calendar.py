@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -113,3 +114,23 @@ def test_bad_date_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
         main(["calendar", str(REFERENCE_CONFIG), "--practice", "lakeside", "--from", "soon"])
     assert exc.value.code == 2
     assert "not a date" in capsys.readouterr().err
+
+
+def test_html_calendar_is_written_alongside(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--html writes a standalone page with each day, each range and the swap doctor."""
+    page = tmp_path / "calendar.html"
+    code, out = calendar(
+        capsys, "--practice", "maple-grove", "--from", "2026-12-24", "--days", "2",
+        "--html", str(page),
+    )  # fmt: skip
+    assert code == 0
+    assert f"HTML calendar written to {page}" in out
+    html = page.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>")
+    assert "Thursday 2026-12-24" in html
+    assert "Friday 2026-12-25" in html
+    assert '<tr class="closed"><td class="time">12:00&ndash;17:30</td>' in html
+    assert "Dr. Adaeze Okafor (on call, primary) 25s press-1" in html
+    assert "No gaps" in html

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from coverage_engine.bootstrap import EngineParts, load_holder, run_engine
 from coverage_engine.cli import main
 from coverage_engine.cli.run_cmd import ari_settings_from
 from coverage_engine.clock import FrozenClock
+from coverage_engine.records.sqlite import RecordStore
 from coverage_engine.testing import FakeAri
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "coverage.yaml"
@@ -34,13 +34,21 @@ def bridged(fake: FakeAri, *channels: str) -> bool:
     return any(set(channels) <= set(b["channels"]) for b in fake.bridges.values())
 
 
+def config_in(folder: Path) -> Path:
+    """The reference config, copied into `folder` with its call records kept there too."""
+    config = folder / "coverage.yaml"
+    text = CONFIG.read_text(encoding="utf-8")
+    config.write_text(text.replace("../var/records.sqlite", "records.sqlite"), encoding="utf-8")
+    return config
+
+
 async def test_open_call_reaches_the_front_desk_and_stop_leaves_it_connected(
     tmp_path: Path,
 ) -> None:
     """Office hours: the front desk is dialed and bridged; stopping the engine hangs nobody up."""
     async with FakeAri() as fake:
         fake.dial_outcomes["PJSIP/frontdesk-maple"] = "answer"
-        parts = EngineParts(CONFIG, fake.settings(), clock=FrozenClock(MONDAY_10AM))
+        parts = EngineParts(config_in(tmp_path), fake.settings(), clock=FrozenClock(MONDAY_10AM))
         holder = load_holder(parts)
         stop = asyncio.Event()
         runner = asyncio.create_task(run_engine(parts, holder, stop))
@@ -52,12 +60,28 @@ async def test_open_call_reaches_the_front_desk_and_stop_leaves_it_connected(
         assert not fake.requests_to("DELETE", f"/channels/{caller}")
         assert not fake.requests_to("DELETE", f"/channels/{caller}-leg1")
         assert bridged(fake, caller, f"{caller}-leg1")
+    # The call record, written through the same run: still in progress (the call
+    # goes on), with the whole caller number and every step so far.
+    with RecordStore.open(tmp_path / "records.sqlite") as store:
+        journey = store.get(caller)
+    assert journey is not None
+    assert (journey.practice, journey.caller_number, journey.outcome) == (
+        "maple-grove",
+        "+13125559876",
+        None,
+    )
+    assert [e.kind.value for e in journey.events] == [
+        "received",
+        "decided",
+        "staff_ringing",
+        "bridged",
+    ]
+    assert journey.events[-1].details["kind"] == "staff"
 
 
 async def test_an_invalid_reload_keeps_the_old_routing(tmp_path: Path) -> None:
     """A broken coverage file is rejected on reload and the next call is routed as before."""
-    config = tmp_path / "coverage.yaml"
-    shutil.copy(CONFIG, config)
+    config = config_in(tmp_path)
     async with FakeAri() as fake:
         fake.dial_outcomes["PJSIP/frontdesk-maple"] = "answer"
         parts = EngineParts(
@@ -73,6 +97,8 @@ async def test_an_invalid_reload_keeps_the_old_routing(tmp_path: Path) -> None:
         await until(lambda: bridged(fake, caller, f"{caller}-leg1"))
         stop.set()
         await asyncio.wait_for(runner, 5)
+    failures = {"result": "failure"}
+    assert parts.metrics.registry.get_sample_value("coverage_config_reloads_total", failures) == 1
 
 
 def _args(**kw: object) -> argparse.Namespace:

@@ -12,7 +12,7 @@ from coverage_engine.config.model import HolidayRule
 from coverage_engine.plan import Plan
 from coverage_engine.routing import decide
 from coverage_engine.schedule.holidays import rule_date
-from tests.unit.reference import LAKESIDE_DID, MAPLE_DID, REFERENCE_CONFIG, reference_config
+from tests.unit.reference import LAKESIDE_DID, MAPLE_DID, REFERENCE_CONFIG, answer, reference_config
 
 CHICAGO = ZoneInfo("America/Chicago")
 LOS_ANGELES = ZoneInfo("America/Los_Angeles")
@@ -90,6 +90,25 @@ def test_maple_grove_holidays(local: str, reason: str) -> None:
     """Each rule kind closes the right day; fixed dates follow the observed rule."""
     plan = maple(at(local))
     assert (plan.status, plan.reason) == ("closed", reason)
+
+
+@pytest.mark.parametrize(
+    ("instant", "reason"),
+    [
+        (at("2026-11-25 23:59:59"), "outside hours"),
+        (at("2026-11-26 00:00"), "holiday: Thanksgiving"),
+        (at("2026-11-27 23:59:59"), "holiday: Day after Thanksgiving"),
+        (at("2026-11-28 00:00"), "outside hours"),
+        (at("2026-11-28 09:00"), "office hours"),
+        # Holidays follow the practice's midnight, not UTC's: 05:59 UTC is
+        # still Wednesday evening in Chicago.
+        (utc("2026-11-26 05:59"), "outside hours"),
+        (utc("2026-11-26 06:00"), "holiday: Thanksgiving"),
+    ],
+)
+def test_holidays_start_and_end_at_local_midnight(instant: datetime, reason: str) -> None:
+    """A holiday covers exactly its local calendar day."""
+    assert maple(instant).reason == reason
 
 
 @pytest.mark.parametrize(
@@ -259,12 +278,7 @@ def test_missing_hour_is_skipped_with_a_continuous_plan(
     assert before.at is not None
     assert after.at is not None
     assert (before.at.hour, after.at.hour) == (1, 3)
-    assert (before.status, before.reason, before.steps, before.oncall) == (
-        after.status,
-        after.reason,
-        after.steps,
-        after.oncall,
-    )
+    assert answer(before) == answer(after)
     assert after.steps[-1].kind.value == "operators"
     assert before.at.tzinfo == zone
 
@@ -286,12 +300,7 @@ def test_repeated_hour_gets_the_same_answer_both_times(
     assert two.at is not None
     assert (one.at.hour, one.at.minute) == (two.at.hour, two.at.minute) == (1, 30)
     assert one.at.utcoffset() != two.at.utcoffset()
-    assert (one.status, one.reason, one.steps, one.oncall) == (
-        two.status,
-        two.reason,
-        two.steps,
-        two.oncall,
-    )
+    assert answer(one) == answer(two)
 
 
 def test_naive_instant_is_refused() -> None:

@@ -1,0 +1,89 @@
+"""Fixtures for integration tests: the sandbox PBX (once per session), SIPp phones and callers.
+
+    pytestmark = pytest.mark.integration
+
+    def test_something(phones, place_call, ari): ...
+
+* `sandbox`  the running `coverage_engine.sandbox.Sandbox` (started once per
+             session, stopped at the end; an instance already running is
+             reused and left running);
+* `ari`      its `AriCredentials` (url, user, password; `.websocket_url`);
+* `phones`   a `coverage_engine.testing_sipp.Phones`: `phones.start("operator2",
+             answers(after=1))`, then `phones.answered_by(caller)`, `phones.calls()`;
+* `place_call(did, hangup_after=None, caller=None)` starts a SIPp caller on
+             the carrier trunk and returns its `CallerHandle` (`.wait()`,
+             `.wait_answered()`, `.caller` is a number unique to this call).
+
+Every SIPp process a test starts is stopped when the test ends, and every
+call still up in Asterisk is hung up, so no test's call leaks into the next.
+
+When the sandbox cannot run here (not root, no debootstrap/sipp, ports taken
+by another Asterisk), integration tests skip with the reason; with CI=true
+they fail instead, because a CI run that tested nothing must not pass.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+from coverage_engine.sandbox import AriCredentials, Sandbox, SandboxError
+from coverage_engine.testing_sipp import CallerHandle, Callers, Phones
+
+
+def _cannot_run(reason: str) -> NoReturn:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"integration tests cannot run under CI: {reason}", pytrace=False)
+    pytest.skip(f"sandbox PBX unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    """The sandbox Asterisk, started for the session and stopped after it."""
+    if os.geteuid() != 0:
+        _cannot_run("needs root (debootstrap, chroot, unshare)")
+    if shutil.which("sipp") is None:
+        _cannot_run("sipp is not installed (Debian package sip-tester; scripts/bootstrap)")
+    box = Sandbox(log=lambda message: None)
+    was_running = box.is_running()
+    try:
+        box.start()
+    except SandboxError as exc:
+        _cannot_run(str(exc))
+    yield box
+    if not was_running:
+        box.stop()
+
+
+@pytest.fixture(scope="session")
+def ari(sandbox: Sandbox) -> AriCredentials:
+    """ARI URL and the sandbox's generated credentials."""
+    return sandbox.credentials()
+
+
+@pytest.fixture
+def phones(sandbox: Sandbox, tmp_path: Path) -> Iterator[Phones]:
+    """SIPp phones for this test; all stopped when it ends."""
+    box = Phones(tmp_path)
+    yield box
+    box.stop_all()
+
+
+@pytest.fixture
+def callers(sandbox: Sandbox, tmp_path: Path) -> Iterator[Callers]:
+    """SIPp callers for this test; all stopped, and every call hung up, when it ends."""
+    box = Callers(tmp_path)
+    yield box
+    box.stop_all()
+    sandbox.hang_up_all_calls()
+
+
+@pytest.fixture
+def place_call(callers: Callers) -> Callable[..., CallerHandle]:
+    """`place_call(did, *, hangup_after=None, caller=None)` -> a running `CallerHandle`."""
+    return callers.place

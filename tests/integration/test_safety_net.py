@@ -1,0 +1,77 @@
+"""The dialplan's safety net, with no engine connected: a person still answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from coverage_engine.sandbox import AriCredentials, Sandbox
+from coverage_engine.testing_sipp import (
+    CallerHandle,
+    Phones,
+    answers,
+    busy,
+    never_answers,
+    wait_bridged,
+)
+
+pytestmark = pytest.mark.integration
+
+OPERATORS = ("operator1", "operator2", "operator3")
+
+
+def test_with_no_engine_a_call_reaches_the_operator_who_picks_up(
+    phones: Phones, place_call: Callable[..., CallerHandle], ari: AriCredentials
+) -> None:
+    """No application on ARI: the call goes to the `answering` queue and is bridged to operator2."""
+    phones.start("operator1", never_answers())
+    phones.start("operator2", answers(after=1, hangup_after=3))
+    phones.start("operator3", busy())
+
+    # The safety net answers at once and plays the emergency notice (~8 s)
+    # before the queue rings: the caller stays until the operator hangs up.
+    call = place_call("+15550100")
+    phones.wait_for("answered", call.caller, timeout=45)
+    wait_bridged(ari, "carrier-in", "operator2", timeout=10)
+    result = call.wait(timeout=60)
+
+    assert result.answered
+    assert phones.answered_by(call.caller) == "operator2"
+    assert set(phones.rang(call.caller)) == set(OPERATORS)
+    (operator2_call,) = phones.calls("operator2")
+    assert operator2_call.ended_by == "phone"
+    # The PBX hung up the caller when the operator did: they were bridged.
+    assert result.ended_by == "remote"
+    assert result.ended_at is not None
+    assert operator2_call.ended_at is not None
+    assert abs(result.ended_at - operator2_call.ended_at) < 1
+
+
+@pytest.fixture
+def no_operators_logged_in(sandbox: Sandbox) -> Iterator[None]:
+    """Pause the three operators (logged out) for one test, then unpause them."""
+    # Static members cannot be removed at runtime; pausing is how an operator
+    # stops taking calls, and queues.conf treats an all-paused queue as empty.
+    for op in OPERATORS:
+        sandbox.cli(f"queue pause member PJSIP/{op} queue answering reason test")
+    yield
+    for op in OPERATORS:
+        sandbox.cli(f"queue unpause member PJSIP/{op} queue answering")
+
+
+@pytest.mark.usefixtures("no_operators_logged_in")
+def test_with_no_engine_and_no_operators_the_on_call_number_answers(
+    phones: Phones, place_call: Callable[..., CallerHandle], ari: AriCredentials
+) -> None:
+    """An empty operator queue does not hold the caller: the on-call line (patel) rings."""
+    phones.start("patel", answers(after=1, hangup_after=2))
+
+    call = place_call("+15550100")
+    phones.wait_for("answered", call.caller, timeout=45)
+    wait_bridged(ari, "carrier-in", "patel", timeout=10)
+    result = call.wait(timeout=60)
+
+    assert result.ended_by == "remote"
+    assert phones.answered_by(call.caller) == "patel"
+    assert phones.rang(call.caller) == ["patel"]

@@ -1,0 +1,95 @@
+"""The SIPp helpers without SIPp: scenario rendering and reading the phones' logs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from coverage_engine.testing_sipp import (
+    PHONE_PORTS,
+    answers,
+    busy,
+    caller_result,
+    never_answers,
+    parse_events,
+    phone_calls,
+    presses,
+    render_caller_scenario,
+    render_phone_scenario,
+)
+
+PJSIP_CONF = Path(__file__).resolve().parents[2] / "config" / "asterisk" / "pjsip.conf"
+
+
+def test_every_phone_port_matches_a_static_contact_in_pjsip_conf() -> None:
+    """The phone/port map and pjsip.conf's AOR contacts agree."""
+    conf = PJSIP_CONF.read_text()
+    for name, port in PHONE_PORTS.items():
+        assert f"@127.0.0.1:{port}" in conf or f"sip:127.0.0.1:{port}" in conf, name
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [answers(), answers(2.5, hangup_after=4), never_answers(), busy(), presses("1")],
+    ids=["answers", "answers-late-hangs-up", "never", "busy", "presses-1"],
+)
+def test_every_behaviour_renders_a_complete_scenario(behaviour: object) -> None:
+    """No placeholder is left in the XML SIPp will run."""
+    assert hasattr(behaviour, "kind")
+    xml = render_phone_scenario("operator2", behaviour)  # type: ignore[arg-type]
+    assert "{{" not in xml
+    assert xml.lstrip().startswith("<?xml")
+
+
+def test_press_1_sends_the_digit_as_sip_info() -> None:
+    """The press-1 phone sends an INFO with application/dtmf-relay Signal=1."""
+    xml = render_phone_scenario("patel", presses("1", after=1, delay=2))
+    assert "INFO [next_url] SIP/2.0" in xml
+    assert "Signal=1" in xml
+    assert 'timeout="2000"' in xml
+    assert 'timeout="1000"' in xml
+
+
+def test_the_caller_scenario_escapes_the_display_name() -> None:
+    """A display name cannot break the XML or the From header."""
+    xml = render_caller_scenario("+15550100001", 'Eve <"]]>\r\nX: y', hangup_after=None)
+    assert '"Eve X: y" <sip:+15550100001@' in xml
+    assert "{{" not in xml
+
+
+def test_a_phone_log_folds_into_calls(tmp_path: Path) -> None:
+    """invite/answered/dtmf/remote_bye lines become one answered call with its digits."""
+    log = tmp_path / "patel.events.log"
+    log.write_text(
+        "EV|2026-11-27\t10:00:00.000000\t1795773600.000000|invite|c1|"
+        ' "Test" <sip:+15550100001@127.0.0.1>;tag=x\n'
+        "EV|2026-11-27\t10:00:01.000000\t1795773601.000000|answered|c1|200\n"
+        "EV|2026-11-27\t10:00:02.000000\t1795773602.000000|dtmf|c1|1\n"
+        "EV|2026-11-27\t10:00:05.500000\t1795773605.500000|remote_bye|c1|BYE\n"
+        "EV|2026-11-27\t10:00:06.000000\t1795773606.000000|invite|c2|<sip:+15550100002@h>\n"
+        "EV|2026-11-27\t10:00:07.000000\t1795773607.000000|cancelled|c2|CANCEL\n"
+    )
+    first, second = phone_calls("patel", parse_events(log))
+    assert (first.caller, first.outcome, first.digits, first.ended_by) == (
+        "+15550100001", "answered", "1", "remote"
+    )
+    assert first.talk_seconds == pytest.approx(4.5)
+    assert (second.caller, second.outcome, second.answered) == ("+15550100002", "cancelled", False)
+
+
+def test_a_refused_call_reports_the_status(tmp_path: Path) -> None:
+    """A caller refused with 486 is not answered and knows why."""
+    log = tmp_path / "caller.events.log"
+    log.write_text(
+        "EV|2026-11-27\t10:00:00.000000\t1795773600.000000|invite|x|5550100\n"
+        "EV|2026-11-27\t10:00:00.500000\t1795773600.500000|rejected|x|486\n"
+    )
+    result = caller_result("+15550100001", "5550100", parse_events(log), 0)
+    assert not result.answered
+    assert result.rejected_with == 486
+
+
+def test_a_missing_log_means_no_calls_yet(tmp_path: Path) -> None:
+    """A phone that has not written its log yet received nothing."""
+    assert parse_events(tmp_path / "nothing.log") == []
