@@ -62,6 +62,8 @@ STAFF_RING, QUEUE_WAIT, DOCTOR_RING = 6, 8, 8
 # A phone that answers talks this long, then hangs up: the caller (who never
 # hangs up first in these journeys) must then be released by the PBX.
 TALK = 4
+# The emergency announcement (sounds/en/coverage-emergency) lasts about 8 s.
+ANNOUNCEMENT = 9
 
 
 def fast_config(path: Path) -> Path:
@@ -306,7 +308,8 @@ def test_caller_hangs_up_while_queued_leaves_nothing_behind(
     engine.start(MAPLE_NIGHT)
     for op in OPERATORS:
         phones.start(op, never_answers())
-    call = place_call(MAPLE, hangup_after=4)  # answered by the engine at once
+    # Answered by the engine at once; ~8 s of announcement, then the queue.
+    call = place_call(MAPLE, hangup_after=ANNOUNCEMENT + 5)
     phones.wait_for("invite", call.caller, timeout=20)  # the queue rings the operators
     call.wait(timeout=20)
     wait_empty(ari)
