@@ -370,10 +370,16 @@ class AriClient:
             params["formats"] = ",".join(formats)
         # /channels/create has no callerId parameter (originate has); setting
         # the caller id functions on the new channel does the same job.
+        # chan_pjsip builds an outbound INVITE's From from the channel's
+        # *connected line* (Dial() copies the caller's id there), so without
+        # CONNECTEDLINE the phone shows "Anonymous" instead of the patient's
+        # number (seen with SIPp phones against Asterisk 22).
         all_vars: dict[str, str] = dict(variables or {})
         if caller_id is not None:
             all_vars["CALLERID(name)"] = caller_id.name
             all_vars["CALLERID(num)"] = caller_id.number
+            all_vars["CONNECTEDLINE(name)"] = caller_id.name
+            all_vars["CONNECTEDLINE(num)"] = caller_id.number
         body = {"variables": all_vars} if all_vars else None
         log.debug("ari.create_channel", endpoint=mask_digits(endpoint), channel_id=channel_id)
         data = await self._request("POST", "/channels/create", params=params, body=body)

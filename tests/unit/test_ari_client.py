@@ -150,7 +150,12 @@ async def test_outbound_leg_is_created_into_the_app_and_dialed(
         "formats": "ulaw",
     }
     assert created.body == {
-        "variables": {"CALLERID(name)": "MGP: Jane", "CALLERID(num)": "+15559870001"}
+        "variables": {
+            "CALLERID(name)": "MGP: Jane",
+            "CALLERID(num)": "+15559870001",
+            "CONNECTEDLINE(name)": "MGP: Jane",
+            "CONNECTEDLINE(num)": "+15559870001",
+        }
     }
     events = ari.events()
     await ari.dial("leg-1", ring_seconds=20, caller=caller)
