@@ -72,6 +72,10 @@ MUTATIONS = [
     ("override-ends-before-start", "    overrides: []\n",
      "    overrides:\n      - {from: 2027-01-27 06:00, until: 2027-01-26 06:00, reason: snow}\n",
      "practices.maple-grove.overrides[0].until", "ends before it starts", "{from: 2027-01-27"),
+    ("misspelt-choice", "{to: oncall_primary, ring_seconds: 30",
+     "{to: oncall_primry, ring_seconds: 30",
+     "practices.lakeside.when_closed.chain[0].to", 'did you mean "oncall_primary"?',
+     "oncall_primry"),
     ("bad-anchor-weekday", "anchor: 2026-11-02", "anchor: 2026-11-03",
      "practices.maple-grove.oncall.rotation.anchor", "must be a handoff day", "anchor: 2026-11-03"),
     ("undeclared-trunk", "patel:  {name: Dr. Priya Patel, endpoint: patel}",
@@ -240,3 +244,19 @@ def test_tab_indentation_is_explained(tmp_path: Path, capsys: pytest.CaptureFixt
     assert code == 1
     assert f"{path}:{line}: invalid YAML" in err
     assert "never tabs" in err
+
+
+def test_check_without_a_file_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """`check` with no CONFIG exits 2 with argparse's usage line."""
+    with pytest.raises(SystemExit) as exc:
+        main(["check"])
+    assert exc.value.code == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_check_on_a_directory_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder is not a coverage file: exit 2, saying it cannot be read."""
+    assert main(["check", str(tmp_path)]) == 2
+    assert "cannot read" in capsys.readouterr().err

@@ -167,3 +167,11 @@ def test_python_m_runs_the_same_cli() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "OK: 2 practices" in result.stdout
+
+
+def test_explain_at_a_time_that_does_not_exist_reads_the_jump(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--at 02:30 on spring-forward night (no offset) is read as 03:00 CDT, the jump."""
+    out = explain_json(capsys, MAPLE_DID, "2026-03-08T02:30")
+    assert out["at"] == "2026-03-08T03:00:00-05:00"
