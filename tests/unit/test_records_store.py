@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import stat
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -392,3 +394,24 @@ async def test_a_resumed_decision_reopens_a_recovered_journey(
     final = read("c1")
     assert final is not None
     assert final.outcome is Outcome.ANSWERED_BY_ONCALL
+
+
+async def test_a_slow_disk_never_blocks_the_caller_of_the_recorder(tmp_path: Path) -> None:
+    """While the file is locked (a stalled disk), writes return at once; they land once it frees."""
+    path = tmp_path / "calls.db"
+    rec, _ = SqliteRecorder.open(path, now=T0)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # the writer thread now waits on its busy timeout
+    try:
+        started = time.perf_counter()
+        ack = rec.start("c1", at=T0, did="1", caller_number="+15550001")
+        assert time.perf_counter() - started < 0.5  # the busy timeout is 10 s
+        await asyncio.sleep(0.3)
+        assert not ack.done()  # not acknowledged: not yet durable
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    await acknowledged(ack)
+    rec.close()
+    with RecordStore.open(path) as store:
+        assert store.get("c1") is not None
