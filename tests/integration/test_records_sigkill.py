@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from coverage_engine.engine_process import EngineProcess
-from coverage_engine.records import EventKind, Journey, JourneyFilter, Outcome
-from coverage_engine.records.sqlite import RecordStore, StoreError
+from coverage_engine.records import EventKind, Outcome
+from coverage_engine.records.testing import kinds, wait_for_journey
 from coverage_engine.sandbox import AriCredentials, Sandbox
 from coverage_engine.testing_sipp import CallerHandle, Phones, never_answers
 from tests.unit.test_run import config_in
@@ -24,26 +24,6 @@ pytestmark = pytest.mark.integration
 MONDAY_3AM = datetime(2026, 11, 30, 3, 0, tzinfo=ZoneInfo("America/Chicago"))
 MAPLE_DID = "+13125550100"
 OPERATORS = ("operator1", "operator2", "operator3")
-
-
-def journey_when(
-    db: Path, caller: str, condition: Callable[[Journey], bool], seconds: float = 45.0
-) -> Journey:
-    """Poll the record file (written by the engine process) until the caller's journey matches."""
-    deadline = time.monotonic() + seconds
-    last: Journey | None = None
-    while time.monotonic() < deadline:
-        try:
-            with RecordStore.open(db) as store:
-                found = store.journeys(JourneyFilter(caller=caller), events=True)
-        except StoreError:  # the engine has not created the file yet
-            found = []
-        if found:
-            last = found[-1]
-            if condition(last):
-                return last
-        time.sleep(0.2)
-    raise TimeoutError(f"the journey of {caller} did not get there; last seen: {last}")
 
 
 @pytest.fixture
@@ -94,13 +74,13 @@ def test_sigkill_while_queued_keeps_every_event_and_the_restart_closes_the_journ
     engine.start(MONDAY_3AM)
 
     call = place_call(MAPLE_DID)
-    queued = journey_when(db, call.caller, lambda j: EventKind.QUEUE_ENTERED in kinds(j))
+    queued = wait_for_journey(db, call.caller, lambda j: EventKind.QUEUE_ENTERED in kinds(j))
     engine.kill()
     assert engine.proc is not None
     assert engine.proc.returncode == -9
 
     engine.start()
-    closed = journey_when(db, call.caller, lambda j: j.outcome is not None)
+    closed = wait_for_journey(db, call.caller, lambda j: j.outcome is not None)
     assert closed.events[: len(queued.events)] == queued.events
     assert kinds(closed) == [
         EventKind.RECEIVED,
@@ -116,8 +96,3 @@ def test_sigkill_while_queued_keeps_every_event_and_the_restart_closes_the_journ
     assert call.proc.poll() is None
     assert call.result().answered
     assert call.caller not in engine.log()
-
-
-def kinds(journey: Journey) -> list[EventKind]:
-    """The journey's event kinds, in order."""
-    return [e.kind for e in journey.events]

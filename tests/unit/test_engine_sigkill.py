@@ -12,7 +12,7 @@ import pytest
 
 from coverage_engine.engine_process import EngineProcess
 from coverage_engine.records import EventKind, Journey, Outcome
-from coverage_engine.records.sqlite import RecordStore, StoreError
+from coverage_engine.records.testing import kinds, wait_for_journey
 from coverage_engine.testing import FakeAri
 from tests.unit.test_run import config_in
 
@@ -23,25 +23,9 @@ CALLER = "+13125559876"
 PASSWORD = "fake-ari-password"  # the fake server's fake password
 
 
-async def journey_when(
-    db: Path, call_id: str, condition: Callable[[Journey], bool], seconds: float = 20.0
-) -> Journey:
-    """Poll the record file (written by another process) until the call's journey satisfies it."""
-    async with asyncio.timeout(seconds):
-        while True:
-            try:
-                with RecordStore.open(db) as store:
-                    journey = store.get(call_id)
-            except StoreError:  # not created yet
-                journey = None
-            if journey is not None and condition(journey):
-                return journey
-            await asyncio.sleep(0.05)
-
-
-def kinds(journey: Journey) -> list[EventKind]:
-    """The journey's event kinds, in order."""
-    return [e.kind for e in journey.events]
+async def journey_when(db: Path, caller: str, condition: Callable[[Journey], bool]) -> Journey:
+    """Wait, off the event loop (the fake ARI runs on it), for the caller's journey to match."""
+    return await asyncio.to_thread(wait_for_journey, db, caller, condition, timeout=20)
 
 
 async def test_sigkill_during_a_queued_call_loses_nothing_and_the_restart_closes_it(
@@ -61,13 +45,13 @@ async def test_sigkill_during_a_queued_call_loses_nothing_and_the_restart_closes
         try:
             await asyncio.to_thread(engine.start, MONDAY_3AM)
             caller = await fake.start_call(MAPLE_DID, CALLER)
-            queued = await journey_when(db, caller, lambda j: EventKind.QUEUE_ENTERED in kinds(j))
+            queued = await journey_when(db, CALLER, lambda j: EventKind.QUEUE_ENTERED in kinds(j))
             await asyncio.to_thread(engine.kill)
             assert engine.proc is not None
             assert engine.proc.returncode == -9
 
             await asyncio.to_thread(engine.start)
-            closed = await journey_when(db, caller, lambda j: j.outcome is not None)
+            closed = await journey_when(db, CALLER, lambda j: j.outcome is not None)
             # Every event written before the kill is still there, in order, then the restart.
             assert closed.events[: len(queued.events)] == queued.events
             assert kinds(closed)[len(queued.events) :] == [
@@ -80,7 +64,7 @@ async def test_sigkill_during_a_queued_call_loses_nothing_and_the_restart_closes
             # The queue gives the caller back: the new engine carries on the same journey.
             await fake.reenter(caller, "queue-result", "TIMEOUT")
             resumed = await journey_when(
-                db, caller, lambda j: EventKind.ONCALL_DIALING in kinds(j)[len(closed.events) :]
+                db, CALLER, lambda j: EventKind.ONCALL_DIALING in kinds(j)[len(closed.events) :]
             )
             assert kinds(resumed)[len(closed.events)] is EventKind.DECIDED
             assert resumed.outcome is None  # in progress again

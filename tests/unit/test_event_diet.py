@@ -53,13 +53,14 @@ EXPECTED_REQUESTS: dict[str, Counter[str]] = {
 EXPECTED_EVENTS: dict[str, Counter[str]] = {
     "open-frontdesk": Counter(
         {
-            "StasisStart": 2,  # the caller, then the answered leg
-            "ChannelStateChange": 2,
+            # Counts as Asterisk 22 sends them (the fake mirrors the sandbox):
+            "StasisStart": 2,  # the caller, then the leg as soon as it is created
+            "ChannelStateChange": 3,  # caller answered; leg Ringing, leg Up
             "Dial": 3,  # "", RINGING, ANSWER
             "ChannelEnteredBridge": 2,
-            "ChannelHangupRequest": 1,
+            "ChannelHangupRequest": 2,  # the caller's, then the leg's
             "StasisEnd": 2,
-            "ChannelDestroyed": 2,
+            "ChannelDestroyed": 1,  # the leg only: the caller's subscription ended at StasisEnd
             "ChannelLeftBridge": 2,
             "BridgeDestroyed": 1,
         }
