@@ -683,7 +683,12 @@ class Sandbox:
         result = self._asterisk_rx(command, timeout=timeout)
         if result.returncode != 0:
             raise SandboxError(f"asterisk -rx {command!r} failed: {result.stdout.strip()}")
-        return result.stdout
+        # The remote console itself complains that the private network
+        # namespace has no ethernet card; that line is not the command's output.
+        return "".join(
+            line for line in result.stdout.splitlines(keepends=True)
+            if not line.startswith("No ethernet interface found")
+        )
 
     def _asterisk_rx(self, command: str, *, timeout: float) -> subprocess.CompletedProcess[str]:
         # The remote console talks to the control socket inside the tree; it
@@ -697,6 +702,22 @@ class Sandbox:
             )
         except subprocess.TimeoutExpired:
             return subprocess.CompletedProcess([], 124, "", "timeout")
+
+    def hang_up_all_calls(self, *, timeout: float = 10.0) -> None:
+        """Hang up every channel and wait until none is left (isolation between tests).
+
+        A test may leave a call up on purpose (a caller still waiting in the
+        queue) and a stopped SIPp sends no BYE: without this, Asterisk would
+        keep ringing the next test's phones for that call.
+        """
+        self.cli("channel request hangup all")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            out = self.cli("core show channels count")
+            if out.strip().startswith("0 active channels"):
+                return
+            time.sleep(0.2)
+        raise SandboxError(f"channels still up after hang-up:\n{self.cli('core show channels')}")
 
     def console_command(self) -> list[str]:
         """The argv of an interactive remote console (`asterisk -r`) into the sandbox."""

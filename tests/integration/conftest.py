@@ -14,7 +14,8 @@
              the carrier trunk and returns its `CallerHandle` (`.wait()`,
              `.wait_answered()`, `.caller` is a number unique to this call).
 
-Every SIPp process a test starts is stopped when the test ends.
+Every SIPp process a test starts is stopped when the test ends, and every
+call still up in Asterisk is hung up, so no test's call leaks into the next.
 
 When the sandbox cannot run here (not root, no debootstrap/sipp, ports taken
 by another Asterisk), integration tests skip with the reason; with CI=true
@@ -75,10 +76,11 @@ def phones(sandbox: Sandbox, tmp_path: Path) -> Iterator[Phones]:
 
 @pytest.fixture
 def callers(sandbox: Sandbox, tmp_path: Path) -> Iterator[Callers]:
-    """SIPp callers for this test; all stopped when it ends."""
+    """SIPp callers for this test; all stopped, and every call hung up, when it ends."""
     box = Callers(tmp_path)
     yield box
     box.stop_all()
+    sandbox.hang_up_all_calls()
 
 
 @pytest.fixture

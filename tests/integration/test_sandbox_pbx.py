@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from coverage_engine.sandbox import AMI_PORT, HTTP_PORT, SIP_PORT, AriCredentials
-from coverage_engine.testing_sipp import CallerHandle, Phones, answers, ari_get
+from coverage_engine.testing_sipp import CallerHandle, Phones, answers, ari_get, never_answers
 
 pytestmark = pytest.mark.integration
 
@@ -79,3 +79,44 @@ async def test_the_did_reaches_the_application_as_one_filtered_argument(
     assert [c.phone for c in calls if c.answered] == ["operator1"]
     result = await asyncio.to_thread(call.wait, 60)
     assert result.answered
+
+
+async def test_an_operators_step_comes_back_to_the_engine_with_the_queue_result(
+    ari: AriCredentials, phones: Phones, place_call: Callable[..., CallerHandle]
+) -> None:
+    """In coverage-queue a caller waits COVERAGE_QUEUE_WAIT s, then is back in Stasis: TIMEOUT."""
+    for operator in ("operator1", "operator2", "operator3"):
+        phones.start(operator, never_answers())
+    headers = {"Authorization": ari.basic_auth_header()}
+    async with (
+        aiohttp.ClientSession(headers=headers) as http,
+        http.ws_connect(ari.websocket_url) as ws,
+    ):
+        call = place_call("+15550100")
+        start = await asyncio.wait_for(_next_event(ws, "StasisStart"), timeout=15)
+        channel = start["channel"]["id"]
+        # As the engine does: answer the caller, set the step's variables, continue.
+        async with http.post(f"{ari.url}/channels/{channel}/answer") as response:
+            assert response.status == 204
+        for name, value in (("COVERAGE_QUEUE", "answering"), ("COVERAGE_QUEUE_WAIT", "3")):
+            async with http.post(
+                f"{ari.url}/channels/{channel}/variable",
+                params={"variable": name, "value": value},
+            ) as response:
+                assert response.status == 204
+        async with http.post(
+            f"{ari.url}/channels/{channel}/continue",
+            params={"context": "coverage-queue", "extension": "s", "priority": "1"},
+        ) as response:
+            assert response.status == 204
+        back = await asyncio.wait_for(_next_event(ws, "StasisStart"), timeout=20)
+        assert back["channel"]["id"] == channel
+        assert back["args"] == ["queue-result", "TIMEOUT"]
+        async with http.delete(f"{ari.url}/channels/{channel}") as response:
+            assert response.status == 204
+
+    result = await asyncio.to_thread(call.wait, 30)
+    assert result.ended_by == "remote"
+    assert {c.phone for c in phones.calls() if c.caller == call.caller} == {
+        "operator1", "operator2", "operator3"
+    }
