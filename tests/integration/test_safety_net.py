@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -49,15 +49,11 @@ def test_with_no_engine_a_call_reaches_the_operator_who_picks_up(
 
 
 @pytest.fixture
-def no_operators_logged_in(sandbox: Sandbox) -> Iterator[None]:
-    """Pause the three operators (logged out) for one test, then unpause them."""
-    # Static members cannot be removed at runtime; pausing is how an operator
-    # stops taking calls, and queues.conf treats an all-paused queue as empty.
+def no_operators_logged_in(sandbox: Sandbox) -> None:
+    """Log the three operators out of `answering` (the fixtures log them in again after)."""
     for op in OPERATORS:
-        sandbox.cli(f"queue pause member PJSIP/{op} queue answering reason test")
-    yield
-    for op in OPERATORS:
-        sandbox.cli(f"queue unpause member PJSIP/{op} queue answering")
+        sandbox.cli(f"queue remove member PJSIP/{op} from answering")
+    assert "No Members" in sandbox.cli("queue show answering")
 
 
 @pytest.mark.usefixtures("no_operators_logged_in")
