@@ -97,6 +97,10 @@ SIP_PORT = 5060
 HTTP_PORT = 8088
 AMI_PORT = 5038
 ARI_APP = "coverage-engine"
+# Operators logged in to this queue at every start (queues.conf has only
+# dynamic members): the answering service "on shift" of the sandbox.
+OPERATOR_QUEUE = "answering"
+SANDBOX_OPERATORS = ("operator1", "operator2", "operator3")
 ARI_USER = "coverage-engine"
 AMI_USER = "coverage-engine"
 
@@ -455,6 +459,7 @@ class Sandbox:
         except StartError:
             self.stop()
             raise
+        self.reset_operators()
         self.log(f"Asterisk is up (pid {proc.pid}); ARI at {self.credentials().url}")
 
     def _install_config(self) -> None:
@@ -718,6 +723,13 @@ class Sandbox:
                 return
             time.sleep(0.2)
         raise SandboxError(f"channels still up after hang-up:\n{self.cli('core show channels')}")
+
+    def reset_operators(self) -> None:
+        """Log operator1..3 in to the `answering` queue, unpaused (a shift is on)."""
+        for name in SANDBOX_OPERATORS:
+            # "Already there" is fine: the point is that they are in.
+            self.cli(f"queue add member PJSIP/{name} to {OPERATOR_QUEUE} penalty 0 as {name}")
+            self.cli(f"queue unpause member PJSIP/{name} queue {OPERATOR_QUEUE}")
 
     def console_command(self) -> list[str]:
         """The argv of an interactive remote console (`asterisk -r`) into the sandbox."""

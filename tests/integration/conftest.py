@@ -14,8 +14,9 @@
              the carrier trunk and returns its `CallerHandle` (`.wait()`,
              `.wait_answered()`, `.caller` is a number unique to this call).
 
-Every SIPp process a test starts is stopped when the test ends, and every
-call still up in Asterisk is hung up, so no test's call leaks into the next.
+Every SIPp process a test starts is stopped when the test ends; then every
+call still up in Asterisk is hung up and operator1..3 are logged in to the
+`answering` queue again, unpaused, so no test's state leaks into the next.
 
 When the sandbox cannot run here (not root, no debootstrap/sipp, ports taken
 by another Asterisk), integration tests skip with the reason; with CI=true
@@ -80,7 +81,14 @@ def callers(sandbox: Sandbox, tmp_path: Path) -> Iterator[Callers]:
     box = Callers(tmp_path)
     yield box
     box.stop_all()
+
+
+@pytest.fixture(autouse=True)
+def fresh_pbx_state(sandbox: Sandbox) -> Iterator[None]:
+    """After each test: every call hung up, operator1..3 logged in and unpaused."""
+    yield
     sandbox.hang_up_all_calls()
+    sandbox.reset_operators()
 
 
 @pytest.fixture

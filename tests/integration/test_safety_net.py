@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -49,15 +49,11 @@ def test_with_no_engine_a_call_reaches_the_operator_who_picks_up(
 
 
 @pytest.fixture
-def no_operators_logged_in(sandbox: Sandbox) -> Iterator[None]:
-    """Pause the three operators (logged out) for one test, then unpause them."""
-    # Static members cannot be removed at runtime; pausing is how an operator
-    # stops taking calls, and queues.conf treats an all-paused queue as empty.
+def no_operators_logged_in(sandbox: Sandbox) -> None:
+    """Log the three operators out of `answering` (the fixtures log them in again after)."""
     for op in OPERATORS:
-        sandbox.cli(f"queue pause member PJSIP/{op} queue answering reason test")
-    yield
-    for op in OPERATORS:
-        sandbox.cli(f"queue unpause member PJSIP/{op} queue answering")
+        sandbox.cli(f"queue remove member PJSIP/{op} from answering")
+    assert "No Members" in sandbox.cli("queue show answering")
 
 
 @pytest.mark.usefixtures("no_operators_logged_in")
@@ -75,3 +71,17 @@ def test_with_no_engine_and_no_operators_the_on_call_number_answers(
     assert result.ended_by == "remote"
     assert phones.answered_by(call.caller) == "patel"
     assert phones.rang(call.caller) == ["patel"]
+
+
+def test_an_operator_logs_out_with_star_22_and_the_queue_forgets_them(
+    sandbox: Sandbox, place_call: Callable[..., CallerHandle]
+) -> None:
+    """operator2's phone dialing *22 removes operator2 (and only them) from `answering`."""
+    assert "operator2" in sandbox.cli("queue show answering")
+
+    result = place_call("*22", caller="operator2").wait(timeout=30)
+
+    assert result.answered  # the confirmation prompt
+    members = sandbox.cli("queue show answering")
+    assert "operator2" not in members
+    assert "operator1" in members
