@@ -145,9 +145,9 @@ class CallSettings:
     # unbounded repeat would spin. The confirm timer decides either way.
     confirm_plays: int = 3
     leg_timeout_margin: int = 5
-    # The press-1 prompt the doctor hears (sounds/en/coverage-press-1, shipped
-    # with the project and installed into <astdatadir>/sounds/en/coverage/).
-    confirm_media: Callable[[Plan], str] = lambda plan: "sound:coverage/coverage-press-1"
+    confirm_media: Callable[[Plan], str] = lambda plan: (
+        f"sound:coverage/accept-{plan.practice_id}"
+    )
 
 
 Transition = tuple[CallState, list[Command]]
