@@ -13,6 +13,12 @@
 * `place_call(did, hangup_after=None, caller=None)` starts a SIPp caller on
              the carrier trunk and returns its `CallerHandle` (`.wait()`,
              `.wait_answered()`, `.caller` is a number unique to this call).
+* operators: the `answering` queue has no static members; each test starts
+             with operator1..3 logged in (`operators_on_duty`, automatic).
+             `no_operators` logs everyone out for the test, `logged_in("operator1",
+             ...)` logs out everyone and then exactly those in;
+* `ami_env`  puts the sandbox's AMI credentials in COVERAGE_AMI_* for the
+             test (what `coverage-engine operators ...` and `run` read).
 
 Every SIPp process a test starts is stopped when the test ends.
 
@@ -24,6 +30,7 @@ they fail instead, because a CI run that tested nothing must not pass.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,7 +38,7 @@ from typing import NoReturn
 
 import pytest
 
-from coverage_engine.sandbox import AriCredentials, Sandbox, SandboxError
+from coverage_engine.sandbox import AmiCredentials, AriCredentials, Sandbox, SandboxError
 from coverage_engine.testing_sipp import CallerHandle, Callers, Phones
 
 
@@ -85,3 +92,79 @@ def callers(sandbox: Sandbox, tmp_path: Path) -> Iterator[Callers]:
 def place_call(callers: Callers) -> Callable[..., CallerHandle]:
     """`place_call(did, *, hangup_after=None, caller=None)` -> a running `CallerHandle`."""
     return callers.place
+
+
+OPERATOR_QUEUE = "answering"
+
+
+def _members(sandbox: Sandbox) -> list[str]:
+    """Interfaces logged in to the operator queue, from `queue show`.
+
+    Member lines read `operator1 (PJSIP/operator1) (ringinuse disabled) ...`;
+    only the Members section counts (the Callers section names channels).
+    """
+    out = sandbox.cli(f"queue show {OPERATOR_QUEUE}")
+    members = out.split("Members:", 1)[1] if "Members:" in out else ""
+    members = members.split("Callers", 1)[0]
+    return sorted(set(re.findall(r"PJSIP/[\w.-]+", members)))
+
+
+def _log_out_everyone(sandbox: Sandbox) -> None:
+    for interface in _members(sandbox):
+        sandbox.cli(f"queue remove member {interface} from {OPERATOR_QUEUE}")
+
+
+def _log_in(sandbox: Sandbox, *operators: str) -> None:
+    for op in operators:
+        sandbox.cli(f"queue add member PJSIP/{op} to {OPERATOR_QUEUE} penalty 0 as {op}")
+
+
+@pytest.fixture(autouse=True)
+def operators_on_duty(request: pytest.FixtureRequest) -> Iterator[None]:
+    """By default the three operators are logged in, as on a staffed night.
+
+    The queue has no static members (operators log in and out), so each test
+    that uses the PBX starts from this known state; `no_operators`,
+    `logged_in(...)` and `ami_env` change it for one test.
+    """
+    if "sandbox" not in request.fixturenames:
+        yield
+        return
+    sandbox: Sandbox = request.getfixturevalue("sandbox")
+    _log_out_everyone(sandbox)
+    _log_in(sandbox, "operator1", "operator2", "operator3")
+    yield
+    _log_out_everyone(sandbox)
+
+
+@pytest.fixture
+def no_operators(sandbox: Sandbox) -> Iterator[None]:
+    """Nobody logged in to the operator queue during the test (nor after it)."""
+    _log_out_everyone(sandbox)
+    yield
+    _log_out_everyone(sandbox)
+
+
+@pytest.fixture
+def logged_in(sandbox: Sandbox) -> Iterator[Callable[..., None]]:
+    """`logged_in("operator1", ...)`: those operators are in the queue until the test ends."""
+    _log_out_everyone(sandbox)
+
+    def log_in(*operators: str) -> None:
+        _log_in(sandbox, *operators)
+
+    yield log_in
+    _log_out_everyone(sandbox)
+
+
+@pytest.fixture
+def ami_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[AmiCredentials]:
+    """The sandbox's AMI credentials in COVERAGE_AMI_*; nobody logged in before or after."""
+    creds = sandbox.ami_credentials()
+    monkeypatch.setenv("COVERAGE_AMI_HOST", creds.host)
+    monkeypatch.setenv("COVERAGE_AMI_PORT", str(creds.port))
+    monkeypatch.setenv("COVERAGE_AMI_USER", creds.user)
+    monkeypatch.setenv("COVERAGE_AMI_SECRET", creds.secret)
+    _log_out_everyone(sandbox)
+    yield creds
+    _log_out_everyone(sandbox)

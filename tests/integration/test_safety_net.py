@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
-from coverage_engine.sandbox import AriCredentials, Sandbox
+from coverage_engine.sandbox import AriCredentials
 from coverage_engine.testing_sipp import (
     CallerHandle,
     Phones,
@@ -48,19 +48,7 @@ def test_with_no_engine_a_call_reaches_the_operator_who_picks_up(
     assert abs(result.ended_at - operator2_call.ended_at) < 1
 
 
-@pytest.fixture
-def no_operators_logged_in(sandbox: Sandbox) -> Iterator[None]:
-    """Pause the three operators (logged out) for one test, then unpause them."""
-    # Static members cannot be removed at runtime; pausing is how an operator
-    # stops taking calls, and queues.conf treats an all-paused queue as empty.
-    for op in OPERATORS:
-        sandbox.cli(f"queue pause member PJSIP/{op} queue answering reason test")
-    yield
-    for op in OPERATORS:
-        sandbox.cli(f"queue unpause member PJSIP/{op} queue answering")
-
-
-@pytest.mark.usefixtures("no_operators_logged_in")
+@pytest.mark.usefixtures("no_operators")
 def test_with_no_engine_and_no_operators_the_on_call_number_answers(
     phones: Phones, place_call: Callable[..., CallerHandle], ari: AriCredentials
 ) -> None:
