@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from coverage_engine.config.model import WEEKDAYS, Practice, localize
 from coverage_engine.plan import Plan, StepKind
 from coverage_engine.routing import decide_for_practice
 from coverage_engine.schedule.holidays import holidays_on
+from coverage_engine.wallclock import wall_time_instant
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +50,6 @@ def is_gap(plan: Plan) -> bool:
     return not plan.steps or plan.steps[-1].kind is not StepKind.OPERATORS
 
 
-def _at(day: date, minutes: int, zone: ZoneInfo) -> datetime:
-    if minutes >= 24 * 60:
-        return datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
-    return datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=zone)
-
-
 def _cuts(practice: Practice, day: date) -> list[datetime]:
     """Every instant of `day` where the answer might change."""
     zone = practice.zone
@@ -68,17 +62,28 @@ def _cuts(practice: Practice, day: date) -> list[datetime]:
     rotation = roster.rotation if roster is not None else None
     if rotation is not None and WEEKDAYS[day.weekday()] == rotation.handoff.weekday:
         minutes.add(rotation.handoff.time)
-    cuts = {_at(day, m, zone) for m in minutes}
+    cuts = {wall_time_instant(day, m, zone) for m in minutes}
+    # A time in the repeated hour happens twice; office hours follow the wall
+    # clock, so its second reading (fold=1) is a cut too.
+    cuts.update(
+        datetime.combine(day, time(m // 60, m % 60, fold=1), tzinfo=zone).astimezone(UTC)
+        for m in minutes
+        if m < 24 * 60
+    )
     moments = [m for o in practice.overrides for m in (o.start, o.until)]
     if roster is not None:
         moments += [m for s in roster.swaps for m in (s.start, s.until)]
-    cuts.update(localize(m, zone) for m in moments)
-    start, end = _at(day, 0, zone), _at(day, 24 * 60, zone)
-    # Compare in UTC: aware datetimes of one zone compare by wall clock
-    # otherwise, which is wrong in the repeated hour.
-    return sorted(
-        {c.astimezone(UTC) for c in cuts if start <= c < end},
-    )
+    cuts.update(localize(m, zone).astimezone(UTC) for m in moments)
+    start, end = wall_time_instant(day, 0, zone), wall_time_instant(day, 24 * 60, zone)
+    if start.astimezone(zone).utcoffset() != end.astimezone(zone).utcoffset():
+        # A DST day: when the clock jumps, wall-clock rules can change their
+        # answer at an instant that is no time written in the file (falling
+        # back to 01:00 reopens a range that ended at 01:30). Cut every
+        # quarter hour so the calendar still agrees with `explain`.
+        cuts.update(start + timedelta(minutes=q) for q in range(0, 25 * 60, 15))
+    # All in UTC: Python compares two datetimes of one zone by wall clock,
+    # which is wrong in the repeated hour.
+    return sorted(c for c in cuts if start <= c < end)
 
 
 def _signature(plan: Plan) -> tuple[object, ...]:
@@ -89,7 +94,7 @@ def day_coverage(practice: Practice, day: date) -> DayCoverage:
     """Who answers, piece by piece, over one local day."""
     zone = practice.zone
     cuts = _cuts(practice, day)
-    day_end = _at(day, 24 * 60, zone).astimezone(UTC)
+    day_end = wall_time_instant(day, 24 * 60, zone)
     segments: list[Segment] = []
     for start, end in zip(cuts, [*cuts[1:], day_end], strict=True):
         plan = decide_for_practice(practice, start)

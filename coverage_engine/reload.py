@@ -57,9 +57,12 @@ def fingerprint(path: Path) -> Fingerprint | None:
 def describe_errors(exc: BaseException) -> list[str]:
     """Every error an exception carries, one readable line each.
 
-    Understands an `errors` attribute that is a list of strings (our config
-    errors), pydantic's `errors()` method, and falls back to `str(exc)`.
+    Understands the config package's `ConfigError.issues`, an `errors` list,
+    pydantic's `errors()` method, and falls back to `str(exc)`.
     """
+    issues: Any = getattr(exc, "issues", None)  # coverage_engine.config.ConfigError
+    if isinstance(issues, Sequence) and not isinstance(issues, str) and issues:
+        return [str(issue) for issue in issues]
     errors: Any = getattr(exc, "errors", None)
     if callable(errors):
         with contextlib.suppress(Exception):

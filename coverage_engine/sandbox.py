@@ -305,7 +305,13 @@ class Sandbox:
         self.out_file = self.state / "asterisk.out"
         self.secrets_dir = self.state / "secrets"
         self.credentials_file = self.state / "credentials.env"
-        self.packages = read_packages(self.root)
+        try:
+            self.packages = read_packages(self.root)
+        except FileNotFoundError:
+            raise SandboxError(
+                f"{self.root} has no config/asterisk/packages.txt: run this from a "
+                "coverage-engine checkout, or set COVERAGE_ENGINE_ROOT to one"
+            ) from None
         self.key = tree_key(self.packages)
         self.cache_tree = cache_home() / f"asterisk-{SUITE}-{self.key}"
         # Kept so that stop() can reap the process we started (and Python
@@ -506,11 +512,13 @@ class Sandbox:
                     ("COVERAGE_ARI_URL", f"http://{HOST}:{HTTP_PORT}/ari"),
                     ("COVERAGE_ARI_USER", ARI_USER),
                     ("COVERAGE_ARI_PASSWORD", ari_password),
+                    ("COVERAGE_ARI_PASSWORD_FILE", str(self.secrets_dir / "ari-password")),
                     ("COVERAGE_ARI_APP", ARI_APP),
                     ("COVERAGE_AMI_HOST", HOST),
                     ("COVERAGE_AMI_PORT", str(AMI_PORT)),
                     ("COVERAGE_AMI_USER", AMI_USER),
                     ("COVERAGE_AMI_SECRET", ami_secret),
+                    ("COVERAGE_AMI_SECRET_FILE", str(self.secrets_dir / "ami-secret")),
                 )
             ),
         )
@@ -582,6 +590,7 @@ class Sandbox:
             with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 (fixed http URL)
                 return response.status == 200, f"HTTP {response.status}"
         except urllib.error.HTTPError as exc:
+            exc.close()  # it holds the response's socket
             return False, f"HTTP {exc.code}"
         except (urllib.error.URLError, OSError) as exc:
             return False, str(exc)

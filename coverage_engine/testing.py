@@ -30,8 +30,9 @@ from aiohttp import WSMsgType, web
 
 from coverage_engine.ari.settings import AriSettings
 
-DialOutcome = Literal["answer", "busy", "noanswer", "unavailable", "ring"]
-"""What a dialed phone does: answer at once, be busy, ring out, not exist, or ring until told."""
+DialOutcome = Literal["answer", "busy", "noanswer", "unavailable", "missing", "ring"]
+"""What a dialed phone does: answer at once, be busy, ring out (no answer), be unreachable,
+not exist at all (`/channels/create` fails), or ring until a test calls `answer()`."""
 
 _HANGUP_CAUSES = {
     "normal": 16,
@@ -71,6 +72,9 @@ class _Failure:
 class _FakeChannel:
     data: dict[str, Any]
     in_stasis: bool = False
+    # Subscribed beyond Stasis (legs we created, or POST .../subscription):
+    # only then does Asterisk send events such as ChannelDestroyed after StasisEnd.
+    subscribed: bool = False
     app_args: tuple[str, ...] = ()
     variables: dict[str, str] = field(default_factory=dict)
     bridge_id: str | None = None
@@ -105,6 +109,9 @@ class FakeAri:
         self._password = password
         self.auto_events = auto_events
         self.playback_seconds = playback_seconds
+        # How long a created channel takes to enter the application (the gap
+        # in which Asterisk refuses a dial with 409).
+        self.stasis_entry_delay = 0.0
         self.requests: list[RecordedRequest] = []
         self.channels: dict[str, _FakeChannel] = {}
         self.bridges: dict[str, dict[str, Any]] = {}
@@ -311,16 +318,14 @@ class FakeAri:
         await self.push("StasisStart", args=list(args), channel=channel.data)
 
     async def answer(self, channel_id: str) -> None:
-        """The dialed phone behind a created channel answers."""
+        """The dialed phone behind a created channel answers (Asterisk 22's event order)."""
         channel = self.channels[channel_id]
         if channel.dial_task is not None and channel.dial_task is not asyncio.current_task():
             channel.dial_task.cancel()
-            channel.dial_task = None
+        channel.dial_task = None
         channel.data["state"] = "Up"
-        await self.push("Dial", dialstatus="ANSWER", peer=channel.data)
-        await self.push("ChannelStateChange", channel=channel.data)
-        channel.in_stasis = True
-        await self.push("StasisStart", args=list(channel.app_args), channel=channel.data)
+        await self._maybe_push("ChannelStateChange", channel=channel.data)
+        await self._maybe_push("Dial", dialstatus="ANSWER", peer=channel.data)
 
     async def press(self, channel_id: str, digit: str) -> None:
         """The person on the channel presses a key."""
@@ -333,8 +338,8 @@ class FakeAri:
 
     async def remote_hangup(self, channel_id: str, cause: int = 16) -> None:
         """The person on the channel hangs up (the events Asterisk sends, in its order)."""
-        await self.push("ChannelHangupRequest", cause=cause, channel=self.channels[channel_id].data)
-        await self._destroy_channel(channel_id, cause)
+        # A BYE from the phone gives a ChannelHangupRequest without a cause.
+        await self._destroy_channel(channel_id, cause, request_cause=None)
 
     # -- HTTP plumbing ---------------------------------------------------------------
 
@@ -442,6 +447,9 @@ class FakeAri:
         if not endpoint or query.get("app") != self.app:
             return _error(400, "Endpoint and app are required")
         ident = query.get("channelId") or f"fake-{next(self._ids)}.1"
+        if self._outcome_for(endpoint) == "missing":
+            # Asterisk's answer for an endpoint it cannot allocate, key "error" and all.
+            return web.json_response({"error": "Allocation failed"}, status=500)
         if ident in self.channels:
             return _error(409, "Channel with given unique ID already exists")
         body = self.requests[-1].body if self.requests else None
@@ -457,9 +465,26 @@ class FakeAri:
             in_stasis=False,
         )
         channel = self.channels[ident]
+        channel.subscribed = True
         channel.variables.update(variables)
+        connected = channel.data["connected"]
+        connected["name"] = variables.get("CONNECTEDLINE(name)", "")
+        connected["number"] = variables.get("CONNECTEDLINE(num)", "")
         channel.data["dialplan"]["exten"] = endpoint  # kept so dial() can match outcomes
+        # Asterisk 22 puts a created channel into the application right after
+        # answering the request, before it is dialed: StasisStart with the
+        # appArgs, state Down. Until then a dial is refused with 409.
+        self._spawn(self._enter_stasis(channel))
         return web.json_response(channel.data)
+
+    async def _enter_stasis(self, channel: _FakeChannel) -> None:
+        if self.stasis_entry_delay:
+            await asyncio.sleep(self.stasis_entry_delay)
+        channel.in_stasis = True
+        channel.data["dialplan"].update(
+            app_name="Stasis", app_data=",".join((self.app, *channel.app_args))
+        )
+        await self._maybe_push("StasisStart", args=list(channel.app_args), channel=channel.data)
 
     async def _hangup(self, request: web.Request) -> web.Response:
         channel = self._channel(request, stasis=False)
@@ -524,45 +549,48 @@ class FakeAri:
         return web.Response(status=204)
 
     async def _dial(self, request: web.Request) -> web.Response:
-        channel = self._channel(request, stasis=False)
+        channel = self._channel(request)
         if channel.dial_task is not None or channel.data["state"] != "Down":
             return _error(409, "Channel is already being dialed")
         try:
             timeout = int(request.query.get("timeout", "0"))
         except ValueError:
             return _error(400, "Invalid timeout")
-        endpoint = channel.data["dialplan"]["exten"]
-        outcome: DialOutcome = "ring"
-        for pattern, wanted in self.dial_outcomes.items():
-            if fnmatch.fnmatchcase(endpoint, pattern):
-                outcome = wanted
-                break
+        outcome = self._outcome_for(channel.data["dialplan"]["exten"])
         channel.dial_task = asyncio.create_task(self._run_dial(channel, outcome, timeout))
         return web.Response(status=204)
+
+    def _outcome_for(self, endpoint: str) -> DialOutcome:
+        for pattern, wanted in self.dial_outcomes.items():
+            if fnmatch.fnmatchcase(endpoint, pattern):
+                return wanted
+        return "ring"
 
     async def _run_dial(
         self, channel: _FakeChannel, outcome: DialOutcome, ring_seconds: int
     ) -> None:
+        # Event order as Asterisk 22 sends it. Failures are not Dial events
+        # there: busy, no answer and unreachable show only as the leg's
+        # hangup (HangupRequest, StasisEnd, ChannelDestroyed with the cause).
         ident = channel.data["id"]
         await self._maybe_push("Dial", dialstatus="", peer=channel.data)
-        if outcome == "unavailable":
-            await self._maybe_push("Dial", dialstatus="CHANUNAVAIL", peer=channel.data)
+        if outcome in ("unavailable", "missing"):
+            channel.dial_task = None
             await self._destroy_channel(ident, 20)
             return
         if outcome == "busy":
-            await self._maybe_push("Dial", dialstatus="BUSY", peer=channel.data)
+            channel.dial_task = None
             await self._destroy_channel(ident, 17)
             return
         channel.data["state"] = "Ringing"
+        await self._maybe_push("ChannelStateChange", channel=channel.data)
         await self._maybe_push("Dial", dialstatus="RINGING", peer=channel.data)
         if outcome == "answer":
-            channel.dial_task = None
             await self.answer(ident)
             return
         if ring_seconds > 0:
             await asyncio.sleep(ring_seconds)
             channel.dial_task = None
-            await self._maybe_push("Dial", dialstatus="NOANSWER", peer=channel.data)
             await self._destroy_channel(ident, 19)
 
     async def _continue(self, request: web.Request) -> web.Response:
@@ -665,7 +693,7 @@ class FakeAri:
         return web.json_response(
             {
                 "name": self.app,
-                "channel_ids": [i for i, c in self.channels.items() if c.in_stasis],
+                "channel_ids": [i for i, c in self.channels.items() if c.in_stasis or c.subscribed],
                 "bridge_ids": list(self.bridges),
                 "endpoint_ids": [],
                 "device_names": [],
@@ -680,6 +708,7 @@ class FakeAri:
             return _error(400, "Invalid event source")
         if ident not in self.channels:
             return _error(422, "Event source does not exist")
+        self.channels[ident].subscribed = True
         return await self._application(request)
 
     # -- state changes with their events -------------------------------------------------
@@ -695,7 +724,16 @@ class FakeAri:
                 bridge["channels"].remove(channel_id)
             self._emit("ChannelLeftBridge", bridge=dict(bridge), channel=channel.data)
 
-    async def _destroy_channel(self, channel_id: str, cause: int) -> None:
+    async def _destroy_channel(
+        self, channel_id: str, cause: int, *, request_cause: int | None = -1
+    ) -> None:
+        """The channel hangs up: the events Asterisk 22 sends, to whom it sends them.
+
+        In Stasis: ChannelHangupRequest, StasisEnd. ChannelDestroyed follows
+        only for a channel the application is subscribed to beyond Stasis
+        (legs it created, explicit subscriptions): an inbound caller's
+        implicit subscription ends with StasisEnd.
+        """
         channel = self.channels.get(channel_id)
         if channel is None:
             return
@@ -705,11 +743,17 @@ class FakeAri:
         # hangup racing this one finds nothing to do.
         self._leave_bridge(channel_id)
         del self.channels[channel_id]
+        if channel.in_stasis or channel.subscribed:
+            fields: dict[str, Any] = {"channel": channel.data}
+            if request_cause is not None:
+                fields["cause"] = cause if request_cause == -1 else request_cause
+            await self._maybe_push("ChannelHangupRequest", **fields)
         if channel.in_stasis:
             await self._maybe_push("StasisEnd", channel=channel.data)
-        await self._maybe_push(
-            "ChannelDestroyed", cause=cause, cause_txt=_cause_text(cause), channel=channel.data
-        )
+        if channel.subscribed:
+            await self._maybe_push(
+                "ChannelDestroyed", cause=cause, cause_txt=_cause_text(cause), channel=channel.data
+            )
 
     def _emit(self, event_type: str, **fields: Any) -> None:
         """Send an event after the current response (Asterisk answers REST, then emits)."""

@@ -449,7 +449,9 @@ class Phones:
         answered = [c.phone for c in self.calls() if c.caller == caller and c.answered]
         return answered[-1] if answered else None
 
-    def wait_for(self, predicate: str, caller: str, timeout: float = 30.0) -> list[PhoneCall]:
+    def wait_for(
+        self, predicate: Literal["invite", "answered"], caller: str, timeout: float = 30.0
+    ) -> list[PhoneCall]:
         """Poll until some phone has `predicate` ("invite" or "answered") for `caller`."""
         deadline = time.monotonic() + timeout
         while True:

@@ -36,7 +36,13 @@ from urllib.parse import quote
 import aiohttp
 import structlog
 
-from coverage_engine.ari.errors import AriTimeout, AriUnavailable, ResourceGone, error_for_status
+from coverage_engine.ari.errors import (
+    AriTimeout,
+    AriUnavailable,
+    ResourceConflict,
+    ResourceGone,
+    error_for_status,
+)
 from coverage_engine.ari.events import (
     Connected,
     Disconnected,
@@ -161,14 +167,14 @@ class AriClient:
 
     # -- events ------------------------------------------------------------------
 
-    async def events(self) -> AsyncIterator[StreamItem]:
-        """Yield events and connection changes until the client is closed."""
-        while True:
-            item = await self._queue.get()
-            if item is _STOP:
-                self._queue.put_nowait(_STOP)  # let any other iterator end too
-                return
-            yield cast(StreamItem, item)
+    def events(self) -> AsyncIterator[StreamItem]:
+        """Yield events and connection changes until the client is closed.
+
+        A plain iterator object, not an async generator: cancelling a wait on
+        it (a timeout around `anext()`) leaves it usable, where a generator
+        would be closed for good by the CancelledError thrown into it.
+        """
+        return _EventIterator(self._queue)
 
     def _events_url(self) -> str:
         base = self._settings.base_url
@@ -368,12 +374,15 @@ class AriClient:
             params["originator"] = originator
         if formats:
             params["formats"] = ",".join(formats)
-        # /channels/create has no callerId parameter (originate has); setting
-        # the caller id functions on the new channel does the same job.
+        # /channels/create has no callerId parameter (originate has). What the
+        # callee's phone shows is the new channel's *connected line* (chan_pjsip
+        # builds the outbound From from it; Dial() copies the caller's id there).
+        # Setting CALLERID() instead leaves the phone showing "anonymous":
+        # checked against Asterisk 22 in tests/integration/test_ari_live.py.
         all_vars: dict[str, str] = dict(variables or {})
         if caller_id is not None:
-            all_vars["CALLERID(name)"] = caller_id.name
-            all_vars["CALLERID(num)"] = caller_id.number
+            all_vars["CONNECTEDLINE(name)"] = caller_id.name
+            all_vars["CONNECTEDLINE(num)"] = caller_id.number
         body = {"variables": all_vars} if all_vars else None
         log.debug("ari.create_channel", endpoint=mask_digits(endpoint), channel_id=channel_id)
         data = await self._request("POST", "/channels/create", params=params, body=body)
@@ -383,7 +392,20 @@ class AriClient:
         params: dict[str, str | int] = {"timeout": ring_seconds}
         if caller:
             params["caller"] = caller
-        await self._request("POST", f"/channels/{_segment(channel_id)}/dial", params=params)
+        path = f"/channels/{_segment(channel_id)}/dial"
+        # Asterisk 22 answers `/channels/create` before the new channel has
+        # entered the application, and a dial in that gap is refused with 409
+        # "Channel not in Stasis application" (seen in the sandbox). Retry
+        # briefly so callers can create and dial back to back.
+        deadline = time.monotonic() + self._settings.request_timeout
+        while True:
+            try:
+                await self._request("POST", path, params=params)
+                return
+            except ResourceConflict as exc:
+                if "stasis" not in exc.message.lower() or time.monotonic() >= deadline:
+                    raise
+            await asyncio.sleep(0.02)
 
     async def continue_in_dialplan(
         self, channel_id: str, *, context: str, extension: str, priority: int = 1
@@ -471,6 +493,23 @@ class AriClient:
         return [str(i) for i in ids] if isinstance(ids, list) else []
 
 
+class _EventIterator:
+    """Reads the client's event queue; ends when the client is closed."""
+
+    def __init__(self, queue: asyncio.Queue[StreamItem | object]) -> None:
+        self._queue = queue
+
+    def __aiter__(self) -> _EventIterator:
+        return self
+
+    async def __anext__(self) -> StreamItem:
+        item = await self._queue.get()
+        if item is _STOP:
+            self._queue.put_nowait(_STOP)  # let any other iterator end too
+            raise StopAsyncIteration
+        return cast(StreamItem, item)
+
+
 def _decode(text: str) -> StreamItem:
     try:
         data = json.loads(text)
@@ -480,13 +519,17 @@ def _decode(text: str) -> StreamItem:
 
 
 def _error_message(payload: bytes, status: int) -> str:
-    """Asterisk's error text: the `message` of its JSON body, else the body, else the status."""
+    """Asterisk's error text: `message`/`error` of its JSON body, else the body, else the status."""
     try:
         data = json.loads(payload)
     except ValueError:
         data = None
-    if isinstance(data, Mapping) and data.get("message"):
-        return str(data["message"])
+    # Most ARI errors say {"message": ...}; some (POST /channels/create with an
+    # endpoint that cannot be allocated) say {"error": "Allocation failed"}.
+    if isinstance(data, Mapping):
+        for key in ("message", "error"):
+            if data.get(key):
+                return str(data[key])
     text = payload.decode("utf-8", "replace").strip()
     return text[:200] if text else f"HTTP {status}"
 

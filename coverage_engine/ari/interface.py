@@ -94,7 +94,12 @@ class AriOperations(Protocol):
         ...
 
     async def hangup(self, channel_id: str, reason: HangupReason = "normal") -> None:
-        """Hang the channel up (`DELETE /channels/{id}?reason=...`)."""
+        """Hang the channel up (`DELETE /channels/{id}?reason=...`).
+
+        Events: `ChannelHangupRequest`, `StasisEnd`; `ChannelDestroyed` only
+        for channels the application is subscribed to beyond Stasis (legs we
+        created, or `subscribe_channel`), not for an inbound caller.
+        """
         ...
 
     # -- reaching people -----------------------------------------------------------
@@ -116,8 +121,12 @@ class AriOperations(Protocol):
         validated config only (`PJSIP/frontdesk-maple`,
         `PJSIP/+15551234567@carrier-out`). `originator` is the caller's
         channel id (links the legs for codecs and CDRs). `caller_id` is what
-        the callee's phone shows. The channel enters the application
-        (`StasisStart` with `app_args`) once it is dialed and answered.
+        the callee's phone shows (set as the new channel's connected line).
+
+        Asterisk 22 puts the new channel into the application at once: a
+        `StasisStart` with `app_args` (state Down) arrives right after this
+        call, before anything rings. An endpoint Asterisk cannot allocate
+        (unknown name) fails here with HTTP 500 "Allocation failed".
         """
         ...
 
@@ -125,9 +134,15 @@ class AriOperations(Protocol):
         """Dial a created channel, giving up after `ring_seconds` (`POST /channels/{id}/dial`).
 
         `caller` is the caller's channel id: Asterisk then copies its caller id
-        and connected line to the new leg, as Dial() would.
+        to the new leg's connected line, as Dial() would (overriding the
+        `caller_id` given at creation).
 
-        Progress arrives as `Dial` events (`dialstatus` ANSWER, BUSY, NOANSWER, ...).
+        Progress arrives as `Dial` events on the leg (`dialstatus` "", then
+        RINGING, then ANSWER) and `ChannelStateChange` (Ringing, Up). A
+        failure is NOT reliably a `Dial` event: on Asterisk 22 a busy phone or
+        a ring timeout shows only as `ChannelHangupRequest`, `StasisEnd` and
+        `ChannelDestroyed` with the Q.850 cause (17 busy, 19 no answer,
+        20/27 unreachable, 21 rejected).
         """
         ...
 

@@ -22,6 +22,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "coverage_engine.cli.operators_cmds",
     "coverage_engine.cli.agi_cmd",
     "coverage_engine.cli.demo_cmd",
+    "coverage_engine.cli.bench_cmd",
 )
 
 Handler = Callable[[argparse.Namespace], int]

@@ -421,6 +421,7 @@ def render_report(row: PracticeReport, threshold: float) -> str:
             f"  answered by on-call   {row.answered_by_oncall}",
             f"  abandoned             {row.abandoned} ({pct(row.abandonment_rate)})",
             f"  failed over / errors  {row.failed_over} / {row.errors}",
+            f"  unknown number        {row.unknown_did}",
             f"  time to a person      median {median}, 90th percentile {p90}",
             f"  service level         {pct(row.service_level)} answered within {threshold:g}s",
             f"  escalations           {row.escalations} (on-call primary missed -> backup)",

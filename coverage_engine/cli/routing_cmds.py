@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from coverage_engine.cli.calendar_html import people_in_order, render_calendar_html
 from coverage_engine.config import ConfigError, CoverageConfig, load_config
+from coverage_engine.config.model import localize
 from coverage_engine.coverage import DayCoverage, coverage_calendar
 from coverage_engine.plan import Plan, Step, StepKind
 from coverage_engine.routing import decide
@@ -107,9 +108,12 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def parse_instant(text: str, zone: ZoneInfo) -> datetime:
-    """An ISO-8601 instant; without an offset it is wall-clock time in `zone`."""
-    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+    """An ISO-8601 instant; without an offset it is wall-clock time in `zone`.
+
+    Read like every time in the coverage file: in the missing DST hour it is
+    the jump, in the repeated hour the first reading.
+    """
+    return localize(datetime.fromisoformat(text.strip().replace("Z", "+00:00")), zone)
 
 
 def run_explain(args: argparse.Namespace) -> int:

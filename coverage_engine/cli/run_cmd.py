@@ -34,6 +34,7 @@ ENV_USER = "COVERAGE_ARI_USER"
 ENV_APP = "COVERAGE_ARI_APP"
 ENV_PASSWORD = "COVERAGE_ARI_PASSWORD"  # noqa: S105 - the variable's name, not a password
 ENV_PASSWORD_FILE = "COVERAGE_ARI_PASSWORD_FILE"  # noqa: S105
+ENV_METRICS_PORT = "COVERAGE_METRICS_PORT"
 DEFAULT_METRICS_PORT = 9464  # the port Prometheus' own exporters list leaves to custom apps
 
 log = structlog.get_logger("coverage_engine.run")
@@ -71,8 +72,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--metrics-port",
         type=int,
-        default=DEFAULT_METRICS_PORT,
-        help=f"Prometheus /metrics port (default {DEFAULT_METRICS_PORT}; 0 turns it off)",
+        help=f"Prometheus /metrics port (default ${ENV_METRICS_PORT}, else "
+        f"{DEFAULT_METRICS_PORT}; 0 turns it off)",
     )
     parser.add_argument(
         "--metrics-host", default="127.0.0.1", help="interface for /metrics (default 127.0.0.1)"
@@ -102,6 +103,17 @@ def ari_settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> A
     )
 
 
+def metrics_port_from(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """The /metrics port: the flag, else the environment, else the default (0: off)."""
+    if args.metrics_port is not None:
+        return int(args.metrics_port)
+    text = environ.get(ENV_METRICS_PORT, "")
+    try:
+        return int(text) if text else DEFAULT_METRICS_PORT
+    except ValueError:
+        raise ValueError(f"{ENV_METRICS_PORT}={text!r} is not a port number") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """The `run` command: returns 0 after a clean stop, 1 when it cannot start."""
     from coverage_engine.bootstrap import EngineParts, load_holder, run_engine
@@ -111,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
         settings = ari_settings_from(args, os.environ)
         # Logged loudly (a warning) when the clock starts at another instant.
         clock = clock_from_options(args.clock_start, os.environ)
+        port = metrics_port_from(args, os.environ)
     except (ValueError, OSError, ClockOverrideRefused) as exc:
         print(f"coverage-engine run: {exc}", file=sys.stderr)
         return 1
@@ -125,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         ari_settings=settings,
         clock=clock,
         ami_settings=ami,
-        metrics_address=(args.metrics_host, args.metrics_port) if args.metrics_port else None,
+        metrics_address=(args.metrics_host, port) if port else None,
     )
     try:
         holder = load_holder(parts)

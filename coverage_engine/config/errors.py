@@ -10,6 +10,7 @@ so an editor can jump to the line and the admin sees which key is wrong.
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -76,7 +77,17 @@ def issues_from_validation(
     exc: ValidationError, lines: LineMap, source: str, root: type[BaseModel]
 ) -> list[ConfigIssue]:
     """Translate every pydantic error into a `ConfigIssue` with its line."""
-    return [_issue(err, lines, source, root) for err in exc.errors(include_url=False)]
+    return [
+        _issue(err, lines, source, root)
+        for err in exc.errors(include_url=False)
+        if not _is_injected_id(err)
+    ]
+
+
+def _is_injected_id(err: ErrorDetails) -> bool:
+    """The practice id copied from its key: a bad key is already reported once."""
+    loc = err["loc"]
+    return len(loc) == 3 and loc[0] == "practices" and loc[2] == "id" and err.get("input") == loc[1]
 
 
 def _issue(err: ErrorDetails, lines: LineMap, source: str, root: type[BaseModel]) -> ConfigIssue:
@@ -99,8 +110,13 @@ def _issue(err: ErrorDetails, lines: LineMap, source: str, root: type[BaseModel]
         ctx = err.get("ctx") or {}
         message = str(ctx.get("error", err["msg"]))
     elif kind == "literal_error":
-        expected = (err.get("ctx") or {}).get("expected", "")
+        expected = str((err.get("ctx") or {}).get("expected", ""))
         message = f"{value} is not one of {expected}"
+        choices = re.findall(r"'([^']*)'", expected)
+        hint = difflib.get_close_matches(str(err.get("input")), choices, n=1, cutoff=0.6)
+        if hint:
+            message += f' (did you mean "{hint[0]}"?)'
+
     elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         message = f"{value} is out of range ({err['msg'].lower()})"
     elif kind in ("too_short",):

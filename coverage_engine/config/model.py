@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from coverage_engine.config.text import show as _show
+from coverage_engine.wallclock import first_instant
 
 WEEKDAYS: tuple[str, ...] = (
     "monday",
@@ -52,8 +53,12 @@ def format_clock(minutes: int) -> str:
 
 
 def localize(moment: datetime, zone: ZoneInfo) -> datetime:
-    """A config datetime without an offset is wall-clock time at the practice."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+    """A config datetime without an offset is wall-clock time at the practice.
+
+    It means the first instant the clock there reads that time, like every
+    other scheduled time (see `wallclock`).
+    """
+    return moment if moment.tzinfo is not None else first_instant(moment, zone)
 
 
 # --- scalar parsers -------------------------------------------------------------

@@ -159,6 +159,8 @@ def parse_text(text: str, name: str) -> Source:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or "syntax error"
+        if "\t" in problem or "\\t" in problem:  # PyYAML writes a tab as \t
+            problem += " (YAML indents with spaces, never tabs)"
         context = f" ({exc.context})" if exc.context else ""
         raise SourceError(
             name,

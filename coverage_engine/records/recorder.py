@@ -12,8 +12,10 @@ Contract (the engine relies on it; both implementations keep it):
   journey's events keep the order the call flow produced them in.
 * `start` writes the journey and its `received` event; `event` appends one
   event (a `decided` event also fills the journey's practice, status, reason
-  and plan from its details, which are the Plan's JSON); `finish` closes the
-  journey and writes its `ended` event.
+  and plan from its details, which are the Plan's JSON; one marked
+  `resumed` reopens a journey that recovery closed, since a restarted engine
+  has taken the call on again); `finish` closes the journey and writes its
+  `ended` event.
 """
 
 from __future__ import annotations
@@ -287,6 +289,8 @@ class MemoryRecorder(RecorderBase):
                     reason=str(plan.get("reason") or ""),
                     plan=plan,
                 )
+                if plan.get("resumed"):
+                    journey = replace(journey, outcome=None, ended_at=None)
         else:
             ttp, talk = write.durations(journey.started_at, journey.events)
             journey = replace(

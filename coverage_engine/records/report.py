@@ -12,6 +12,8 @@ Definitions (also in docs/records.md, since contracts are judged by them):
   person within this time". Unanswered calls have no time to a person.
 * service level: calls answered by a person within the threshold (30 s by
   default), over *all* calls: an abandoned call counts against it.
+* unknown numbers: calls to a number no practice claims (grouped under the
+  practice "(unknown)"), whatever their outcome.
 * escalations: calls where the primary on-call doctor was dialed and missed
   (declined, busy, no answer, did not press 1) and the backup was then dialed.
 """
@@ -91,7 +93,8 @@ class PracticeReport:
     answered_by_oncall: int
     abandoned: int
     failed_over: int  # handed to the dialplan fallback: answered there or not, we cannot say
-    unknown_did: int  # dialed number of no practice, sent to the default route
+    # Dialed a number no practice claims (sent to the default route), whoever answered.
+    unknown_did: int
     errors: int
     in_progress: int
     median_time_to_person: timedelta | None
@@ -169,6 +172,12 @@ def build_report(
     return [_row(p, label, groups[(p, label)], threshold) for p, label in sorted(groups)]
 
 
+def _unknown_did(journey: Journey) -> bool:
+    # The decision says so (`known_did: false`); the outcome may name who answered.
+    plan = journey.plan or {}
+    return journey.outcome is Outcome.UNKNOWN_DID_ROUTED or plan.get("known_did") is False
+
+
 def _row(practice: str, label: str, calls: list[Journey], threshold: timedelta) -> PracticeReport:
     def count(*outcomes: Outcome) -> int:
         return sum(1 for j in calls if j.outcome in outcomes)
@@ -188,7 +197,7 @@ def _row(practice: str, label: str, calls: list[Journey], threshold: timedelta) 
         answered_by_oncall=count(Outcome.ANSWERED_BY_ONCALL),
         abandoned=sum(1 for j in calls if j.outcome is not None and j.outcome.abandoned),
         failed_over=count(Outcome.FAILED_OVER_TO_DIALPLAN),
-        unknown_did=count(Outcome.UNKNOWN_DID_ROUTED),
+        unknown_did=sum(1 for j in calls if _unknown_did(j)),
         errors=count(Outcome.ENGINE_ERROR),
         in_progress=sum(1 for j in calls if j.outcome is None),
         median_time_to_person=percentile(times, 50),

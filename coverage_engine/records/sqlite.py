@@ -399,6 +399,12 @@ def _apply(conn: sqlite3.Connection, write: Write) -> None:
                     write.call_id,
                 ),
             )
+            if plan.get("resumed"):
+                # A restarted engine took the call on again: in progress once more.
+                conn.execute(
+                    "UPDATE journeys SET outcome = NULL, ended_at = NULL WHERE call_id = ?",
+                    (write.call_id,),
+                )
         return
     started_at, events = _started_and_events(conn, write.call_id)
     ttp, talk = write.durations(started_at, events)

@@ -3,13 +3,15 @@
 The rotation hands off at a local wall-clock time (Monday 08:00). Turns are
 counted in calendar days between handoff dates, never in elapsed hours, so a
 week that contains a DST change is still one turn and the handoff stays at
-08:00 local rather than drifting to 07:00 or 09:00.
+08:00 local rather than drifting to 07:00 or 09:00. A handoff scheduled in
+the missing or repeated hour happens at the first instant the clock reads
+that time or later.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from coverage_engine.config.model import (
@@ -20,6 +22,7 @@ from coverage_engine.config.model import (
     localize,
 )
 from coverage_engine.schedule.status import require_aware
+from coverage_engine.wallclock import wall_time_instant
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,25 +34,24 @@ class OnCallAssignment:
     source: str
 
 
-def turn_start(rotation: Rotation, local: datetime) -> datetime:
-    """The handoff instant that began the turn containing `local` (practice-local)."""
-    zone = local.tzinfo
+def turn_start_day(rotation: Rotation, instant: datetime, zone: ZoneInfo) -> date:
+    """The local date of the handoff that began the turn containing `instant`.
+
+    The handoff is compared as an instant (see `wall_time_instant`), not by
+    wall clock: in the repeated hour a wall-clock comparison would hand the
+    turn back to the previous doctor for an hour.
+    """
+    local = instant.astimezone(zone)
     weekday = WEEKDAYS.index(rotation.handoff.weekday)
-    hours, minutes = divmod(rotation.handoff.time, 60)
-    days_back = (local.weekday() - weekday) % 7
-    candidate_day = local.date() - timedelta(days=days_back)
-    candidate = datetime.combine(candidate_day, time(hours, minutes), tzinfo=zone)
-    if local < candidate:  # same weekday, before the handoff time: last week's turn
-        candidate = datetime.combine(
-            candidate_day - timedelta(days=7), time(hours, minutes), tzinfo=zone
-        )
-    return candidate
+    day = local.date() - timedelta(days=(local.weekday() - weekday) % 7)
+    if instant < wall_time_instant(day, rotation.handoff.time, zone):
+        day -= timedelta(days=7)  # the handoff weekday, before the handoff: last turn
+    return day
 
 
-def rotation_index(rotation: Rotation, local: datetime) -> int:
-    """Position in `rotation.doctors` of the doctor whose turn contains `local`."""
-    start = turn_start(rotation, local)
-    weeks = (start.date() - rotation.anchor).days // 7
+def rotation_index(rotation: Rotation, instant: datetime, zone: ZoneInfo) -> int:
+    """Position in `rotation.doctors` of the doctor whose turn contains `instant`."""
+    weeks = (turn_start_day(rotation, instant, zone) - rotation.anchor).days // 7
     return (weeks // rotation.period_weeks) % len(rotation.doctors)
 
 
@@ -74,10 +76,9 @@ def _next_in_rotation(rotation: Rotation, primary: str, scheduled_index: int) ->
 def oncall_at(roster: OnCallRoster, zone: ZoneInfo, instant: datetime) -> OnCallAssignment:
     """Primary and backup on call at `instant` for a practice in `zone`."""
     instant = require_aware(instant)
-    local = instant.astimezone(zone)
     scheduled_index = 0
     if roster.rotation is not None:
-        scheduled_index = rotation_index(roster.rotation, local)
+        scheduled_index = rotation_index(roster.rotation, instant, zone)
         primary = roster.rotation.doctors[scheduled_index]
         source = "rotation"
     else:

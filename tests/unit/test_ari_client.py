@@ -13,11 +13,13 @@ from structlog.testing import capture_logs
 
 from coverage_engine.ari import (
     AriAuthError,
+    AriHttpError,
     AriTimeout,
     AriUnavailable,
     CallerId,
     ChannelDestroyed,
     ChannelEnteredBridge,
+    ChannelHangupRequest,
     ChannelStateChange,
     Connected,
     Dial,
@@ -31,7 +33,7 @@ from coverage_engine.ari import (
     UnknownEvent,
 )
 from coverage_engine.ari.client import AriClient, mask_digits
-from coverage_engine.testing import FakeAri
+from coverage_engine.testing import DialOutcome, FakeAri
 
 T = TypeVar("T")
 
@@ -128,9 +130,10 @@ async def test_each_operation_sends_the_ari_request(
 async def test_outbound_leg_is_created_into_the_app_and_dialed(
     fake: FakeAri, ari: AriClient
 ) -> None:
-    """create_channel + dial send app, args, originator, caller id; an answer enters the app."""
+    """create_channel enters the app at once; dial rings and answers, as on Asterisk 22."""
     fake.dial_outcomes["PJSIP/dr-*"] = "answer"
     caller = await fake.start_call("+15551230001")
+    events = ari.events()
     channel = await ari.create_channel(
         "PJSIP/dr-patel",
         channel_id="leg-1",
@@ -149,20 +152,64 @@ async def test_outbound_leg_is_created_into_the_app_and_dialed(
         "originator": caller,
         "formats": "ulaw",
     }
+    # What the callee's phone shows is the leg's connected line.
     assert created.body == {
-        "variables": {"CALLERID(name)": "MGP: Jane", "CALLERID(num)": "+15559870001"}
+        "variables": {"CONNECTEDLINE(name)": "MGP: Jane", "CONNECTEDLINE(num)": "+15559870001"}
     }
-    events = ari.events()
+    start = await next_of(events, StasisStart)
+    if start.channel.id == caller:  # the caller's own entry comes first
+        start = await next_of(events, StasisStart)
+    assert (start.channel.id, start.args, start.channel.state) == (
+        "leg-1",
+        ("leg", caller),
+        "Down",
+    )
     await ari.dial("leg-1", ring_seconds=20, caller=caller)
     assert dict(fake.requests_to("POST", "/channels/leg-1/dial")[0].query) == {
         "timeout": "20",
         "caller": caller,
     }
-    answered = await next_of(events, Dial)
-    while answered.dialstatus != "ANSWER":
-        answered = await next_of(events, Dial)
-    start = await next_of(events, StasisStart)
-    assert (start.channel.id, start.args) == ("leg-1", ("leg", caller))
+    statuses = []
+    while not statuses or statuses[-1] != "ANSWER":
+        statuses.append((await next_of(events, Dial)).dialstatus)
+    assert statuses == ["", "RINGING", "ANSWER"]
+    assert (await ari.get_channel("leg-1")).is_up
+
+
+async def test_dial_right_after_create_waits_for_the_leg_to_enter_the_app(
+    fake: FakeAri, ari: AriClient
+) -> None:
+    """A dial refused with 409 'not in Stasis' during the create gap is retried, then succeeds."""
+    fake.stasis_entry_delay = 0.15
+    fake.dial_outcomes["PJSIP/dr-*"] = "answer"
+    await ari.create_channel("PJSIP/dr-patel", channel_id="leg-1", app_args=["leg"])
+    await ari.dial("leg-1", ring_seconds=5)
+    dials = fake.requests_to("POST", "/channels/leg-1/dial")
+    assert len(dials) > 1
+    assert fake.channels["leg-1"].data["state"] in ("Ringing", "Up")
+
+
+@pytest.mark.parametrize(("outcome", "cause"), [("busy", 17), ("noanswer", 19)])
+async def test_a_failed_leg_shows_as_its_hangup_with_the_cause(
+    fake: FakeAri, ari: AriClient, outcome: DialOutcome, cause: int
+) -> None:
+    """Busy or unanswered legs end with StasisEnd and ChannelDestroyed carrying the cause."""
+    fake.dial_outcomes["PJSIP/dr-*"] = outcome
+    events = ari.events()
+    await ari.create_channel("PJSIP/dr-patel", channel_id="leg-1", app_args=["leg"])
+    await ari.dial("leg-1", ring_seconds=1)
+    await next_of(events, StasisEnd)
+    assert (await next_of(events, ChannelDestroyed)).cause == cause
+
+
+async def test_an_endpoint_asterisk_cannot_allocate_fails_at_create(
+    fake: FakeAri, ari: AriClient
+) -> None:
+    """An unknown endpoint is HTTP 500 'Allocation failed' (Asterisk's `error` key is read)."""
+    fake.dial_outcomes["PJSIP/nobody"] = "missing"
+    with pytest.raises(AriHttpError) as caught:
+        await ari.create_channel("PJSIP/nobody", channel_id="leg-1")
+    assert (caught.value.status, caught.value.message) == (500, "Allocation failed")
 
 
 async def test_bridges_are_created_filled_and_listed(fake: FakeAri, ari: AriClient) -> None:
@@ -296,7 +343,7 @@ async def test_a_call_into_the_app_yields_connected_then_stasis_start(fake: Fake
 async def test_rest_actions_produce_the_events_asterisk_sends(
     fake: FakeAri, ari: AriClient
 ) -> None:
-    """answer -> StateChange(Up); play -> PlaybackFinished; hangup -> StasisEnd, Destroyed."""
+    """answer -> StateChange(Up); play -> PlaybackFinished; hangup -> HangupRequest, StasisEnd."""
     events = ari.events()
     channel_id = await fake.start_call("+15551230001")
     await ari.answer(channel_id)
@@ -304,7 +351,21 @@ async def test_rest_actions_produce_the_events_asterisk_sends(
     await ari.play(channel_id, "sound:hello", playback_id="pb-1")
     assert (await next_of(events, PlaybackFinished)).playback.state == "done"
     await ari.hangup(channel_id)
+    assert (await next_of(events, ChannelHangupRequest)).channel.id == channel_id
     assert (await next_of(events, StasisEnd)).channel.id == channel_id
+    # An inbound caller's implicit subscription ends with StasisEnd: no ChannelDestroyed.
+    with pytest.raises(TimeoutError):
+        await next_of(events, ChannelDestroyed, within=0.3)
+
+
+async def test_a_subscribed_caller_reports_its_destruction(fake: FakeAri, ari: AriClient) -> None:
+    """After subscribe_channel, a caller's hang-up also yields ChannelDestroyed with the cause."""
+    events = ari.events()
+    channel_id = await fake.start_call("+15551230001")
+    await ari.subscribe_channel(channel_id)
+    await fake.remote_hangup(channel_id)
+    request = await next_of(events, ChannelHangupRequest)
+    assert request.cause is None  # a BYE from the phone carries no cause
     assert (await next_of(events, ChannelDestroyed)).cause == 16
 
 
@@ -377,6 +438,16 @@ async def test_reconnect_backoff_grows_with_jitter_and_is_capped() -> None:
     assert waits[0] <= 0.03
     assert max(waits) <= 0.08 * 1.2 + 0.01
     assert waits[4] >= 0.08 * 0.8 - 0.01
+
+
+async def test_a_timed_out_wait_leaves_the_stream_usable(fake: FakeAri, ari: AriClient) -> None:
+    """Cancelling a wait for the next event (a timeout) does not close the event stream."""
+    events = ari.events()
+    await next_of(events, Connected)
+    with pytest.raises(TimeoutError):
+        await next_of(events, StasisStart, within=0.1)
+    await fake.start_call("+15551230001")
+    assert isinstance(await next_of(events, StasisStart), StasisStart)
 
 
 async def test_close_ends_the_stream_and_closes_the_websocket_cleanly(fake: FakeAri) -> None:

@@ -72,6 +72,10 @@ MUTATIONS = [
     ("override-ends-before-start", "    overrides: []\n",
      "    overrides:\n      - {from: 2027-01-27 06:00, until: 2027-01-26 06:00, reason: snow}\n",
      "practices.maple-grove.overrides[0].until", "ends before it starts", "{from: 2027-01-27"),
+    ("misspelt-choice", "{to: oncall_primary, ring_seconds: 30",
+     "{to: oncall_primry, ring_seconds: 30",
+     "practices.lakeside.when_closed.chain[0].to", 'did you mean "oncall_primary"?',
+     "oncall_primry"),
     ("bad-anchor-weekday", "anchor: 2026-11-02", "anchor: 2026-11-03",
      "practices.maple-grove.oncall.rotation.anchor", "must be a handoff day", "anchor: 2026-11-03"),
     ("undeclared-trunk", "patel:  {name: Dr. Priya Patel, endpoint: patel}",
@@ -220,3 +224,39 @@ def test_cross_checks_still_run_on_practices_that_are_valid(
     assert f"{path}:{line_of(text, 'Mars/Olympus')}: practices.lakeside.timezone" in err
     assert f"{path}:{line_of(text, 'nguyen, smith')}: " in err
     assert 'doctor "smith" is not defined' in err
+
+
+def test_bad_practice_id_is_reported_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A practice key that is not a valid id gives one error on its line, not two."""
+    text, line = mutate("  lakeside:\n", "  Lake Side:\n")
+    code, err, path = run_check(tmp_path, capsys, text)
+    assert code == 1
+    assert err.count("is not a valid id") == 1
+    assert f'{path}:{line}: practices.Lake Side: "Lake Side" is not a valid id' in err
+
+
+def test_tab_indentation_is_explained(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A tab where YAML wants spaces is named as such, with its line."""
+    text, line = mutate("    short_name: LFM\n", "\tshort_name: LFM\n")
+    code, err, path = run_check(tmp_path, capsys, text)
+    assert code == 1
+    assert f"{path}:{line}: invalid YAML" in err
+    assert "never tabs" in err
+
+
+def test_check_without_a_file_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """`check` with no CONFIG exits 2 with argparse's usage line."""
+    with pytest.raises(SystemExit) as exc:
+        main(["check"])
+    assert exc.value.code == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_check_on_a_directory_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder is not a coverage file: exit 2, saying it cannot be read."""
+    assert main(["check", str(tmp_path)]) == 2
+    assert "cannot read" in capsys.readouterr().err

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -152,3 +154,24 @@ def test_explain_digits_only_did_matches_the_e164_number(
     """A carrier that drops the leading + still reaches the practice."""
     out = explain_json(capsys, "16085550142", "2026-11-30T10:00")
     assert out["practice"] == "lakeside"
+
+
+def test_python_m_runs_the_same_cli() -> None:
+    """`python -m coverage_engine check` works from a fresh process, as the README says."""
+    result = subprocess.run(
+        [sys.executable, "-m", "coverage_engine", "check", str(REFERENCE_CONFIG)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "OK: 2 practices" in result.stdout
+
+
+def test_explain_at_a_time_that_does_not_exist_reads_the_jump(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--at 02:30 on spring-forward night (no offset) is read as 03:00 CDT, the jump."""
+    out = explain_json(capsys, MAPLE_DID, "2026-03-08T02:30")
+    assert out["at"] == "2026-03-08T03:00:00-05:00"

@@ -25,6 +25,7 @@ class Spec:
     practice: str = "maple"
     at: datetime = T0
     escalation: str = ""  # "" none; "backup": primary missed then backup dialed; "primary-only"
+    known_did: bool = True
 
 
 def journey(n: int, spec: Spec) -> Journey:
@@ -46,6 +47,7 @@ def journey(n: int, spec: Spec) -> Journey:
         started_at=spec.at,
         practice=spec.practice,
         status="closed" if spec.closed else "open",
+        plan={"known_did": spec.known_did},
         outcome=spec.outcome,
         time_to_person=None if spec.ttp_s is None else timedelta(seconds=spec.ttp_s),
         events=tuple(events),
@@ -111,13 +113,14 @@ CASES: list[tuple[str, list[Spec], dict[str, object]]] = [
             Spec(Outcome.ENGINE_ERROR),
             Spec(Outcome.UNKNOWN_DID_ROUTED),
             Spec(None),
+            Spec(AR, known_did=False),
         ],
         {
-            "calls": 5,
-            "abandoned": 1,
+            "calls": 6,
+            "abandoned": 2,
             "failed_over_to_dialplan": 1,
             "errors": 1,
-            "unknown_did_routed": 1,
+            "unknown_did_routed": 2,  # one by outcome, one by the decision
             "in_progress": 1,
             "median_time_to_person_s": None,
             "p90_time_to_person_s": None,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import stat
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -373,3 +375,43 @@ async def test_the_engine_sink_writes_and_counts_failures(tmp_path: Path) -> Non
         EventKind.DECIDED,
         EventKind.ENDED,
     ]
+
+
+async def test_a_resumed_decision_reopens_a_recovered_journey(
+    recorder: tuple[JourneyRecorder, Reader],
+) -> None:
+    """A restarted engine taking a closed call on again makes it in progress until it ends."""
+    rec, read = recorder
+    await acknowledged(
+        rec.start("c1", at=T0, did="1", caller_number="+15550001"),
+        rec.finish("c1", at=T0, outcome=Outcome.FAILED_OVER_TO_DIALPLAN),
+        rec.event("c1", EventKind.DECIDED, at=T0, details={**PLAN, "resumed": True}),
+    )
+    reopened = read("c1")
+    assert reopened is not None
+    assert (reopened.outcome, reopened.ended_at) == (None, None)
+    await acknowledged(rec.finish("c1", at=T0, outcome=Outcome.ANSWERED_BY_ONCALL))
+    final = read("c1")
+    assert final is not None
+    assert final.outcome is Outcome.ANSWERED_BY_ONCALL
+
+
+async def test_a_slow_disk_never_blocks_the_caller_of_the_recorder(tmp_path: Path) -> None:
+    """While the file is locked (a stalled disk), writes return at once; they land once it frees."""
+    path = tmp_path / "calls.db"
+    rec, _ = SqliteRecorder.open(path, now=T0)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # the writer thread now waits on its busy timeout
+    try:
+        started = time.perf_counter()
+        ack = rec.start("c1", at=T0, did="1", caller_number="+15550001")
+        assert time.perf_counter() - started < 0.5  # the busy timeout is 10 s
+        await asyncio.sleep(0.3)
+        assert not ack.done()  # not acknowledged: not yet durable
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    await acknowledged(ack)
+    rec.close()
+    with RecordStore.open(path) as store:
+        assert store.get("c1") is not None

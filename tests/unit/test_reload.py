@@ -161,3 +161,21 @@ async def test_sighup_reloads_and_an_invalid_file_keeps_old_routing(config_file:
         watcher.cancel()
         with pytest.raises(asyncio.CancelledError):
             await watcher
+
+
+def test_the_real_config_loader_rejects_a_broken_edit_and_keeps_routing(tmp_path: Path) -> None:
+    """With load_config: a broken coverage.yaml edit logs its issues and the old config stays."""
+    from coverage_engine.config.loader import load_config
+
+    reference = Path(__file__).resolve().parents[2] / "config" / "coverage.yaml"
+    path = tmp_path / "coverage.yaml"
+    path.write_text(reference.read_text())
+    holder = ConfigHolder(path, load_config)
+    original = holder.load_initial()
+    write(path, reference.read_text().replace("practices:", "practices: [", 1), bump=1)
+    with capture_logs() as logs:
+        assert not holder.reload()
+    assert holder.current is original
+    errors = [e["error"] for e in logs if e["event"] == "config.error"]
+    assert errors
+    assert all("coverage.yaml" in error for error in errors)

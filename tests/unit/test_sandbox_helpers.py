@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
-from coverage_engine.sandbox import _in_tree, find_mirror, read_packages, tree_key
+from coverage_engine.sandbox import (
+    MirrorUnreachableError,
+    MissingToolError,
+    NotRootError,
+    Sandbox,
+    _check_mirror,
+    _in_tree,
+    _port_free,
+    find_mirror,
+    read_packages,
+    tree_key,
+)
 
 
 def test_the_cache_key_changes_with_the_package_list_only() -> None:
@@ -77,3 +89,44 @@ def test_dotdot_cannot_climb_out_of_the_tree(tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
     assert _in_tree(root, "/../../etc/passwd") == root / "etc" / "passwd"
+
+
+def test_not_root_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A non-root user is told the sandbox needs root, before anything is touched."""
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    with pytest.raises(NotRootError, match="needs root"):
+        Sandbox(_project_copy(tmp_path), log=lambda _: None).start()
+
+
+def test_a_missing_debootstrap_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+                                            ) -> None:
+    """Without debootstrap the message points at scripts/bootstrap."""
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr("shutil.which", lambda tool: None)
+    with pytest.raises(MissingToolError, match="scripts/bootstrap"):
+        Sandbox(_project_copy(tmp_path), log=lambda _: None).provision()
+
+
+def test_an_unreachable_mirror_is_a_clear_error() -> None:
+    """A mirror that refuses connections says so and names COVERAGE_SANDBOX_MIRROR."""
+    with pytest.raises(MirrorUnreachableError, match="COVERAGE_SANDBOX_MIRROR"):
+        _check_mirror("http://127.0.0.1:9/debian")
+
+
+def test_a_taken_port_is_detected() -> None:
+    """A port someone already listens on is reported as taken."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert not _port_free(port, socket.SOCK_STREAM)
+    assert _port_free(port, socket.SOCK_STREAM)
+
+
+def _project_copy(tmp_path: Path) -> Path:
+    """A checkout with just what Sandbox() reads at construction."""
+    root = tmp_path / "checkout"
+    (root / "config" / "asterisk").mkdir(parents=True)
+    (root / "config" / "asterisk" / "packages.txt").write_text("asterisk\n")
+    return root

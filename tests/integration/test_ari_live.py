@@ -1,0 +1,205 @@
+"""The ARI client against the real sandbox Asterisk 22 with SIPp calls (no engine running).
+
+These pin down the Asterisk facts the client relies on: StasisStart carries
+the dialplan's DID argument, error statuses and messages are what `errors.py`
+maps, `/channels/create` takes caller-id variables, and a dropped event
+WebSocket reconnects while the calls in the application stay up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
+
+import pytest
+
+from coverage_engine.ari import (
+    AriHttpError,
+    AriSettings,
+    CallerId,
+    ChannelDestroyed,
+    ChannelHangupRequest,
+    ChannelStateChange,
+    Connected,
+    Dial,
+    Disconnected,
+    ResourceGone,
+    StasisEnd,
+    StasisStart,
+    StreamItem,
+)
+from coverage_engine.ari.client import AriClient
+from coverage_engine.sandbox import AriCredentials
+from coverage_engine.testing_sipp import CallerHandle, Phones, answers, busy, wait_bridged
+
+pytestmark = pytest.mark.integration
+
+T = TypeVar("T")
+DID = "+15550100"
+
+
+@pytest.fixture
+async def client(ari: AriCredentials) -> AsyncIterator[AriClient]:
+    """Our client registered as the coverage-engine application on the sandbox."""
+    settings = AriSettings(
+        url=ari.url, username=ari.user, password=ari.password, app=ari.app, heartbeat=2.0
+    )
+    async with AriClient(settings) as ari_client:
+        assert await ari_client.wait_connected(10)
+        yield ari_client
+
+
+async def next_of(
+    stream: AsyncIterator[StreamItem],
+    kind: type[T],
+    match: Callable[[T], bool] = lambda _: True,
+    within: float = 20.0,
+) -> T:
+    """The next stream item of a type that matches, skipping others."""
+    async with asyncio.timeout(within):
+        async for item in stream:
+            if isinstance(item, kind) and match(item):
+                return item
+    raise AssertionError(f"stream ended before a {kind.__name__}")
+
+
+async def inbound(stream: AsyncIterator[StreamItem], call: CallerHandle) -> StasisStart:
+    """The StasisStart of a SIPp caller's call (matched by its unique number)."""
+    return await next_of(stream, StasisStart, lambda e: e.channel.caller.number == call.caller)
+
+
+async def test_a_sipp_call_yields_stasis_start_with_the_did(
+    client: AriClient, place_call: Callable[..., CallerHandle]
+) -> None:
+    """A call on the carrier trunk enters the app with `inbound,<DID>` and the caller's number."""
+    events = client.events()
+    call = place_call(DID)
+    start = await inbound(events, call)
+    assert start.args == ("inbound", DID)
+    assert start.channel.dialplan.app_name == "Stasis"
+    assert start.channel.caller.number == call.caller
+    assert start.channel.id in await client.application_channel_ids()
+    await client.hangup(start.channel.id)
+    await next_of(events, ChannelHangupRequest, lambda e: e.channel.id == start.channel.id)
+    await next_of(events, StasisEnd, lambda e: e.channel.id == start.channel.id)
+    # The inbound channel's implicit subscription ended with StasisEnd: Asterisk
+    # sends no ChannelDestroyed for it (the fake ARI server mirrors this).
+    with pytest.raises(TimeoutError):
+        await next_of(events, ChannelDestroyed, within=1)
+    result = await asyncio.to_thread(call.wait, 20)
+    assert not result.answered
+    assert call.proc.poll() is not None  # the PBX ended the call
+
+
+async def test_asterisk_error_answers_map_onto_the_error_tree(
+    client: AriClient, place_call: Callable[..., CallerHandle]
+) -> None:
+    """Gone channel -> ResourceGone (404, and addChannel's 400); an unset variable reads None."""
+    events = client.events()
+    call = place_call(DID)
+    start = await inbound(events, call)
+    channel_id = start.channel.id
+    assert await client.get_variable(channel_id, "COVERAGE_NOT_SET") is None
+    await client.set_variable(channel_id, "COVERAGE_STEP", "2")
+    assert await client.get_variable(channel_id, "COVERAGE_STEP") == "2"
+    await client.create_bridge("live-test-bridge")
+    try:
+        with pytest.raises(ResourceGone):
+            await client.add_to_bridge("live-test-bridge", ["no-such-channel"])
+    finally:
+        await client.destroy_bridge("live-test-bridge")
+    with pytest.raises(ResourceGone):
+        await client.destroy_bridge("live-test-bridge")
+    await client.hangup(channel_id)
+    await next_of(events, StasisEnd, lambda e: e.channel.id == channel_id)
+    with pytest.raises(ResourceGone):
+        await client.answer(channel_id)
+    with pytest.raises(ResourceGone):
+        await client.hangup(channel_id)
+
+
+async def test_an_outbound_leg_is_created_dialed_and_bridged_with_the_caller(
+    client: AriClient, phones: Phones, place_call: Callable[..., CallerHandle], ari: AriCredentials
+) -> None:
+    """create_channel + dial reach a phone; answered, it enters the app and is bridged."""
+    phones.start("operator1", answers(after=1))
+    events = client.events()
+    call = place_call(DID)
+    caller = (await inbound(events, call)).channel
+    await client.answer(caller.id)
+    await client.start_moh(caller.id)
+    leg = await client.create_channel(
+        "PJSIP/operator1",
+        channel_id="live-leg-1",
+        app_args=["leg", caller.id],
+        originator=caller.id,
+        caller_id=CallerId(name="MGP: Test Caller", number=call.caller),
+    )
+    assert leg.id == "live-leg-1"
+    # Asterisk 22 puts a created channel into the app at once, before dialing.
+    entered = await next_of(events, StasisStart, lambda e: e.channel.id == leg.id)
+    assert (entered.args, entered.channel.state) == (("leg", caller.id), "Down")
+    await client.dial(leg.id, ring_seconds=15)
+    await next_of(events, Dial, lambda e: e.peer.id == leg.id and e.dialstatus == "ANSWER")
+    # The connected line set at creation is what the operator's phone showed.
+    (operator_call,) = phones.calls("operator1")
+    assert operator_call.caller == call.caller
+    await client.stop_moh(caller.id)
+    await client.create_bridge("live-call-1")
+    try:
+        await client.add_to_bridge("live-call-1", [caller.id, leg.id])
+        await asyncio.to_thread(wait_bridged, ari, "carrier-in", "operator1", timeout=10)
+        assert phones.answered_by(call.caller) == "operator1"
+    finally:
+        await client.hangup(leg.id)
+        await client.hangup(caller.id)
+        await client.destroy_bridge("live-call-1")
+
+
+async def test_a_busy_phone_ends_the_leg_with_cause_17(client: AriClient, phones: Phones) -> None:
+    """A busy callee shows as the leg's StasisEnd and ChannelDestroyed(17), not as a Dial event."""
+    phones.start("operator3", busy())
+    events = client.events()
+    await client.create_channel("PJSIP/operator3", channel_id="live-busy-1", app_args=["leg"])
+    await client.dial("live-busy-1", ring_seconds=10)
+    destroyed = await next_of(events, ChannelDestroyed, lambda e: e.channel.id == "live-busy-1")
+    assert destroyed.cause == 17
+
+
+async def test_an_unknown_endpoint_fails_at_create(client: AriClient) -> None:
+    """Asterisk answers 500 with {"error": "Allocation failed"}; the message is kept."""
+    with pytest.raises(AriHttpError) as caught:
+        await client.create_channel("PJSIP/nobody-here", channel_id="live-nobody")
+    assert (caught.value.status, caught.value.message) == (500, "Allocation failed")
+
+
+async def test_a_dropped_websocket_reconnects_and_calls_in_the_app_survive(
+    client: AriClient, place_call: Callable[..., CallerHandle]
+) -> None:
+    """Cut the event link mid-call: the client reconnects, the call is still there, events flow."""
+    events = client.events()
+    call = place_call(DID)
+    start = await inbound(events, call)
+    await client.answer(start.channel.id)
+    await next_of(events, ChannelStateChange, lambda e: e.channel.id == start.channel.id)
+    assert client.drop_websocket()
+    assert (await next_of(events, Disconnected)).reason
+    assert await next_of(events, Connected) == Connected(attempt=2)
+    # What the engine's recovery does after every (re)connect: find our calls.
+    assert start.channel.id in await client.application_channel_ids()
+    assert (await client.get_channel(start.channel.id)).state == "Up"
+    assert call.result().answered
+    # Events for that call still reach us on the new connection.
+    await client.hangup(start.channel.id)
+    await next_of(events, StasisEnd, lambda e: e.channel.id == start.channel.id)
+    assert (await asyncio.to_thread(call.wait, 20)).ended_by == "remote"
+
+
+async def test_asterisk_answers_pings_so_an_idle_link_stays_up(client: AriClient) -> None:
+    """With a 2 s heartbeat and no traffic for 7 s, the link is never declared dead."""
+    events = client.events()
+    assert await next_of(events, Connected) == Connected(attempt=1)
+    with pytest.raises(TimeoutError):
+        await next_of(events, Disconnected, within=7)
+    assert client.is_connected
