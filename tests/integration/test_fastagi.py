@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from coverage_engine.testing_sipp import (
     CallerHandle,
     Phones,
     answers,
-    parse_events,
+    invite_display_names,
     presses,
 )
 
@@ -110,16 +109,6 @@ def expected_phone(instant: datetime, *, operators_free: bool) -> str:
     raise AssertionError(f"no person in {plan}")
 
 
-def display_names(phones: Phones, phone: str) -> list[str]:
-    """The caller names (SIP From display names) the phone's INVITEs carried."""
-    names = []
-    for ev in parse_events(phones[phone].events_file):
-        if ev.event == "invite":
-            match = re.match(r'\s*"([^"]*)"', ev.detail)
-            names.append(match.group(1) if match else "")
-    return names
-
-
 @pytest.mark.usefixtures("agi_route")
 def test_open_hours_reach_the_front_desk(
     agi_service: Callable[[datetime], None], phones: Phones,
@@ -169,7 +158,7 @@ def test_closed_with_an_operator_reaches_the_operator_with_the_practice_tag(
     phones.wait_for("answered", call.caller, timeout=60)
     call.wait(timeout=60)
     assert phones.answered_by(call.caller) == "operator1"
-    assert display_names(phones, "operator1") == ["MGP: Jane Doe"]
+    assert invite_display_names(phones["operator1"].events_file) == ["MGP: Jane Doe"]
 
 
 async def _misbehave() -> None:
