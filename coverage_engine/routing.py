@@ -15,24 +15,6 @@ from coverage_engine.schedule import oncall_at, practice_status, require_aware
 from coverage_engine.schedule.rotation import OnCallAssignment
 
 
-def mask_number(number: str) -> str:
-    """A caller's number for logs and notes: only the last two digits show."""
-    digits = sum(ch.isdigit() for ch in number)
-    if digits <= 2:
-        return "*" * len(number)
-    shown = 0
-    out = []
-    for ch in reversed(number):
-        if ch.isdigit() and shown < 2:
-            out.append(ch)
-            shown += 1
-        elif ch.isdigit():
-            out.append("*")
-        else:
-            out.append(ch)
-    return "".join(reversed(out))
-
-
 def decide(config: CoverageConfig, instant: datetime, did: str, caller: str | None = None) -> Plan:
     """The plan for a call to `did` at `instant` (timezone-aware).
 

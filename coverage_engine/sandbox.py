@@ -97,6 +97,10 @@ SIP_PORT = 5060
 HTTP_PORT = 8088
 AMI_PORT = 5038
 ARI_APP = "coverage-engine"
+# Operators logged in to this queue at every start (queues.conf has only
+# dynamic members): the answering service "on shift" of the sandbox.
+OPERATOR_QUEUE = "answering"
+SANDBOX_OPERATORS = ("operator1", "operator2", "operator3")
 ARI_USER = "coverage-engine"
 AMI_USER = "coverage-engine"
 
@@ -455,6 +459,7 @@ class Sandbox:
         except StartError:
             self.stop()
             raise
+        self.reset_operators()
         self.log(f"Asterisk is up (pid {proc.pid}); ARI at {self.credentials().url}")
 
     def _install_config(self) -> None:
@@ -683,7 +688,12 @@ class Sandbox:
         result = self._asterisk_rx(command, timeout=timeout)
         if result.returncode != 0:
             raise SandboxError(f"asterisk -rx {command!r} failed: {result.stdout.strip()}")
-        return result.stdout
+        # The remote console itself complains that the private network
+        # namespace has no ethernet card; that line is not the command's output.
+        return "".join(
+            line for line in result.stdout.splitlines(keepends=True)
+            if not line.startswith("No ethernet interface found")
+        )
 
     def _asterisk_rx(self, command: str, *, timeout: float) -> subprocess.CompletedProcess[str]:
         # The remote console talks to the control socket inside the tree; it
@@ -697,6 +707,29 @@ class Sandbox:
             )
         except subprocess.TimeoutExpired:
             return subprocess.CompletedProcess([], 124, "", "timeout")
+
+    def hang_up_all_calls(self, *, timeout: float = 10.0) -> None:
+        """Hang up every channel and wait until none is left (isolation between tests).
+
+        A test may leave a call up on purpose (a caller still waiting in the
+        queue) and a stopped SIPp sends no BYE: without this, Asterisk would
+        keep ringing the next test's phones for that call.
+        """
+        self.cli("channel request hangup all")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            out = self.cli("core show channels count")
+            if out.strip().startswith("0 active channels"):
+                return
+            time.sleep(0.2)
+        raise SandboxError(f"channels still up after hang-up:\n{self.cli('core show channels')}")
+
+    def reset_operators(self) -> None:
+        """Log operator1..3 in to the `answering` queue, unpaused (a shift is on)."""
+        for name in SANDBOX_OPERATORS:
+            # "Already there" is fine: the point is that they are in.
+            self.cli(f"queue add member PJSIP/{name} to {OPERATOR_QUEUE} penalty 0 as {name}")
+            self.cli(f"queue unpause member PJSIP/{name} queue {OPERATOR_QUEUE}")
 
     def console_command(self) -> list[str]:
         """The argv of an interactive remote console (`asterisk -r`) into the sandbox."""

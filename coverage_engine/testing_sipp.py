@@ -74,6 +74,9 @@ CALLER_PORTS = range(5100, 5200)
 _MEDIA_BASE = 30000
 
 _FOREVER_MS = 24 * 3600 * 1000
+# Unique across the whole test session, not per test: a call a test left up
+# in Asterisk must never be mistaken for the next test's call.
+_CALLER_NUMBERS = itertools.count(1)
 
 Event = Literal[
     "invite", "ringing", "answered", "cancelled", "busy", "rejected", "dtmf",
@@ -548,7 +551,6 @@ class Callers:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self._numbers = itertools.count(1)
         self._ports = itertools.cycle(CALLER_PORTS)
         self._calls: list[CallerHandle] = []
 
@@ -560,7 +562,7 @@ class Callers:
         tell this call from the others; `hangup_after` is seconds of
         conversation after the answer (None: wait for the far end).
         """
-        number = caller or f"+1555010{next(self._numbers):04d}"
+        number = caller or f"+1555010{next(_CALLER_NUMBERS) % 10000:04d}"
         handle = CallerHandle(did, number, caller_name, hangup_after, self.workdir / "callers",
                               self._free_port(), max_seconds)
         self._calls.append(handle)

@@ -30,9 +30,9 @@ import structlog
 
 from coverage_engine.agi.protocol import AgiRequest
 from coverage_engine.agi.server import AgiSession
+from coverage_engine.logs import mask_number
 from coverage_engine.plan import Plan
 from coverage_engine.records import EventKind, JourneyRecorder
-from coverage_engine.routing import mask_number
 
 log = structlog.get_logger("coverage_engine.agi")
 

@@ -33,8 +33,10 @@ class AriSettings:
     heartbeat: float = 5.0
     # Reconnect backoff: first delay, cap, and the +/- jitter fraction that
     # keeps many engines from reconnecting in lock-step after an Asterisk restart.
+    # The cap is short on purpose: while we are away, new calls skip the engine
+    # (the dialplan's fallback takes them), and retrying a loopback port is cheap.
     backoff_initial: float = 0.5
-    backoff_max: float = 30.0
+    backoff_max: float = 5.0
     backoff_jitter: float = 0.2
 
     def __post_init__(self) -> None:

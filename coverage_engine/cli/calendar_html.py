@@ -50,6 +50,7 @@ def render_calendar_html(practice_name: str, zone: str, days: list[DayCoverage])
             if seg.plan.oncall is not None:
                 backup = seg.plan.oncall.backup or "none"
                 oncall = f"on call: {seg.plan.oncall.primary} (backup {backup})"
+            oncall = "; ".join([oncall, *seg.plan.notes]) if seg.plan.notes else oncall
             out.append(
                 f'<tr class="{css}"><td class="time">{seg.start:%H:%M}&ndash;{end}</td>'
                 f'<td class="status">{escape(seg.plan.status)}</td>'

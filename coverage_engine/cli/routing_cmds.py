@@ -205,6 +205,7 @@ def render_calendar(
             if seg.plan.oncall is not None:
                 backup = seg.plan.oncall.backup or "none"
                 lines.append(f"{indent}on call: {seg.plan.oncall.primary} (backup {backup})")
+            lines.extend(f"{indent}note: {note}" for note in seg.plan.notes)
         lines.append("")
     gaps = [(d.day, s) for d in days for s in d.gaps]
     if gaps:

@@ -432,7 +432,11 @@ def _read_events(conn: sqlite3.Connection, call_id: str) -> tuple[JourneyEvent, 
     return tuple(JourneyEvent(_dt(at), EventKind(kind), json.loads(d)) for at, kind, d in rows)
 
 
-_STOP = object()
+class _Stop:
+    """Queued by `close`: the writer thread ends after what was queued before it."""
+
+
+_Item = tuple[Write | None, Ack] | _Stop
 
 
 class SqliteRecorder(RecorderBase):
@@ -441,7 +445,7 @@ class SqliteRecorder(RecorderBase):
     def __init__(self, conn: sqlite3.Connection, *, batch_max: int = 500) -> None:
         self._conn = conn
         self._batch_max = batch_max
-        self._queue: queue.SimpleQueue[tuple[Write | None, Ack] | object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="journey-writer", daemon=True)
         self._thread.start()
@@ -471,7 +475,7 @@ class SqliteRecorder(RecorderBase):
         if self._closed:
             return
         self._closed = True
-        self._queue.put(_STOP)
+        self._queue.put(_Stop())
         self._thread.join(timeout)
         if not self._thread.is_alive():
             self._conn.close()
@@ -484,10 +488,10 @@ class SqliteRecorder(RecorderBase):
             stop = False
             item = self._queue.get()
             while True:
-                if item is _STOP:
+                if isinstance(item, _Stop):
                     stop = True
                     break
-                batch.append(item)  # type: ignore[arg-type]
+                batch.append(item)
                 if len(batch) >= self._batch_max:
                     break
                 try:

@@ -13,14 +13,15 @@
 * `place_call(did, hangup_after=None, caller=None)` starts a SIPp caller on
              the carrier trunk and returns its `CallerHandle` (`.wait()`,
              `.wait_answered()`, `.caller` is a number unique to this call).
-* operators: the `answering` queue has no static members; each test starts
-             with operator1..3 logged in (`operators_on_duty`, automatic).
+* operators: each test starts with operator1..3 logged in (see below);
              `no_operators` logs everyone out for the test, `logged_in("operator1",
              ...)` logs out everyone and then exactly those in;
 * `ami_env`  puts the sandbox's AMI credentials in COVERAGE_AMI_* for the
              test (what `coverage-engine operators ...` and `run` read).
 
-Every SIPp process a test starts is stopped when the test ends.
+Every SIPp process a test starts is stopped when the test ends; then every
+call still up in Asterisk is hung up and operator1..3 are logged in to the
+`answering` queue again, unpaused, so no test's state leaks into the next.
 
 When the sandbox cannot run here (not root, no debootstrap/sipp, ports taken
 by another Asterisk), integration tests skip with the reason; with CI=true
@@ -82,10 +83,18 @@ def phones(sandbox: Sandbox, tmp_path: Path) -> Iterator[Phones]:
 
 @pytest.fixture
 def callers(sandbox: Sandbox, tmp_path: Path) -> Iterator[Callers]:
-    """SIPp callers for this test; all stopped when it ends."""
+    """SIPp callers for this test; all stopped, and every call hung up, when it ends."""
     box = Callers(tmp_path)
     yield box
     box.stop_all()
+
+
+@pytest.fixture(autouse=True)
+def fresh_pbx_state(sandbox: Sandbox) -> Iterator[None]:
+    """After each test: every call hung up, operator1..3 logged in and unpaused."""
+    yield
+    sandbox.hang_up_all_calls()
+    sandbox.reset_operators()
 
 
 @pytest.fixture
@@ -119,52 +128,34 @@ def _log_in(sandbox: Sandbox, *operators: str) -> None:
         sandbox.cli(f"queue add member PJSIP/{op} to {OPERATOR_QUEUE} penalty 0 as {op}")
 
 
-@pytest.fixture(autouse=True)
-def operators_on_duty(request: pytest.FixtureRequest) -> Iterator[None]:
-    """By default the three operators are logged in, as on a staffed night.
+# No teardown in the fixtures below: `fresh_pbx_state` logs operator1..3 back
+# in after every test.
 
-    The queue has no static members (operators log in and out), so each test
-    that uses the PBX starts from this known state; `no_operators`,
-    `logged_in(...)` and `ami_env` change it for one test.
-    """
-    if "sandbox" not in request.fixturenames:
-        yield
-        return
-    sandbox: Sandbox = request.getfixturevalue("sandbox")
-    _log_out_everyone(sandbox)
-    _log_in(sandbox, "operator1", "operator2", "operator3")
-    yield
+
+@pytest.fixture
+def no_operators(sandbox: Sandbox) -> None:
+    """Nobody logged in to the operator queue during the test."""
     _log_out_everyone(sandbox)
 
 
 @pytest.fixture
-def no_operators(sandbox: Sandbox) -> Iterator[None]:
-    """Nobody logged in to the operator queue during the test (nor after it)."""
-    _log_out_everyone(sandbox)
-    yield
-    _log_out_everyone(sandbox)
-
-
-@pytest.fixture
-def logged_in(sandbox: Sandbox) -> Iterator[Callable[..., None]]:
-    """`logged_in("operator1", ...)`: those operators are in the queue until the test ends."""
+def logged_in(sandbox: Sandbox) -> Callable[..., None]:
+    """`logged_in("operator1", ...)`: exactly those operators are in the queue."""
     _log_out_everyone(sandbox)
 
     def log_in(*operators: str) -> None:
         _log_in(sandbox, *operators)
 
-    yield log_in
-    _log_out_everyone(sandbox)
+    return log_in
 
 
 @pytest.fixture
-def ami_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[AmiCredentials]:
-    """The sandbox's AMI credentials in COVERAGE_AMI_*; nobody logged in before or after."""
+def ami_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> AmiCredentials:
+    """The sandbox's AMI credentials in COVERAGE_AMI_*, with nobody logged in at the start."""
     creds = sandbox.ami_credentials()
     monkeypatch.setenv("COVERAGE_AMI_HOST", creds.host)
     monkeypatch.setenv("COVERAGE_AMI_PORT", str(creds.port))
     monkeypatch.setenv("COVERAGE_AMI_USER", creds.user)
     monkeypatch.setenv("COVERAGE_AMI_SECRET", creds.secret)
     _log_out_everyone(sandbox)
-    yield creds
-    _log_out_everyone(sandbox)
+    return creds

@@ -30,7 +30,7 @@ from coverage_engine.ari import (
     StreamItem,
 )
 from coverage_engine.ari.client import AriClient
-from coverage_engine.sandbox import AriCredentials
+from coverage_engine.sandbox import AriCredentials, Sandbox
 from coverage_engine.testing_sipp import CallerHandle, Phones, answers, busy, wait_bridged
 
 pytestmark = pytest.mark.integration
@@ -203,3 +203,19 @@ async def test_asterisk_answers_pings_so_an_idle_link_stays_up(client: AriClient
     with pytest.raises(TimeoutError):
         await next_of(events, Disconnected, within=7)
     assert client.is_connected
+
+
+async def test_the_client_rides_out_an_asterisk_restart(
+    client: AriClient, sandbox: Sandbox, place_call: Callable[..., CallerHandle]
+) -> None:
+    """Asterisk stopped and started again: the client reconnects by itself and sees new calls."""
+    events = client.events()
+    assert await next_of(events, Connected) == Connected(attempt=1)
+    await asyncio.to_thread(sandbox.stop)
+    assert (await next_of(events, Disconnected)).reason
+    await asyncio.to_thread(sandbox.start)
+    assert await next_of(events, Connected, within=30) == Connected(attempt=2)
+    call = place_call(DID)
+    start = await inbound(events, call)
+    assert start.args == ("inbound", DID)
+    await client.hangup(start.channel.id)

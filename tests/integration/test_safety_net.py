@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from coverage_engine.sandbox import AriCredentials
+from coverage_engine.sandbox import AriCredentials, Sandbox
 from coverage_engine.testing_sipp import (
     CallerHandle,
     Phones,
@@ -48,7 +48,15 @@ def test_with_no_engine_a_call_reaches_the_operator_who_picks_up(
     assert abs(result.ended_at - operator2_call.ended_at) < 1
 
 
-@pytest.mark.usefixtures("no_operators")
+@pytest.fixture
+def no_operators_logged_in(sandbox: Sandbox) -> None:
+    """Log the three operators out of `answering` (the fixtures log them in again after)."""
+    for op in OPERATORS:
+        sandbox.cli(f"queue remove member PJSIP/{op} from answering")
+    assert "No Members" in sandbox.cli("queue show answering")
+
+
+@pytest.mark.usefixtures("no_operators_logged_in")
 def test_with_no_engine_and_no_operators_the_on_call_number_answers(
     phones: Phones, place_call: Callable[..., CallerHandle], ari: AriCredentials
 ) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import urllib.error
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import aiohttp
 import pytest
 
 from coverage_engine.sandbox import AMI_PORT, HTTP_PORT, SIP_PORT, AriCredentials
-from coverage_engine.testing_sipp import CallerHandle, Phones, answers, ari_get
+from coverage_engine.testing_sipp import CallerHandle, Phones, answers, ari_get, never_answers
 
 pytestmark = pytest.mark.integration
 
@@ -49,6 +50,19 @@ def test_ari_accepts_the_generated_password_and_refuses_another(ari: AriCredenti
     assert refused.value.code == 401
 
 
+@contextlib.asynccontextmanager
+async def _application(
+    ari: AriCredentials,
+) -> AsyncIterator[tuple[aiohttp.ClientSession, aiohttp.ClientWebSocketResponse]]:
+    """Connect as the coverage-engine application: an HTTP session and the event socket."""
+    headers = {"Authorization": ari.basic_auth_header()}
+    async with (
+        aiohttp.ClientSession(headers=headers) as http,
+        http.ws_connect(ari.websocket_url) as ws,
+    ):
+        yield http, ws
+
+
 async def _next_event(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, Any]:
     async for message in ws:
         event: dict[str, Any] = json.loads(message.data)
@@ -62,11 +76,7 @@ async def test_the_did_reaches_the_application_as_one_filtered_argument(
 ) -> None:
     """Parentheses, commas and a dial string in the dialed number never become Stasis arguments."""
     phones.start("operator1", answers(after=0.5, hangup_after=1))
-    headers = {"Authorization": ari.basic_auth_header()}
-    async with (
-        aiohttp.ClientSession(headers=headers) as http,
-        http.ws_connect(ari.websocket_url) as ws,
-    ):
+    async with _application(ari) as (http, ws):
         call = place_call("+1(555)010-0199,x,PJSIP/patel")
         start = await asyncio.wait_for(_next_event(ws, "StasisStart"), timeout=15)
         assert start["args"] == ["inbound", "+15550100199"]
@@ -79,3 +89,40 @@ async def test_the_did_reaches_the_application_as_one_filtered_argument(
     assert [c.phone for c in calls if c.answered] == ["operator1"]
     result = await asyncio.to_thread(call.wait, 60)
     assert result.answered
+
+
+async def test_an_operators_step_comes_back_to_the_engine_with_the_queue_result(
+    ari: AriCredentials, phones: Phones, place_call: Callable[..., CallerHandle]
+) -> None:
+    """In coverage-queue a caller waits COVERAGE_QUEUE_WAIT s, then is back in Stasis: TIMEOUT."""
+    for operator in ("operator1", "operator2", "operator3"):
+        phones.start(operator, never_answers())
+    async with _application(ari) as (http, ws):
+        call = place_call("+15550100")
+        start = await asyncio.wait_for(_next_event(ws, "StasisStart"), timeout=15)
+        channel = start["channel"]["id"]
+        # As the engine does: answer the caller, set the step's variables, continue.
+        async with http.post(f"{ari.url}/channels/{channel}/answer") as response:
+            assert response.status == 204
+        for name, value in (("COVERAGE_QUEUE", "answering"), ("COVERAGE_QUEUE_WAIT", "3")):
+            async with http.post(
+                f"{ari.url}/channels/{channel}/variable",
+                params={"variable": name, "value": value},
+            ) as response:
+                assert response.status == 204
+        async with http.post(
+            f"{ari.url}/channels/{channel}/continue",
+            params={"context": "coverage-queue", "extension": "s", "priority": "1"},
+        ) as response:
+            assert response.status == 204
+        back = await asyncio.wait_for(_next_event(ws, "StasisStart"), timeout=20)
+        assert back["channel"]["id"] == channel
+        assert back["args"] == ["queue-result", "TIMEOUT"]
+        async with http.delete(f"{ari.url}/channels/{channel}") as response:
+            assert response.status == 204
+
+    result = await asyncio.to_thread(call.wait, 30)
+    assert result.ended_by == "remote"
+    assert {c.phone for c in phones.calls() if c.caller == call.caller} == {
+        "operator1", "operator2", "operator3"
+    }

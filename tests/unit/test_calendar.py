@@ -47,6 +47,7 @@ def test_christmas_eve_shows_the_half_day_and_the_swap(capsys: pytest.CaptureFix
     assert "frontdesk-maple 20s > operators 90s" in table[1]
     assert table[2].startswith("12:00-17:30 closed holiday: Christmas Eve (closed from 12:00)")
     assert "okafor 25s press-1 > patel 25s press-1" in table[2]
+    assert "note: on call: okafor (swap: Christmas)" in table[2]
     assert "No gaps" in out
 
 

@@ -7,6 +7,7 @@ import sqlite3
 import stat
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -159,7 +160,7 @@ def test_the_record_file_is_owner_only_and_in_wal_mode(tmp_path: Path) -> None:
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.parent.iterdir() if p.is_file()}
     assert modes == {"calls.db": 0o600, "calls.db-wal": 0o600, "calls.db-shm": 0o600}
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     rec.close()
 
@@ -185,7 +186,7 @@ def test_a_new_file_gets_the_current_schema_version(tmp_path: Path) -> None:
 def test_a_file_from_a_newer_version_is_refused_with_advice(tmp_path: Path) -> None:
     """A schema newer than this code knows is never written to; the message says to upgrade."""
     path = tmp_path / "calls.db"
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(StoreError, match="upgrade coverage-engine"):
         open_database(path)
@@ -307,9 +308,8 @@ async def test_purge_removes_old_journeys_and_records_itself(tmp_path: Path) -> 
         assert store.purge(T0 + timedelta(days=30), now=now, by="admin") == 1
         assert [j.call_id for j in store.journeys()] == ["new"]
         (entry,) = store.audit()
-        orphans = store._conn.execute(
-            "SELECT count(*) FROM events WHERE call_id = 'old'"
-        ).fetchone()
+    with closing(sqlite3.connect(path)) as conn:
+        orphans = conn.execute("SELECT count(*) FROM events WHERE call_id = 'old'").fetchone()
     assert orphans == (0,)
     assert (entry.at, entry.action) == (now, "purge")
     assert entry.details["journeys"] == 1
