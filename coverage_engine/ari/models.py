@@ -35,11 +35,14 @@ def parse_timestamp(text: str) -> datetime | None:
     """Parse Asterisk's timestamps (`2026-11-27T03:01:02.345+0000`), None when absent or odd."""
     if not text:
         return None
+    # fromisoformat reads Asterisk's form (Python >= 3.11) about 30 times
+    # faster than strptime, which showed up as 5% of the engine's CPU under
+    # load (every event carries two timestamps); strptime stays as a fallback.
     try:
-        parsed = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         try:
-            parsed = datetime.fromisoformat(text)
+            parsed = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
         except ValueError:
             return None
     # Only timezone-aware instants leave this module.

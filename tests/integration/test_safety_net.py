@@ -71,3 +71,17 @@ def test_with_no_engine_and_no_operators_the_on_call_number_answers(
     assert result.ended_by == "remote"
     assert phones.answered_by(call.caller) == "patel"
     assert phones.rang(call.caller) == ["patel"]
+
+
+def test_an_operator_logs_out_with_star_22_and_the_queue_forgets_them(
+    sandbox: Sandbox, place_call: Callable[..., CallerHandle]
+) -> None:
+    """operator2's phone dialing *22 removes operator2 (and only them) from `answering`."""
+    assert "operator2" in sandbox.cli("queue show answering")
+
+    result = place_call("*22", caller="operator2").wait(timeout=30)
+
+    assert result.answered  # the confirmation prompt
+    members = sandbox.cli("queue show answering")
+    assert "operator2" not in members
+    assert "operator1" in members
