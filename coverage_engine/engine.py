@@ -44,6 +44,7 @@ from coverage_engine.ari import (
     Dial,
     Disconnected,
     HangupReason,
+    ResourceConflict,
     ResourceGone,
     StasisStart,
     StreamItem,
@@ -95,6 +96,8 @@ _DIALSTATUS: Mapping[str, LegFailure] = {
     "CONGESTION": LegFailure.GONE,
     "CANCEL": LegFailure.GONE,
 }
+_DIAL_RETRIES = 25
+_DIAL_RETRY_SECONDS = 0.02
 _HANGUP_REASONS: Mapping[str, HangupReason] = {"normal": "normal", "no_answer": "no_answer"}
 
 
@@ -235,6 +238,12 @@ class Engine:
 
     async def dispatch(self, item: StreamItem) -> None:
         """Route one item of the event stream to the call it is about."""
+        channel = getattr(item, "channel", None)
+        log.debug(
+            "ari_event",
+            type=getattr(item, "type", type(item).__name__),
+            channel=getattr(channel, "id", None),
+        )
         if isinstance(item, Connected):
             log.info("ari_connected", attempt=item.attempt)
             if self._on_link is not None:
@@ -524,8 +533,25 @@ class Engine:
             app_args=("leg", command.caller_channel_id),
             originator=command.caller_channel_id,
             caller_id=CallerId(name=command.caller_name, number=command.caller_number),
+            # What the callee's phone shows comes from the new channel's
+            # *connected line* (chan_pjsip builds the From header from it),
+            # which Dial() would copy from the caller; ARI's create does not.
+            variables={
+                "CONNECTEDLINE(num)": command.caller_number,
+                "CONNECTEDLINE(name)": command.caller_name,
+            },
         )
-        await self._ari.dial(command.leg_id, ring_seconds=command.timeout)
+        # Asterisk puts a created channel into the application asynchronously:
+        # a dial sent right after the create can meet 409 "Channel not in
+        # Stasis application" for a few milliseconds. Retry briefly.
+        for attempt in range(_DIAL_RETRIES):
+            try:
+                await self._ari.dial(command.leg_id, ring_seconds=command.timeout)
+                return
+            except ResourceConflict:
+                if attempt == _DIAL_RETRIES - 1:
+                    raise
+                await asyncio.sleep(_DIAL_RETRY_SECONDS)
 
     def _start_timer(self, live: _Live, name: str, seconds: float) -> None:
         old = live.timers.pop(name, None)
@@ -641,4 +667,3 @@ class Engine:
             pass
         except AriError as exc:
             log.warning("ari_request_failed", error=str(exc))
-

@@ -35,12 +35,14 @@ class EngineProcess:
         ari_password: str,
         log_path: Path,
         app: str = "coverage-engine",
+        verbose: bool = False,
     ) -> None:
         self.config = config
         self.ari_url = ari_url.rstrip("/")
         self.ari_user = ari_user
         self._password = ari_password
         self.app = app
+        self.verbose = verbose
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.clock_start: datetime | None = None
@@ -65,6 +67,8 @@ class EngineProcess:
         args = [sys.executable, "-m", "coverage_engine", "run", "--config", str(self.config)]
         if self.clock_start is not None:
             args += ["--clock-start", self.clock_start.isoformat()]
+        if self.verbose:
+            args.append("--verbose")
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 args, env=self._env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log

@@ -146,7 +146,7 @@ class CallSettings:
     confirm_plays: int = 3
     leg_timeout_margin: int = 5
     confirm_media: Callable[[Plan], str] = lambda plan: (
-        f"sound:coverage-engine/accept-{plan.practice_id}"
+        f"sound:coverage/accept-{plan.practice_id}"
     )
 
 

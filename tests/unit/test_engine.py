@@ -325,7 +325,7 @@ async def test_press_1_over_dtmf_bridges_the_doctor() -> None:
     await settle()
     await engine.dispatch(leg_up("c1-leg1"))
     await settle()
-    assert ("play", "c1-leg1", "sound:coverage-engine/accept-maple-grove", "c1-pb2") in ari.requests
+    assert ("play", "c1-leg1", "sound:coverage/accept-maple-grove", "c1-pb2") in ari.requests
     await engine.dispatch(
         ChannelDtmfReceived(type="ChannelDtmfReceived", channel=Channel("c1-leg1"), digit="1")
     )

@@ -75,7 +75,7 @@ CLOSED = Plan(
     (QUEUE, PATEL, NGUYEN, QUEUE),
     announcement="coverage-engine/emergency-maple-grove",
 )
-PROMPT = "sound:coverage-engine/accept-maple-grove"
+PROMPT = "sound:coverage/accept-maple-grove"
 
 
 def entered(plan: Plan, **kw: Any) -> CallerEntered:

@@ -1,0 +1,480 @@
+"""Call journeys end to end: `coverage-engine run`, the sandbox Asterisk, SIPp phones.
+
+Every journey asserts which phone got the call and that caller and callee were
+bridged in Asterisk. The engine runs config/coverage.yaml with its ring and
+queue times shortened (`fast_config`): the practices, hours, holidays,
+rotations and chains are the real ones, only the waiting is shorter, so the
+whole suite runs in minutes instead of an hour.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import signal
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from coverage_engine.engine_process import EngineProcess
+from coverage_engine.sandbox import AriCredentials
+from coverage_engine.testing_sipp import (
+    CallerHandle,
+    Phones,
+    answers,
+    ari_get,
+    busy,
+    never_answers,
+    presses,
+    voicemail,
+    wait_bridged,
+)
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+CHICAGO = ZoneInfo("America/Chicago")
+LOS_ANGELES = ZoneInfo("America/Los_Angeles")
+MAPLE = "+13125550100"
+LAKESIDE = "+16085550142"
+UNKNOWN = "+19995550123"
+CALLER = "carrier-in"  # the endpoint inbound calls arrive on
+OPERATORS = ("operator1", "operator2", "operator3")
+
+# Instants (the engine's clock starts there). On-call week of Mon 2026-11-30:
+# Maple Grove nguyen (primary), okafor (backup); Lakeside ruiz, chen.
+MAPLE_OPEN = datetime(2026, 11, 30, 10, 0, tzinfo=CHICAGO)
+MAPLE_NIGHT = datetime(2026, 12, 1, 3, 0, tzinfo=CHICAGO)
+LAKESIDE_OPEN = datetime(2026, 11, 30, 10, 0, tzinfo=LOS_ANGELES)
+LAKESIDE_NIGHT = datetime(2026, 12, 1, 3, 0, tzinfo=LOS_ANGELES)
+
+# Shortened waits (seconds): front desk ring, first operator-queue wait,
+# doctor ring. The final operators step keeps the practice's 90 s wait.
+STAFF_RING, QUEUE_WAIT, DOCTOR_RING = 6, 8, 8
+# A phone that answers talks this long, then hangs up: the caller (who never
+# hangs up first in these journeys) must then be released by the PBX.
+TALK = 4
+# The emergency announcement (sounds/en/coverage-emergency) lasts about 8 s.
+ANNOUNCEMENT = 9
+
+
+def fast_config(path: Path) -> Path:
+    """config/coverage.yaml with shorter ring and queue times, written to `path`."""
+    text = (ROOT / "config" / "coverage.yaml").read_text(encoding="utf-8")
+    text = re.sub(r"(staff:\n(?:\s+\w+: .*\n)*?\s+ring_seconds:) \d+", rf"\1 {STAFF_RING}", text)
+    text = re.sub(r"(\{to: operators, max_wait_seconds:) \d+\}", rf"\1 {QUEUE_WAIT}}}", text)
+    text = re.sub(r"(\{to: oncall_\w+, ring_seconds:) \d+", rf"\1 {DOCTOR_RING}", text)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def engine(ari: AriCredentials, tmp_path: Path) -> Iterator[EngineProcess]:
+    """The engine as a child process on the shortened config (started by each test)."""
+    proc = EngineProcess(
+        fast_config(tmp_path / "coverage.yaml"),
+        ari_url=ari.url,
+        ari_user=ari.user,
+        ari_password=ari.password,
+        log_path=tmp_path / "engine.log",
+        verbose=True,
+    )
+    yield proc
+    proc.stop()
+    clean_up(ari)
+
+
+def channels(ari: AriCredentials) -> list[dict[str, object]]:
+    result = ari_get(ari, "/channels")
+    assert isinstance(result, list)
+    return result
+
+
+def bridges(ari: AriCredentials) -> list[dict[str, object]]:
+    result = ari_get(ari, "/bridges")
+    assert isinstance(result, list)
+    return result
+
+
+def wait_empty(ari: AriCredentials, timeout: float = 15.0) -> None:
+    """Poll until Asterisk has no channel and no bridge left."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not channels(ari) and not bridges(ari):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"left behind: channels {channels(ari)}, bridges {bridges(ari)}")
+
+
+def clean_up(ari: AriCredentials) -> None:
+    """Hang up whatever a failed test left in Asterisk, so the next test starts clean."""
+    for channel in channels(ari):
+        ari_request(ari, "DELETE", f"/channels/{channel['id']}")
+    for bridge in bridges(ari):
+        ari_request(ari, "DELETE", f"/bridges/{bridge['id']}")
+
+
+def ari_request(ari: AriCredentials, method: str, path: str) -> None:
+    """One best-effort ARI request (a 404 for something already gone is fine)."""
+    request = urllib.request.Request(
+        ari.url + path, method=method, headers={"Authorization": ari.basic_auth_header()}
+    )
+    with contextlib.suppress(urllib.error.URLError, OSError):
+        urllib.request.urlopen(request, timeout=5).close()
+
+
+def reached(
+    phones: Phones, ari: AriCredentials, call: CallerHandle, phone: str, timeout: float
+) -> None:
+    """The call was answered by `phone` and Asterisk bridged it with the caller."""
+    deadline = time.monotonic() + timeout
+    while phones.answered_by(call.caller) != phone:
+        assert time.monotonic() < deadline, f"{phone} did not answer: {phones.describe()}"
+        time.sleep(0.1)
+    wait_bridged(ari, CALLER, phone, timeout=10)
+
+
+# -- open ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("did", "at", "desk"),
+    [(MAPLE, MAPLE_OPEN, "frontdesk-maple"), (LAKESIDE, LAKESIDE_OPEN, "frontdesk-lakeside")],
+    ids=["maple-grove", "lakeside"],
+)
+def test_open_front_desk_answers(
+    engine: EngineProcess,
+    phones: Phones,
+    place_call: Callable[..., CallerHandle],
+    ari: AriCredentials,
+    did: str,
+    at: datetime,
+    desk: str,
+) -> None:
+    """Open: the practice's front desk rings, answers, and is bridged with the caller."""
+    engine.start(at)
+    phones.start(desk, answers(after=1, hangup_after=TALK))
+    for op in OPERATORS:
+        phones.start(op, answers())
+    call = place_call(did)
+    reached(phones, ari, call, desk, timeout=15)
+    assert phones.rang(call.caller) == [desk]
+    assert call.wait(timeout=30).ended_by == "remote"
+
+
+@pytest.mark.parametrize(
+    ("did", "at", "desk"),
+    [(MAPLE, MAPLE_OPEN, "frontdesk-maple"), (LAKESIDE, LAKESIDE_OPEN, "frontdesk-lakeside")],
+    ids=["maple-grove", "lakeside"],
+)
+def test_open_front_desk_does_not_answer_so_an_operator_does(
+    engine: EngineProcess,
+    phones: Phones,
+    place_call: Callable[..., CallerHandle],
+    ari: AriCredentials,
+    did: str,
+    at: datetime,
+    desk: str,
+) -> None:
+    """Open, nobody at the desk: after its ring time the operator queue takes the caller."""
+    engine.start(at)
+    phones.start(desk, never_answers())
+    phones.start("operator1", never_answers())
+    phones.start("operator2", answers(after=1, hangup_after=TALK))
+    phones.start("operator3", never_answers())
+    call = place_call(did)
+    reached(phones, ari, call, "operator2", timeout=STAFF_RING + 15)
+    assert phones.rang(call.caller)[0] == desk
+    assert call.wait(timeout=30).ended_by == "remote"
+
+
+# -- closed: Maple Grove (announcement, operators first, then on call) -------------
+
+
+def test_closed_operator_answers(
+    engine: EngineProcess,
+    phones: Phones,
+    place_call: Callable[..., CallerHandle],
+    ari: AriCredentials,
+) -> None:
+    """Maple Grove at night: after the announcement an operator answers; no doctor is woken."""
+    engine.start(MAPLE_NIGHT)
+    for op in OPERATORS:
+        phones.start(
+            op, answers(after=1, hangup_after=TALK) if op == "operator1" else never_answers()
+        )
+    phones.start("nguyen", presses("1", hangup_after=TALK))
+    call = place_call(MAPLE)
+    reached(phones, ari, call, "operator1", timeout=30)
+    assert "nguyen" not in phones.rang(call.caller)
+    assert call.wait(timeout=30).ended_by == "remote"
+
+
+def test_closed_queue_wait_expires_then_primary_presses_1(
+    engine: EngineProcess,
+    phones: Phones,
+    place_call: Callable[..., CallerHandle],
+    ari: AriCredentials,
+) -> None:
+    """No operator picks up in time: the primary on call (nguyen) presses 1 and is bridged."""
+    engine.start(MAPLE_NIGHT)
+    for op in OPERATORS:
+        phones.start(op, never_answers())
+    phones.start("nguyen", presses("1", after=1, hangup_after=TALK))
+    phones.start("okafor", presses("1", hangup_after=TALK))
+    call = place_call(MAPLE)
+    reached(phones, ari, call, "nguyen", timeout=QUEUE_WAIT + 40)
+    assert "okafor" not in phones.rang(call.caller)
+    assert call.wait(timeout=30).ended_by == "remote"
+
+
+def test_primary_answers_but_never_presses_1_so_backup_does(
+    engine: EngineProcess,
+    phones: Phones,
+    place_call: Callable[..., CallerHandle],
+    ari: AriCredentials,
+) -> None:
+    """The primary's voicemail answers, never presses 1, is hung up; the backup is bridged."""
+    engine.start(MAPLE_NIGHT)
+    for op in OPERATORS:
+        phones.start(op, never_answers())
+    phones.start("nguyen", voicemail(after=1))
+    phones.start("okafor", presses("1", after=1, hangup_after=TALK))
+    call = place_call(MAPLE)
+    reached(phones, ari, call, "okafor", timeout=QUEUE_WAIT + 60)
+    (voicemail_call,) = phones.calls("nguyen")
+    assert voicemail_call.answered
+    assert voicemail_call.ended_by == "remote"  # the engine hung up on the voicemail
+    assert call.wait(timeout=30).ended_by == "remote"
+
+
+# -- closed: Lakeside (on call first, then operators) -------------------------------
+
+
+def test_lakeside_closed_goes_to_on_call_first(
+    engine: EngineProcess,
+    phones: Phones,
+    place_call: Callable[..., CallerHandle],
+    ari: AriCredentials,
+) -> None:
+    """Lakeside at night: on-call ruiz rings first, presses 1, is bridged; no operator rings."""
+    engine.start(LAKESIDE_NIGHT)
+    for op in OPERATORS:
+        phones.start(op, answers())
+    phones.start("ruiz", presses("1", after=1, hangup_after=TALK))
+    call = place_call(LAKESIDE)
+    reached(phones, ari, call, "ruiz", timeout=20)
+    assert phones.rang(call.caller) == ["ruiz"]
+    assert call.wait(timeout=30).ended_by == "remote"
+
+
+def test_primary_and_backup_fail_so_the_operators_answer(
+    engine: EngineProcess,
+    phones: Phones,
+    place_call: Callable[..., CallerHandle],
+    ari: AriCredentials,
+) -> None:
+    """Lakeside at night: ruiz is busy, chen never answers, then an operator takes the caller."""
+    engine.start(LAKESIDE_NIGHT)
+    phones.start("ruiz", busy())
+    phones.start("chen", never_answers())
+    phones.start("operator1", never_answers())
+    phones.start("operator2", never_answers())
+    phones.start("operator3", answers(after=1, hangup_after=TALK))
+    call = place_call(LAKESIDE)
+    reached(phones, ari, call, "operator3", timeout=DOCTOR_RING + 30)
+    assert phones.rang(call.caller)[:2] == ["ruiz", "chen"]
+    assert call.wait(timeout=30).ended_by == "remote"
+
+
+# -- the caller hangs up ----------------------------------------------------------------
+
+
+def test_caller_hangs_up_while_queued_leaves_nothing_behind(
+    engine: EngineProcess,
+    phones: Phones,
+    place_call: Callable[..., CallerHandle],
+    ari: AriCredentials,
+) -> None:
+    """A caller who gives up in the queue leaves no channel or bridge in Asterisk."""
+    engine.start(MAPLE_NIGHT)
+    for op in OPERATORS:
+        phones.start(op, never_answers())
+    # Answered by the engine at once; ~8 s of announcement, then the queue.
+    call = place_call(MAPLE, hangup_after=ANNOUNCEMENT + 5)
+    phones.wait_for("invite", call.caller, timeout=20)  # the queue rings the operators
+    call.wait(timeout=20)
+    wait_empty(ari)
+    assert phones.answered_by(call.caller) is None
+
+
+def test_caller_hangs_up_while_the_doctor_rings_leaves_nothing_behind(
+    engine: EngineProcess,
+    phones: Phones,
+    place_call: Callable[..., CallerHandle],
+    ari: AriCredentials,
+) -> None:
+    """The caller hangs up while ruiz's phone rings: the doctor's leg is cancelled at once."""
+    engine.start(LAKESIDE_NIGHT)
+    phones.start("ruiz", never_answers())
+    call = place_call(LAKESIDE, hangup_after=3)
+    phones.wait_for("invite", call.caller, timeout=10)
+    call.wait(timeout=20)
+    wait_empty(ari, timeout=5)
+    (ruiz,) = phones.calls("ruiz")
+    assert not ruiz.answered
+
+
+# -- unknown number -------------------------------------------------------------------
+
+
+def test_unknown_did_goes_to_the_default_route(
+    engine: EngineProcess,
+    phones: Phones,
+    place_call: Callable[..., CallerHandle],
+    ari: AriCredentials,
+) -> None:
+    """A number no practice claims reaches the default route: the operators."""
+    engine.start(MAPLE_OPEN)
+    phones.start("frontdesk-maple", answers())
+    for op in OPERATORS:
+        phones.start(op, answers(after=1, hangup_after=TALK))
+    call = place_call(UNKNOWN)
+    phones.wait_for("answered", call.caller, timeout=20)
+    assert phones.answered_by(call.caller) in OPERATORS
+    assert "frontdesk-maple" not in phones.rang(call.caller)
+    assert call.wait(timeout=30).ended_by == "remote"
+
+
+# -- failures --------------------------------------------------------------------------
+
+
+def test_engine_killed_while_caller_queued_then_restarted_caller_reaches_a_person(
+    engine: EngineProcess,
+    phones: Phones,
+    place_call: Callable[..., CallerHandle],
+    ari: AriCredentials,
+) -> None:
+    """SIGKILL while the caller is queued; the restarted engine takes them on to the doctor."""
+    engine.start(MAPLE_NIGHT)
+    for op in OPERATORS:
+        phones.start(op, never_answers())
+    phones.start("nguyen", presses("1", after=1, hangup_after=TALK))
+    call = place_call(MAPLE)
+    phones.wait_for("invite", call.caller, timeout=20)  # queued: operators ringing
+    engine.kill()
+    engine.start()  # the same clock start as before
+    reached(phones, ari, call, "nguyen", timeout=QUEUE_WAIT + 40)
+    assert call.wait(timeout=30).ended_by == "remote"
+
+
+class DroppingProxy:
+    """A TCP proxy to ARI whose connections the test can cut (a dropped WebSocket)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self._pairs: list[tuple[socket.socket, socket.socket]] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            with self._lock:
+                self._pairs.append((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def drop_all(self) -> None:
+        with self._lock:
+            pairs, self._pairs = self._pairs, []
+        for pair in pairs:
+            for s in pair:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+
+    def close(self) -> None:
+        self.server.close()
+        self.drop_all()
+
+
+def test_websocket_dropped_mid_call_the_call_continues(
+    ari: AriCredentials,
+    phones: Phones,
+    place_call: Callable[..., CallerHandle],
+    tmp_path: Path,
+) -> None:
+    """The ARI link drops mid-conversation: the call goes on, then ends cleanly."""
+    host_port = re.match(r"https?://([^:/]+):(\d+)", ari.url)
+    assert host_port is not None
+    proxy = DroppingProxy((host_port[1], int(host_port[2])))
+    proc = EngineProcess(
+        fast_config(tmp_path / "coverage.yaml"),
+        ari_url=f"http://127.0.0.1:{proxy.port}/ari",
+        ari_user=ari.user,
+        ari_password=ari.password,
+        log_path=tmp_path / "engine.log",
+    )
+    try:
+        proc.start(MAPLE_OPEN)
+        phones.start("frontdesk-maple", answers(after=1, hangup_after=15))
+        call = place_call(MAPLE)
+        reached(phones, ari, call, "frontdesk-maple", timeout=15)
+        mark = len(proc.log())
+        proxy.drop_all()
+        proc.wait_log("ari_connected", after=mark, timeout=20)  # reconnected
+        wait_bridged(ari, CALLER, "frontdesk-maple", timeout=2)  # still talking
+        # The desk hangs up after 15 s of talk: the engine, reconnected,
+        # releases the caller (it still knows the call).
+        result = call.wait(timeout=40)
+        assert result.ended_by == "remote"
+        (desk,) = phones.calls("frontdesk-maple")
+        assert desk.ended_by == "phone"
+        assert desk.talk_seconds is not None
+        assert desk.talk_seconds > 10  # the conversation outlived the drop
+        wait_empty(ari)
+    finally:
+        proc.stop()
+        proxy.close()
+
+
+def test_invalid_yaml_reloaded_keeps_the_old_routing(
+    engine: EngineProcess,
+    phones: Phones,
+    place_call: Callable[..., CallerHandle],
+    ari: AriCredentials,
+) -> None:
+    """An invalid coverage file is rejected on SIGHUP; the next call is still routed as before."""
+    engine.start(MAPLE_OPEN)
+    phones.start("frontdesk-maple", answers(after=1, hangup_after=TALK))
+    mark = len(engine.log())
+    engine.config.write_text("practices:\n  maple-grove: [broken\n", encoding="utf-8")
+    engine.signal(signal.SIGHUP)
+    engine.wait_log("config.rejected", after=mark)
+    call = place_call(MAPLE)
+    reached(phones, ari, call, "frontdesk-maple", timeout=15)
+    assert call.wait(timeout=30).ended_by == "remote"
