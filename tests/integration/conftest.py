@@ -13,6 +13,11 @@
 * `place_call(did, hangup_after=None, caller=None)` starts a SIPp caller on
              the carrier trunk and returns its `CallerHandle` (`.wait()`,
              `.wait_answered()`, `.caller` is a number unique to this call).
+* operators: each test starts with operator1..3 logged in (see below);
+             `no_operators` logs everyone out for the test, `logged_in("operator1",
+             ...)` logs out everyone and then exactly those in;
+* `ami_env`  puts the sandbox's AMI credentials in COVERAGE_AMI_* for the
+             test (what `coverage-engine operators ...` and `run` read).
 
 Every SIPp process a test starts is stopped when the test ends; then every
 call still up in Asterisk is hung up and operator1..3 are logged in to the
@@ -28,6 +33,7 @@ they fail instead, because a CI run that tested nothing must not pass.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -35,7 +41,7 @@ from typing import NoReturn
 
 import pytest
 
-from coverage_engine.sandbox import AriCredentials, Sandbox, SandboxError
+from coverage_engine.sandbox import AmiCredentials, AriCredentials, Sandbox, SandboxError
 from coverage_engine.testing_sipp import CallerHandle, Callers, Phones
 
 # The session's sandbox, for the failure report hook (hooks cannot request fixtures).
@@ -128,3 +134,61 @@ def pytest_runtest_makereport(
 def place_call(callers: Callers) -> Callable[..., CallerHandle]:
     """`place_call(did, *, hangup_after=None, caller=None)` -> a running `CallerHandle`."""
     return callers.place
+
+
+OPERATOR_QUEUE = "answering"
+
+
+def _members(sandbox: Sandbox) -> list[str]:
+    """Interfaces logged in to the operator queue, from `queue show`.
+
+    Member lines read `operator1 (PJSIP/operator1) (ringinuse disabled) ...`;
+    only the Members section counts (the Callers section names channels).
+    """
+    out = sandbox.cli(f"queue show {OPERATOR_QUEUE}")
+    members = out.split("Members:", 1)[1] if "Members:" in out else ""
+    members = members.split("Callers", 1)[0]
+    return sorted(set(re.findall(r"PJSIP/[\w.-]+", members)))
+
+
+def _log_out_everyone(sandbox: Sandbox) -> None:
+    for interface in _members(sandbox):
+        sandbox.cli(f"queue remove member {interface} from {OPERATOR_QUEUE}")
+
+
+def _log_in(sandbox: Sandbox, *operators: str) -> None:
+    for op in operators:
+        sandbox.cli(f"queue add member PJSIP/{op} to {OPERATOR_QUEUE} penalty 0 as {op}")
+
+
+# No teardown in the fixtures below: `fresh_pbx_state` logs operator1..3 back
+# in after every test.
+
+
+@pytest.fixture
+def no_operators(sandbox: Sandbox) -> None:
+    """Nobody logged in to the operator queue during the test."""
+    _log_out_everyone(sandbox)
+
+
+@pytest.fixture
+def logged_in(sandbox: Sandbox) -> Callable[..., None]:
+    """`logged_in("operator1", ...)`: exactly those operators are in the queue."""
+    _log_out_everyone(sandbox)
+
+    def log_in(*operators: str) -> None:
+        _log_in(sandbox, *operators)
+
+    return log_in
+
+
+@pytest.fixture
+def ami_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> AmiCredentials:
+    """The sandbox's AMI credentials in COVERAGE_AMI_*, with nobody logged in at the start."""
+    creds = sandbox.ami_credentials()
+    monkeypatch.setenv("COVERAGE_AMI_HOST", creds.host)
+    monkeypatch.setenv("COVERAGE_AMI_PORT", str(creds.port))
+    monkeypatch.setenv("COVERAGE_AMI_USER", creds.user)
+    monkeypatch.setenv("COVERAGE_AMI_SECRET", creds.secret)
+    _log_out_everyone(sandbox)
+    return creds
