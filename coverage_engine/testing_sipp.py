@@ -250,6 +250,16 @@ def parse_events(path: Path) -> list[EventLine]:
     return events
 
 
+def invite_display_names(path: Path) -> list[str]:
+    """The caller names (the From header's display name) of the INVITEs in a phone's log."""
+    names = []
+    for ev in parse_events(path):
+        if ev.event == "invite":
+            display, _, _ = ev.detail.partition("<")
+            names.append(display.strip().strip('"'))
+    return names
+
+
 _FROM_USER = re.compile(r"<?sips?:(?P<user>[^@;>]*)@")
 
 

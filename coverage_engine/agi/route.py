@@ -23,9 +23,10 @@ knows the steps are complete; empty or `error` means "take the safety net".
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import datetime
+
+import structlog
 
 from coverage_engine.agi.protocol import AgiRequest
 from coverage_engine.agi.server import AgiSession
@@ -33,7 +34,7 @@ from coverage_engine.logs import mask_number
 from coverage_engine.plan import Plan
 from coverage_engine.records import EventKind, JourneyRecorder
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("coverage_engine.agi")
 
 # (instant, did, caller number) -> Plan: the routing core with its config bound.
 Decide = Callable[[datetime, str, str], Plan]
@@ -102,12 +103,16 @@ class RouteHandler:
             plan = self._decide(now, did, number)
         except Exception:
             # The dialplan's safety net still gets the caller to a person.
-            log.exception("routing failed for DID %s", did)
+            log.exception("agi.routing_failed", did=did)
             await session.set_variable("COVERAGE_STATUS", "error")
             return
         log.info(
-            "agi route: DID %s caller %s -> %s (%s), %d step(s)",
-            did, mask_number(number), plan.status, plan.reason, len(plan.steps),
+            "agi.decided",
+            did=did,
+            caller=mask_number(number),
+            status=plan.status,
+            reason=plan.reason,
+            steps=len(plan.steps),
         )
         self._record(request, now, did, number, name, plan)
         for var, value in plan_variables(plan):

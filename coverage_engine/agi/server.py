@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Awaitable, Callable, Mapping
+
+import structlog
 
 from coverage_engine.agi.protocol import (
     MAX_LINE_BYTES,
@@ -24,7 +25,7 @@ from coverage_engine.agi.protocol import (
     set_variable_command,
 )
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("coverage_engine.agi")
 
 
 class AgiSession:
@@ -83,7 +84,7 @@ class AgiServer:
             self._client, host, port, limit=MAX_LINE_BYTES
         )
         bound: tuple[str, int] = self._server.sockets[0].getsockname()[:2]
-        log.info("fastagi listening on %s:%d", *bound)
+        log.info("agi.listening", host=bound[0], port=bound[1])
         return bound
 
     async def serve_forever(self) -> None:
@@ -111,13 +112,13 @@ class AgiServer:
             await self._serve(reader, writer)
         except (AgiProtocolError, TimeoutError) as exc:
             # A scanner, a health check, garbage or a stalled peer: not an error of ours.
-            log.info("fastagi connection from %s dropped: %s", peer, exc or "timed out")
+            log.info("agi.connection_dropped", peer=str(peer), reason=str(exc) or "timed out")
         except (AgiHangup, ConnectionError):
-            log.info("fastagi channel hung up during the session (%s)", peer)
+            log.info("agi.channel_hung_up", peer=str(peer))
         except Exception:
             # A bug in a handler must cost one call its AGI answer (the dialplan
             # then takes its safety net), never the server.
-            log.exception("fastagi handler failed (%s)", peer)
+            log.exception("agi.handler_failed", peer=str(peer))
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):

@@ -7,8 +7,9 @@ next to the ARI event loop. Everything it decides is in `presence.py`.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
+
+import structlog
 
 from coverage_engine.ami.client import (
     Ami,
@@ -20,7 +21,7 @@ from coverage_engine.ami.client import (
 )
 from coverage_engine.ami.presence import Presence, apply, disconnected, snapshot
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("coverage_engine.ami")
 
 
 class PresenceTracker:
@@ -58,7 +59,7 @@ class PresenceTracker:
             # Events are being missed from now on: say "unknown", not "zero".
             self.presence = disconnected(self.presence)
             self._synced.clear()
-            log.warning("ami disconnected: operator presence unknown until it reconnects")
+            log.warning("ami.disconnected", message="operator presence unknown until reconnected")
         elif isinstance(notice, AmiMessage):
             self.presence = apply(self.presence, notice.headers)
 
@@ -71,14 +72,14 @@ class PresenceTracker:
             try:
                 events = await self._ami.queue_status()
             except AmiError as exc:
-                log.warning("ami queue status failed, retrying: %s", exc)
+                log.warning("ami.queue_status_failed", error=str(exc), retry_in_s=self._retry)
                 await asyncio.sleep(self._retry)
                 continue
             self.presence = snapshot(events)
             self._synced.set()
             log.info(
-                "ami presence synced: %d queue(s), %d member(s)",
-                len(self.presence.queues),
-                len(self.presence.members),
+                "ami.presence_synced",
+                queues=sorted(self.presence.queues),
+                members=len(self.presence.members),
             )
             return

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 import sys
@@ -19,6 +18,8 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+import structlog
 
 from coverage_engine import routing
 from coverage_engine.agi.route import RouteHandler
@@ -30,6 +31,7 @@ from coverage_engine.ami.tracker import PresenceTracker
 from coverage_engine.bootstrap import presence_gate
 from coverage_engine.clock import ClockOverrideRefused, clock_from_options
 from coverage_engine.config import ConfigError, CoverageConfig, load_config
+from coverage_engine.logs import configure_logging
 from coverage_engine.plan import Plan
 from coverage_engine.records.recorder import JourneyRecorder
 from coverage_engine.records.sqlite import (
@@ -39,7 +41,7 @@ from coverage_engine.records.sqlite import (
     records_path,
 )
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("coverage_engine.agi")
 
 
 def register(subparsers: Any) -> None:
@@ -82,7 +84,7 @@ def _recorder(config: CoverageConfig, config_file: Path) -> SqliteRecorder:
 
 
 def _cmd_agi(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     try:
         config = load_config(args.config)
         clock = clock_from_options(args.clock_start, os.environ)
@@ -112,7 +114,7 @@ async def _serve(
         try:
             ami = await PanoramiskAmi.connect(AmiSettings.from_env())
         except AmiError as exc:
-            log.error("operator presence off, AMI unavailable: %s", exc)
+            log.error("ami.unavailable", error=str(exc), message="operator presence off")
         else:
             tracker = PresenceTracker(ami)
             tasks.append(asyncio.create_task(tracker.run(), name="operator-presence"))
