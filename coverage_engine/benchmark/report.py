@@ -76,6 +76,8 @@ def markdown(result: BenchResult, plot: str | None) -> str:
     invalid = [s for s in [*result.steps, *result.ramp] if not s.valid]
     for step in invalid:
         out.append(f"* {step.step} is invalid: {'; '.join(step.invalid_reasons)}")
+    if invalid:
+        out.append("")
     if result.ramp or result.ramp_limit:
         out += [
             "## Ramp",

@@ -352,12 +352,25 @@ def running(procs: list[subprocess.Popen[bytes]]) -> Iterator[None]:
 # ---------------------------------------------------------------- one step
 
 
-def _warnings(path: Path) -> list[str]:
+def overload_warnings(path: Path, start: int = 0) -> int:
+    """How many "Overload warning" lines SIPp wrote to an error file past byte `start`.
+
+    SIPp writes one when its own watchdog finds its main loop starved
+    (the CPU it needs went elsewhere): its timings stop meaning anything.
+    """
     try:
-        text = path.read_text(errors="replace")
+        with path.open("rb") as handle:
+            handle.seek(start)
+            return handle.read().count(b"Overload warning")
     except FileNotFoundError:
-        return []
-    return [line.strip() for line in text.splitlines() if "warning" in line.lower()][:3]
+        return 0
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def run_step(
@@ -374,6 +387,7 @@ def run_step(
     retrans_before = {
         n: sipp_stat(workdir / f"phone-{n}.stat.csv", "Retransmissions(C)") for n in phones
     }
+    errors_before = {n: _size(workdir / f"phone-{n}.errors.log") for n in phones}
     cpu0 = {
         "engine": cpu_seconds(engine_pid),
         "asterisk": cpu_seconds(asterisk_pid),
@@ -418,8 +432,14 @@ def run_step(
             answer_ms=summary_ms(answer),
             ring_samples_ms=[round(x, 2) for x in ring],
         )
-        for line in _warnings(workdir / f"{name}.errors.log"):
-            reasons.append(f"SIPp caller {path.name}: {line}")
+        for who, log, start in (
+            (f"caller {path.name}", workdir / f"{name}.errors.log", 0),
+            (f"phone {path.name}", workdir / f"phone-{path.name}.errors.log",
+             errors_before.get(path.name, 0)),
+        ):  # fmt: skip
+            warnings = overload_warnings(log, start)
+            if warnings:
+                reasons.append(f"SIPp {who}: {warnings} overload warnings (SIPp starved of CPU)")
         span = _placing_span(workdir / f"{name}.events.log")
         allowed = (step.calls - 1) / step.rate if step.rate > 0 else 0.0
         if step.calls > 1 and span > allowed * 1.1 + 0.5:
