@@ -110,6 +110,7 @@ QUEUE_VARS = SetVariables(
     (
         ("COVERAGE_QUEUE", "answering"),
         ("COVERAGE_QUEUE_WAIT", "90"),
+        ("COVERAGE_QUEUE_WHISPER", ""),
         ("CALLERID(name)", "MGP: Jane Doe"),
     ),
 )
