@@ -119,15 +119,24 @@ class JourneySink(Protocol):
 
 
 class LoggingJourneySink:
-    """A journey sink that only logs: what runs when no record store is configured."""
+    """A sink that stores nothing: for runs without a record store.
+
+    The engine logs every journey event itself (see `Engine._record`), so
+    with this sink the log is the only trace of a call.
+    """
 
     def record(self, call_id: str, at: datetime, name: str, details: Mapping[str, Any]) -> None:
-        safe = dict(details)
-        if isinstance(safe.get("caller"), str):
-            safe["caller"] = mask_number(safe["caller"])
-        safe.pop("name", None)  # the caller's name is patient data too
-        safe.pop("steps", None)  # the plan is logged once, at decision time
-        log.info("journey", call_id=call_id, journey_event=name, at=at.isoformat(), **safe)
+        return None
+
+
+def loggable(details: Mapping[str, Any]) -> dict[str, Any]:
+    """A journey event's details as they may appear in a log line: no patient data in clear."""
+    safe = dict(details)
+    if isinstance(safe.get("caller"), str):
+        safe["caller"] = mask_number(safe["caller"])
+    safe.pop("name", None)  # the caller's name is patient data too
+    safe.pop("steps", None)  # the whole plan is in the record, not in every log line
+    return safe
 
 
 class Cancellable(Protocol):
@@ -271,7 +280,8 @@ class Engine:
             live = self._by_playback.pop(item.playback.id, None)
             if live is not None:
                 live.playbacks.discard(item.playback.id)
-                self._deliver(live, PlaybackFinished(item.playback.id))
+                failed = item.playback.state == "failed"
+                self._deliver(live, PlaybackFinished(item.playback.id, failed=failed))
         elif isinstance(item, ChannelVarset):
             self._on_varset(item)
 
@@ -570,6 +580,9 @@ class Engine:
         live.timers.clear()
 
     def _record(self, call_id: str, name: str, details: Mapping[str, Any]) -> None:
+        # Every journey event is also a log line ("journey"): what an admin
+        # reads in the journal, and what the demo tells its story from.
+        log.info("journey", call_id=call_id, journey_event=name, **loggable(details))
         try:
             self._sink.record(call_id, self._clock(), name, details)
         except Exception:

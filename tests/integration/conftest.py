@@ -22,6 +22,8 @@
 Every SIPp process a test starts is stopped when the test ends; then every
 call still up in Asterisk is hung up and operator1..3 are logged in to the
 `answering` queue again, unpaused, so no test's state leaks into the next.
+A failed test's report has two extra sections: its phones (who got which
+call) and Asterisk's log lines written during the test.
 
 When the sandbox cannot run here (not root, no debootstrap/sipp, ports taken
 by another Asterisk), integration tests skip with the reason; with CI=true
@@ -33,7 +35,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -41,6 +43,9 @@ import pytest
 
 from coverage_engine.sandbox import AmiCredentials, AriCredentials, Sandbox, SandboxError
 from coverage_engine.testing_sipp import CallerHandle, Callers, Phones
+
+# The session's sandbox, for the failure report hook (hooks cannot request fixtures).
+_SESSION_SANDBOX: dict[str, Sandbox] = {}
 
 
 def _cannot_run(reason: str) -> NoReturn:
@@ -57,6 +62,7 @@ def sandbox() -> Iterator[Sandbox]:
     if shutil.which("sipp") is None:
         _cannot_run("sipp is not installed (Debian package sip-tester; scripts/bootstrap)")
     box = Sandbox(log=lambda message: None)
+    _SESSION_SANDBOX["box"] = box
     was_running = box.is_running()
     try:
         box.start()
@@ -89,12 +95,39 @@ def callers(sandbox: Sandbox, tmp_path: Path) -> Iterator[Callers]:
     box.stop_all()
 
 
+_LOG_OFFSET = pytest.StashKey[int]()
+
+
 @pytest.fixture(autouse=True)
-def fresh_pbx_state(sandbox: Sandbox) -> Iterator[None]:
+def fresh_pbx_state(sandbox: Sandbox, request: pytest.FixtureRequest) -> Iterator[None]:
     """After each test: every call hung up, operator1..3 logged in and unpaused."""
+    log = sandbox.log_path()
+    request.node.stash[_LOG_OFFSET] = log.stat().st_size if log.is_file() else 0
     yield
     sandbox.hang_up_all_calls()
     sandbox.reset_operators()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed integration test's report shows its phones and Asterisk's log of the test."""
+    report = yield
+    if report.when != "call" or not report.failed:
+        return report
+    funcargs = getattr(item, "funcargs", {})
+    phones = funcargs.get("phones")
+    if isinstance(phones, Phones):
+        report.sections.append(("phones", phones.describe().replace("; ", "\n")))
+    box = _SESSION_SANDBOX.get("box")
+    offset = item.stash.get(_LOG_OFFSET, None)
+    if box is not None and offset is not None and box.log_path().is_file():
+        with box.log_path().open("rb") as handle:
+            handle.seek(offset)
+            lines = handle.read().decode(errors="replace").splitlines()[-80:]
+        report.sections.append(("asterisk log (this test, last 80 lines)", "\n".join(lines)))
+    return report
 
 
 @pytest.fixture

@@ -478,3 +478,22 @@ def test_invalid_yaml_reloaded_keeps_the_old_routing(
     call = place_call(MAPLE)
     reached(phones, ari, call, "frontdesk-maple", timeout=15)
     assert call.wait(timeout=30).ended_by == "remote"
+
+
+def test_sigterm_leaves_a_conversation_connected_and_a_new_engine_adopts_it(
+    engine: EngineProcess,
+    phones: Phones,
+    place_call: Callable[..., CallerHandle],
+    ari: AriCredentials,
+) -> None:
+    """SIGTERM stops the engine cleanly without hanging anyone up; its successor ends the call."""
+    engine.start(MAPLE_OPEN)
+    phones.start("frontdesk-maple", answers(after=1, hangup_after=12))
+    call = place_call(MAPLE)
+    reached(phones, ari, call, "frontdesk-maple", timeout=15)
+    assert engine.stop() == 0
+    wait_bridged(ari, CALLER, "frontdesk-maple", timeout=2)  # still talking
+    engine.start()  # finds the bridged pair in the application and adopts it
+    # The desk hangs up: the new engine releases the caller.
+    assert call.wait(timeout=30).ended_by == "remote"
+    wait_empty(ari)
