@@ -542,3 +542,26 @@ def test_invalid_yaml_reloaded_keeps_the_old_routing(
     assert call.wait(timeout=30).ended_by == "remote"
     recorded(engine, call, Outcome.ANSWERED_BY_STAFF, "frontdesk-maple",
              "received decided staff_ringing bridged callee_hung_up ended")
+
+
+def test_sigterm_leaves_a_conversation_connected_and_a_new_engine_adopts_it(
+    engine: EngineProcess,
+    phones: Phones,
+    place_call: Callable[..., CallerHandle],
+    ari: AriCredentials,
+) -> None:
+    """SIGTERM stops the engine cleanly without hanging anyone up; its successor ends the call."""
+    engine.start(MAPLE_OPEN)
+    phones.start("frontdesk-maple", answers(after=1, hangup_after=12))
+    call = place_call(MAPLE)
+    reached(phones, ari, call, "frontdesk-maple", timeout=15)
+    assert engine.stop() == 0
+    wait_bridged(ari, CALLER, "frontdesk-maple", timeout=2)  # still talking
+    engine.start()  # finds the bridged pair in the application and adopts it
+    # The desk hangs up: the new engine releases the caller.
+    assert call.wait(timeout=30).ended_by == "remote"
+    wait_empty(ari)
+    # The stopped engine left the journey open; its successor closed it on start
+    # with what it had reached (the adopted conversation has no call logic left).
+    recorded(engine, call, Outcome.ANSWERED_BY_STAFF, "frontdesk-maple",
+             "received decided staff_ringing bridged engine_restarted ended")
