@@ -223,6 +223,9 @@ async def _connect_ami(parts: EngineParts) -> Ami | None:
         return await PanoramiskAmi.connect(parts.ami_settings)
     except AmiError as exc:
         # Presence only refines routing: calls must flow even when AMI is wrong.
-        log.error("ami.unavailable", error=str(exc),
-                  message="running without operator presence; operators steps are never skipped")
+        log.error(
+            "ami.unavailable",
+            error=str(exc),
+            message="running without operator presence; operators steps are never skipped",
+        )
         return None

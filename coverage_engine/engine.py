@@ -280,7 +280,8 @@ class Engine:
             live = self._by_playback.pop(item.playback.id, None)
             if live is not None:
                 live.playbacks.discard(item.playback.id)
-                self._deliver(live, PlaybackFinished(item.playback.id))
+                failed = item.playback.state == "failed"
+                self._deliver(live, PlaybackFinished(item.playback.id, failed=failed))
         elif isinstance(item, ChannelVarset):
             self._on_varset(item)
 

@@ -229,8 +229,10 @@ def _in_tree(root: Path, inner: PurePosixPath | str) -> Path:
     point into the host's own /run or /etc. This resolves them against the
     tree instead, so the sandbox never writes or deletes outside it.
     """
-    parts = list(PurePosixPath(inner).parts[1:]) if str(inner).startswith("/") else list(
-        PurePosixPath(inner).parts
+    parts = (
+        list(PurePosixPath(inner).parts[1:])
+        if str(inner).startswith("/")
+        else list(PurePosixPath(inner).parts)
     )
     current = PurePosixPath("/")
     hops = 0
@@ -274,14 +276,17 @@ def _run(cmd: list[str], log_file: Path, what: str, env: dict[str, str] | None =
         out.write(f"\n$ {' '.join(cmd)}\n".encode())
         out.flush()
         proc = subprocess.run(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
             check=False,
         )
     if proc.returncode != 0:
         tail = log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
         raise ProvisionError(
-            f"{what} failed (exit {proc.returncode}). Last lines of {log_file}:\n"
-            + "\n".join(tail)
+            f"{what} failed (exit {proc.returncode}). Last lines of {log_file}:\n" + "\n".join(tail)
         )
 
 
@@ -386,7 +391,9 @@ class Sandbox:
             }
             _run(
                 ["debootstrap", "--variant=minbase", SUITE, str(build), mirror],
-                log_file, "debootstrap", env,
+                log_file,
+                "debootstrap",
+                env,
             )
             # Package scripts must not try to start services in the tree.
             policy = build / "usr" / "sbin" / "policy-rc.d"
@@ -396,9 +403,19 @@ class Sandbox:
             # second download can fail on mirrors whose Release is past its
             # Valid-Until date (snapshots), which debootstrap does not check.
             _run(
-                ["chroot", str(build), "apt-get", "install", "-y", "-q",
-                 "--no-install-recommends", *self.packages],
-                log_file, "apt-get install " + " ".join(self.packages), env,
+                [
+                    "chroot",
+                    str(build),
+                    "apt-get",
+                    "install",
+                    "-y",
+                    "-q",
+                    "--no-install-recommends",
+                    *self.packages,
+                ],
+                log_file,
+                "apt-get install " + " ".join(self.packages),
+                env,
             )
             _run(["chroot", str(build), "apt-get", "clean"], log_file, "apt-get clean", env)
             final = self.cache_tree / "root"
@@ -446,9 +463,23 @@ class Sandbox:
         script = 'mount -t proc proc "$1/proc" && exec chroot "$1" "$2" -f -C "$3"'
         with self.out_file.open("wb") as out:
             proc = subprocess.Popen(
-                ["unshare", "-m", "--propagation", "private", "--", "sh", "-c", script, "sh",
-                 str(self.tree), ASTERISK, str(ETC_DIR / "asterisk.conf")],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                [
+                    "unshare",
+                    "-m",
+                    "--propagation",
+                    "private",
+                    "--",
+                    "sh",
+                    "-c",
+                    script,
+                    "sh",
+                    str(self.tree),
+                    ASTERISK,
+                    str(ETC_DIR / "asterisk.conf"),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
                 env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
             )
@@ -532,8 +563,9 @@ class Sandbox:
     def credentials(self) -> AriCredentials:
         """ARI credentials of this checkout's sandbox (made at first start)."""
         ari_password, _ = self._read_secrets()
-        return AriCredentials(url=f"http://{HOST}:{HTTP_PORT}/ari", user=ARI_USER,
-                              password=ari_password)
+        return AriCredentials(
+            url=f"http://{HOST}:{HTTP_PORT}/ari", user=ARI_USER, password=ari_password
+        )
 
     def ami_credentials(self) -> AmiCredentials:
         """AMI credentials of this checkout's sandbox (made at first start)."""
@@ -551,8 +583,9 @@ class Sandbox:
                 "the sandbox has no credentials yet; run `coverage-engine sandbox start`"
             ) from None
 
-    def wait_ready(self, *, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None
-                   ) -> None:
+    def wait_ready(
+        self, *, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None
+    ) -> None:
         """Wait until Asterisk is fully booted and ARI answers with our credentials."""
         deadline = time.monotonic() + timeout
         booted = False
@@ -691,7 +724,8 @@ class Sandbox:
         # The remote console itself complains that the private network
         # namespace has no ethernet card; that line is not the command's output.
         return "".join(
-            line for line in result.stdout.splitlines(keepends=True)
+            line
+            for line in result.stdout.splitlines(keepends=True)
             if not line.startswith("No ethernet interface found")
         )
 
@@ -700,9 +734,19 @@ class Sandbox:
         # needs no /proc, so plain chroot from the host namespace is enough.
         try:
             return subprocess.run(
-                ["chroot", str(self.tree), ASTERISK, "-C", str(ETC_DIR / "asterisk.conf"),
-                 "-rx", command],
-                capture_output=True, text=True, timeout=timeout, check=False,
+                [
+                    "chroot",
+                    str(self.tree),
+                    ASTERISK,
+                    "-C",
+                    str(ETC_DIR / "asterisk.conf"),
+                    "-rx",
+                    command,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
                 stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired:

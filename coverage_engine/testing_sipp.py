@@ -79,8 +79,16 @@ _FOREVER_MS = 24 * 3600 * 1000
 _CALLER_NUMBERS = itertools.count(1)
 
 Event = Literal[
-    "invite", "ringing", "answered", "cancelled", "busy", "rejected", "dtmf",
-    "remote_bye", "local_bye", "end",
+    "invite",
+    "ringing",
+    "answered",
+    "cancelled",
+    "busy",
+    "rejected",
+    "dtmf",
+    "remote_bye",
+    "local_bye",
+    "end",
 ]
 
 
@@ -128,14 +136,18 @@ def busy() -> Behaviour:
 
 
 def presses(
-    digits: str = "1", *, after: float = 0.0, delay: float = 1.0,
+    digits: str = "1",
+    *,
+    after: float = 0.0,
+    delay: float = 1.0,
     hangup_after: float | None = None,
 ) -> Behaviour:
     """Answers after `after` s, sends `digits` as SIP INFO `delay` s later, then stays."""
     if not re.fullmatch(r"[0-9*#A-D]+", digits):
         raise ValueError(f"DTMF digits must be 0-9 * # A-D, not {digits!r}")
-    return Behaviour("answer", answer_after=after, digits=digits, digits_delay=delay,
-                     hangup_after=hangup_after)
+    return Behaviour(
+        "answer", answer_after=after, digits=digits, digits_delay=delay, hangup_after=hangup_after
+    )
 
 
 def voicemail(after: float = 0.0) -> Behaviour:
@@ -275,7 +287,9 @@ def phone_calls(phone: str, events: list[EventLine]) -> list[PhoneCall]:
         call = calls.get(ev.call_id)
         if ev.event == "invite":
             calls[ev.call_id] = PhoneCall(
-                phone=phone, call_id=ev.call_id, caller=_caller_number(ev.detail),
+                phone=phone,
+                call_id=ev.call_id,
+                caller=_caller_number(ev.detail),
                 invited_at=ev.at,
             )
         elif call is None:
@@ -295,11 +309,13 @@ def phone_calls(phone: str, events: list[EventLine]) -> list[PhoneCall]:
     return list(calls.values())
 
 
-def caller_result(caller: str, did: str, events: list[EventLine], exit_code: int | None
-                  ) -> CallResult:
+def caller_result(
+    caller: str, did: str, events: list[EventLine], exit_code: int | None
+) -> CallResult:
     started = next((e.at for e in events if e.event == "invite"), time.time())
-    result = CallResult(caller=caller, did=did, started_at=started, exit_code=exit_code,
-                        events=tuple(events))
+    result = CallResult(
+        caller=caller, did=did, started_at=started, exit_code=exit_code, events=tuple(events)
+    )
     for ev in events:
         if ev.event == "ringing" and result.ringing_at is None:
             result = replace(result, ringing_at=ev.at)
@@ -387,12 +403,23 @@ def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
 def _sipp_common(workdir: Path, name: str, port: int) -> list[str]:
     return [
         "sipp",
-        "-i", HOST, "-p", str(port), "-bind_local",
-        "-mp", str(_MEDIA_BASE + (port - 5000) * 10),
+        "-i",
+        HOST,
+        "-p",
+        str(port),
+        "-bind_local",
+        "-mp",
+        str(_MEDIA_BASE + (port - 5000) * 10),
         "-nostdin",
-        "-trace_logs", "-log_file", str(workdir / f"{name}.events.log"),
-        "-trace_msg", "-message_file", str(workdir / f"{name}.messages.log"),
-        "-trace_err", "-error_file", str(workdir / f"{name}.errors.log"),
+        "-trace_logs",
+        "-log_file",
+        str(workdir / f"{name}.events.log"),
+        "-trace_msg",
+        "-message_file",
+        str(workdir / f"{name}.messages.log"),
+        "-trace_err",
+        "-error_file",
+        str(workdir / f"{name}.errors.log"),
     ]
 
 
@@ -414,7 +441,9 @@ class Phone:
         self._out = (workdir / f"{name}.out").open("wb")
         self.proc = subprocess.Popen(
             [*_sipp_common(workdir, name, self.port), "-sf", str(self.scenario)],
-            stdin=subprocess.DEVNULL, stdout=self._out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
         )
 
     def calls(self) -> list[PhoneCall]:
@@ -497,28 +526,50 @@ class Phones:
 class CallerHandle:
     """A SIPp caller placing one call to a DID on the carrier trunk."""
 
-    def __init__(self, did: str, caller: str, caller_name: str, hangup_after: float | None,
-                 workdir: Path, port: int, max_seconds: float) -> None:
+    def __init__(
+        self,
+        did: str,
+        caller: str,
+        caller_name: str,
+        hangup_after: float | None,
+        workdir: Path,
+        port: int,
+        max_seconds: float,
+    ) -> None:
         self.did = did
         self.caller = caller
         self.workdir = workdir
         name = f"caller-{caller}"
         workdir.mkdir(parents=True, exist_ok=True)
         scenario = workdir / f"{name}.xml"
-        scenario.write_text(render_caller_scenario(caller, caller_name, hangup_after),
-                            encoding="utf-8")
+        scenario.write_text(
+            render_caller_scenario(caller, caller_name, hangup_after), encoding="utf-8"
+        )
         self.events_file = workdir / f"{name}.events.log"
         self._out = (workdir / f"{name}.out").open("wb")
         self.proc = subprocess.Popen(
-            [*_sipp_common(workdir, name, port), "-sf", str(scenario), "-s", did, "-m", "1",
-             "-timeout", f"{max(1, round(max_seconds))}s", f"{HOST}:{SIP_PORT}"],
-            stdin=subprocess.DEVNULL, stdout=self._out, stderr=subprocess.STDOUT,
+            [
+                *_sipp_common(workdir, name, port),
+                "-sf",
+                str(scenario),
+                "-s",
+                did,
+                "-m",
+                "1",
+                "-timeout",
+                f"{max(1, round(max_seconds))}s",
+                f"{HOST}:{SIP_PORT}",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
         )
 
     def result(self) -> CallResult:
         """What the caller experienced so far (the call may still be up)."""
-        return caller_result(self.caller, self.did, parse_events(self.events_file),
-                             self.proc.poll())
+        return caller_result(
+            self.caller, self.did, parse_events(self.events_file), self.proc.poll()
+        )
 
     def wait(self, timeout: float = 120.0) -> CallResult:
         """Wait for the call to end (SIPp exits), then return what the caller experienced."""
@@ -554,8 +605,15 @@ class Callers:
         self._ports = itertools.cycle(CALLER_PORTS)
         self._calls: list[CallerHandle] = []
 
-    def place(self, did: str, *, caller: str | None = None, caller_name: str = "Test Caller",
-              hangup_after: float | None = None, max_seconds: float = 180.0) -> CallerHandle:
+    def place(
+        self,
+        did: str,
+        *,
+        caller: str | None = None,
+        caller_name: str = "Test Caller",
+        hangup_after: float | None = None,
+        max_seconds: float = 180.0,
+    ) -> CallerHandle:
         """Call `did` at the sandbox's carrier trunk; returns at once (see `wait()`).
 
         `caller` defaults to a unique number (+1555010xxxx) so that phones can
@@ -563,14 +621,22 @@ class Callers:
         conversation after the answer (None: wait for the far end).
         """
         number = caller or f"+1555010{next(_CALLER_NUMBERS) % 10000:04d}"
-        handle = CallerHandle(did, number, caller_name, hangup_after, self.workdir / "callers",
-                              self._free_port(), max_seconds)
+        handle = CallerHandle(
+            did,
+            number,
+            caller_name,
+            hangup_after,
+            self.workdir / "callers",
+            self._free_port(),
+            max_seconds,
+        )
         self._calls.append(handle)
         return handle
 
     def _free_port(self) -> int:
-        in_use = {c_port for c in self._calls if c.proc.poll() is None
-                  for c_port in [_port_of(c.proc)]}
+        in_use = {
+            c_port for c in self._calls if c.proc.poll() is None for c_port in [_port_of(c.proc)]
+        }
         for _ in CALLER_PORTS:
             port = next(self._ports)
             if port not in in_use:
@@ -657,7 +723,22 @@ def session(workdir: Path) -> Iterator[tuple[Phones, Callers]]:
 
 
 __all__ = [
-    "PHONE_PORTS", "Behaviour", "CallResult", "CallerHandle", "Callers", "Phone",
-    "PhoneCall", "Phones", "answers", "ari_get", "bridged_endpoints", "busy",
-    "hangs_up", "never_answers", "presses", "session", "voicemail", "wait_bridged",
+    "PHONE_PORTS",
+    "Behaviour",
+    "CallResult",
+    "CallerHandle",
+    "Callers",
+    "Phone",
+    "PhoneCall",
+    "Phones",
+    "answers",
+    "ari_get",
+    "bridged_endpoints",
+    "busy",
+    "hangs_up",
+    "never_answers",
+    "presses",
+    "session",
+    "voicemail",
+    "wait_bridged",
 ]

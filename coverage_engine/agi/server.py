@@ -80,9 +80,7 @@ class AgiServer:
 
     async def start(self, host: str = "127.0.0.1", port: int = 4573) -> tuple[str, int]:
         """Listen; returns the bound address (port 0 picks a free one)."""
-        self._server = await asyncio.start_server(
-            self._client, host, port, limit=MAX_LINE_BYTES
-        )
+        self._server = await asyncio.start_server(self._client, host, port, limit=MAX_LINE_BYTES)
         bound: tuple[str, int] = self._server.sockets[0].getsockname()[:2]
         log.info("agi.listening", host=bound[0], port=bound[1])
         return bound

@@ -117,9 +117,7 @@ class Presence:
         )
 
     def members_of(self, queue: str) -> tuple[Member, ...]:
-        return tuple(
-            m for (q, _), m in sorted(self.members.items()) if q == queue
-        )
+        return tuple(m for (q, _), m in sorted(self.members.items()) if q == queue)
 
     def all_members(self) -> tuple[Member, ...]:
         return tuple(m for _, m in sorted(self.members.items()))

@@ -87,6 +87,7 @@ VAR_PRACTICE = "COVERAGE_PRACTICE"
 VAR_STEP = "COVERAGE_STEP"
 VAR_QUEUE = "COVERAGE_QUEUE"
 VAR_QUEUE_WAIT = "COVERAGE_QUEUE_WAIT"
+VAR_QUEUE_WHISPER = "COVERAGE_QUEUE_WHISPER"
 
 
 class Phase(StrEnum):
@@ -125,6 +126,7 @@ class CallState:
     outcome: str | None = None  # the journey outcome, once known
     seq: int = 0  # counter for the ids of legs and playbacks this call creates
     prompts: int = 0  # how many times the press-1 prompt started on the current leg
+    generic_prompt: bool = False  # the practice's own prompt failed to play: use the generic one
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +147,12 @@ class CallSettings:
     # unbounded repeat would spin. The confirm timer decides either way.
     confirm_plays: int = 3
     leg_timeout_margin: int = 5
-    confirm_media: Callable[[Plan], str] = lambda plan: (
-        f"sound:coverage/accept-{plan.practice_id}"
-    )
+    # The press-1 prompt the doctor hears, naming the practice
+    # (sounds/en/accept-<practice>, installed into <astdatadir>/sounds/en/coverage/).
+    confirm_media: Callable[[Plan], str] = lambda plan: f"sound:coverage/accept-{plan.practice_id}"
+    # Played instead when the practice's own prompt is missing on this PBX:
+    # the doctor must never be left in silence, unable to know they may accept.
+    generic_confirm_media: str = "sound:coverage/coverage-press-1"
 
 
 Transition = tuple[CallState, list[Command]]
@@ -356,6 +361,13 @@ class Call:
                 (
                     (VAR_QUEUE, step.dial),
                     (VAR_QUEUE_WAIT, str(step.ring_seconds)),
+                    # The practice's whisper, played by Queue() to the operator
+                    # only as they pick up; no extra request when there is none.
+                    *(
+                        ((VAR_QUEUE_WHISPER, whisper),)
+                        if (whisper := self._plan().whisper)
+                        else ()
+                    ),
                     ("CALLERID(name)", self._display_name),
                 ),
             )
@@ -456,17 +468,33 @@ class Call:
         if state.playback_id:
             commands.append(StopPlayback(state.playback_id))
         commands.append(RecordEvent("oncall_confirmed", {"doctor": step.doctor_id}))
-        return self._bridge(replace(state, timer=None, playback_id=None, prompts=0), step, commands)
+        return self._bridge(
+            replace(state, timer=None, playback_id=None, prompts=0, generic_prompt=False),
+            step,
+            commands,
+        )
 
     def _on_prompt_done(self, event: PlaybackFinished) -> Transition | None:
         """The press-1 prompt ended without a key: say it again until the timer runs out."""
         state, leg = self.state, self.state.leg_id
         if event.playback_id != state.playback_id or leg is None:
             return None
+        if event.failed and not state.generic_prompt:
+            # The practice's prompt is missing: switch to the generic one now
+            # (this does not count as a repeat).
+            state, playback = self._next_id(state, "pb")
+            media = self.settings.generic_confirm_media
+            return replace(state, playback_id=playback, generic_prompt=True), [
+                Play(leg, media, playback)
+            ]
         if state.prompts >= self.settings.confirm_plays:
             return replace(state, playback_id=None), []  # silence until the timer decides
         state, playback = self._next_id(state, "pb")
-        media = self.settings.confirm_media(self._plan())
+        media = (
+            self.settings.generic_confirm_media
+            if state.generic_prompt
+            else self.settings.confirm_media(self._plan())
+        )
         state = replace(state, playback_id=playback, prompts=state.prompts + 1)
         return state, [Play(leg, media, playback)]
 
@@ -480,7 +508,9 @@ class Call:
             HangUp(state.leg_id, "normal"),
             RecordEvent("oncall_not_confirmed", {"doctor": step.doctor_id}),
         ]
-        cleared = replace(state, leg_id=None, timer=None, playback_id=None, prompts=0)
+        cleared = replace(
+            state, leg_id=None, timer=None, playback_id=None, prompts=0, generic_prompt=False
+        )
         return self._next_step(cleared, commands, "not_confirmed")
 
     def _on_confirm_leg_failed(self, event: LegFailed) -> Transition | None:
@@ -493,7 +523,9 @@ class Call:
         commands.append(
             RecordEvent("oncall_declined", {"doctor": step.doctor_id, "cause": "hangup"})
         )
-        cleared = replace(state, leg_id=None, timer=None, playback_id=None, prompts=0)
+        cleared = replace(
+            state, leg_id=None, timer=None, playback_id=None, prompts=0, generic_prompt=False
+        )
         return self._next_step(cleared, commands, "declined")
 
     # --------------------------------------------------------------- BRIDGED
@@ -616,6 +648,7 @@ class Call:
             hold=Hold.NONE,
             outcome=outcome,
             prompts=0,
+            generic_prompt=False,
         )
         commands += [RecordEvent("caller_hung_up", {}), self._ended(state)]
         return state, commands

@@ -72,9 +72,14 @@ class DtmfReceived:
 
 @dataclass(frozen=True, slots=True)
 class PlaybackFinished:
-    """The playback `playback_id` ended (played to the end, or stopped)."""
+    """The playback `playback_id` ended (played to the end, or stopped).
+
+    `failed` is Asterisk's "failed" state: the sound could not be played at
+    all (a prompt file missing on this PBX).
+    """
 
     playback_id: str
+    failed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,8 +124,10 @@ async def _serve(
     try:
         host, port = await server.start(args.host, args.port)
     except OSError as exc:
-        print(f"coverage-engine agi: cannot listen on {args.host}:{args.port}: {exc.strerror}",
-              file=sys.stderr)
+        print(
+            f"coverage-engine agi: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
         await _stop(tasks, ami)
         return 1
     print(f"coverage-engine agi: serving agi://{host}:{port}/route", flush=True)

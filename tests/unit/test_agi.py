@@ -33,8 +33,7 @@ CLOSED = Plan(
     announcement="coverage/coverage-emergency",
     steps=(
         Step(StepKind.OPERATORS, "answering", "answering", 90, label="operators"),
-        Step(StepKind.ONCALL, "patel", "PJSIP/patel", 25, confirm=True,
-             label='Dr. "Priya" Patel'),
+        Step(StepKind.ONCALL, "patel", "PJSIP/patel", 25, confirm=True, label='Dr. "Priya" Patel'),
         Step(StepKind.OPERATORS, "answering", "answering", 90),
     ),
     whisper="coverage/whisper-mgp",
@@ -66,7 +65,7 @@ async def play_asterisk(port: int, header: bytes) -> dict[str, str]:
         while line := await reader.readline():
             command = line.decode().rstrip("\n")
             assert command.startswith("SET VARIABLE ")
-            name, _, value = command[len("SET VARIABLE "):].partition(" ")
+            name, _, value = command[len("SET VARIABLE ") :].partition(" ")
             variables[name] = value.strip('"')
             writer.write(b"200 result=1\n")
     finally:
@@ -84,8 +83,11 @@ async def served() -> AsyncIterator[tuple[int, MemoryRecorder, list[tuple[str, s
         return CLOSED
 
     recorder = MemoryRecorder()
-    server = AgiServer({"route": RouteHandler(decide, lambda: NOW, recorder)},
-                       header_timeout=0.5, session_timeout=2)
+    server = AgiServer(
+        {"route": RouteHandler(decide, lambda: NOW, recorder)},
+        header_timeout=0.5,
+        session_timeout=2,
+    )
     _, port = await server.start("127.0.0.1", 0)
     yield port, recorder, asked
     await server.close()
@@ -102,9 +104,15 @@ async def test_route_sets_every_step_and_status_last(
     assert variables["COVERAGE_STATUS"] == "closed"
     assert variables["COVERAGE_STEPS"] == "3"
     assert [variables[f"COVERAGE_STEP_{n}_KIND"] for n in (1, 2, 3)] == [
-        "operators", "oncall", "operators"]
-    assert (variables["COVERAGE_STEP_2_DIAL"], variables["COVERAGE_STEP_2_RING"],
-            variables["COVERAGE_STEP_2_CONFIRM"]) == ("PJSIP/patel", "25", "1")
+        "operators",
+        "oncall",
+        "operators",
+    ]
+    assert (
+        variables["COVERAGE_STEP_2_DIAL"],
+        variables["COVERAGE_STEP_2_RING"],
+        variables["COVERAGE_STEP_2_CONFIRM"],
+    ) == ("PJSIP/patel", "25", "1")
     assert variables["COVERAGE_SHORT_NAME"] == "MGP"
     assert variables["COVERAGE_WHISPER"] == "coverage/whisper-mgp"
 
@@ -118,7 +126,10 @@ async def test_route_records_the_journey_start_and_decision(
     journey = recorder.get("1764212400.1")
     assert journey is not None
     assert (journey.did, journey.status, journey.practice) == (
-        "+13125550100", "closed", "maple-grove")
+        "+13125550100",
+        "closed",
+        "maple-grove",
+    )
     assert [e.kind for e in journey.events] == [EventKind.RECEIVED, EventKind.DECIDED]
 
 
@@ -241,8 +252,9 @@ def test_hangup_and_nonsense_replies_raise() -> None:
 
 def test_plan_variables_of_an_unknown_caller() -> None:
     """`unknown` caller ID from Asterisk reads as no caller; no DID falls back to the extension."""
-    request = AgiRequest({"agi_callerid": "unknown", "agi_calleridname": "unknown",
-                          "agi_extension": "+16085550142"})
+    request = AgiRequest(
+        {"agi_callerid": "unknown", "agi_calleridname": "unknown", "agi_extension": "+16085550142"}
+    )
     assert caller_of(request) == ("", "")
     assert did_of(request) == "+16085550142"
     assert plan_variables(CLOSED)[-1] == ("COVERAGE_STATUS", "closed")

@@ -16,8 +16,14 @@ def test_clock_start_without_the_environment_guard_is_refused(
 ) -> None:
     """Deciding at another instant needs both the flag and the env guard; the flag alone exits 1."""
     monkeypatch.delenv("COVERAGE_ENGINE_ALLOW_CLOCK_OVERRIDE", raising=False)
-    argv = ["agi", "--config", str(CONFIG), "--no-records",
-            "--clock-start", "2026-11-27T03:00 America/Chicago"]
+    argv = [
+        "agi",
+        "--config",
+        str(CONFIG),
+        "--no-records",
+        "--clock-start",
+        "2026-11-27T03:00 America/Chicago",
+    ]
     assert main(argv) == 1
     assert "refusing to start the clock" in capsys.readouterr().err
 

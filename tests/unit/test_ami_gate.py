@@ -17,16 +17,30 @@ Q = "answering"
     ("availability", "max_waiting", "expected"),
     [
         pytest.param(None, None, None, id="unknown-presence-never-skips"),
-        pytest.param(QueueAvailability(Q, 0, 0, 0, 0), None,
-                     "no operator logged in to queue answering", id="nobody-logged-in"),
-        pytest.param(QueueAvailability(Q, 2, 0, 2, 0), None,
-                     "no operator available in queue answering (2 paused)", id="all-paused"),
-        pytest.param(QueueAvailability(Q, 2, 0, 1, 0), None,
-                     "no operator available in queue answering (1 paused, 1 phone(s) offline)",
-                     id="paused-and-offline"),
-        pytest.param(QueueAvailability(Q, 1, 1, 0, 3), 3,
-                     "3 caller(s) already waiting in queue answering (the practice allows 3)",
-                     id="queue-full-for-this-practice"),
+        pytest.param(
+            QueueAvailability(Q, 0, 0, 0, 0),
+            None,
+            "no operator logged in to queue answering",
+            id="nobody-logged-in",
+        ),
+        pytest.param(
+            QueueAvailability(Q, 2, 0, 2, 0),
+            None,
+            "no operator available in queue answering (2 paused)",
+            id="all-paused",
+        ),
+        pytest.param(
+            QueueAvailability(Q, 2, 0, 1, 0),
+            None,
+            "no operator available in queue answering (1 paused, 1 phone(s) offline)",
+            id="paused-and-offline",
+        ),
+        pytest.param(
+            QueueAvailability(Q, 1, 1, 0, 3),
+            3,
+            "3 caller(s) already waiting in queue answering (the practice allows 3)",
+            id="queue-full-for-this-practice",
+        ),
         pytest.param(QueueAvailability(Q, 1, 1, 0, 2), 3, None, id="room-in-the-queue"),
         pytest.param(QueueAvailability(Q, 1, 1, 0, 9), None, None, id="no-limit-configured"),
     ],
@@ -43,15 +57,24 @@ def test_gate_uses_current_presence_and_the_practice_limit() -> None:
     current = [Presence()]
     gate = PresenceGate(lambda: current[0], {"maple-grove": 1}.get)
     assert gate.skip_reason("maple-grove", Q) is None  # not synced yet: go to the queue
-    current[0] = snapshot([
-        {"Event": "QueueParams", "Queue": Q},
-        {"Event": "QueueMember", "Queue": Q, "Name": "op1", "Location": "PJSIP/op1",
-         "Status": "1", "Paused": "0"},
-        {"Event": "QueueEntry", "Queue": Q, "Uniqueid": "1.1"},
-    ])
+    current[0] = snapshot(
+        [
+            {"Event": "QueueParams", "Queue": Q},
+            {
+                "Event": "QueueMember",
+                "Queue": Q,
+                "Name": "op1",
+                "Location": "PJSIP/op1",
+                "Status": "1",
+                "Paused": "0",
+            },
+            {"Event": "QueueEntry", "Queue": Q, "Uniqueid": "1.1"},
+        ]
+    )
     assert gate.skip_reason("lakeside", Q) is None
     assert gate.skip_reason("maple-grove", Q) == (
-        "1 caller(s) already waiting in queue answering (the practice allows 1)")
+        "1 caller(s) already waiting in queue answering (the practice allows 1)"
+    )
 
 
 class Always:
@@ -66,7 +89,11 @@ class Always:
 
 def closed_plan() -> Plan:
     return Plan(
-        "maple-grove", "Maple Grove Pediatrics", "MGP", "closed", "closed: night",
+        "maple-grove",
+        "Maple Grove Pediatrics",
+        "MGP",
+        "closed",
+        "closed: night",
         steps=(
             Step(StepKind.OPERATORS, Q, Q, 90),
             Step(StepKind.ONCALL, "patel", "PJSIP/patel", 25, confirm=True),
@@ -80,7 +107,8 @@ def test_nobody_available_sends_the_caller_straight_to_the_doctor_and_says_why()
     plan = gate_plan(closed_plan(), Always("no operator logged in to queue answering"))
     assert [s.kind for s in plan.steps] == [StepKind.ONCALL, StepKind.OPERATORS]
     assert plan.reason == (
-        "closed: night; operators skipped: no operator logged in to queue answering")
+        "closed: night; operators skipped: no operator logged in to queue answering"
+    )
 
 
 def test_the_last_operators_step_is_never_skipped() -> None:

@@ -96,11 +96,26 @@ def test_the_table_names_state_calls_and_idle_time() -> None:
     presence = snapshot(
         [
             {"Event": "QueueParams", "Queue": "answering"},
-            {"Event": "QueueMember", "Queue": "answering", "Name": "operator1",
-             "Location": "PJSIP/operator1", "Status": "1", "Paused": "1",
-             "PausedReason": "break", "CallsTaken": "4", "LastCall": "1700000000"},
-            {"Event": "QueueMember", "Queue": "answering", "Name": "operator2",
-             "Location": "PJSIP/operator2", "Status": "2", "Paused": "0", "InCall": "1"},
+            {
+                "Event": "QueueMember",
+                "Queue": "answering",
+                "Name": "operator1",
+                "Location": "PJSIP/operator1",
+                "Status": "1",
+                "Paused": "1",
+                "PausedReason": "break",
+                "CallsTaken": "4",
+                "LastCall": "1700000000",
+            },
+            {
+                "Event": "QueueMember",
+                "Queue": "answering",
+                "Name": "operator2",
+                "Location": "PJSIP/operator2",
+                "Status": "2",
+                "Paused": "0",
+                "InCall": "1",
+            },
         ]
     )
     text = operators_cmds.render_listing(

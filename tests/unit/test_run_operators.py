@@ -38,8 +38,14 @@ async def first_move(fake_ami: FakeAmi | None) -> tuple[str, str]:
 
     async with FakeAri() as fake:
         # No call records here (LoggingJourneySink): this test is about routing only.
-        parts = EngineParts(CONFIG, fake.settings(), clock=FrozenClock(MONDAY_3AM),
-                            ami_settings=AMI, ami_factory=connect, sink=LoggingJourneySink())
+        parts = EngineParts(
+            CONFIG,
+            fake.settings(),
+            clock=FrozenClock(MONDAY_3AM),
+            ami_settings=AMI,
+            ami_factory=connect,
+            sink=LoggingJourneySink(),
+        )
         stop = asyncio.Event()
         runner = asyncio.create_task(run_engine(parts, load_holder(parts), stop))
         await fake.wait_for_websockets()
@@ -48,7 +54,8 @@ async def first_move(fake_ami: FakeAmi | None) -> tuple[str, str]:
             await asyncio.sleep(0.05)
         caller = await fake.start_call("+13125550100", "+13125559876")
         moves = lambda: [  # noqa: E731
-            r for r in fake.requests
+            r
+            for r in fake.requests
             if (r.method, r.path) == ("POST", "/channels/create")
             or r.path == f"/channels/{caller}/continue"
         ]

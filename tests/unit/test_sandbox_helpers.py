@@ -34,8 +34,9 @@ def test_the_project_package_list_names_asterisk_and_drops_comments() -> None:
     assert all(not name.startswith("#") and " " not in name for name in packages)
 
 
-def test_the_mirror_comes_from_deb822_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                             ) -> None:
+def test_the_mirror_comes_from_deb822_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A deb822 .sources file's Debian URI is the mirror; the security archive is not."""
     monkeypatch.delenv("COVERAGE_SANDBOX_MIRROR", raising=False)
     (tmp_path / "sources.list.d").mkdir()
@@ -98,8 +99,9 @@ def test_not_root_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         Sandbox(_project_copy(tmp_path), log=lambda _: None).start()
 
 
-def test_a_missing_debootstrap_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-                                            ) -> None:
+def test_a_missing_debootstrap_names_the_fix(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """Without debootstrap the message points at scripts/bootstrap."""
     monkeypatch.setattr("os.geteuid", lambda: 0)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -72,7 +72,10 @@ def test_a_phone_log_folds_into_calls(tmp_path: Path) -> None:
     )
     first, second = phone_calls("patel", parse_events(log))
     assert (first.caller, first.outcome, first.digits, first.ended_by) == (
-        "+15550100001", "answered", "1", "remote"
+        "+15550100001",
+        "answered",
+        "1",
+        "remote",
     )
     assert first.talk_seconds == pytest.approx(4.5)
     assert (second.caller, second.outcome, second.answered) == ("+15550100002", "cancelled", False)

@@ -572,3 +572,16 @@ def test_the_prompt_repeats_a_bounded_number_of_times() -> None:
     assert call.state.phase is Phase.CONFIRMING
     assert call.state.playback_id is None
     assert HangUp("caller1-leg2") in call.handle(TimerFired("confirm:caller1-leg2"))
+
+
+def test_a_missing_practice_prompt_falls_back_to_the_generic_one() -> None:
+    """If the practice's press-1 prompt cannot play, the doctor hears the generic prompt."""
+    call = closed_call_in_queue()
+    call.handle(QueueResult("TIMEOUT"))
+    call.handle(LegAnswered("caller1-leg2"))
+    got = call.handle(PlaybackFinished("caller1-pb3", failed=True))
+    assert got == [Play("caller1-leg2", "sound:coverage/coverage-press-1", "caller1-pb4")]
+    assert call.state.generic_prompt
+    assert call.state.prompts == 1
+    again = call.handle(PlaybackFinished("caller1-pb4"))
+    assert again == [Play("caller1-leg2", "sound:coverage/coverage-press-1", "caller1-pb5")]
