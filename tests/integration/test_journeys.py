@@ -1,7 +1,8 @@
 """Call journeys end to end: `coverage-engine run`, the sandbox Asterisk, SIPp phones.
 
 Every journey asserts which phone got the call and that caller and callee were
-bridged in Asterisk. The engine runs config/coverage.yaml with its ring and
+bridged in Asterisk, and what the engine's call record says: the outcome, who
+answered, and the whole sequence of events. The engine runs config/coverage.yaml with its ring and
 queue times shortened (`fast_config`): the practices, hours, holidays,
 rotations and chains are the real ones, only the waiting is shorter, so the
 whole suite runs in minutes instead of an hour.
@@ -25,6 +26,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from coverage_engine.engine_process import EngineProcess
+from coverage_engine.records import Journey, Outcome
+from coverage_engine.records.report import escalated
+from coverage_engine.records.testing import kinds, wait_for_journey
 from coverage_engine.sandbox import AriCredentials
 from coverage_engine.testing_sipp import (
     CallerHandle,
@@ -72,8 +76,30 @@ def fast_config(path: Path) -> Path:
     text = re.sub(r"(staff:\n(?:\s+\w+: .*\n)*?\s+ring_seconds:) \d+", rf"\1 {STAFF_RING}", text)
     text = re.sub(r"(\{to: operators, max_wait_seconds:) \d+\}", rf"\1 {QUEUE_WAIT}}}", text)
     text = re.sub(r"(\{to: oncall_\w+, ring_seconds:) \d+", rf"\1 {DOCTOR_RING}", text)
+    # The call records next to this copy (records.path is relative to the file).
+    text = text.replace("../var/records.sqlite", "records.sqlite")
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def recorded(
+    engine: EngineProcess,
+    call: CallerHandle,
+    outcome: Outcome,
+    answered_by: str | None,
+    events: str,
+) -> Journey:
+    """The call's record (once finished) has this outcome, answerer and event sequence.
+
+    After an operator call the record ends with `caller_hung_up` even when the
+    operator hung up first: app_queue's Queue() then ends the caller's channel
+    itself (it exits non-zero), so the engine sees the caller's channel go.
+    """
+    journey = wait_for_journey(engine.config.parent / "records.sqlite", call.caller, timeout=15)
+    assert (journey.outcome, journey.answered_by) == (outcome, answered_by)
+    assert " ".join(k.value for k in kinds(journey)) == " ".join(events.split())
+    assert journey.caller_number == call.caller
+    return journey
 
 
 @pytest.fixture
@@ -174,6 +200,8 @@ def test_open_front_desk_answers(
     reached(phones, ari, call, desk, timeout=15)
     assert phones.rang(call.caller) == [desk]
     assert call.wait(timeout=30).ended_by == "remote"
+    recorded(engine, call, Outcome.ANSWERED_BY_STAFF, desk,
+             "received decided staff_ringing bridged callee_hung_up ended")
 
 
 @pytest.mark.parametrize(
@@ -200,6 +228,9 @@ def test_open_front_desk_does_not_answer_so_an_operator_does(
     reached(phones, ari, call, "operator2", timeout=STAFF_RING + 15)
     assert phones.rang(call.caller)[0] == desk
     assert call.wait(timeout=30).ended_by == "remote"
+    recorded(engine, call, Outcome.ANSWERED_BY_OPERATOR, "PJSIP/operator2",
+             "received decided staff_ringing queue_entered operator_answered bridged "
+             "caller_hung_up ended")
 
 
 # -- closed: Maple Grove (announcement, operators first, then on call) -------------
@@ -224,6 +255,9 @@ def test_closed_operator_answers(
     # The operator's phone shows which practice the call is for.
     assert any('"MGP: ' in shown for shown in shown_to(phones, "operator1"))
     assert call.wait(timeout=30).ended_by == "remote"
+    recorded(engine, call, Outcome.ANSWERED_BY_OPERATOR, "PJSIP/operator1",
+             "received decided announcement_played queue_entered operator_answered bridged "
+             "caller_hung_up ended")
 
 
 def test_closed_queue_wait_expires_then_primary_presses_1(
@@ -242,6 +276,9 @@ def test_closed_queue_wait_expires_then_primary_presses_1(
     reached(phones, ari, call, "nguyen", timeout=QUEUE_WAIT + 40)
     assert "okafor" not in phones.rang(call.caller)
     assert call.wait(timeout=30).ended_by == "remote"
+    recorded(engine, call, Outcome.ANSWERED_BY_ONCALL, "nguyen",
+             "received decided announcement_played queue_entered queue_timeout oncall_dialing "
+             "oncall_confirmed bridged callee_hung_up ended")
 
 
 def test_primary_answers_but_never_presses_1_so_backup_does(
@@ -262,6 +299,11 @@ def test_primary_answers_but_never_presses_1_so_backup_does(
     assert voicemail_call.answered
     assert voicemail_call.ended_by == "remote"  # the engine hung up on the voicemail
     assert call.wait(timeout=30).ended_by == "remote"
+    journey = recorded(
+        engine, call, Outcome.ANSWERED_BY_ONCALL, "okafor",
+        "received decided announcement_played queue_entered queue_timeout oncall_dialing "
+        "oncall_not_confirmed oncall_dialing oncall_confirmed bridged callee_hung_up ended")
+    assert escalated(journey)  # the report counts it: primary missed -> backup
 
 
 # -- closed: Lakeside (on call first, then operators) -------------------------------
@@ -283,6 +325,8 @@ def test_lakeside_closed_goes_to_on_call_first(
     assert phones.rang(call.caller) == ["ruiz"]
     assert any('"LFM: ' in shown for shown in shown_to(phones, "ruiz"))
     assert call.wait(timeout=30).ended_by == "remote"
+    recorded(engine, call, Outcome.ANSWERED_BY_ONCALL, "ruiz",
+             "received decided oncall_dialing oncall_confirmed bridged callee_hung_up ended")
 
 
 def test_primary_and_backup_fail_so_the_operators_answer(
@@ -302,6 +346,9 @@ def test_primary_and_backup_fail_so_the_operators_answer(
     reached(phones, ari, call, "operator3", timeout=DOCTOR_RING + 30)
     assert phones.rang(call.caller)[:2] == ["ruiz", "chen"]
     assert call.wait(timeout=30).ended_by == "remote"
+    recorded(engine, call, Outcome.ANSWERED_BY_OPERATOR, "PJSIP/operator3",
+             "received decided oncall_dialing oncall_busy oncall_dialing oncall_no_answer "
+             "queue_entered operator_answered bridged caller_hung_up ended")
 
 
 # -- the caller hangs up ----------------------------------------------------------------
@@ -323,6 +370,8 @@ def test_caller_hangs_up_while_queued_leaves_nothing_behind(
     call.wait(timeout=20)
     wait_empty(ari)
     assert phones.answered_by(call.caller) is None
+    recorded(engine, call, Outcome.ABANDONED_IN_QUEUE, None,
+             "received decided announcement_played queue_entered caller_hung_up ended")
 
 
 def test_caller_hangs_up_while_the_doctor_rings_leaves_nothing_behind(
@@ -340,6 +389,8 @@ def test_caller_hangs_up_while_the_doctor_rings_leaves_nothing_behind(
     wait_empty(ari, timeout=5)
     (ruiz,) = phones.calls("ruiz")
     assert not ruiz.answered
+    recorded(engine, call, Outcome.ABANDONED_WHILE_RINGING, None,
+             "received decided oncall_dialing caller_hung_up ended")
 
 
 # -- unknown number -------------------------------------------------------------------
@@ -361,6 +412,11 @@ def test_unknown_did_goes_to_the_default_route(
     assert phones.answered_by(call.caller) in OPERATORS
     assert "frontdesk-maple" not in phones.rang(call.caller)
     assert call.wait(timeout=30).ended_by == "remote"
+    journey = recorded(
+        engine, call, Outcome.ANSWERED_BY_OPERATOR, f"PJSIP/{phones.answered_by(call.caller)}",
+        "received decided queue_entered operator_answered bridged caller_hung_up ended")
+    assert journey.plan is not None
+    assert journey.plan["known_did"] is False
 
 
 # -- failures --------------------------------------------------------------------------
@@ -383,6 +439,10 @@ def test_engine_killed_while_caller_queued_then_restarted_caller_reaches_a_perso
     engine.start()  # the same clock start as before
     reached(phones, ari, call, "nguyen", timeout=QUEUE_WAIT + 40)
     assert call.wait(timeout=30).ended_by == "remote"
+    # One journey across the crash: closed by the restart, then carried on to the doctor.
+    recorded(engine, call, Outcome.ANSWERED_BY_ONCALL, "nguyen",
+             "received decided announcement_played queue_entered engine_restarted ended "
+             "decided queue_timeout oncall_dialing oncall_confirmed bridged callee_hung_up ended")
 
 
 class DroppingProxy:
@@ -466,6 +526,8 @@ def test_websocket_dropped_mid_call_the_call_continues(
         assert desk.talk_seconds is not None
         assert desk.talk_seconds > 10  # the conversation outlived the drop
         wait_empty(ari)
+        recorded(proc, call, Outcome.ANSWERED_BY_STAFF, "frontdesk-maple",
+                 "received decided staff_ringing bridged callee_hung_up ended")
     finally:
         proc.stop()
         proxy.close()
@@ -487,6 +549,8 @@ def test_invalid_yaml_reloaded_keeps_the_old_routing(
     call = place_call(MAPLE)
     reached(phones, ari, call, "frontdesk-maple", timeout=15)
     assert call.wait(timeout=30).ended_by == "remote"
+    recorded(engine, call, Outcome.ANSWERED_BY_STAFF, "frontdesk-maple",
+             "received decided staff_ringing bridged callee_hung_up ended")
 
 
 def test_sigterm_leaves_a_conversation_connected_and_a_new_engine_adopts_it(
@@ -506,6 +570,10 @@ def test_sigterm_leaves_a_conversation_connected_and_a_new_engine_adopts_it(
     # The desk hangs up: the new engine releases the caller.
     assert call.wait(timeout=30).ended_by == "remote"
     wait_empty(ari)
+    # The stopped engine left the journey open; its successor closed it on start
+    # with what it had reached (the adopted conversation has no call logic left).
+    recorded(engine, call, Outcome.ANSWERED_BY_STAFF, "frontdesk-maple",
+             "received decided staff_ringing bridged engine_restarted ended")
 
 
 def test_lakeside_primary_voicemail_so_backup_presses_1(
