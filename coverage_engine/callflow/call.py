@@ -87,6 +87,7 @@ VAR_PRACTICE = "COVERAGE_PRACTICE"
 VAR_STEP = "COVERAGE_STEP"
 VAR_QUEUE = "COVERAGE_QUEUE"
 VAR_QUEUE_WAIT = "COVERAGE_QUEUE_WAIT"
+VAR_QUEUE_WHISPER = "COVERAGE_QUEUE_WHISPER"
 
 
 class Phase(StrEnum):
@@ -360,6 +361,13 @@ class Call:
                 (
                     (VAR_QUEUE, step.dial),
                     (VAR_QUEUE_WAIT, str(step.ring_seconds)),
+                    # The practice's whisper, played by Queue() to the operator
+                    # only as they pick up; no extra request when there is none.
+                    *(
+                        ((VAR_QUEUE_WHISPER, whisper),)
+                        if (whisper := self._plan().whisper)
+                        else ()
+                    ),
                     ("CALLERID(name)", self._display_name),
                 ),
             )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from coverage_engine.config import load_config
 from coverage_engine.plan import StepKind
 from coverage_engine.records import EventKind, Journey, JourneyFilter
 from coverage_engine.records.sqlite import RecordStore, records_path
-from coverage_engine.sandbox import AmiCredentials, AriCredentials
+from coverage_engine.sandbox import AmiCredentials, AriCredentials, Sandbox
 from coverage_engine.testing_sipp import (
     CallerHandle,
     Phones,
@@ -98,9 +97,13 @@ def engine(
         "COVERAGE_ARI_PASSWORD": ari.password,
         "COVERAGE_ENGINE_ALLOW_CLOCK_OVERRIDE": "1",
     }
-    # A copy of the reference config, so the call records land in tmp_path/var.
+    # A copy of the reference config, so the call records land in tmp_path/var,
+    # with Maple Grove's whisper prompt for the operator switched on.
     config = tmp_path / "coverage.yaml"
-    shutil.copy(CONFIG, config)
+    whisper = "whisper: coverage/whisper-mgp"
+    text = CONFIG.read_text(encoding="utf-8")
+    assert f"# {whisper}" in text
+    config.write_text(text.replace(f"# {whisper}", whisper), encoding="utf-8")
     log_file = tmp_path / "engine.log"
     with log_file.open("wb") as log:
         proc = subprocess.Popen(
@@ -150,12 +153,14 @@ def test_with_nobody_logged_in_a_closed_call_goes_straight_to_the_doctor(
 
 def test_with_one_operator_logged_in_the_operator_answers_and_sees_the_practice(
     engine: EngineProcess, phones: Phones, place_call: Callable[..., CallerHandle],
-    logged_in: Callable[[str], None],
+    logged_in: Callable[[str], None], sandbox: Sandbox,
 ) -> None:
-    """operator1 logged in: their phone rings with "MGP: Jane Doe", and the journey names them."""
+    """operator1 logged in: rings with "MGP: Jane Doe", hears the whisper; the journey names it."""
+    log_start = sandbox.log_path().stat().st_size
     logged_in("operator1")
     time.sleep(0.5)  # the engine's presence follows the QueueMemberAdded event
-    phones.start("operator1", answers(after=1, hangup_after=2))
+    # The whisper (about 2 s) plays before the bridge: the operator stays past it.
+    phones.start("operator1", answers(after=1, hangup_after=6))
     call = place_call(DID, caller=unique_number(), caller_name="Jane Doe")
     call.wait(timeout=90)
     (operator_call,) = phones.calls("operator1")
@@ -167,6 +172,12 @@ def test_with_one_operator_logged_in_the_operator_answers_and_sees_the_practice(
     )
     assert "SIP/2.0 200 OK" in seen_by_caller  # the log holds what the caller received
     assert "MGP:" not in seen_by_caller
+    # The whisper prompt played on the operator's channel, never on the caller's.
+    with sandbox.log_path().open(encoding="utf-8", errors="replace") as log:
+        log.seek(log_start)
+        plays = [line for line in log if "Playing 'coverage/whisper-mgp" in line]
+    assert plays, "the whisper prompt was not played"
+    assert all("<PJSIP/operator1-" in line for line in plays), plays
     journey = engine.journey_of(call.caller, until=EventKind.OPERATOR_ANSWERED)
     (answered,) = [e for e in journey.events if e.kind is EventKind.OPERATOR_ANSWERED]
     assert answered.details["member"] == "PJSIP/operator1"
