@@ -362,8 +362,12 @@ class Call:
                     (VAR_QUEUE, step.dial),
                     (VAR_QUEUE_WAIT, str(step.ring_seconds)),
                     # The practice's whisper, played by Queue() to the operator
-                    # only as they pick up (empty: none).
-                    (VAR_QUEUE_WHISPER, self._plan().whisper or ""),
+                    # only as they pick up; no extra request when there is none.
+                    *(
+                        ((VAR_QUEUE_WHISPER, whisper),)
+                        if (whisper := self._plan().whisper)
+                        else ()
+                    ),
                     ("CALLERID(name)", self._display_name),
                 ),
             )

@@ -110,7 +110,6 @@ QUEUE_VARS = SetVariables(
     (
         ("COVERAGE_QUEUE", "answering"),
         ("COVERAGE_QUEUE_WAIT", "90"),
-        ("COVERAGE_QUEUE_WHISPER", ""),
         ("CALLERID(name)", "MGP: Jane Doe"),
     ),
 )
