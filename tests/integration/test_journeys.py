@@ -86,7 +86,7 @@ def recorded(
     engine: EngineProcess,
     call: CallerHandle,
     outcome: Outcome,
-    answered_by: str | None,
+    answered_by: str | set[str] | None,
     events: str,
 ) -> Journey:
     """The call's record (once finished) has this outcome, answerer and event sequence.
@@ -96,7 +96,11 @@ def recorded(
     itself (it exits non-zero), so the engine sees the caller's channel go.
     """
     journey = wait_for_journey(engine.config.parent / "records.sqlite", call.caller, timeout=15)
-    assert (journey.outcome, journey.answered_by) == (outcome, answered_by)
+    assert journey.outcome is outcome
+    if isinstance(answered_by, set):  # one of these, whichever won the race
+        assert journey.answered_by in answered_by
+    else:
+        assert journey.answered_by == answered_by
     assert " ".join(k.value for k in kinds(journey)) == " ".join(events.split())
     assert journey.caller_number == call.caller
     return journey
@@ -412,8 +416,9 @@ def test_unknown_did_goes_to_the_default_route(
     assert phones.answered_by(call.caller) in OPERATORS
     assert "frontdesk-maple" not in phones.rang(call.caller)
     assert call.wait(timeout=30).ended_by == "remote"
+    # All three operators pick up; app_queue bridges whichever answered first.
     journey = recorded(
-        engine, call, Outcome.ANSWERED_BY_OPERATOR, f"PJSIP/{phones.answered_by(call.caller)}",
+        engine, call, Outcome.ANSWERED_BY_OPERATOR, {f"PJSIP/{op}" for op in OPERATORS},
         "received decided queue_entered operator_answered bridged caller_hung_up ended")
     assert journey.plan is not None
     assert journey.plan["known_did"] is False
