@@ -80,6 +80,7 @@ def _status(args: argparse.Namespace) -> int:
     if st.running:
         ari = "answers" if st.ari_ok else "does not answer from this network namespace"
         print(f"running:      yes, pid {st.pid}; ARI {ari}")
+        print(f"version:      {sandbox.cli('core show version').strip()}")
     else:
         print("running:      no")
     print("ports:        SIP 127.0.0.1:5060/udp, HTTP/ARI 127.0.0.1:8088, AMI 127.0.0.1:5038")
