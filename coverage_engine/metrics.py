@@ -116,7 +116,7 @@ class Metrics:
 
 @dataclass
 class _Live:
-    started_at: datetime
+    started_at: datetime | None  # None: picked up after a restart, the start is not ours
     practice: str = ""
     answered_at: datetime | None = None
 
@@ -161,8 +161,12 @@ class MeteredRecorder(RecorderBase):
         self, call_id: str, kind: EventKind, at: datetime, details: Mapping[str, Any]
     ) -> None:
         live = self._live.get(call_id)
-        if live is None:  # a call this process did not start (picked up after a restart)
-            return
+        if live is None:
+            if kind is not EventKind.DECIDED:
+                return
+            # A call taken on after a restart: count it under its practice, but
+            # its time to a person is unknown here (it started in another run).
+            live = self._live[call_id] = _Live(started_at=None)
         if kind is EventKind.DECIDED:
             live.practice = str(details.get("practice") or "")
         elif kind in (EventKind.BRIDGED, EventKind.OPERATOR_ANSWERED) and live.answered_at is None:
@@ -173,7 +177,7 @@ class MeteredRecorder(RecorderBase):
         practice = live.practice if live else ""
         self._metrics.calls.labels(practice=practice, outcome=write.outcome.value).inc()
         ttp: timedelta | None = write.time_to_person
-        if ttp is None and live is not None and live.answered_at is not None:
+        if ttp is None and live is not None and live.answered_at and live.started_at:
             ttp = live.answered_at - live.started_at
         if write.outcome.answered and ttp is not None:
             self._metrics.time_to_person.labels(practice=practice).observe(ttp.total_seconds())
