@@ -328,8 +328,18 @@ class Sandbox:
         self._proc: subprocess.Popen[bytes] | None = None
 
     # ------------------------------------------------------------ provision
-    def provision(self) -> None:
-        """Make sure the cached pristine tree and this checkout's copy exist (idempotent)."""
+    def provision(self, *, refresh: bool = False) -> None:
+        """Make sure the cached pristine tree and this checkout's copy exist (idempotent).
+
+        `refresh` downloads the packages again (a new Asterisk security release
+        in Debian unstable) into a new cached tree and copies it here.
+        """
+        if refresh:
+            _require_root()
+            if self.is_running():
+                raise SandboxError("stop the sandbox first: `coverage-engine sandbox stop`")
+            (self.cache_tree / _COMPLETE_MARK).unlink(missing_ok=True)
+            (self.state / "tree-key").unlink(missing_ok=True)
         if self._instance_ready():
             return
         _require_root()

@@ -17,9 +17,14 @@ def register(subparsers: Any) -> None:
         description="Provision, start and stop this checkout's sandbox Asterisk. Needs root.",
     )
     sub = parser.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True)
-    sub.add_parser(
+    provision = sub.add_parser(
         "provision", help="build (once, cached) the Asterisk tree; fast when already done"
-    ).set_defaults(func=_provision)
+    )
+    provision.add_argument(
+        "--refresh", action="store_true",
+        help="download Asterisk again (e.g. for a security release) and rebuild the tree",
+    )
+    provision.set_defaults(func=_provision)
     start = sub.add_parser("start", help="start Asterisk with config/asterisk and dialplan/")
     start.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for ARI")
     start.set_defaults(func=_start)
@@ -49,7 +54,7 @@ def _guard(action: Any) -> Any:
 
 @_guard
 def _provision(args: argparse.Namespace) -> int:
-    Sandbox().provision()
+    Sandbox().provision(refresh=args.refresh)
     return 0
 
 
@@ -75,6 +80,7 @@ def _status(args: argparse.Namespace) -> int:
     if st.running:
         ari = "answers" if st.ari_ok else "does not answer from this network namespace"
         print(f"running:      yes, pid {st.pid}; ARI {ari}")
+        print(f"version:      {sandbox.cli('core show version').strip()}")
     else:
         print("running:      no")
     print("ports:        SIP 127.0.0.1:5060/udp, HTTP/ARI 127.0.0.1:8088, AMI 127.0.0.1:5038")
