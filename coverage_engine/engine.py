@@ -518,8 +518,10 @@ class Engine:
             case cmd.ContinueInDialplan(channel_id, context, extension, priority, watch):
                 if watch:
                     # Keep hearing about the caller while app_queue has them:
-                    # their hang-up, and which operator answered.
-                    await ari.subscribe_channel(channel_id)
+                    # their hang-up, and which operator answered. Best effort:
+                    # without it the record is poorer, but the caller must
+                    # still reach the queue.
+                    await self._quietly(ari.subscribe_channel(channel_id))
                 await ari.continue_in_dialplan(
                     channel_id, context=context, extension=extension, priority=priority
                 )

@@ -597,6 +597,11 @@ def test_lakeside_primary_voicemail_so_backup_presses_1(
     assert voicemail_call.answered
     assert voicemail_call.ended_by == "remote"
     assert call.wait(timeout=30).ended_by == "remote"
+    journey = recorded(
+        engine, call, Outcome.ANSWERED_BY_ONCALL, "chen",
+        "received decided oncall_dialing oncall_not_confirmed oncall_dialing oncall_confirmed "
+        "bridged callee_hung_up ended")
+    assert escalated(journey)
 
 
 def test_maple_primary_and_backup_fail_so_the_final_operators_step_answers(
@@ -609,8 +614,11 @@ def test_maple_primary_and_backup_fail_so_the_final_operators_step_answers(
     answer, and the final operators step (the practice's full wait) reaches an operator."""
     engine.start(MAPLE_NIGHT)
     # Slower than the first queue wait (8 s), well within the final one (90 s).
-    for op in OPERATORS:
-        phones.start(op, answers(after=QUEUE_WAIT + 3, hangup_after=TALK))
+    # Staggered, so one operator answers first and app_queue cancels the others
+    # (answering together, all three sent 200 OK and the test could not tell
+    # which one app_queue bridged).
+    for n, op in enumerate(OPERATORS):
+        phones.start(op, answers(after=QUEUE_WAIT + 3 + 3 * n, hangup_after=TALK))
     phones.start("nguyen", busy())
     phones.start("okafor", never_answers())
     call = place_call(MAPLE)
@@ -622,3 +630,9 @@ def test_maple_primary_and_backup_fail_so_the_final_operators_step_answers(
     rang = phones.rang(call.caller)
     assert rang.index("nguyen") < rang.index("okafor") < len(rang) - 1
     assert call.wait(timeout=30).ended_by == "remote"
+    journey = recorded(
+        engine, call, Outcome.ANSWERED_BY_OPERATOR, f"PJSIP/{answered}",
+        "received decided announcement_played queue_entered queue_timeout oncall_dialing "
+        "oncall_busy oncall_dialing oncall_no_answer queue_entered operator_answered bridged "
+        "caller_hung_up ended")
+    assert escalated(journey)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from coverage_engine.ari import (
+    AriHttpError,
     Bridge,
     CallerId,
     Channel,
@@ -464,3 +465,14 @@ async def test_playback_finished_event_reaches_the_call() -> None:
     await engine.dispatch(PlaybackFinished(type="PlaybackFinished", playback=Playback("c1-pb1")))
     await settle()
     assert ("continue", "c1", "coverage-queue") in ari.requests
+
+
+async def test_a_failed_subscription_still_puts_the_caller_in_the_queue() -> None:
+    """Watching the queued caller is best effort: the caller reaches the queue regardless."""
+    engine, ari, timers, _ = make()
+    ari.fail[("subscribe", "c1")] = AriHttpError("POST", "/applications/x", 500, "boom")
+    await engine.dispatch(inbound("c1"))
+    await settle()
+    timers.fire_all()
+    await settle()
+    assert ari.ops("c1")[-1] == ("continue", "c1", "coverage-queue")
