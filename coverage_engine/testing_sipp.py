@@ -74,6 +74,8 @@ CALLER_PORTS = range(5100, 5200)
 _MEDIA_BASE = 30000
 
 _FOREVER_MS = 24 * 3600 * 1000
+# A phone hung up by the PBX this soon after answering lost a ringall race.
+_RACE_SECONDS = 0.5
 # Unique across the whole test session, not per test: a call a test left up
 # in Asterisk must never be mistaken for the next test's call.
 _CALLER_NUMBERS = itertools.count(1)
@@ -192,6 +194,17 @@ class PhoneCall:
         if self.answered_at is None or self.ended_at is None:
             return None
         return self.ended_at - self.answered_at
+
+    @property
+    def lost_race(self) -> bool:
+        """Answered, but another phone's answer won: Asterisk hung up at once.
+
+        With a ringall queue several phones can answer within the same
+        moment; app_queue keeps the first 200 OK and sends BYE to the others
+        a few milliseconds later. Such a phone "answered" but never talked.
+        """
+        talk = self.talk_seconds
+        return self.ended_by == "remote" and talk is not None and talk < _RACE_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -487,9 +500,13 @@ class Phones:
         return [c.phone for c in self.calls() if c.caller == caller]
 
     def answered_by(self, caller: str) -> str | None:
-        """The phone that answered `caller`'s call (None if none did)."""
-        answered = [c.phone for c in self.calls() if c.caller == caller and c.answered]
-        return answered[-1] if answered else None
+        """The phone that got `caller`'s call: the last to answer, ringall losers aside."""
+        answered = sorted(
+            (c for c in self.calls() if c.caller == caller and c.answered),
+            key=lambda c: c.answered_at or 0.0,
+        )
+        kept = [c for c in answered if not c.lost_race] or answered
+        return kept[-1].phone if kept else None
 
     def wait_for(
         self, predicate: Literal["invite", "answered"], caller: str, timeout: float = 30.0
@@ -501,13 +518,23 @@ class Phones:
             if predicate == "invite" and calls:
                 return calls
             if predicate == "answered" and any(c.answered for c in calls):
-                return calls
+                return self._settled(caller, calls)
             if time.monotonic() > deadline:
                 raise TimeoutError(
                     f"no phone {predicate} a call from {caller} within {timeout:.0f}s; "
                     f"phones: {self.describe()}"
                 )
             time.sleep(0.1)
+
+    def _settled(self, caller: str, calls: list[PhoneCall]) -> list[PhoneCall]:
+        """Give ringall losers a moment to receive their BYE, so answered_by is right."""
+        deadline = time.monotonic() + 2 * _RACE_SECONDS
+        while sum(1 for c in calls if c.answered and c.ended_at is None) > 1:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+            calls = [c for c in self.calls() if c.caller == caller]
+        return calls
 
     def describe(self) -> str:
         lines = []

@@ -8,6 +8,8 @@ import pytest
 
 from coverage_engine.testing_sipp import (
     PHONE_PORTS,
+    PhoneCall,
+    Phones,
     answers,
     busy,
     caller_result,
@@ -96,3 +98,34 @@ def test_a_refused_call_reports_the_status(tmp_path: Path) -> None:
 def test_a_missing_log_means_no_calls_yet(tmp_path: Path) -> None:
     """A phone that has not written its log yet received nothing."""
     assert parse_events(tmp_path / "nothing.log") == []
+
+
+def test_a_phone_that_lost_a_ringall_race_did_not_get_the_call(tmp_path: Path) -> None:
+    """Three operators answer at once; the two hung up within milliseconds lost the race."""
+    phones = Phones(tmp_path)
+    logs = tmp_path / "phones"
+    logs.mkdir()
+    t0 = 1795773600.0
+    ends = {"operator1": ("remote_bye", 0.003), "operator2": ("local_bye", 4.0),
+            "operator3": ("remote_bye", 0.004)}
+    for name, (how, after) in ends.items():
+        (logs / f"{name}.events.log").write_text(
+            f"EV|x\t{t0}|invite|{name}-c|<sip:+15550100001@127.0.0.1>\n"
+            f"EV|x\t{t0 + 11}|answered|{name}-c|200\n"
+            f"EV|x\t{t0 + 11 + after}|{how}|{name}-c|BYE\n"
+        )
+        phones._phones[name] = _StubPhone(name, logs / f"{name}.events.log")  # type: ignore[assignment]
+    assert phones.answered_by("+15550100001") == "operator2"
+    lost = {c.phone for c in phones.calls() if c.lost_race}
+    assert lost == {"operator1", "operator3"}
+
+
+class _StubPhone:
+    """A phone whose log is already written (no SIPp)."""
+
+    def __init__(self, name: str, events: Path) -> None:
+        self.name = name
+        self.events = events
+
+    def calls(self) -> list[PhoneCall]:
+        return phone_calls(self.name, parse_events(self.events))
