@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -96,6 +97,9 @@ _DIALSTATUS: Mapping[str, LegFailure] = {
     "CONGESTION": LegFailure.GONE,
     "CANCEL": LegFailure.GONE,
 }
+# The ids the call flow gives the legs it creates: "<caller id>[-r<hex>]-leg<n>".
+# Asterisk's own channel ids are "<epoch>.<n>" and never match.
+_LEG_ID = re.compile(r"-leg\d+$")
 _DIAL_RETRIES = 25
 _DIAL_RETRY_SECONDS = 0.02
 _HANGUP_REASONS: Mapping[str, HangupReason] = {"normal": "normal", "no_answer": "no_answer"}
@@ -613,6 +617,12 @@ class Engine:
             if channel.id in self._by_channel or channel.id in self._adopted:
                 continue
             args = self._stasis_args(channel)
+            if args is None and _LEG_ID.search(channel.id):
+                # A leg a previous engine was still dialing (not yet in the
+                # application): nobody will bridge it, stop that phone ringing.
+                log.info("recovery_hangup_leg", channel=channel.id)
+                await self._quietly(self._ari.hangup(channel.id, "normal"))
+                continue
             if args is None:
                 continue  # not in our application (e.g. waiting in the queue)
             bridge = in_bridge.get(channel.id)

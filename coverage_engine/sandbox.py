@@ -46,7 +46,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 # SandboxError
@@ -127,7 +127,8 @@ class AriCredentials:
 
     url: str
     user: str
-    password: str
+    # Kept out of repr(): pytest prints fixture values in failure reports.
+    password: str = field(repr=False)
     app: str = ARI_APP
 
     @property

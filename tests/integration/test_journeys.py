@@ -636,3 +636,23 @@ def test_maple_primary_and_backup_fail_so_the_final_operators_step_answers(
         "oncall_busy oncall_dialing oncall_no_answer queue_entered operator_answered bridged "
         "caller_hung_up ended")
     assert escalated(journey)
+
+
+def test_engine_killed_while_the_doctor_rings_then_restarted_caller_reaches_the_doctor(
+    engine: EngineProcess,
+    phones: Phones,
+    place_call: Callable[..., CallerHandle],
+    ari: AriCredentials,
+) -> None:
+    """SIGKILL while ruiz's phone rings: the restarted engine stops that ring and dials again."""
+    engine.start(LAKESIDE_NIGHT)
+    phones.start("ruiz", presses("1", after=4, hangup_after=TALK))
+    call = place_call(LAKESIDE)
+    phones.wait_for("invite", call.caller, timeout=10)
+    engine.kill()
+    engine.start()  # the caller is still in the application: resumed at its step
+    reached(phones, ari, call, "ruiz", timeout=30)
+    first, *_ = phones.calls("ruiz")
+    assert first.outcome == "cancelled"  # the old engine's leg was hung up, not left ringing
+    assert len(phones.calls("ruiz")) == 2
+    assert call.wait(timeout=30).ended_by == "remote"

@@ -402,12 +402,14 @@ async def test_recovery_after_restart_resumes_hangs_up_and_adopts() -> None:
             dialplan=DialplanLocation(app_name="Stasis", app_data="coverage-engine,leg,talk-a"),
         ),
         caller("queued", app_data=""),
+        Channel("gone-r1a2b3c-leg2", state="Ringing"),  # still being dialed: not in Stasis
     ]
     ari.bridges = [Bridge("br", channels=("talk-a", "talk-b"))]
     ari.variables = {("lone", "COVERAGE_DID"): "+13125550100", ("lone", "COVERAGE_STEP"): "1"}
     await engine.dispatch(Connected(attempt=1))
     await settle()
     assert ("hangup", "old-leg9") in ari.requests
+    assert ("hangup", "gone-r1a2b3c-leg2") in ari.requests
     resumed = engine.call("lone")
     assert resumed is not None
     assert resumed.state.step == 1
