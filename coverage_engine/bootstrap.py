@@ -110,6 +110,7 @@ def build_engine(
         sink=parts.sink,
         settings=parts.call_settings,
         on_link=metrics.set_ari_connected,
+        operators_check=gate.skip_reason if gate is not None else None,
     )
     metrics.count_calls_in_progress(lambda: engine.calls_in_progress)
     return engine

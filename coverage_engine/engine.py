@@ -53,7 +53,7 @@ from coverage_engine.ari import (
 from coverage_engine.ari import PlaybackFinished as AriPlaybackFinished
 from coverage_engine.callflow import Call, CallSettings, LegFailure
 from coverage_engine.callflow import commands as cmd
-from coverage_engine.callflow.call import VAR_DID, VAR_STEP
+from coverage_engine.callflow.call import VAR_DID, VAR_STEP, VAR_TRIED, OperatorsCheck
 from coverage_engine.callflow.events import (
     CallerEntered,
     CallerHungUp,
@@ -67,6 +67,7 @@ from coverage_engine.callflow.events import (
     QueueResult,
     TimerFired,
 )
+from coverage_engine.callflow.resume import format_tried, parse_tried
 from coverage_engine.plan import Plan
 
 log = structlog.get_logger("coverage_engine.engine")
@@ -188,8 +189,12 @@ class Engine:
         settings: CallSettings | None = None,
         scheduler: Scheduler | None = None,
         on_link: Callable[[bool], None] | None = None,
+        operators_check: OperatorsCheck | None = None,
     ) -> None:
         self._ari = ari
+        # Operator presence, asked by each call again right before it enters
+        # an operators step (None: presence unknown, no step is skipped).
+        self._operators_check = operators_check
         # Told True/False as the ARI event link comes up and goes down (metrics).
         self._on_link = on_link
         self._router = router
@@ -385,12 +390,15 @@ class Engine:
     async def _resume(self, channel: Channel, *, queue_status: str | None) -> None:
         """Take on a caller this engine has no memory of (it was restarted).
 
-        The DID and the step the call had reached are on the caller's channel
+        The DID and the steps the call had tried are on the caller's channel
         (set by the call flow as it went); the routing decision is made again
-        for the current instant.
+        for the current instant, and the call finds its place in it by the
+        steps tried (`callflow.resume`), the old index only as a fallback.
         """
         did = await self._variable(channel.id, VAR_DID)
-        step_text = await self._variable(channel.id, VAR_STEP)
+        tried = parse_tried(await self._variable(channel.id, VAR_TRIED))
+        # The index only matters for a channel an older engine left (no keys).
+        step_text = "" if tried else await self._variable(channel.id, VAR_STEP)
         step = int(step_text) if step_text.isdigit() else 0
         number = channel.caller.number
         try:
@@ -399,7 +407,13 @@ class Engine:
             log.exception("routing_failed", call_id=channel.id, did=did)
             await self._fallback(channel.id, reason="routing failed on resume")
             return
-        log.info("call_resumed", call_id=channel.id, step=step, queue_status=queue_status)
+        log.info(
+            "call_resumed",
+            call_id=channel.id,
+            tried=format_tried(tried) if tried else None,
+            step=None if tried else step,
+            queue_status=queue_status,
+        )
         # A fresh id prefix: legs of the previous engine may still exist.
         prefix = f"{channel.id}-r{secrets.token_hex(3)}"
         self._spawn(channel.id, prefix, plan).inbox.put_nowait(
@@ -409,13 +423,21 @@ class Engine:
                 channel.caller.name,
                 did,
                 resume_from_step=step,
+                tried=tried,
                 queue_status=queue_status,
                 resumed=True,
             )
         )
 
     def _spawn(self, call_id: str, id_prefix: str | None, plan: Plan) -> _Live:
-        live = _Live(Call(call_id, id_prefix=id_prefix, settings=self._settings))
+        live = _Live(
+            Call(
+                call_id,
+                id_prefix=id_prefix,
+                settings=self._settings,
+                operators_check=self._operators_check,
+            )
+        )
         live.practice = plan.practice_id
         live.channels.add(call_id)
         self._calls[call_id] = live
@@ -634,10 +656,13 @@ class Engine:
             elif args[:1] == ("queue-result",):
                 await self._resume(channel, queue_status=args[1] if len(args) > 1 else "")
             elif args[:1] == ("inbound",):
-                # Touched by an engine before (it set COVERAGE_STEP): resume at
-                # that step. Never touched (it arrived while we were away, or
-                # during this very recovery): an ordinary new call.
-                if await self._variable(channel.id, VAR_STEP):
+                # Touched by an engine before (it set COVERAGE_TRIED, or
+                # COVERAGE_STEP for an older engine): resume at that step.
+                # Never touched (it arrived while we were away, or during this
+                # very recovery): an ordinary new call.
+                if await self._variable(channel.id, VAR_TRIED) or await self._variable(
+                    channel.id, VAR_STEP
+                ):
                     await self._resume(channel, queue_status=None)
                 else:
                     await self._start_call(channel, args[1] if len(args) > 1 else "")

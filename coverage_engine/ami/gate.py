@@ -3,6 +3,9 @@
 Applied when the call arrives (`gate_plan`): operators steps nobody can
 answer are taken out of the plan, so the caller goes on to the next person
 at once, and the plan's reason says why (it is the journey's reason too).
+Asked again by the call right before it enters each operators step but the
+last (`PresenceGate.skip_reason` is the call's `operators_check`), because
+presence can change while the caller is with doctors who do not answer.
 The plan's last step, the operators as the final safety net, always stays:
 if nobody is there then either, app_queue returns at once (joinempty) and
 the dialplan's safety net takes over.

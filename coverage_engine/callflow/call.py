@@ -77,13 +77,19 @@ from coverage_engine.callflow.events import (
     QueueResult,
     TimerFired,
 )
+from coverage_engine.callflow.resume import format_tried, resume_index, step_keys
 from coverage_engine.plan import Plan, Step, StepKind
 
 # Channel variables the call keeps on the caller's channel. They are the call's
 # memory outside this process: the queue context reads the queue ones, and a
-# restarted engine reads COVERAGE_DID / COVERAGE_STEP to pick the call up again.
+# restarted engine reads COVERAGE_DID / COVERAGE_TRIED to pick the call up again.
 VAR_DID = "COVERAGE_DID"
 VAR_PRACTICE = "COVERAGE_PRACTICE"
+# The keys of the steps tried so far, the current one last (`callflow.resume`):
+# a restart finds its place by who was tried, not by an index into a plan
+# that may have changed since. It replaces COVERAGE_STEP (the index), which
+# older engines wrote and a restarted engine still reads from their channels.
+VAR_TRIED = "COVERAGE_TRIED"
 VAR_STEP = "COVERAGE_STEP"
 VAR_QUEUE = "COVERAGE_QUEUE"
 VAR_QUEUE_WAIT = "COVERAGE_QUEUE_WAIT"
@@ -157,6 +163,13 @@ class CallSettings:
 
 Transition = tuple[CallState, list[Command]]
 
+OperatorsCheck = Callable[[str, str], str | None]
+"""(practice id, queue) -> why an operators step should be skipped right now, or None.
+
+The engine passes the operator presence gate here; it reads an in-memory
+snapshot kept current by the AMI tracker, so asking it does no I/O.
+"""
+
 
 class Call:
     """One caller's journey through the plan.
@@ -168,12 +181,26 @@ class Call:
     """
 
     def __init__(
-        self, call_id: str, *, id_prefix: str | None = None, settings: CallSettings | None = None
+        self,
+        call_id: str,
+        *,
+        id_prefix: str | None = None,
+        settings: CallSettings | None = None,
+        operators_check: OperatorsCheck | None = None,
     ) -> None:
         self.call_id = call_id
         self.id_prefix = id_prefix or call_id
         self.settings = settings or CallSettings()
+        # Asked again right before each operators step but the last: presence
+        # was applied to the plan when the call arrived, and a caller who spent
+        # a minute with unanswering doctors must not land in a queue that
+        # emptied meanwhile. None: no presence known, nothing is skipped.
+        self._operators_check = operators_check
         self.plan: Plan | None = None
+        # The steps a previous engine tried (a resumed call), and the index of
+        # the plan this call started at: together, what COVERAGE_TRIED says.
+        self._tried_before: tuple[str, ...] = ()
+        self._first_step = 0
         self.caller_name = ""  # what callees see after the practice prefix
         self.caller_number = ""
         self.state = CallState()
@@ -259,16 +286,28 @@ class Call:
             )
         commands.append(RecordEvent("decided", _decision(plan, resumed=resumed)))
         state = CallState()
+        if resumed:
+            # Picked up by an engine with no memory of the call, in a plan
+            # decided again now: find the place by the steps tried, not by
+            # the old index (see `callflow.resume`). Back from the queue means
+            # that step is over; otherwise the interrupted step is tried again.
+            self._tried_before = event.tried
+            self._first_step = resume_index(
+                plan,
+                event.tried,
+                finished=event.queue_status is not None,
+                saved_index=event.resume_from_step,
+            )
         if event.queue_status is not None:
             # Back from the queue with no memory of the call (the engine was
             # restarted while the caller waited): the queue step is over.
             commands.append(RecordEvent("queue_timeout", {"status": event.queue_status}))
-            return self._start_step(state, event.resume_from_step + 1, commands, after="queue")
+            return self._start_step(state, self._first_step, commands, after="queue")
         if plan.announcement and not resumed:
             state, playback = self._next_id(state, "pb")
             commands.append(Play(self.call_id, f"sound:{plan.announcement}", playback))
             return replace(state, phase=Phase.ANNOUNCING, playback_id=playback), commands
-        return self._start_step(state, event.resume_from_step, commands)
+        return self._start_step(state, self._first_step, commands)
 
     # --------------------------------------------------------------- ANNOUNCING
 
@@ -296,17 +335,58 @@ class Call:
     ) -> Transition:
         """Try step `index` of the plan, or the dialplan fallback when none is left."""
         steps = self._plan().steps
+        index = self._skip_unavailable_operators(index, commands)
         if index >= len(steps):
             return self._to_fallback(state, commands, reason="every step of the plan was tried")
         step = steps[index]
         state = replace(state, step=index, leg_id=None, timer=None, playback_id=None)
-        commands.append(SetVariables(self.call_id, ((VAR_STEP, str(index)),)))
+        tried = format_tried(self._tried(index))
+        commands.append(SetVariables(self.call_id, ((VAR_TRIED, tried),)))
         details: dict[str, Any] = {"step": index, "target": step.target, "label": step.label}
         if after is not None:
             details["after"] = after
         if step.kind is StepKind.OPERATORS:
             return self._enter_queue(state, step, commands, details)
         return self._dial(state, step, commands, details)
+
+    def _skip_unavailable_operators(self, index: int, commands: list[Command]) -> int:
+        """The first step from `index` on that is not an operators step nobody can answer now.
+
+        The same rule as at decide time (`ami.gate`), asked again at the moment
+        the caller would enter the queue; each skip is a journey event with
+        its reason. The plan's last step, the operators as the final safety
+        net, is never skipped.
+        """
+        check = self._operators_check
+        if check is None:
+            return index
+        plan = self._plan()
+        last = len(plan.steps) - 1
+        while index < last and plan.steps[index].kind is StepKind.OPERATORS:
+            step = plan.steps[index]
+            reason = check(plan.practice_id, step.dial)
+            if reason is None:
+                break
+            commands.append(
+                RecordEvent(
+                    "operators_skipped",
+                    {"step": index, "target": step.target, "reason": reason},
+                )
+            )
+            index += 1
+        return index
+
+    def _tried(self, index: int) -> tuple[str, ...]:
+        """The keys of the steps tried once step `index` starts, the current one last.
+
+        A step passed over (skipped for presence) counts as tried: a restart
+        must not go back to it.
+        """
+        tried = list(self._tried_before)
+        for key in step_keys(self._plan())[self._first_step : index + 1]:
+            if not tried or tried[-1] != key:  # a resumed step is not listed twice
+                tried.append(key)
+        return tuple(tried)
 
     def _dial(
         self, state: CallState, step: Step, commands: list[Command], details: dict[str, Any]

@@ -36,6 +36,11 @@ class CallerEntered:
     tried. `queue_status` is set when the caller comes back from the dialplan
     queue (`QUEUESTATUS`): step `resume_from_step` was that queue, it is over,
     and the step after it follows.
+
+    `tried` is what the previous engine left in `COVERAGE_TRIED`: the keys of
+    the steps it tried, the current one last. When present it decides where
+    the call continues in the new plan (`callflow.resume`), and
+    `resume_from_step` (the old index) is only used for channels without it.
     """
 
     plan: Plan
@@ -43,6 +48,7 @@ class CallerEntered:
     caller_name: str
     did: str
     resume_from_step: int = 0
+    tried: tuple[str, ...] = ()
     queue_status: str | None = None
     resumed: bool = False
 

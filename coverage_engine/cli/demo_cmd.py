@@ -253,6 +253,7 @@ _WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
     "queue_entered": lambda e: (
         f"put the caller in the operator queue (up to {e.get('max_wait')} s)"
     ),
+    "operators_skipped": lambda e: f"skipped the operator queue: {e.get('reason')}",
     "queue_timeout": lambda e: f"no operator took the call ({e.get('status')})",
     "operator_answered": lambda e: f"an operator answered ({e.get('member')})",
     "oncall_dialing": lambda e: f"rang {e.get('label') or e.get('doctor')}",

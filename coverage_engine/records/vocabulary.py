@@ -57,6 +57,9 @@ class EventKind(StrEnum):
     ANNOUNCEMENT_PLAYED = "announcement_played"
     STAFF_RINGING = "staff_ringing"  # details: target, step
     QUEUE_ENTERED = "queue_entered"  # details: queue, step, max_wait
+    # An operators step passed over just before the caller would have entered
+    # the queue (presence changed since the decision). details: step, target, reason
+    OPERATORS_SKIPPED = "operators_skipped"
     QUEUE_TIMEOUT = "queue_timeout"  # details: queue, status (Asterisk's QUEUESTATUS)
     OPERATOR_ANSWERED = "operator_answered"  # details: queue, member
     ONCALL_DIALING = "oncall_dialing"  # details: doctor, role (primary/backup), step

@@ -478,3 +478,50 @@ async def test_a_failed_subscription_still_puts_the_caller_in_the_queue() -> Non
     timers.fire_all()
     await settle()
     assert ari.ops("c1")[-1] == ("continue", "c1", "coverage-queue")
+
+
+async def test_resume_finds_the_step_by_the_keys_tried_not_the_old_index() -> None:
+    """A caller back from the queue after a restart, in a plan that lost its early queue."""
+    without_early_queue = Plan(
+        "maple-grove", "Maple Grove Pediatrics", "MGP", "closed", "night", (PATEL, QUEUE)
+    )
+    engine, ari, _, sink = make({"+13125550100": without_early_queue})
+    ari.variables = {
+        ("back", "COVERAGE_DID"): "+13125550100",
+        ("back", "COVERAGE_STEP"): "0",  # by index: the doctor, now the step before the queue
+        ("back", "COVERAGE_TRIED"): "operators/answering",
+    }
+    entered = StasisStart(
+        type="StasisStart", channel=caller("back"), args=("queue-result", "TIMEOUT")
+    )
+    await engine.dispatch(entered)
+    await settle()
+    resumed = engine.call("back")
+    assert resumed is not None
+    assert resumed.state.step == 0
+    assert any(r[0] == "create_channel" and r[2] == "PJSIP/patel" for r in ari.requests)
+    assert sink.names("back")[:3] == ["decided", "queue_timeout", "oncall_dialing"]
+
+
+async def test_engine_asks_presence_again_before_an_operators_step() -> None:
+    """The engine's operators check reaches each call: an emptied queue is passed over."""
+    asked: list[tuple[str, str]] = []
+
+    def nobody(practice_id: str, queue: str) -> str | None:
+        asked.append((practice_id, queue))
+        return f"no operator logged in to queue {queue}"
+
+    ari, timers, sink = FakeAri(), ManualTimers(), Sink()
+    engine = Engine(
+        ari,
+        lambda at, did, number: CLOSED,
+        clock=lambda: NOW,
+        sink=sink,
+        scheduler=timers,
+        operators_check=nobody,
+    )
+    await engine.dispatch(inbound("c1"))
+    await settle()
+    assert asked == [("maple-grove", "answering")]
+    assert sink.names("c1")[:3] == ["received", "decided", "operators_skipped"]
+    assert any(r[0] == "create_channel" and r[2] == "PJSIP/patel" for r in ari.requests)

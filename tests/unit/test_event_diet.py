@@ -27,7 +27,7 @@ EXPECTED_REQUESTS: dict[str, Counter[str]] = {
     "open-frontdesk": Counter(
         {
             "POST /channels/{id}/answer": 1,
-            "POST /channels/{id}/variable": 3,  # COVERAGE_DID, _PRACTICE, _STEP: restart memory
+            "POST /channels/{id}/variable": 3,  # COVERAGE_DID, _PRACTICE, _TRIED: restart memory
             "POST /channels/{id}/ring": 1,
             "POST /channels/create": 1,
             "POST /channels/{id}/dial": 1,

@@ -98,8 +98,13 @@ def expect(call: Call, event: Event, commands: list[Command], state: CallState) 
     assert call.state == state
 
 
-def step_var(i: int) -> SetVariables:
-    return SetVariables(C, (("COVERAGE_STEP", str(i)),))
+def step_var(*tried: str) -> SetVariables:
+    """The variable a step sets: the keys of the steps tried so far, the current one last."""
+    return SetVariables(C, (("COVERAGE_TRIED", ",".join(tried)),))
+
+
+OPEN_KEYS = ("staff/frontdesk-maple", "operators/answering#last")
+CLOSED_KEYS = ("operators/answering", "oncall/patel", "oncall/nguyen", "operators/answering#last")
 
 
 ENTRY_VARS = SetVariables(
@@ -127,7 +132,7 @@ def test_open_front_desk_answers_and_is_bridged() -> None:
             ENTRY_VARS,
             rec("received"),
             rec("decided"),
-            step_var(0),
+            step_var(*OPEN_KEYS[:1]),
             StartRinging(C),
             CreateLeg(
                 "caller1-leg1", "PJSIP/frontdesk-maple", C, "MGP: Jane Doe", "+13125559876", 25
@@ -181,7 +186,7 @@ def test_open_front_desk_no_answer_goes_to_the_operator_queue() -> None:
         TimerFired("ring:caller1-leg1"),
         [
             HangUp("caller1-leg1", "no_answer"),
-            step_var(1),
+            step_var(*OPEN_KEYS[:2]),
             StopRinging(C),
             QUEUE_VARS,
             TO_QUEUE,
@@ -229,7 +234,13 @@ def closed_call_in_queue() -> Call:
     expect(
         call,
         PlaybackFinished("caller1-pb1"),
-        [rec("announcement_played"), step_var(0), QUEUE_VARS, TO_QUEUE, rec("queue_entered")],
+        [
+            rec("announcement_played"),
+            step_var(*CLOSED_KEYS[:1]),
+            QUEUE_VARS,
+            TO_QUEUE,
+            rec("queue_entered"),
+        ],
         CallState(Phase.QUEUED, 0, seq=1),
     )
     return call
@@ -243,7 +254,7 @@ def test_closed_queue_timeout_then_primary_presses_1() -> None:
         QueueResult("TIMEOUT"),
         [
             rec("queue_timeout"),
-            step_var(1),
+            step_var(*CLOSED_KEYS[:2]),
             StartMoh(C),
             CreateLeg("caller1-leg2", "PJSIP/patel", C, "MGP: Jane Doe", "+13125559876", 30),
             StartTimer("ring:caller1-leg2", 25.0),
@@ -329,7 +340,7 @@ def test_primary_voicemail_never_presses_1_so_backup_is_dialed() -> None:
         [
             HangUp("caller1-leg2"),
             rec("oncall_not_confirmed"),
-            step_var(2),
+            step_var(*CLOSED_KEYS[:3]),
             CreateLeg("caller1-leg4", "PJSIP/nguyen", C, "MGP: Jane Doe", "+13125559876", 30),
             StartTimer("ring:caller1-leg4", 25.0),
             rec("oncall_dialing"),
@@ -371,7 +382,7 @@ def test_primary_and_backup_fail_so_the_caller_goes_back_to_the_operators() -> N
         [
             HangUp("caller1-leg3", "no_answer"),
             rec("oncall_no_answer"),
-            step_var(3),
+            step_var(*CLOSED_KEYS[:4]),
             StopMoh(C),
             QUEUE_VARS,
             TO_QUEUE,
