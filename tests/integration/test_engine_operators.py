@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -26,6 +27,7 @@ from coverage_engine.testing_sipp import (
     Phones,
     answers,
     invite_display_names,
+    never_answers,
     presses,
 )
 
@@ -50,7 +52,10 @@ def unique_number() -> str:
 class EngineProcess:
     """`coverage-engine run` as a subprocess: its JSON log lines and its call records."""
 
-    def __init__(self, log_file: Path, proc: subprocess.Popen[bytes], records: Path) -> None:
+    def __init__(
+        self, log_file: Path, proc: subprocess.Popen[bytes], records: Path, config: Path
+    ) -> None:
+        self.config = config  # the configuration file the engine runs with
         self.log_file = log_file
         self.proc = proc
         self.records = records
@@ -90,6 +95,41 @@ def engine(
     ari: AriCredentials, ami_env: AmiCredentials, tmp_path: Path
 ) -> Iterator[EngineProcess]:
     """The engine on the sandbox, AMI on, its clock started at Monday 03:00 Chicago."""
+    with _engine_process(ari, tmp_path, lambda text: text) as process:
+        yield process
+
+
+# Maple Grove's closed chain as shipped, and a variant that rings Dr. Patel
+# before the operators: the call spends a while with a doctor before any queue.
+CLOSED_CHAIN = """\
+        - {to: operators, max_wait_seconds: 90}
+        - {to: oncall_primary, ring_seconds: 25, confirm: true}   # must press 1
+"""
+DOCTOR_FIRST_CHAIN = """\
+        - {to: oncall_primary, ring_seconds: 8, confirm: true}
+        - {to: operators, max_wait_seconds: 90}
+"""
+
+
+@pytest.fixture
+def engine_doctor_first(
+    ari: AriCredentials, ami_env: AmiCredentials, tmp_path: Path
+) -> Iterator[EngineProcess]:
+    """The engine as `engine`, with Maple Grove's closed chain starting with Dr. Patel (8 s)."""
+
+    def doctor_first(text: str) -> str:
+        assert CLOSED_CHAIN in text
+        return text.replace(CLOSED_CHAIN, DOCTOR_FIRST_CHAIN)
+
+    with _engine_process(ari, tmp_path, doctor_first) as process:
+        yield process
+
+
+@contextlib.contextmanager
+def _engine_process(
+    ari: AriCredentials, tmp_path: Path, edit: Callable[[str], str]
+) -> Iterator[EngineProcess]:
+    """`coverage-engine run` on a copy of the reference config changed by `edit`."""
     env = {
         **os.environ,
         "COVERAGE_ARI_URL": ari.url,
@@ -103,7 +143,7 @@ def engine(
     whisper = "whisper: coverage/whisper-mgp"
     text = CONFIG.read_text(encoding="utf-8")
     assert f"# {whisper}" in text
-    config.write_text(text.replace(f"# {whisper}", whisper), encoding="utf-8")
+    config.write_text(edit(text.replace(f"# {whisper}", whisper)), encoding="utf-8")
     log_file = tmp_path / "engine.log"
     with log_file.open("wb") as log:
         proc = subprocess.Popen(
@@ -113,7 +153,7 @@ def engine(
         )
     settings = load_config(config).records
     records = records_path(settings.path if settings else None, config)
-    engine = EngineProcess(log_file, proc, records)
+    engine = EngineProcess(log_file, proc, records, config)
     try:
         engine.wait_for("ari_connected")
         engine.wait_for("ami.presence_synced")
@@ -181,3 +221,38 @@ def test_with_one_operator_logged_in_the_operator_answers_and_sees_the_practice(
     journey = engine.journey_of(call.caller, until=EventKind.OPERATOR_ANSWERED)
     (answered,) = [e for e in journey.events if e.kind is EventKind.OPERATOR_ANSWERED]
     assert answered.details["member"] == "PJSIP/operator1"
+
+
+def test_operators_who_log_out_while_the_doctor_rings_are_skipped_before_the_queue(
+    engine_doctor_first: EngineProcess, phones: Phones, sandbox: Sandbox,
+    place_call: Callable[..., CallerHandle], logged_in: Callable[[str], None],
+) -> None:
+    """operator1 logs out while Dr. Patel rings unanswered: the backup, not an empty queue."""
+    engine = engine_doctor_first
+    logged_in("operator1")
+    time.sleep(0.5)  # the engine's presence follows the QueueMemberAdded event
+    config = load_config(engine.config)
+    plan = routing.decide(config, MONDAY_3AM, DID)
+    kinds = [s.kind for s in plan.steps]
+    assert kinds == [StepKind.ONCALL, StepKind.OPERATORS, StepKind.ONCALL, StepKind.OPERATORS]
+    primary, backup = plan.steps[0].target, plan.steps[2].target
+    phones.start(primary, never_answers())
+    phones.start(backup, presses("1", after=1, delay=1, hangup_after=3))
+    phones.start("operator1", answers(after=1, hangup_after=3))
+    call = place_call(DID, caller=unique_number())
+    # The queue was staffed when the call arrived, so it stayed in the plan ...
+    engine.journey_of(call.caller, until=EventKind.ONCALL_DIALING)
+    sandbox.cli(f"queue remove member PJSIP/operator1 from {plan.steps[1].target}")
+    call.wait(timeout=90)
+    # ... and was passed over when the caller got there: the operator never rang.
+    assert phones.calls("operator1") == []
+    (backup_call,) = phones.calls(backup)
+    assert backup_call.answered
+    journey = engine.journey_of(call.caller, until=EventKind.BRIDGED)
+    assert "operators skipped" not in journey.reason
+    kinds_seen = [e.kind for e in journey.events]
+    assert EventKind.QUEUE_ENTERED not in kinds_seen
+    (skipped,) = [e for e in journey.events if e.kind is EventKind.OPERATORS_SKIPPED]
+    assert skipped.details["reason"] == "no operator logged in to queue answering"
+    (bridged,) = [e for e in journey.events if e.kind is EventKind.BRIDGED]
+    assert (bridged.details["kind"], bridged.details["target"]) == ("oncall", backup)
