@@ -68,6 +68,7 @@ from coverage_engine.callflow.events import (
     TimerFired,
 )
 from coverage_engine.callflow.resume import format_tried, parse_tried
+from coverage_engine.logs import mask_caller
 from coverage_engine.plan import Plan
 
 log = structlog.get_logger("coverage_engine.engine")
@@ -106,15 +107,6 @@ _DIAL_RETRY_SECONDS = 0.02
 _HANGUP_REASONS: Mapping[str, HangupReason] = {"normal": "normal", "no_answer": "no_answer"}
 
 
-def mask_number(number: str) -> str:
-    """A phone number for logs: only the last four digits show (`*******1234`)."""
-    digits = [c for c in number if c.isdigit()]
-    if len(digits) <= 4:
-        return "*" * len(number)
-    keep = len(number) - 4
-    return "".join("*" if c.isdigit() else c for c in number[:keep]) + number[keep:]
-
-
 class JourneySink(Protocol):
     """Where journey events go (the record store of the records module)."""
 
@@ -138,7 +130,7 @@ def loggable(details: Mapping[str, Any]) -> dict[str, Any]:
     """A journey event's details as they may appear in a log line: no patient data in clear."""
     safe = dict(details)
     if isinstance(safe.get("caller"), str):
-        safe["caller"] = mask_number(safe["caller"])
+        safe["caller"] = mask_caller(safe["caller"])
     safe.pop("name", None)  # the caller's name is patient data too
     safe.pop("steps", None)  # the whole plan is in the record, not in every log line
     return safe

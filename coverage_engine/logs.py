@@ -52,6 +52,20 @@ def mask_number(text: str) -> str:
     return _PHONE.sub(replace, text)
 
 
+def mask_caller(number: str) -> str:
+    """A value known to be a caller's number: only its last four digits show (`*******1234`).
+
+    Stricter than `mask_number`, which looks for number-like runs in free
+    text and leaves short ones alone: a field that *is* the caller's number is
+    masked whatever its length.
+    """
+    digits = [c for c in number if c.isdigit()]
+    if len(digits) <= 4:
+        return "*" * len(number)
+    keep = len(number) - 4
+    return "".join("*" if c.isdigit() else c for c in number[:keep]) + number[keep:]
+
+
 def _mask(value: Any) -> Any:
     if isinstance(value, str):
         return mask_number(value)

@@ -27,7 +27,8 @@ from coverage_engine.ari import (
     StasisStart,
     StreamItem,
 )
-from coverage_engine.engine import Engine, mask_number
+from coverage_engine.engine import Engine
+from coverage_engine.logs import mask_caller
 from coverage_engine.plan import Plan, Step, StepKind
 
 NOW = datetime(2026, 12, 25, 9, 0, tzinfo=UTC)
@@ -452,7 +453,7 @@ async def test_close_leaves_calls_connected() -> None:
 )
 def test_mask_number_keeps_only_the_last_four_digits(number: str, masked: str) -> None:
     """Patient numbers in logs show only their last four digits."""
-    assert mask_number(number) == masked
+    assert mask_caller(number) == masked
 
 
 async def test_playback_finished_event_reaches_the_call() -> None:
