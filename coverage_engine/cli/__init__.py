@@ -16,13 +16,13 @@ from collections.abc import Callable, Sequence
 # as `func` on its parser and returns the process exit code.
 _COMMAND_MODULES: tuple[str, ...] = (
     "coverage_engine.cli.routing_cmds",
-    "coverage_engine.cli.sandbox_cmds",
+    "coverage_lab.cli.sandbox_cmds",
     "coverage_engine.cli.run_cmd",
     "coverage_engine.cli.calls_cmds",
     "coverage_engine.cli.operators_cmds",
     "coverage_engine.cli.agi_cmd",
-    "coverage_engine.cli.demo_cmd",
-    "coverage_engine.cli.bench_cmd",
+    "coverage_lab.cli.demo_cmd",
+    "coverage_lab.cli.bench_cmd",
 )
 
 Handler = Callable[[argparse.Namespace], int]
