@@ -79,7 +79,7 @@ def test_an_operator_logs_out_with_star_22_and_the_queue_forgets_them(
     """operator2's phone dialing *22 removes operator2 (and only them) from `answering`."""
     assert "operator2" in sandbox.cli("queue show answering")
 
-    result = place_call("*22", caller="operator2").wait(timeout=30)
+    result = place_call("*22", from_phone="operator2").wait(timeout=30)
 
     assert result.answered  # the confirmation prompt
     members = sandbox.cli("queue show answering")
