@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from coverage_engine.caller_text import csv_cell, for_terminal
 from coverage_engine.config import ConfigError, load_config
 from coverage_engine.records import Journey, JourneyFilter, Outcome
 from coverage_engine.records.report import (
@@ -259,15 +260,20 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print("no calls match", file=sys.stderr)
         return 0
     header = ("started", "call id", "practice", "caller", "outcome", "answered by", "to person")
+    # Every cell through for_terminal: the caller number (and anything else
+    # the carrier or a peer could shape) must not reach the terminal raw.
     rows = [
-        (
-            _when(j.started_at, tz),
-            j.call_id,
-            j.practice,
-            j.caller_number,
-            j.outcome.value if j.outcome else "(in progress)",
-            j.answered_by or "",
-            _secs(j.time_to_person),
+        tuple(
+            for_terminal(cell)
+            for cell in (
+                _when(j.started_at, tz),
+                j.call_id,
+                j.practice,
+                j.caller_number,
+                j.outcome.value if j.outcome else "(in progress)",
+                j.answered_by or "",
+                _secs(j.time_to_person),
+            )
         )
         for j in journeys
     ]
@@ -292,17 +298,23 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def timeline(journey: Journey, tz: tzinfo) -> str:
-    """A call's record as a person reads it: who called, the decision, then each event."""
+    """A call's record as a person reads it: who called, the decision, then each event.
+
+    Every value is shown through `for_terminal`: the caller's name and number
+    (and the event details that repeat them) are the carrier's text.
+    """
+    t = for_terminal
     outcome = journey.outcome.value if journey.outcome else "(in progress)"
+    answered_by = f" by {t(journey.answered_by)}" if journey.answered_by else ""
     lines = [
-        f"call {journey.call_id}",
-        f"  caller      {journey.caller_number} {journey.caller_name}".rstrip(),
-        f"  dialed      {journey.did}",
-        f"  practice    {journey.practice or '(not decided)'}  {journey.status}",
-        f"  decision    {journey.reason}",
+        f"call {t(journey.call_id)}",
+        f"  caller      {t(journey.caller_number)} {t(journey.caller_name)}".rstrip(),
+        f"  dialed      {t(journey.did)}",
+        f"  practice    {t(journey.practice) or '(not decided)'}  {t(journey.status)}",
+        f"  decision    {t(journey.reason)}",
         f"  started     {_when(journey.started_at, tz)}",
         f"  ended       {_when(journey.ended_at, tz)}",
-        f"  outcome     {outcome}" + (f" by {journey.answered_by}" if journey.answered_by else ""),
+        f"  outcome     {outcome}{answered_by}",
         f"  to person   {_secs(journey.time_to_person) or '-'}"
         f"   talk {_secs(journey.talk_time) or '-'}",
         "",
@@ -310,7 +322,7 @@ def timeline(journey: Journey, tz: tzinfo) -> str:
     for event in journey.events:
         offset = (event.at - journey.started_at).total_seconds()
         shown = {k: v for k, v in event.details.items() if k != "steps" and v not in (None, "")}
-        text = " ".join(f"{k}={v}" for k, v in shown.items())
+        text = " ".join(f"{t(str(k))}={t(str(v))}" for k, v in shown.items())
         stamp = event.at.astimezone(tz).strftime("%H:%M:%S")
         lines.append(f"  {stamp} {offset:+7.1f}s  {event.kind.value:<22} {text}".rstrip())
     return "\n".join(lines)
@@ -361,7 +373,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
             for journey in journeys:
                 row = journey_json(journey, events=False)
                 row["events"] = " ".join(e.kind.value for e in journey.events)
-                writer.writerow(row)
+                # Text cells only: a spreadsheet must show a caller's
+                # `=HYPERLINK(...)` as text, never run it (csv_cell says how).
+                writer.writerow(
+                    {k: csv_cell(v) if isinstance(v, str) else v for k, v in row.items()}
+                )
     if args.output is not None:
         print(f"{len(journeys)} calls written to {args.output}", file=sys.stderr)
     return 0
