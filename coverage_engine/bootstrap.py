@@ -27,6 +27,7 @@ from coverage_engine.engine import Engine, JourneySink, Router
 from coverage_engine.metrics import MeteredRecorder, Metrics, MetricsServerError, serve_metrics
 from coverage_engine.plan import Plan
 from coverage_engine.records.recorder import JourneyRecorder
+from coverage_engine.records.retention import keep_records
 from coverage_engine.records.sink import RecorderSink
 from coverage_engine.records.sqlite import SqliteRecorder, records_path
 from coverage_engine.reload import ConfigHolder
@@ -116,10 +117,20 @@ def build_engine(
     return engine
 
 
+def records_file(parts: EngineParts, holder: ConfigHolder[CoverageConfig]) -> Path:
+    """The call-record file of the configuration the engine started with."""
+    config = holder.current
+    return records_path(config.records.path if config.records else None, parts.config_path)
+
+
+def keep_days(config: CoverageConfig) -> int | None:
+    """The retention period in days (`records.keep_days`), None to keep every call."""
+    return config.records.keep_days if config.records else None
+
+
 def open_records(parts: EngineParts, holder: ConfigHolder[CoverageConfig]) -> SqliteRecorder:
     """Open the call records at records.path, closing journeys a crash left open (blocking)."""
-    config = holder.current
-    path = records_path(config.records.path if config.records else None, parts.config_path)
+    path = records_file(parts, holder)
     recorder, recovered = SqliteRecorder.open(path, now=parts.clock.now())
     log.info("records.opened", path=str(path), recovered_journeys=len(recovered))
     return recorder
@@ -140,9 +151,18 @@ async def run_engine(
         # Before the first call: a file that cannot be opened stops the start
         # with its message, rather than running calls that leave no record.
         recorder = await asyncio.to_thread(open_records, parts, holder)
+        retention = asyncio.create_task(
+            keep_records(
+                records_file(parts, holder), lambda: keep_days(holder.current), parts.clock.now
+            ),
+            name="records-retention",
+        )
         try:
             await run_engine(replace(parts, sink=sink_for(recorder, parts.metrics)), holder, stop)
         finally:
+            retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention
             # Writes everything queued before returning: a clean stop loses nothing.
             await asyncio.to_thread(recorder.close)
         return

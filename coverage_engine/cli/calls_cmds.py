@@ -391,7 +391,9 @@ def _cmd_purge(args: argparse.Namespace) -> int:
             count = len(store.journeys(JourneyFilter(until=before)))
             print(f"{count} calls started before {before.isoformat()} would be deleted")
             return 0
-        removed = store.purge(before, now=clock(), by=getpass.getuser())
+        # By hand, the whole file is rewritten too: nothing of the deleted
+        # calls (or of what older versions left in free space) remains.
+        removed = store.purge(before, now=clock(), by=getpass.getuser(), vacuum=True)
     print(f"deleted {removed} calls started before {before.isoformat()} (recorded in the audit)")
     return 0
 

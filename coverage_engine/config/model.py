@@ -682,9 +682,13 @@ class Engine(Frozen):
 
 
 class Records(Frozen):
-    """Where the call-record store keeps its data."""
+    """Where the call-record store keeps its data, and for how long."""
 
     path: Annotated[str, AfterValidator(_check_record_path)]
+    # Calls older than this many days are deleted (securely, audited) once a
+    # day by the engine; None keeps them until `calls purge`. Up to 25 years:
+    # the longest medical-record retention periods, not a typo's 10**9 days.
+    keep_days: Annotated[int, Field(ge=1, le=25 * 366)] | None = None
 
 
 def _check_version(value: int) -> int:

@@ -13,7 +13,11 @@ Why these choices:
   fsync, not one each.
 * The file holds patient phone numbers: it is created 0600 before SQLite ever
   opens it (SQLite gives its -wal and -shm files the same mode), in a directory
-  created 0700.
+  made (or kept) 0700.
+* Deleted means gone: `secure_delete` overwrites deleted rows (and the old
+  versions of updated ones) with zeros on every connection, and a purge
+  checkpoints the write-ahead log and truncates it, so the pages that held
+  the purged calls are in neither file afterwards (see `RecordStore.purge`).
 * Timestamps are stored as UTC ISO 8601 text of a fixed shape, so text order
   is time order and `since`/`until` are plain comparisons on an index.
 """
@@ -24,6 +28,7 @@ import json
 import os
 import queue
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
@@ -130,9 +135,36 @@ def _delta(ms: int | None) -> timedelta | None:
     return None if ms is None else timedelta(milliseconds=ms)
 
 
+def _private_directory(directory: Path) -> None:
+    """Make (or keep) the records' directory owner-only: 0700.
+
+    Write access for others would let them replace the file or plant its
+    -wal/-shm companions; read access lists what is there. A directory of ours
+    is tightened. One we cannot change (someone else's, or a shared sticky
+    one like /tmp) is refused if others may write to it, and only warned
+    about if they may merely look in (the file itself is 0600).
+    """
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = directory.stat()
+    if not info.st_mode & 0o077:
+        return
+    mode = f"{stat.S_IMODE(info.st_mode):04o}"
+    if info.st_uid == os.geteuid() and not info.st_mode & stat.S_ISVTX:
+        directory.chmod(0o700)
+        log.warning("records.directory_tightened", directory=str(directory), was=mode)
+        return
+    if info.st_mode & 0o022:
+        raise StoreError(
+            f"the call records' directory {directory} can be written by other users "
+            f"(mode {mode}); put records.path in a directory of its own, owned by the user "
+            "the engine runs as (mode 0700)"
+        )
+    log.warning("records.directory_not_private", directory=str(directory), mode=mode)
+
+
 def _create_private(path: Path) -> None:
     """Create the record file owner-only before SQLite opens it; tighten an existing one."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _private_directory(path.parent)
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
     except FileExistsError:
@@ -151,6 +183,9 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
+    # Zeros over deleted and superseded content, whatever the build's default
+    # (python.org's and macOS's SQLite leave it off).
+    conn.execute("PRAGMA secure_delete=ON")
     return conn
 
 
@@ -303,16 +338,48 @@ class RecordStore:
         rows = self._conn.execute(sql, params).fetchall()
         return [_journey(r, self._events(r[0]) if events else ()) for r in rows]
 
-    def purge(self, before: datetime, *, now: datetime, by: str) -> int:
-        """Delete journeys started before `before`, and record the purge; return how many."""
+    def purge(self, before: datetime, *, now: datetime, by: str, vacuum: bool = False) -> int:
+        """Delete journeys started before `before`, and record the purge; return how many.
+
+        Deleted means unreadable afterwards, in every file: `secure_delete`
+        zeroes the rows in the pages that held them, and the write-ahead log,
+        which still holds copies of those pages from before, is checkpointed
+        and truncated to nothing. `vacuum` also rewrites the whole file: it
+        drops what an older coverage-engine (or another SQLite build) left in
+        free space, and gives the space back; the engine's writes wait for it
+        (seconds for a year of calls), so the scheduled retention does not.
+        """
+        details = {"before": _ts(before), "by": by, "vacuum": vacuum}
         with _transaction(self._conn):
             cur = self._conn.execute("DELETE FROM journeys WHERE started_at < ?", (_ts(before),))
             removed = cur.rowcount
             self._conn.execute(
                 "INSERT INTO audit (at, action, details) VALUES (?, 'purge', ?)",
-                (_ts(now), json.dumps({"before": _ts(before), "journeys": removed, "by": by})),
+                (_ts(now), json.dumps({**details, "journeys": removed})),
             )
+        try:
+            if vacuum:
+                self._conn.execute("VACUUM")
+            self._truncate_log()
+        except sqlite3.OperationalError as exc:
+            raise StoreError(
+                f"{removed} calls were deleted, but the file could not be compacted ({exc}); "
+                "run the purge again at a quieter moment (it is harmless)"
+            ) from exc
         return removed
+
+    def _truncate_log(self, attempts: int = 5) -> None:
+        """Copy the write-ahead log into the file and empty it (waiting out busy readers)."""
+        for _ in range(attempts):
+            # Waits (the connection's busy timeout) for writers; `busy` is 1 if
+            # a reader still needed the old pages and the log could not be emptied.
+            (busy, _log, _done) = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return
+        raise StoreError(
+            "the calls were deleted, but another process kept reading the records, so copies "
+            "of their pages remain in the -wal file; run the purge again (it is harmless)"
+        )
 
     def audit(self) -> list[AuditEntry]:
         """Every maintenance action ever done on these records, oldest first."""
