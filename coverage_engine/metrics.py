@@ -21,6 +21,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
+from coverage_engine.droplog import http_server_logger
 from coverage_engine.records.recorder import (
     Ack,
     AddEvent,
@@ -198,7 +199,11 @@ async def serve_metrics(
 
     app = web.Application()
     app.router.add_get("/metrics", handle)
-    runner = web.AppRunner(app, access_log=None)
+    # A malformed request (a scanner, TLS spoken to plain HTTP) is one short,
+    # rate-limited log line, not a traceback each.
+    runner = web.AppRunner(
+        app, access_log=None, logger=http_server_logger("coverage_engine.metrics.http")
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:

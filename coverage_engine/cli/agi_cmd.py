@@ -2,8 +2,10 @@
 
 For dialplans that ask `AGI(agi://127.0.0.1:4573/route,<did>)` instead of
 handing calls to the ARI engine (docs/freepbx.md). Runs the same routing core
-on the same configuration file; listens on the loopback by default because
-FastAGI has no authentication at all.
+on the same configuration file. FastAGI has no authentication of its own, so
+it listens on the loopback and answers loopback peers only by default;
+`--allow` names other addresses, `--secret-file` (or COVERAGE_AGI_SECRET_FILE)
+adds a shared secret the dialplan holds, never given on the command line.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -23,7 +27,7 @@ import structlog
 
 from coverage_engine import routing
 from coverage_engine.agi.route import RouteHandler
-from coverage_engine.agi.server import AgiServer
+from coverage_engine.agi.server import LOOPBACK, AgiServer, Guard
 from coverage_engine.ami.client import ENV_USER as AMI_USER_ENV
 from coverage_engine.ami.client import AmiError, AmiSettings, PanoramiskAmi
 from coverage_engine.ami.gate import OperatorGate, gate_plan
@@ -34,6 +38,7 @@ from coverage_engine.config import ConfigError, CoverageConfig, load_config
 from coverage_engine.logs import configure_logging
 from coverage_engine.plan import Plan
 from coverage_engine.records.recorder import JourneyRecorder
+from coverage_engine.records.retention import keep_records
 from coverage_engine.records.sqlite import (
     SqliteRecorder,
     StoreError,
@@ -55,6 +60,25 @@ def register(subparsers: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
     p.add_argument("--port", type=int, default=4573, help="TCP port (default 4573)")
     p.add_argument(
+        "--allow",
+        action="append",
+        metavar="CIDR",
+        help="an address or network allowed to connect, e.g. 10.0.0.5 (repeatable; "
+        "default: the loopback only)",
+    )
+    p.add_argument(
+        "--secret-file",
+        type=Path,
+        help="a file holding the shared secret the dialplan sets as COVERAGE_AGI_SECRET "
+        f"(or ${ENV_SECRET_FILE})",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=100,
+        help="connections served at once; more are closed at once (default 100)",
+    )
+    p.add_argument(
         "--no-records", action="store_true", help="do not write journeys to the record store"
     )
     p.add_argument(
@@ -73,14 +97,48 @@ def _decide(
     return plan if gate is None else gate_plan(plan, gate)
 
 
-def _recorder(config: CoverageConfig, config_file: Path) -> SqliteRecorder:
+def _records_file(config: CoverageConfig, config_file: Path) -> Path:
     # The same file the engine and `calls list --config` use.
-    path = records_path(config.records.path if config.records else None, config_file)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    return records_path(config.records.path if config.records else None, config_file)
+
+
+def _recorder(config: CoverageConfig, config_file: Path) -> SqliteRecorder:
+    # open_database makes the directory 0700 and the file 0600 itself.
+    path = _records_file(config, config_file)
     # No crash recovery here: journeys opened by this service stay at "decided"
     # (the dialplan carries the call on, out of our sight), and recovery could
     # close journeys a running ARI engine still owns in the same file.
     return SqliteRecorder(open_database(path, create=True))
+
+
+ENV_SECRET_FILE = "COVERAGE_AGI_SECRET_FILE"  # noqa: S105 - the variable's name
+
+
+def guard_from_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Guard:
+    """The allowlist, shared secret and connection cap asked for (ValueError if unusable)."""
+    allow = LOOPBACK
+    if args.allow:
+        try:
+            allow = tuple(ipaddress.ip_network(a, strict=False) for a in args.allow)
+        except ValueError as exc:
+            raise ValueError(
+                f"--allow: {exc} (give an address or a network, e.g. 10.0.0.0/24)"
+            ) from None
+    if args.max_connections < 1:
+        raise ValueError("--max-connections must be at least 1")
+    secret_file = args.secret_file or environ.get(ENV_SECRET_FILE)
+    secret = None
+    if secret_file:
+        try:
+            secret = Path(secret_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read the secret file {secret_file}: {exc.strerror}") from exc
+        if len(secret) < 16 or not secret.isprintable() or " " in secret:
+            raise ValueError(
+                f"the secret in {secret_file} must be at least 16 printable characters "
+                "without spaces (e.g. `openssl rand -hex 24`)"
+            )
+    return Guard(allow=allow, secret=secret, max_connections=args.max_connections)
 
 
 def _cmd_agi(args: argparse.Namespace) -> int:
@@ -88,12 +146,15 @@ def _cmd_agi(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
         clock = clock_from_options(args.clock_start, os.environ)
+        guard = guard_from_options(args, os.environ)
         recorder = None if args.no_records else _recorder(config, args.config)
     except (ConfigError, ClockOverrideRefused, ValueError, StoreError, OSError) as exc:
         print(f"coverage-engine agi: {exc}", file=sys.stderr)
         return 1
     try:
-        return asyncio.run(_serve(args, config, clock.now, recorder))
+        return asyncio.run(
+            _serve(args, config, clock.now, recorder, _records_file(config, args.config), guard)
+        )
     finally:
         if recorder is not None:
             recorder.close()
@@ -104,6 +165,8 @@ async def _serve(
     config: CoverageConfig,
     now: Any,
     recorder: JourneyRecorder | None,
+    records_file: Path,
+    guard: Guard,
 ) -> int:
     # Operator presence, as for the ARI engine: skip an operators step nobody
     # can answer. Optional; on when COVERAGE_AMI_USER is set.
@@ -119,8 +182,14 @@ async def _serve(
             tracker = PresenceTracker(ami)
             tasks.append(asyncio.create_task(tracker.run(), name="operator-presence"))
             gate = presence_gate(lambda: config, tracker)
+    if recorder is not None and config.records is not None and config.records.keep_days:
+        # On a FreePBX system this service may be the records' only writer.
+        days = config.records.keep_days
+        tasks.append(
+            asyncio.create_task(keep_records(records_file, lambda: days, now), name="retention")
+        )
     handler = RouteHandler(partial(_decide, config, gate), now, recorder)
-    server = AgiServer({"route": handler})
+    server = AgiServer({"route": handler}, guard=guard)
     try:
         host, port = await server.start(args.host, args.port)
     except OSError as exc:
@@ -130,7 +199,13 @@ async def _serve(
         )
         await _stop(tasks, ami)
         return 1
-    print(f"coverage-engine agi: serving agi://{host}:{port}/route", flush=True)
+    allowed = ", ".join(str(n) for n in guard.allow)
+    secret = "with" if guard.secret else "without"
+    print(
+        f"coverage-engine agi: serving agi://{host}:{port}/route to {allowed}, "
+        f"{secret} a shared secret",
+        flush=True,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
