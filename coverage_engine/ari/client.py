@@ -28,6 +28,7 @@ import json
 import random
 import re
 import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Final, cast
@@ -62,6 +63,20 @@ _STOP: Final = object()  # queue sentinel: the client was closed, the event iter
 def mask_digits(text: str) -> str:
     """Hide all but the last 4 digits of every run of 5+ digits (phone numbers in dial strings)."""
     return re.sub(r"\d{5,}", lambda m: "*" * (len(m.group()) - 4) + m.group()[-4:], text)
+
+
+def tls_context(settings: AriSettings) -> ssl.SSLContext | bool:
+    """What aiohttp verifies TLS with: our CA file's context, else its own defaults.
+
+    Either way certificates and host names are checked; `False` (aiohttp's
+    "do not verify") is never returned.
+    """
+    if settings.ca_file is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=settings.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot use the ARI CA file {settings.ca_file}: {exc}") from exc
 
 
 def _segment(value: str) -> str:
@@ -110,6 +125,8 @@ class AriClient:
             return
         self._session = aiohttp.ClientSession(
             headers={"Authorization": self._settings.authorization_header()},
+            # https and wss: verified against the configured CAs, never skipped.
+            connector=aiohttp.TCPConnector(ssl=tls_context(self._settings)),
             # The per-request deadline is enforced with asyncio.timeout below;
             # this only keeps aiohttp's own 5-minute default out of the way.
             timeout=aiohttp.ClientTimeout(total=None),

@@ -3,11 +3,17 @@
 Pure data. The password is kept out of `repr()` so a logged settings object
 never shows it; it travels only in the HTTP Authorization header, never in a
 URL (URLs end up in logs and exception messages).
+
+ARI carries that password (HTTP Basic) and every caller's number, so a plain
+`http://` URL is accepted for this machine only; across a network it must be
+`https://`, and the certificate is always verified (against `ca_file` when
+given, else the system's CAs): there is no setting to turn that off.
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -38,6 +44,9 @@ class AriSettings:
     backoff_initial: float = 0.5
     backoff_max: float = 5.0
     backoff_jitter: float = 0.2
+    # CA certificates (PEM) that vouch for an https:// ARI's certificate;
+    # None: the system's. A private CA, or the PBX's own self-signed certificate.
+    ca_file: str | None = None
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -45,6 +54,14 @@ class AriSettings:
             raise ValueError(f"ARI URL must be http(s)://host:port/ari, got {self.safe_url!r}")
         if parts.username or parts.password:
             raise ValueError("put the ARI user and password in settings, not in the URL")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise ValueError(
+                f"ARI at {self.safe_url} would carry the password and callers' numbers in "
+                "clear across the network: use https:// (Asterisk's http.conf tlsenable; "
+                "docs/security.md), or run the engine on the PBX and use 127.0.0.1"
+            )
+        if self.ca_file is not None and parts.scheme != "https":
+            raise ValueError("a CA file is for an https:// ARI URL")
         if self.request_timeout <= 0 or self.heartbeat <= 0:
             raise ValueError("ARI timeouts must be positive")
 
@@ -65,3 +82,13 @@ class AriSettings:
         host = parts.hostname or ""
         port = f":{parts.port}" if parts.port else ""
         return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address) is this machine: localhost, 127/8, ::1."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
