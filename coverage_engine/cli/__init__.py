@@ -23,6 +23,8 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "coverage_engine.cli.agi_cmd",
     "coverage_engine.cli.demo_cmd",
     "coverage_engine.cli.bench_cmd",
+    "coverage_engine.cli.users_cmds",
+    "coverage_engine.cli.console_cmd",
 )
 
 Handler = Callable[[argparse.Namespace], int]
