@@ -2,15 +2,19 @@
 
 Each command group lives in its own module and registers its subcommands here,
 so the dispatcher never grows policy. Exit codes: 0 success, 1 a finding the
-user must act on (invalid config, a coverage gap, a failed call), 2 usage.
+user must act on (invalid config, a coverage gap, a failed call), 2 usage,
+70 an internal error (a bug: said in one line, never a traceback).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
+
+from coverage_engine.config.text import escape
 
 # Modules that define `register(subparsers)`. A subcommand's handler is stored
 # as `func` on its parser and returns the process exit code.
@@ -28,6 +32,11 @@ _COMMAND_MODULES: tuple[str, ...] = (
 )
 
 Handler = Callable[[argparse.Namespace], int]
+
+# sysexits.h EX_SOFTWARE: the program itself went wrong.
+EXIT_BUG = 70
+# What a shell reports for a process ended by SIGPIPE (128 + 13).
+EXIT_BROKEN_PIPE = 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,3 +70,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `calendar ... | head`: the reader has what it wanted. Nothing more
+        # may reach the closed pipe, not even Python's final flush.
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except RecursionError:
+        print(
+            "coverage-engine: internal error (this is a bug, please report it): "
+            "the input is nested too deeply to process",
+            file=sys.stderr,
+        )
+        return EXIT_BUG
+    except Exception as exc:
+        # The last resort: a user never sees a traceback, only this line. Every
+        # error a user can cause has its own message before it gets here.
+        detail = " ".join(str(exc).split())[:200] or "no details"
+        print(
+            "coverage-engine: internal error (this is a bug, please report it): "
+            f"{type(exc).__name__}: {escape(detail)}",
+            file=sys.stderr,
+        )
+        return EXIT_BUG
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a real file (a test's capture)
+        pass
