@@ -713,40 +713,33 @@ def _prefill(journey: Journey) -> dict[str, str]:
     }
 
 
-async def call_page(request: web.Request) -> web.Response:
-    view = await _load_call(request, Action.VIEW_CALL)
+async def _show_call(request: web.Request, action: Action, template: str) -> web.Response:
+    view = await _load_call(request, action)
     if isinstance(view, web.Response):
         return view
     console = _console(request)
     user = _session(request).user
     form = view.message.fields.to_json() if view.message else _prefill(view.journey)
+    saved = template == "call.html" and request.query.get("saved", "") == "1"
     return _render(
         request,
-        "call.html",
+        template,
         **_call_context(console, view, user),
         form=form,
         problems={},
-        notice=request.query.get("saved", "") and "Message saved.",
+        notice="Message saved." if saved else "",
         conflict=None,
     )
+
+
+async def call_page(request: web.Request) -> web.Response:
+    """A call's page: the card, the caller, the message form and the whole journey."""
+    return await _show_call(request, Action.VIEW_CALL, "call.html")
 
 
 async def pop_fragment(request: web.Request) -> web.Response:
-    view = await _load_call(request, Action.SCREEN_POP)
-    if isinstance(view, web.Response):
-        return view
-    console = _console(request)
-    user = _session(request).user
-    form = view.message.fields.to_json() if view.message else _prefill(view.journey)
-    return _render(
-        request,
-        "pop.html",
-        **_call_context(console, view, user),
-        form=form,
-        problems={},
-        notice="",
-        conflict=None,
-    )
+    """The screen pop, as a fragment the board's script puts above the board."""
+    return await _show_call(request, Action.SCREEN_POP, "pop.html")
 
 
 async def api_call(request: web.Request) -> web.Response:

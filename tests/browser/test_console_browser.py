@@ -25,6 +25,32 @@ def records(console: ConsoleProcess) -> Path:
     return console.log_path.parent / "records.sqlite"
 
 
+def signed_in(browser: Open, username: str) -> Browser:
+    """A new browser, signed in as `username`, on the board."""
+    chrome = browser()
+    chrome.sign_in(username, PASSWORD)
+    chrome.wait(lambda: chrome.all("#board"), what=f"the board of {username}")
+    return chrome
+
+
+def take_message(
+    chrome: Browser, call_id: str, reason: str, urgency: str, disposition: str
+) -> None:
+    """Open the call's page and save a message with these values (the others prefilled)."""
+    chrome.open(f"/calls/{call_id}")
+    chrome.find("#f-reason").send_keys(reason)
+    chrome.find("#f-urgency").send_keys(urgency)
+    chrome.find("#f-disposition").send_keys(disposition)
+    chrome.find("#save-message").click()
+
+
+def journey_kinds(console: ConsoleProcess, call_id: str) -> list[EventKind]:
+    with RecordStore.open(records(console)) as store:
+        journey = store.get(call_id)
+    assert journey is not None
+    return [e.kind for e in journey.events]
+
+
 def test_a_wrong_password_shows_an_error_and_the_right_one_opens_the_board(
     console: ConsoleProcess, browser: Open
 ) -> None:
@@ -90,18 +116,10 @@ def test_staff_find_the_message_unread_and_acknowledge_it(
 ) -> None:
     """Sam (Maple Grove staff) opens the inbox, opens the message, acknowledges it."""
     place_call(records(console), "c1", at=NIGHT)
-    olivia = browser()
-    olivia.sign_in("olivia", PASSWORD)
-    olivia.wait(lambda: olivia.all("#board"))
-    olivia.open("/calls/c1")
-    olivia.find("#f-reason").send_keys("Needs a refill of amoxicillin.")
-    olivia.find("#f-urgency").send_keys("Urgent")
-    olivia.find("#f-disposition").send_keys("Message")
-    olivia.find("#save-message").click()
+    olivia = signed_in(browser, "olivia")
+    take_message(olivia, "c1", "Needs a refill of amoxicillin.", "Urgent", "Message")
     olivia.wait(lambda: olivia.all("#notice"))
-    sam = browser()
-    sam.sign_in("sam", PASSWORD)
-    sam.wait(lambda: sam.all("#board"))
+    sam = signed_in(browser, "sam")
     sam.open("/messages")
     row = sam.wait(lambda: sam.all("#inbox tr.unread"), what="an unread message")[0]
     assert "amoxicillin" in row.text
@@ -115,9 +133,7 @@ def test_a_form_whose_csrf_token_was_removed_is_refused(
 ) -> None:
     """Without its security token the save is refused and nothing is written."""
     place_call(records(console), "c1", at=NIGHT)
-    chrome = browser()
-    chrome.sign_in("olivia", PASSWORD)
-    chrome.wait(lambda: chrome.all("#board"))
+    chrome = signed_in(browser, "olivia")
     chrome.open("/calls/c1")
     chrome.script("document.querySelector('#message-form input[name=csrf]').remove()")
     chrome.find("#f-reason").send_keys("x")
@@ -125,10 +141,7 @@ def test_a_form_whose_csrf_token_was_removed_is_refused(
     chrome.find("#f-disposition").send_keys("Wrong")
     chrome.find("#save-message").click()
     assert "security token" in chrome.wait(lambda: chrome.text("#refusal"))
-    with RecordStore.open(records(console)) as store:
-        journey = store.get("c1")
-    assert journey is not None
-    assert EventKind.MESSAGE_TAKEN not in [e.kind for e in journey.events]
+    assert EventKind.MESSAGE_TAKEN not in journey_kinds(console, "c1")
 
 
 def test_an_operator_of_another_practice_is_refused_the_message(
@@ -136,18 +149,10 @@ def test_an_operator_of_another_practice_is_refused_the_message(
 ) -> None:
     """Lena (Lakeside) opening Maple Grove's message link gets "Not allowed"."""
     place_call(records(console), "c1", at=NIGHT)
-    olivia = browser()
-    olivia.sign_in("olivia", PASSWORD)
-    olivia.wait(lambda: olivia.all("#board"))
-    olivia.open("/calls/c1")
-    olivia.find("#f-reason").send_keys("Private reason")
-    olivia.find("#f-urgency").send_keys("Routine")
-    olivia.find("#f-disposition").send_keys("Message")
-    olivia.find("#save-message").click()
+    olivia = signed_in(browser, "olivia")
+    take_message(olivia, "c1", "Private reason", "Routine", "Message")
     olivia.wait(lambda: olivia.all("#notice"))
-    lena = browser()
-    lena.sign_in("lena", PASSWORD)
-    lena.wait(lambda: lena.all("#board"))
+    lena = signed_in(browser, "lena")
     lena.open("/messages/c1")
     assert "practice you do not cover" in lena.wait(lambda: lena.text("#refusal"))
     assert "Private reason" not in lena.find("body").text

@@ -56,6 +56,13 @@ class Desk:
             base_url=str(self.server.make_url("/")), cookie_jar=aiohttp.CookieJar(unsafe=True)
         )
 
+    def kinds(self, call_id: str) -> list[EventKind]:
+        """The event kinds of a call's journey, in order."""
+        with RecordStore.open(self.records) as store:
+            journey = store.get(call_id)
+        assert journey is not None
+        return [e.kind for e in journey.events]
+
     def access(self) -> list[Any]:
         db = ConsoleDb.open(self.records)
         try:
@@ -117,10 +124,7 @@ async def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(
     response = await client.post("/calls/c1/message", data=dict(MESSAGE), allow_redirects=False)
     assert response.status == 403
     assert "security token" in await response.text()
-    with RecordStore.open(desk.records) as store:
-        journey = store.get("c1")
-    assert journey is not None
-    assert EventKind.MESSAGE_TAKEN not in [e.kind for e in journey.events]
+    assert EventKind.MESSAGE_TAKEN not in desk.kinds("c1")
     assert [e.action for e in desk.access() if not e.allowed] == [Action.CSRF_REFUSED]
 
 
@@ -252,10 +256,7 @@ async def test_bad_fields_are_refused_clearly_with_what_was_typed_kept(
     assert response.status == 400
     assert complaint in text
     assert "Tom Jones" in text or field == "patient_name"
-    with RecordStore.open(desk.records) as store:
-        journey = store.get("c1")
-    assert journey is not None
-    assert EventKind.MESSAGE_TAKEN not in [e.kind for e in journey.events]
+    assert EventKind.MESSAGE_TAKEN not in desk.kinds("c1")
 
 
 async def test_a_message_for_a_call_that_does_not_exist_is_refused_and_the_text_shown_back(
@@ -301,10 +302,7 @@ async def test_two_operators_saving_the_same_call_the_second_is_told_and_keeps_t
     assert statuses == [200, 409]
     assert "after you opened it" in body["error"]
     assert body["current"]["version"] == 1
-    with RecordStore.open(desk.records) as store:
-        journey = store.get("c1")
-    assert journey is not None
-    assert [e.kind for e in journey.events].count(EventKind.MESSAGE_TAKEN) == 1
+    assert desk.kinds("c1").count(EventKind.MESSAGE_TAKEN) == 1
 
 
 async def test_an_operator_opening_another_practices_message_is_refused_and_audited(
