@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -47,6 +48,7 @@ class LiveSource:
         self.calls: dict[str, LiveCall] = {}
         self.version = 0
         self._changed = asyncio.Condition()
+        self._lock = threading.Lock()  # the connection, between poll threads and closing
 
     async def run(self) -> None:
         """Load the open journeys, then follow new events until cancelled."""
@@ -63,8 +65,12 @@ class LiveSource:
                         self._changed.notify_all()
                 await asyncio.sleep(self._poll_seconds)
         finally:
-            if self._conn is not None:
-                self._conn.close()
+            # A cancelled `to_thread` leaves its thread running: close only once
+            # the poll in flight is done with the connection.
+            with self._lock:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
 
     async def wait_newer(self, version: int, *, within: float) -> int:
         """The board version once it is newer than `version` (or after `within` seconds)."""
@@ -106,6 +112,10 @@ class LiveSource:
         self._last_id = last
 
     def _poll(self) -> bool:
+        with self._lock:
+            return self._poll_locked()
+
+    def _poll_locked(self) -> bool:
         first = self._conn is None
         conn = self._connection()
         rows = conn.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator
@@ -86,6 +87,8 @@ async def desk(template: Path, tmp_path: Path) -> AsyncIterator[Desk]:
     yield Desk(records, clock, console, server)
     await server.close()
     task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
     db.close()
 
 
