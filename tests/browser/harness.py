@@ -132,18 +132,22 @@ def free_port() -> int:
 class ConsoleProcess:
     """`coverage-engine console` as a child process (the real command), for browser tests."""
 
-    def __init__(self, config: Path, log_path: Path, *, clock_start: datetime) -> None:
+    def __init__(
+        self, config: Path, log_path: Path, *, clock_start: datetime | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ)
-        env[ALLOW_OVERRIDE_ENV] = "1"
         env.pop("COVERAGE_AMI_USER", None)
+        args = [sys.executable, "-m", "coverage_engine", "console", "--config", str(config),
+                "--port", str(self.port)]  # fmt: skip
+        if clock_start is not None:
+            env[ALLOW_OVERRIDE_ENV] = "1"
+            args += ["--clock-start", clock_start.isoformat()]
         with log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "coverage_engine", "console", "--config", str(config),
-                 "--port", str(self.port), "--clock-start", clock_start.isoformat()],
-                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            )  # fmt: skip
+                args, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
         self.log_path = log_path
         wait_http(self.url + "/healthz", self.proc, log_path)
 
