@@ -346,17 +346,25 @@ class LoginThrottle:
             times.popleft()
         return times
 
+    def _keys(self, username: str, address: str) -> list[tuple[str, int]]:
+        keys = [(f"u:{username}", self.per_user)]
+        # Behind a reverse proxy on this machine every browser comes from the
+        # loopback address: counting it would let one guesser lock everyone out.
+        if address and not address.startswith(("127.", "::1")):
+            keys.append((f"a:{address}", self.per_address))
+        return keys
+
     def blocked(self, username: str, address: str, at: datetime) -> timedelta | None:
         """How long until this username and address may try again; None when they may now."""
         waits = []
-        for key, limit in ((f"u:{username}", self.per_user), (f"a:{address}", self.per_address)):
+        for key, limit in self._keys(username, address):
             times = self._recent(key, at)
             if len(times) >= limit:
                 waits.append(times[0] + self.window - at)
         return max(waits) if waits else None
 
     def failed(self, username: str, address: str, at: datetime) -> None:
-        for key in (f"u:{username}", f"a:{address}"):
+        for key, _limit in self._keys(username, address):
             self._recent(key, at).append(at)
         if len(self._failures) > 10_000:  # bounded memory under a spray of usernames
             for key in [k for k, v in self._failures.items() if not v][:5_000]:

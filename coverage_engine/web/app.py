@@ -608,7 +608,13 @@ async def _load_call(request: web.Request, action: Action) -> CallView | web.Res
     journey = await console.db.run(lambda db: db.records.get(call_id))
     if journey is None:
         return _refuse(request, 404, f"There is no call {call_id} in the records.")
-    if not may_see(session.user, journey.practice):
+    on_my_phone = bool(session.phone) and any(
+        c.call_id == call_id and c.operator_phone == session.phone
+        for c in console.live.calls.values()
+    )
+    # The operator whose phone has the call sees it, whatever the number dialed
+    # (a call to a number no practice claims still needs its message taken).
+    if not may_see(session.user, journey.practice) and not on_my_phone:
         return await _deny(
             request,
             action,
