@@ -33,7 +33,7 @@ from coverage_engine.records import record
 from coverage_engine.records.sqlite import SqliteRecorder
 from coverage_engine.web.accounts import Role
 from coverage_engine.web.db import ConsoleDb
-from tests.browser.harness import ConsoleProcess
+from coverage_lab.browser import ConsoleProcess
 from tests.unit.console_support import write_config
 
 PASSWORD = "benchmark passphrase"

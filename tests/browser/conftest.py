@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.harness import Browser, ConsoleProcess, unavailable
+from coverage_lab.browser import Browser, ConsoleProcess, unavailable
 from tests.unit.console_support import NIGHT, copy_template, make_template, write_config
 
 pytestmark = pytest.mark.browser

@@ -15,7 +15,7 @@ from selenium.webdriver.common.keys import Keys
 
 from coverage_engine.records.sqlite import RecordStore
 from coverage_engine.records.vocabulary import EventKind
-from tests.browser.harness import Browser, ConsoleProcess
+from coverage_lab.browser import Browser, ConsoleProcess
 from tests.unit.console_support import NIGHT, PASSWORD, place_call
 
 Open = Callable[[], Browser]

@@ -22,13 +22,13 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.keys import Keys
 
-from coverage_engine.engine_process import EngineProcess
 from coverage_engine.records.vocabulary import EventKind
-from coverage_engine.sandbox import AmiCredentials, AriCredentials
-from coverage_engine.testing_sipp import CallerHandle, Phones, answers
 from coverage_engine.web.accounts import Role
 from coverage_engine.web.db import ConsoleDb
-from tests.browser.harness import Browser, free_port, unavailable, wait_http
+from coverage_lab.browser import Browser, free_port, unavailable, wait_http
+from coverage_lab.engine_process import EngineProcess
+from coverage_lab.phones import CallerHandle, Phones, answers
+from coverage_lab.sandbox import AmiCredentials, AriCredentials
 from tests.integration.test_journeys import MAPLE, MAPLE_NIGHT, clean_up, fast_config
 
 pytestmark = pytest.mark.integration
@@ -59,8 +59,14 @@ def console_engine(
         pytest.skip(reason)
     config = fast_config(tmp_path / "coverage.yaml")
     db = ConsoleDb.open(tmp_path / "records.sqlite")
-    db.accounts.add("olivia", password=PASSWORD, role=Role.OPERATOR,
-                    practices=["maple-grove"], display_name="Olivia Park", at=MAPLE_NIGHT)
+    db.accounts.add(
+        "olivia",
+        password=PASSWORD,
+        role=Role.OPERATOR,
+        practices=["maple-grove"],
+        display_name="Olivia Park",
+        at=MAPLE_NIGHT,
+    )
     db.accounts.add("sam", password=PASSWORD, role=Role.STAFF, practices=["maple-grove"],
                     display_name="Sam Reyes (Maple Grove)", at=MAPLE_NIGHT)  # fmt: skip
     db.close()

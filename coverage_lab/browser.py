@@ -1,4 +1,4 @@
-"""The browser test harness: Debian's headless Chromium driven by Selenium, and a console to drive.
+"""The console's browser test harness: Debian's headless Chromium driven by Selenium.
 
 Nothing here downloads anything: the driver is /usr/bin/chromedriver (Debian's
 `chromium-driver`), passed explicitly so Selenium Manager never looks for
@@ -167,7 +167,7 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None, log_path: Path) ->
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"exited {proc.returncode}:\n{log_path.read_text(errors='replace')}")
-        with suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+        with suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
             if response.status == 200:
                 return
         time.sleep(0.1)
