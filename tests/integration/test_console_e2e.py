@@ -139,6 +139,7 @@ def test_a_night_call_reaches_the_board_the_pop_the_record_and_the_practice_inbo
         Keys.TAB, "Fever 103.5 since 9 pm, drinking well, no rash.\nAsks for a callback.",
         Keys.TAB, "u", Keys.TAB, "m",
     )  # fmt: skip
+    olivia.script("window.scrollTo(0, 0)")  # the picture shows the card and the caller
     olivia.screenshot(screenshots / "pop.png")
     olivia.find("#save-message").send_keys(Keys.ENTER)
     olivia.wait(lambda: olivia.text("#notice") == "Message saved.", what="saved")
