@@ -439,7 +439,7 @@ def board_json(console: Console, user: User, phones: Mapping[str, str]) -> dict[
     directory = ConfigDirectory(config)
     now = console.now()
     calls = [
-        c.to_json(directory, now=now, unmasked=user.sees_numbers)
+        c.to_json(directory, now=now, mask=None if user.sees_numbers else mask_caller)
         for c in sorted(console.live.calls.values(), key=lambda c: c.started_at)
         if (c.practice and may_see(user, c.practice)) or (not c.practice and user.all_practices)
     ]

@@ -10,12 +10,11 @@ playing), "with operator1", "with Dr. Patel".
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from coverage_engine.logs import mask_caller
 from coverage_engine.records.vocabulary import ONCALL_MISSED, EventKind
 
 
@@ -163,15 +162,18 @@ class LiveCall:
             return f"with {who}" if who else "with a person"
         return self.phase
 
-    def to_json(self, names: Directory, *, now: datetime, unmasked: bool) -> dict[str, Any]:
-        """The board row for one viewer (whole number and name only if `unmasked`)."""
+    def to_json(
+        self, names: Directory, *, now: datetime, mask: Callable[[str], str] | None
+    ) -> dict[str, Any]:
+        """The board row for one viewer; `mask` hides the caller's number from those who
+        need not see it (their name is then reduced to initials)."""
         waiting_until = self.answered_at or now
         return {
             "call_id": self.call_id,
             "practice": self.practice,
             "status": self.status,
-            "caller": self.caller_number if unmasked else mask_caller(self.caller_number),
-            "caller_name": self.caller_name if unmasked else initials(self.caller_name),
+            "caller": self.caller_number if mask is None else mask(self.caller_number),
+            "caller_name": self.caller_name if mask is None else initials(self.caller_name),
             "phase": self.phase,
             "label": self.label(names),
             "operator_phone": self.operator_phone,
