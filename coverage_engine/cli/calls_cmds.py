@@ -443,5 +443,7 @@ def render_report(row: PracticeReport, threshold: float) -> str:
             f"  time to a person      median {median}, 90th percentile {p90}",
             f"  service level         {pct(row.service_level)} answered within {threshold:g}s",
             f"  escalations           {row.escalations} (on-call primary missed -> backup)",
+            f"  messages taken        {row.messages} ({row.urgent_messages} urgent or emergency, "
+            f"{row.acknowledged_messages} acknowledged)",
         ]
     )

@@ -75,14 +75,14 @@ def localize(moment: datetime, zone: ZoneInfo) -> datetime:
 
 # --- scalar parsers -------------------------------------------------------------
 
-_CLOCK_RE = re.compile(r"(\d{1,2}):(\d{2})")
+_HH_MM_RE = re.compile(r"(\d{1,2}):(\d{2})")
 
 
-def _parse_clock(value: object) -> int:
+def _parse_minute_of_day(value: object) -> int:
     if isinstance(value, time):
         return value.hour * 60 + value.minute
     if isinstance(value, str):
-        match = _CLOCK_RE.fullmatch(value.strip())
+        match = _HH_MM_RE.fullmatch(value.strip())
         if match:
             hours, minutes = int(match[1]), int(match[2])
             if (hours < 24 and minutes < 60) or (hours == 24 and minutes == 0):
@@ -209,6 +209,22 @@ def _check_text(value: str) -> str:
     return value
 
 
+CARD_TEXT_MAX = 2000
+
+
+def _check_card_text(value: str) -> str:
+    # Several lines are fine (an operator's script); other control characters,
+    # and bidi controls that would reorder what the operator reads, are not.
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if len(value) > CARD_TEXT_MAX:
+        raise ValueError(f"is too long ({len(value)} characters; at most {CARD_TEXT_MAX})")
+    if any((ord(ch) < 32 and ch not in "\n\t") or 0x202A <= ord(ch) <= 0x202E
+           or 0x2066 <= ord(ch) <= 0x2069 for ch in value):  # fmt: skip
+        raise ValueError("must be plain text (no control characters)")
+    return value.strip()
+
+
 @cache
 def _zone_names() -> frozenset[str]:
     import zoneinfo
@@ -241,11 +257,14 @@ def _none_is_empty(value: object) -> object:
     return value
 
 
-Clock = Annotated[int, BeforeValidator(_parse_clock)]
+# A time of day at the practice, written HH:MM, held as minutes since midnight
+# (0..1440; 24:00 ends a day). Not a clock: nothing here reads the time.
+MinuteOfDay = Annotated[int, BeforeValidator(_parse_minute_of_day)]
 LocalDate = Annotated[date, BeforeValidator(_parse_date)]
 LocalDateTime = Annotated[datetime, BeforeValidator(_parse_datetime)]
 MonthDay = Annotated[tuple[int, int], BeforeValidator(_parse_month_day)]
 Text = Annotated[str, AfterValidator(_check_text)]
+CardText = Annotated[str, AfterValidator(_check_card_text)]
 TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
 Seconds = Annotated[int, Field(ge=1, le=3600)]
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -263,8 +282,8 @@ class Frozen(BaseModel):
 class TimeRange(Frozen):
     """One opening range in local wall-clock time, [start, end)."""
 
-    start: Clock
-    end: Clock
+    start: MinuteOfDay
+    end: MinuteOfDay
 
     @model_validator(mode="after")
     def _end_after_start(self) -> TimeRange:
@@ -327,8 +346,8 @@ class HolidayRule(Frozen):
     month: int | None = Field(default=None, ge=1, le=12)
     offset_days: int = Field(default=0, ge=-31, le=31)
     observed: bool | None = None
-    closes_at: Clock | None = None
-    opens_at: Clock | None = None
+    closes_at: MinuteOfDay | None = None
+    opens_at: MinuteOfDay | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> HolidayRule:
@@ -457,6 +476,9 @@ class Doctor(Reachable):
     """A doctor who can be on call."""
 
     name: Text
+    # How else to reach them, for the operator's screen (e.g. "cell +1 312 555 0199,
+    # text first"): shown only, never dialed.
+    contact: Text | None = None
 
 
 class Operators(Frozen):
@@ -477,7 +499,7 @@ class Handoff(Frozen):
     """When the rotation passes to the next doctor, in the practice's local time."""
 
     weekday: Weekday
-    time: Clock
+    time: MinuteOfDay
 
     @field_validator("time")
     @classmethod
@@ -632,6 +654,19 @@ class WhenClosed(Frozen):
         return (*doctors, operators)
 
 
+# --- the operator's card ----------------------------------------------------------
+
+
+class Card(Frozen):
+    """What the operator's screen shows for the practice when a call comes in."""
+
+    greeting: CardText  # what to say when answering
+    urgent: CardText  # what to do with an urgent call
+    routine: CardText  # what to do with a routine call
+    emergency: CardText | None = None  # what to say when it sounds like an emergency
+    notes: CardText | None = None  # anything else the operator should know
+
+
 # --- practice and file ------------------------------------------------------------
 
 
@@ -651,6 +686,7 @@ class Practice(Frozen):
     oncall: OnCallRoster | None = None
     when_open: WhenOpen | None = None
     when_closed: WhenClosed
+    card: Card | None = None
 
     @property
     def zone(self) -> ZoneInfo:
