@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from coverage_engine import wire
 from coverage_engine.ari import (
     Ari,
     AriError,
@@ -53,7 +53,7 @@ from coverage_engine.ari import (
 from coverage_engine.ari import PlaybackFinished as AriPlaybackFinished
 from coverage_engine.callflow import Call, CallSettings, LegFailure
 from coverage_engine.callflow import commands as cmd
-from coverage_engine.callflow.call import VAR_DID, VAR_STEP, VAR_TRIED, OperatorsCheck
+from coverage_engine.callflow.call import OperatorsCheck
 from coverage_engine.callflow.events import (
     CallerEntered,
     CallerHungUp,
@@ -79,11 +79,6 @@ Router = Callable[[datetime, str, str], Plan]
 Clock = Callable[[], datetime]
 """Returns the current instant, timezone-aware."""
 
-# app_queue sets this on the caller's channel just before bridging it to an
-# operator when the queue has `setinterfacevar = yes`; the engine watches the
-# queued caller's channel to learn who answered.
-QUEUE_MEMBER_VAR = "MEMBERINTERFACE"
-
 # Q.850 hangup causes of a leg that never reached a person.
 _CAUSES: Mapping[int, LegFailure] = {
     17: LegFailure.BUSY,  # user busy (SIP 486)
@@ -99,9 +94,6 @@ _DIALSTATUS: Mapping[str, LegFailure] = {
     "CONGESTION": LegFailure.GONE,
     "CANCEL": LegFailure.GONE,
 }
-# The ids the call flow gives the legs it creates: "<caller id>[-r<hex>]-leg<n>".
-# Asterisk's own channel ids are "<epoch>.<n>" and never match.
-_LEG_ID = re.compile(r"-leg\d+$")
 _DIAL_RETRIES = 25
 _DIAL_RETRY_SECONDS = 0.02
 _HANGUP_REASONS: Mapping[str, HangupReason] = {"normal": "normal", "no_answer": "no_answer"}
@@ -290,35 +282,30 @@ class Engine:
 
     async def _on_stasis_start(self, event: StasisStart) -> None:
         channel = event.channel
-        kind = event.args[0] if event.args else ""
-        if kind == "leg":
-            live = self._by_channel.get(channel.id)
-            if live is None:
-                # A leg of a call this engine does not know (created before a
-                # restart): nobody will bridge it, so do not let it ring on.
-                await self._quietly(self._ari.hangup(channel.id, "normal"))
-                return
-            live.legs_in_stasis.add(channel.id)
-            if channel.is_up:
-                live.legs_up.add(channel.id)
-            self._maybe_answered(live, channel.id)
-            return
-        if kind == "queue-result":
-            status = event.args[1] if len(event.args) > 1 else ""
-            live = self._calls.get(channel.id)
-            if live is not None:
-                self._deliver(live, QueueResult(status))
-            else:
-                await self._resume(channel, queue_status=status)
-            return
-        if kind == "inbound":
-            if channel.id in self._calls:
-                return
-            did = event.args[1] if len(event.args) > 1 else ""
-            await self._start_call(channel, did)
-            return
-        log.warning("stasis_unexpected_args", channel=channel.id, args=list(event.args))
-        await self._fallback(channel.id, reason="unexpected Stasis arguments")
+        match wire.parse_entry(event.args):
+            case wire.LegEntry():
+                live = self._by_channel.get(channel.id)
+                if live is None:
+                    # A leg of a call this engine does not know (created before a
+                    # restart): nobody will bridge it, so do not let it ring on.
+                    await self._quietly(self._ari.hangup(channel.id, "normal"))
+                    return
+                live.legs_in_stasis.add(channel.id)
+                if channel.is_up:
+                    live.legs_up.add(channel.id)
+                self._maybe_answered(live, channel.id)
+            case wire.QueueReturn(status):
+                live = self._calls.get(channel.id)
+                if live is not None:
+                    self._deliver(live, QueueResult(status))
+                else:
+                    await self._resume(channel, queue_status=status)
+            case wire.Inbound(did):
+                if channel.id not in self._calls:
+                    await self._start_call(channel, did)
+            case wire.UnknownEntry(args):
+                log.warning("stasis_unexpected_args", channel=channel.id, args=list(args))
+                await self._fallback(channel.id, reason="unexpected Stasis arguments")
 
     def _on_state_change(self, channel: Channel) -> None:
         live = self._by_channel.get(channel.id)
@@ -359,7 +346,7 @@ class Engine:
             self._deliver(live, CallerHungUp())
 
     def _on_varset(self, event: ChannelVarset) -> None:
-        if event.channel is None or event.variable != QUEUE_MEMBER_VAR or not event.value:
+        if event.channel is None or event.variable != wire.QUEUE_MEMBER or not event.value:
             return
         live = self._calls.get(event.channel.id)
         if live is not None:
@@ -385,13 +372,10 @@ class Engine:
         The DID and the steps the call had tried are on the caller's channel
         (set by the call flow as it went); the routing decision is made again
         for the current instant, and the call finds its place in it by the
-        steps tried (`callflow.resume`), the old index only as a fallback.
+        steps tried (`callflow.resume`).
         """
-        did = await self._variable(channel.id, VAR_DID)
-        tried = parse_tried(await self._variable(channel.id, VAR_TRIED))
-        # The index only matters for a channel an older engine left (no keys).
-        step_text = "" if tried else await self._variable(channel.id, VAR_STEP)
-        step = int(step_text) if step_text.isdigit() else 0
+        did = await self._variable(channel.id, wire.DID)
+        tried = parse_tried(await self._variable(channel.id, wire.TRIED))
         number = channel.caller.number
         try:
             plan = self._router(self._clock(), did, number)
@@ -403,18 +387,16 @@ class Engine:
             "call_resumed",
             call_id=channel.id,
             tried=format_tried(tried) if tried else None,
-            step=None if tried else step,
             queue_status=queue_status,
         )
         # A fresh id prefix: legs of the previous engine may still exist.
-        prefix = f"{channel.id}-r{secrets.token_hex(3)}"
+        prefix = wire.resumed_prefix(channel.id, secrets.token_hex(3))
         self._spawn(channel.id, prefix, plan).inbox.put_nowait(
             CallerEntered(
                 plan,
                 number,
                 channel.caller.name,
                 did,
-                resume_from_step=step,
                 tried=tried,
                 queue_status=queue_status,
                 resumed=True,
@@ -560,15 +542,15 @@ class Engine:
         await self._ari.create_channel(
             command.dial,
             channel_id=command.leg_id,
-            app_args=("leg", command.caller_channel_id),
+            app_args=wire.leg_args(command.caller_channel_id),
             originator=command.caller_channel_id,
             caller_id=CallerId(name=command.caller_name, number=command.caller_number),
             # What the callee's phone shows comes from the new channel's
             # *connected line* (chan_pjsip builds the From header from it),
             # which Dial() would copy from the caller; ARI's create does not.
             variables={
-                "CONNECTEDLINE(num)": command.caller_number,
-                "CONNECTEDLINE(name)": command.caller_name,
+                wire.CONNECTED_NUMBER: command.caller_number,
+                wire.CONNECTED_NAME: command.caller_name,
             },
         )
         # Asterisk puts a created channel into the application asynchronously:
@@ -630,43 +612,37 @@ class Engine:
         for channel in channels:
             if channel.id in self._by_channel or channel.id in self._adopted:
                 continue
-            args = self._stasis_args(channel)
-            if args is None and _LEG_ID.search(channel.id):
+            entry = wire.snapshot_entry(
+                self._ari.app, channel.dialplan.app_name, channel.dialplan.app_data
+            )
+            if entry is None and wire.is_leg(channel.id):
                 # A leg a previous engine was still dialing (not yet in the
                 # application): nobody will bridge it, stop that phone ringing.
                 log.info("recovery_hangup_leg", channel=channel.id)
                 await self._quietly(self._ari.hangup(channel.id, "normal"))
                 continue
-            if args is None:
+            if entry is None:
                 continue  # not in our application (e.g. waiting in the queue)
             bridge = in_bridge.get(channel.id)
             if bridge is not None and len(bridge.channels) >= 2:
                 self._adopt(bridge.id, bridge.channels)
-            elif args[:1] == ("leg",):
-                log.info("recovery_hangup_leg", channel=channel.id)
-                await self._quietly(self._ari.hangup(channel.id, "normal"))
-            elif args[:1] == ("queue-result",):
-                await self._resume(channel, queue_status=args[1] if len(args) > 1 else "")
-            elif args[:1] == ("inbound",):
-                # Touched by an engine before (it set COVERAGE_TRIED, or
-                # COVERAGE_STEP for an older engine): resume at that step.
-                # Never touched (it arrived while we were away, or during this
-                # very recovery): an ordinary new call.
-                if await self._variable(channel.id, VAR_TRIED) or await self._variable(
-                    channel.id, VAR_STEP
-                ):
-                    await self._resume(channel, queue_status=None)
-                else:
-                    await self._start_call(channel, args[1] if len(args) > 1 else "")
-            else:
-                await self._fallback(channel.id, reason="unknown channel in the application")
-
-    def _stasis_args(self, channel: Channel) -> tuple[str, ...] | None:
-        """The Stasis arguments of a channel in our application, None if it is elsewhere."""
-        if channel.dialplan.app_name.lower() != "stasis":
-            return None
-        app, *args = channel.dialplan.app_data.split(",")
-        return tuple(args) if app == self._ari.app else None
+                continue
+            match entry:
+                case wire.LegEntry():
+                    log.info("recovery_hangup_leg", channel=channel.id)
+                    await self._quietly(self._ari.hangup(channel.id, "normal"))
+                case wire.QueueReturn(status):
+                    await self._resume(channel, queue_status=status)
+                case wire.Inbound(did):
+                    # Touched by an engine before (it set COVERAGE_TRIED): resume
+                    # at that step. Never touched (it arrived while we were away,
+                    # or during this very recovery): an ordinary new call.
+                    if await self._variable(channel.id, wire.TRIED):
+                        await self._resume(channel, queue_status=None)
+                    else:
+                        await self._start_call(channel, did)
+                case wire.UnknownEntry():
+                    await self._fallback(channel.id, reason="unknown channel in the application")
 
     def _adopt(self, bridge_id: str, channels: tuple[str, ...]) -> None:
         log.info("recovery_adopt_bridge", bridge=bridge_id, channels=len(channels))

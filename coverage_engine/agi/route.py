@@ -28,11 +28,13 @@ from datetime import datetime
 
 import structlog
 
+from coverage_engine import wire
 from coverage_engine.agi.protocol import AgiRequest
 from coverage_engine.agi.server import AgiSession
 from coverage_engine.logs import mask_number
 from coverage_engine.plan import Plan
 from coverage_engine.records import EventKind, JourneyRecorder
+from coverage_engine.wire import StepField
 
 log = structlog.get_logger("coverage_engine.agi")
 
@@ -61,24 +63,24 @@ def caller_of(request: AgiRequest) -> tuple[str, str]:
 def plan_variables(plan: Plan) -> list[tuple[str, str]]:
     """The channel variables that carry `plan`, COVERAGE_STATUS last."""
     out = [
-        ("COVERAGE_PRACTICE", plan.practice_id),
-        ("COVERAGE_PRACTICE_NAME", plan.practice_name),
-        ("COVERAGE_SHORT_NAME", plan.short_name),
-        ("COVERAGE_REASON", plan.reason),
-        ("COVERAGE_ANNOUNCEMENT", plan.announcement or ""),
-        ("COVERAGE_WHISPER", plan.whisper or ""),
-        ("COVERAGE_STEPS", str(len(plan.steps))),
+        (wire.PRACTICE, plan.practice_id),
+        (wire.AGI_PRACTICE_NAME, plan.practice_name),
+        (wire.AGI_SHORT_NAME, plan.short_name),
+        (wire.AGI_REASON, plan.reason),
+        (wire.AGI_ANNOUNCEMENT, plan.announcement or ""),
+        (wire.AGI_WHISPER, plan.whisper or ""),
+        (wire.AGI_STEPS, str(len(plan.steps))),
     ]
     for n, step in enumerate(plan.steps, start=1):
         out += [
-            (f"COVERAGE_STEP_{n}_KIND", step.kind.value),
-            (f"COVERAGE_STEP_{n}_DIAL", step.dial),
-            (f"COVERAGE_STEP_{n}_RING", str(step.ring_seconds)),
-            (f"COVERAGE_STEP_{n}_CONFIRM", "1" if step.confirm else "0"),
-            (f"COVERAGE_STEP_{n}_TARGET", step.target),
-            (f"COVERAGE_STEP_{n}_LABEL", step.label),
+            (wire.agi_step(n, StepField.KIND), step.kind.value),
+            (wire.agi_step(n, StepField.DIAL), step.dial),
+            (wire.agi_step(n, StepField.RING), str(step.ring_seconds)),
+            (wire.agi_step(n, StepField.CONFIRM), "1" if step.confirm else "0"),
+            (wire.agi_step(n, StepField.TARGET), step.target),
+            (wire.agi_step(n, StepField.LABEL), step.label),
         ]
-    out.append(("COVERAGE_STATUS", plan.status))
+    out.append((wire.AGI_STATUS, plan.status))
     return out
 
 
@@ -104,7 +106,7 @@ class RouteHandler:
         except Exception:
             # The dialplan's safety net still gets the caller to a person.
             log.exception("agi.routing_failed", did=did)
-            await session.set_variable("COVERAGE_STATUS", "error")
+            await session.set_variable(wire.AGI_STATUS, "error")
             return
         log.info(
             "agi.decided",

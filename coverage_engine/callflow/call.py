@@ -44,6 +44,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from coverage_engine import wire
 from coverage_engine.callflow.commands import (
     Answer,
     Bridge,
@@ -79,21 +80,6 @@ from coverage_engine.callflow.events import (
 )
 from coverage_engine.callflow.resume import format_tried, resume_index, step_keys
 from coverage_engine.plan import Plan, Step, StepKind
-
-# Channel variables the call keeps on the caller's channel. They are the call's
-# memory outside this process: the queue context reads the queue ones, and a
-# restarted engine reads COVERAGE_DID / COVERAGE_TRIED to pick the call up again.
-VAR_DID = "COVERAGE_DID"
-VAR_PRACTICE = "COVERAGE_PRACTICE"
-# The keys of the steps tried so far, the current one last (`callflow.resume`):
-# a restart finds its place by who was tried, not by an index into a plan
-# that may have changed since. It replaces COVERAGE_STEP (the index), which
-# older engines wrote and a restarted engine still reads from their channels.
-VAR_TRIED = "COVERAGE_TRIED"
-VAR_STEP = "COVERAGE_STEP"
-VAR_QUEUE = "COVERAGE_QUEUE"
-VAR_QUEUE_WAIT = "COVERAGE_QUEUE_WAIT"
-VAR_QUEUE_WHISPER = "COVERAGE_QUEUE_WHISPER"
 
 
 class Phase(StrEnum):
@@ -133,6 +119,9 @@ class CallState:
     seq: int = 0  # counter for the ids of legs and playbacks this call creates
     prompts: int = 0  # how many times the press-1 prompt started on the current leg
     generic_prompt: bool = False  # the practice's own prompt failed to play: use the generic one
+    # The caller heard the emergency announcement (a call taken on again is
+    # assumed to have: it is never played twice); the safety net then skips its own.
+    announced: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +134,8 @@ class CallSettings:
     seconds more than our ring timer, as a backstop only.
     """
 
-    queue_context: str = "coverage-queue"
-    fallback_context: str = "coverage-fallback"
+    queue_context: str = wire.QUEUE_CONTEXT
+    fallback_context: str = wire.FALLBACK_CONTEXT
     confirm_seconds: float = 15.0
     # The prompt is said again when it ends, this many times at most: if the
     # sound cannot play at all, Asterisk ends each playback at once and an
@@ -256,8 +245,11 @@ class Call:
             raise RuntimeError("call has no plan before CallerEntered")
         return self.plan
 
-    def _next_id(self, state: CallState, kind: str) -> tuple[CallState, str]:
-        return replace(state, seq=state.seq + 1), f"{self.id_prefix}-{kind}{state.seq + 1}"
+    def _next_leg(self, state: CallState) -> tuple[CallState, str]:
+        return replace(state, seq=state.seq + 1), wire.leg_id(self.id_prefix, state.seq + 1)
+
+    def _next_playback(self, state: CallState) -> tuple[CallState, str]:
+        return replace(state, seq=state.seq + 1), wire.playback_id(self.id_prefix, state.seq + 1)
 
     # --------------------------------------------------------------- NEW
 
@@ -275,7 +267,7 @@ class Call:
         resumed = event.resumed or event.queue_status is not None
         commands: list[Command] = [
             Answer(self.call_id),
-            SetVariables(self.call_id, ((VAR_DID, event.did), (VAR_PRACTICE, plan.practice_id))),
+            SetVariables(self.call_id, ((wire.DID, event.did), (wire.PRACTICE, plan.practice_id))),
         ]
         if not resumed:
             commands.append(
@@ -285,7 +277,7 @@ class Call:
                 )
             )
         commands.append(RecordEvent("decided", _decision(plan, resumed=resumed)))
-        state = CallState()
+        state = CallState(announced=resumed and plan.announcement is not None)
         if resumed:
             # Picked up by an engine with no memory of the call, in a plan
             # decided again now: find the place by the steps tried, not by
@@ -293,10 +285,7 @@ class Call:
             # that step is over; otherwise the interrupted step is tried again.
             self._tried_before = event.tried
             self._first_step = resume_index(
-                plan,
-                event.tried,
-                finished=event.queue_status is not None,
-                saved_index=event.resume_from_step,
+                plan, event.tried, finished=event.queue_status is not None
             )
         if event.queue_status is not None:
             # Back from the queue with no memory of the call (the engine was
@@ -304,7 +293,7 @@ class Call:
             commands.append(RecordEvent("queue_timeout", {"status": event.queue_status}))
             return self._start_step(state, self._first_step, commands, after="queue")
         if plan.announcement and not resumed:
-            state, playback = self._next_id(state, "pb")
+            state, playback = self._next_playback(state)
             commands.append(Play(self.call_id, f"sound:{plan.announcement}", playback))
             return replace(state, phase=Phase.ANNOUNCING, playback_id=playback), commands
         return self._start_step(state, self._first_step, commands)
@@ -317,7 +306,7 @@ class Call:
         if event.playback_id != state.playback_id:
             return None
         commands: list[Command] = [RecordEvent("announcement_played", {})]
-        return self._start_step(replace(state, playback_id=None), 0, commands)
+        return self._start_step(replace(state, playback_id=None, announced=True), 0, commands)
 
     def _on_announcement_failed(self, event: CommandFailed) -> Transition | None:
         """The announcement could not play (missing sound): never hold the caller for it."""
@@ -341,7 +330,7 @@ class Call:
         step = steps[index]
         state = replace(state, step=index, leg_id=None, timer=None, playback_id=None)
         tried = format_tried(self._tried(index))
-        commands.append(SetVariables(self.call_id, ((VAR_TRIED, tried),)))
+        commands.append(SetVariables(self.call_id, ((wire.TRIED, tried),)))
         details: dict[str, Any] = {"step": index, "target": step.target, "label": step.label}
         if after is not None:
             details["after"] = after
@@ -398,7 +387,7 @@ class Call:
         The ring timer is ours rather than Asterisk's dial timeout so that
         "no answer" is decided in one place, here.
         """
-        state, leg = self._next_id(state, "leg")
+        state, leg = self._next_leg(state)
         wanted = Hold.RINGING if step.kind is StepKind.STAFF else Hold.MOH
         state, sound = self._switch_hold(state, wanted)
         commands += sound
@@ -439,16 +428,16 @@ class Call:
             SetVariables(
                 self.call_id,
                 (
-                    (VAR_QUEUE, step.dial),
-                    (VAR_QUEUE_WAIT, str(step.ring_seconds)),
+                    (wire.QUEUE, step.dial),
+                    (wire.QUEUE_WAIT, str(step.ring_seconds)),
                     # The practice's whisper, played by Queue() to the operator
                     # only as they pick up; no extra request when there is none.
                     *(
-                        ((VAR_QUEUE_WHISPER, whisper),)
+                        ((wire.QUEUE_WHISPER, whisper),)
                         if (whisper := self._plan().whisper)
                         else ()
                     ),
-                    ("CALLERID(name)", self._display_name),
+                    (wire.CALLER_NAME, self._display_name),
                 ),
             )
         )
@@ -468,6 +457,9 @@ class Call:
         """Give the caller to the dialplan's fallback context (queue, then a fixed number)."""
         state, sound = self._switch_hold(state, Hold.NONE)
         commands += sound
+        if state.announced:
+            # The safety net plays its own announcement unless told the caller heard ours.
+            commands.append(SetVariables(self.call_id, ((wire.ANNOUNCED, "1"),)))
         commands.append(ContinueInDialplan(self.call_id, self.settings.fallback_context))
         outcome = "failed_over_to_dialplan"
         commands.append(RecordEvent("ended", {"outcome": outcome, "reason": reason}))
@@ -490,7 +482,7 @@ class Call:
         commands: list[Command] = [CancelTimer(state.timer)] if state.timer else []
         if not step.confirm:
             return self._bridge(replace(state, timer=None), step, commands)
-        state, playback = self._next_id(state, "pb")
+        state, playback = self._next_playback(state)
         timer = f"confirm:{event.leg_id}"
         commands += [
             Play(event.leg_id, self.settings.confirm_media(self._plan()), playback),
@@ -562,14 +554,14 @@ class Call:
         if event.failed and not state.generic_prompt:
             # The practice's prompt is missing: switch to the generic one now
             # (this does not count as a repeat).
-            state, playback = self._next_id(state, "pb")
+            state, playback = self._next_playback(state)
             media = self.settings.generic_confirm_media
             return replace(state, playback_id=playback, generic_prompt=True), [
                 Play(leg, media, playback)
             ]
         if state.prompts >= self.settings.confirm_plays:
             return replace(state, playback_id=None), []  # silence until the timer decides
-        state, playback = self._next_id(state, "pb")
+        state, playback = self._next_playback(state)
         media = (
             self.settings.generic_confirm_media
             if state.generic_prompt
@@ -617,7 +609,7 @@ class Call:
             raise RuntimeError("bridge without a leg")
         state, sound = self._switch_hold(state, Hold.NONE)
         commands += sound
-        bridge = f"{self.id_prefix}-bridge"
+        bridge = wire.bridge_id(self.id_prefix)
         commands.append(Bridge(bridge, (self.call_id, leg)))
         commands.append(
             RecordEvent(

@@ -32,22 +32,17 @@ class CallerEntered:
 
     `resumed` means the call is picked up again part-way, by an engine that
     has no memory of it (it was restarted): the caller was already received
-    and heard the announcement, and the steps before `resume_from_step` were
-    tried. `queue_status` is set when the caller comes back from the dialplan
-    queue (`QUEUESTATUS`): step `resume_from_step` was that queue, it is over,
-    and the step after it follows.
-
-    `tried` is what the previous engine left in `COVERAGE_TRIED`: the keys of
-    the steps it tried, the current one last. When present it decides where
-    the call continues in the new plan (`callflow.resume`), and
-    `resume_from_step` (the old index) is only used for channels without it.
+    and heard the announcement. `tried` is what the previous engine left in
+    `COVERAGE_TRIED`: the keys of the steps it tried, the current one last;
+    it decides where the call continues in the new plan (`callflow.resume`).
+    `queue_status` is set when the caller comes back from the dialplan queue
+    (`QUEUESTATUS`): the last step tried was that queue, and it is over.
     """
 
     plan: Plan
     caller_number: str
     caller_name: str
     did: str
-    resume_from_step: int = 0
     tried: tuple[str, ...] = ()
     queue_status: str | None = None
     resumed: bool = False

@@ -30,9 +30,8 @@ The rule (`resume_index`), with `current` the last key tried:
 3. Otherwise (every step of the new plan was tried): the last step, the
    operators. A restart never leaves a caller with nothing to go to.
 
-A channel from an engine that did not keep keys yet (no `COVERAGE_TRIED`)
-resumes by its saved index, as before, but never past the last step unless
-that step is the one that finished.
+A caller with no keys at all (the engine stopped before its first step
+started) begins the new plan from its first step.
 """
 
 from __future__ import annotations
@@ -70,9 +69,7 @@ def format_tried(keys: tuple[str, ...]) -> str:
     return SEPARATOR.join(keys)
 
 
-def resume_index(
-    plan: Plan, tried: tuple[str, ...], *, finished: bool, saved_index: int = 0
-) -> int:
+def resume_index(plan: Plan, tried: tuple[str, ...], *, finished: bool) -> int:
     """The index of the step of `plan` to continue with; `len(plan.steps)` means none is left.
 
     None left happens only when the step that finished is the new plan's last
@@ -84,10 +81,7 @@ def resume_index(
         return 0
     last = steps - 1
     if not tried:
-        # A channel from before keys were kept: the old index rule, bounded.
-        if finished and saved_index == last:
-            return steps
-        return min(saved_index + 1 if finished else saved_index, last)
+        return 0
     keys = step_keys(plan)
     current = tried[-1]
     if current in keys:

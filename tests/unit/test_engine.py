@@ -406,7 +406,10 @@ async def test_recovery_after_restart_resumes_hangs_up_and_adopts() -> None:
         Channel("gone-r1a2b3c-leg2", state="Ringing"),  # still being dialed: not in Stasis
     ]
     ari.bridges = [Bridge("br", channels=("talk-a", "talk-b"))]
-    ari.variables = {("lone", "COVERAGE_DID"): "+13125550100", ("lone", "COVERAGE_STEP"): "1"}
+    ari.variables = {
+        ("lone", "COVERAGE_DID"): "+13125550100",
+        ("lone", "COVERAGE_TRIED"): "operators/answering,oncall/patel",
+    }
     await engine.dispatch(Connected(attempt=1))
     await settle()
     assert ("hangup", "old-leg9") in ari.requests
@@ -489,7 +492,6 @@ async def test_resume_finds_the_step_by_the_keys_tried_not_the_old_index() -> No
     engine, ari, _, sink = make({"+13125550100": without_early_queue})
     ari.variables = {
         ("back", "COVERAGE_DID"): "+13125550100",
-        ("back", "COVERAGE_STEP"): "0",  # by index: the doctor, now the step before the queue
         ("back", "COVERAGE_TRIED"): "operators/answering",
     }
     entered = StasisStart(

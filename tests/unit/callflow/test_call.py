@@ -241,7 +241,7 @@ def closed_call_in_queue() -> Call:
             TO_QUEUE,
             rec("queue_entered"),
         ],
-        CallState(Phase.QUEUED, 0, seq=1),
+        CallState(Phase.QUEUED, 0, seq=1, announced=True),
     )
     return call
 
@@ -261,7 +261,13 @@ def test_closed_queue_timeout_then_primary_presses_1() -> None:
             rec("oncall_dialing"),
         ],
         CallState(
-            Phase.RINGING, 1, "caller1-leg2", timer="ring:caller1-leg2", hold=Hold.MOH, seq=2
+            Phase.RINGING,
+            1,
+            "caller1-leg2",
+            timer="ring:caller1-leg2",
+            hold=Hold.MOH,
+            seq=2,
+            announced=True,
         ),
     )
     expect(
@@ -281,6 +287,7 @@ def test_closed_queue_timeout_then_primary_presses_1() -> None:
             hold=Hold.MOH,
             seq=3,
             prompts=1,
+            announced=True,
         ),
     )
     # The prompt repeats while the doctor thinks.
@@ -297,6 +304,7 @@ def test_closed_queue_timeout_then_primary_presses_1() -> None:
             hold=Hold.MOH,
             seq=4,
             prompts=2,
+            announced=True,
         ),
     )
     expect(
@@ -318,13 +326,16 @@ def test_closed_queue_timeout_then_primary_presses_1() -> None:
             answered_by="patel",
             outcome="answered_by_oncall",
             seq=4,
+            announced=True,
         ),
     )
     expect(
         call,
         LegFailed("caller1-leg2", LegFailure.GONE),
         [HangUp(C), DestroyBridge("caller1-bridge"), rec("callee_hung_up"), rec("ended")],
-        CallState(Phase.DONE, 1, answered_by="patel", outcome="answered_by_oncall", seq=4),
+        CallState(
+            Phase.DONE, 1, answered_by="patel", outcome="answered_by_oncall", seq=4, announced=True
+        ),
     )
 
 
@@ -346,7 +357,13 @@ def test_primary_voicemail_never_presses_1_so_backup_is_dialed() -> None:
             rec("oncall_dialing"),
         ],
         CallState(
-            Phase.RINGING, 2, "caller1-leg4", timer="ring:caller1-leg4", hold=Hold.MOH, seq=4
+            Phase.RINGING,
+            2,
+            "caller1-leg4",
+            timer="ring:caller1-leg4",
+            hold=Hold.MOH,
+            seq=4,
+            announced=True,
         ),
     )
 
@@ -388,15 +405,21 @@ def test_primary_and_backup_fail_so_the_caller_goes_back_to_the_operators() -> N
             TO_QUEUE,
             rec("queue_entered"),
         ],
-        CallState(Phase.QUEUED, 3, seq=3),
+        CallState(Phase.QUEUED, 3, seq=3, announced=True),
     )
     # Even the final queue returns the caller (no operator logged in): the
     # dialplan's fallback context is the last safety net.
     expect(
         call,
         QueueResult("JOINEMPTY"),
-        [rec("queue_timeout"), ContinueInDialplan(C, "coverage-fallback"), rec("ended")],
-        CallState(Phase.DONE, 3, outcome="failed_over_to_dialplan", seq=3),
+        [
+            rec("queue_timeout"),
+            # The safety net must not repeat the announcement the caller heard.
+            SetVariables(C, (("COVERAGE_ANNOUNCED", "1"),)),
+            ContinueInDialplan(C, "coverage-fallback"),
+            rec("ended"),
+        ],
+        CallState(Phase.DONE, 3, outcome="failed_over_to_dialplan", seq=3, announced=True),
     )
 
 
@@ -413,7 +436,7 @@ def test_caller_hangs_up_while_the_doctor_rings_tears_everything_down() -> None:
             rec("caller_hung_up"),
             rec("ended"),
         ],
-        CallState(Phase.DONE, 1, outcome="abandoned_while_ringing", seq=2),
+        CallState(Phase.DONE, 1, outcome="abandoned_while_ringing", seq=2, announced=True),
     )
     # Late news about the leg we hung up changes nothing.
     expect(call, LegFailed("caller1-leg2", LegFailure.GONE), [], call.state)
@@ -427,7 +450,9 @@ def test_caller_hangs_up_during_the_press_1_prompt() -> None:
     got = call.handle(CallerHungUp())
     assert HangUp("caller1-leg2") in got
     assert CancelTimer("confirm:caller1-leg2") in got
-    assert call.state == CallState(Phase.DONE, 1, outcome="abandoned_while_ringing", seq=3)
+    assert call.state == CallState(
+        Phase.DONE, 1, outcome="abandoned_while_ringing", seq=3, announced=True
+    )
 
 
 def test_caller_hangs_up_in_the_queue() -> None:
@@ -437,7 +462,7 @@ def test_caller_hangs_up_in_the_queue() -> None:
         call,
         CallerHungUp(),
         [rec("caller_hung_up"), rec("ended")],
-        CallState(Phase.DONE, 0, outcome="abandoned_in_queue", seq=1),
+        CallState(Phase.DONE, 0, outcome="abandoned_in_queue", seq=1, announced=True),
     )
 
 
@@ -510,7 +535,9 @@ def test_bridge_failure_tries_the_next_step() -> None:
 def test_resumed_from_the_queue_after_a_restart_goes_to_the_next_step() -> None:
     """A caller back from the queue that the engine does not remember resumes after that step."""
     call = Call(C, id_prefix="caller1-r1")
-    got = call.handle(entered(CLOSED, resume_from_step=0, queue_status="TIMEOUT", resumed=True))
+    got = call.handle(
+        entered(CLOSED, tried=("operators/answering",), queue_status="TIMEOUT", resumed=True)
+    )
     assert names(got)[:4] == [
         "Answer(channel_id='caller1')",
         repr(ENTRY_VARS),
@@ -596,3 +623,13 @@ def test_a_missing_practice_prompt_falls_back_to_the_generic_one() -> None:
     assert call.state.prompts == 1
     again = call.handle(PlaybackFinished("caller1-pb4"))
     assert again == [Play("caller1-leg2", "sound:coverage/coverage-press-1", "caller1-pb5")]
+
+
+def test_the_safety_net_plays_its_announcement_when_ours_did_not_play() -> None:
+    """A caller whose announcement could not play reaches the safety net without the flag."""
+    call = Call(C)
+    play = call.handle(entered(CLOSED))[-1]
+    call.handle(CommandFailed(play, gone=False, reason="sound not found"))
+    got = call.handle(CommandFailed(TO_QUEUE, gone=False, reason="500"))
+    assert ContinueInDialplan(C, "coverage-fallback") in got
+    assert not any(isinstance(c, SetVariables) for c in got)

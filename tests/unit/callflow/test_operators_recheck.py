@@ -42,17 +42,11 @@ def entered(plan: Plan, **kw: Any) -> CallerEntered:
 
 
 def resume(
-    plan: Plan, tried_before: tuple[str, ...], saved_index: int, queue_status: str | None = None
+    plan: Plan, tried_before: tuple[str, ...], queue_status: str | None = None
 ) -> tuple[Call, list[Command]]:
-    """A call picked up by a restarted engine; `saved_index` is what the old index rule had."""
+    """A call picked up by a restarted engine that finds `tried_before` on the channel."""
     call = Call(C, id_prefix="caller1-r1")
-    event = entered(
-        plan,
-        resumed=True,
-        queue_status=queue_status,
-        resume_from_step=saved_index,
-        tried=tried_before,
-    )
+    event = entered(plan, resumed=True, queue_status=queue_status, tried=tried_before)
     return call, call.handle(event)
 
 
@@ -131,7 +125,7 @@ def test_resumed_from_the_early_queue_now_skipped_rings_the_next_doctor() -> Non
         "maple-grove", "Maple Grove Pediatrics", "MGP", "closed", "night", (NGUYEN, QUEUE)
     )
     # By the old index (1) the caller would be sent to the final queue, past Dr. Nguyen.
-    call, got = resume(new_plan, ("oncall/patel", "operators/answering"), 1, "TIMEOUT")
+    call, got = resume(new_plan, ("oncall/patel", "operators/answering"), "TIMEOUT")
     assert dialed(got) == ["PJSIP/nguyen"]
     assert TO_QUEUE not in got
     assert call.state.step == 0
@@ -141,7 +135,7 @@ def test_resumed_from_the_early_queue_now_skipped_rings_the_next_doctor() -> Non
 def test_resumed_mid_step_in_a_plan_that_gained_a_step_rings_the_same_doctor() -> None:
     """Interrupted while Dr. Nguyen rang; the new plan has a queue before him again."""
     # By the old index (1) the caller would be sent to the early queue instead.
-    call, got = resume(NIGHT, ("oncall/patel", "oncall/nguyen"), 1)
+    call, got = resume(NIGHT, ("oncall/patel", "oncall/nguyen"))
     assert dialed(got) == ["PJSIP/nguyen"]
     assert call.state.step == 2
     assert tried(got) == "oncall/patel,oncall/nguyen"  # the resumed step is not listed twice
@@ -153,7 +147,7 @@ def test_resumed_mid_step_in_a_plan_that_gained_a_step_rings_the_same_doctor() -
 def test_resumed_call_back_from_the_final_queue_goes_to_the_dialplan_safety_net() -> None:
     """Every person was tried before the restart: the dialplan fallback takes over, as before."""
     before = ("oncall/patel", "oncall/nguyen", "operators/answering#last")
-    call, got = resume(NIGHT, before, 2, "TIMEOUT")
+    call, got = resume(NIGHT, before, "TIMEOUT")
     assert ContinueInDialplan(C, "coverage-fallback") in got
     assert call.finished
     assert call.handle(QueueResult("TIMEOUT")) == []
