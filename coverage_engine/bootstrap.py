@@ -23,8 +23,10 @@ from coverage_engine.ari import Ari, AriSettings
 from coverage_engine.callflow import CallSettings
 from coverage_engine.clock import Clock, SystemClock
 from coverage_engine.config import CoverageConfig, load_config
-from coverage_engine.engine import Engine, JourneySink, Router
-from coverage_engine.metrics import MeteredRecorder, Metrics, MetricsServerError, serve_metrics
+from coverage_engine.engine import Engine, Router
+from coverage_engine.journey.live import LiveJourneys
+from coverage_engine.journey.sink import Fanout, JourneySink
+from coverage_engine.metrics import Metrics, MetricsServerError, serve_metrics
 from coverage_engine.plan import Plan
 from coverage_engine.records.recorder import JourneyRecorder
 from coverage_engine.records.sink import RecorderSink
@@ -71,6 +73,9 @@ class EngineParts:
     # records.path, opened (and recovered after a crash) before any call.
     sink: JourneySink | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    # The journeys of the calls in progress, fed with the records (metrics and
+    # anything showing live calls read them here).
+    live: LiveJourneys = field(default_factory=LiveJourneys)
     # (host, port) of the Prometheus endpoint; None serves none (tests).
     metrics_address: tuple[str, int] | None = None
     call_settings: CallSettings = field(default_factory=CallSettings)
@@ -125,11 +130,10 @@ def open_records(parts: EngineParts, holder: ConfigHolder[CoverageConfig]) -> Sq
     return recorder
 
 
-def sink_for(recorder: JourneyRecorder, metrics: Metrics) -> JourneySink:
-    """The engine's journey sink: the recorder, with the call metrics fed from the same writes."""
-    return RecorderSink(
-        MeteredRecorder(recorder, metrics), on_failure=metrics.record_write_failures.inc
-    )
+def sink_for(recorder: JourneyRecorder, metrics: Metrics, live: LiveJourneys) -> JourneySink:
+    """Where journey events go: the call records, and the live view the metrics count from."""
+    metrics.watch(live)
+    return Fanout(RecorderSink(recorder, on_failure=metrics.record_write_failures.inc), live)
 
 
 async def run_engine(
@@ -141,7 +145,8 @@ async def run_engine(
         # with its message, rather than running calls that leave no record.
         recorder = await asyncio.to_thread(open_records, parts, holder)
         try:
-            await run_engine(replace(parts, sink=sink_for(recorder, parts.metrics)), holder, stop)
+            sink = sink_for(recorder, parts.metrics, parts.live)
+            await run_engine(replace(parts, sink=sink), holder, stop)
         finally:
             # Writes everything queued before returning: a clean stop loses nothing.
             await asyncio.to_thread(recorder.close)

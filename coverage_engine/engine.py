@@ -56,18 +56,20 @@ from coverage_engine.callflow import commands as cmd
 from coverage_engine.callflow.call import OperatorsCheck
 from coverage_engine.callflow.events import (
     CallerEntered,
-    CallerHungUp,
+    CallerGone,
     CommandFailed,
     DtmfReceived,
     Event,
     LegAnswered,
     LegFailed,
-    OperatorAnswered,
-    PlaybackFinished,
+    OperatorConnected,
+    PlaybackEnded,
     QueueResult,
     TimerFired,
 )
 from coverage_engine.callflow.resume import format_tried, parse_tried
+from coverage_engine.journey import Decided, Ended, JourneyEvent, Outcome, Received
+from coverage_engine.journey.sink import JourneySink, NoSink
 from coverage_engine.logs import mask_caller
 from coverage_engine.plan import Plan
 
@@ -99,33 +101,21 @@ _DIAL_RETRY_SECONDS = 0.02
 _HANGUP_REASONS: Mapping[str, HangupReason] = {"normal": "normal", "no_answer": "no_answer"}
 
 
-class JourneySink(Protocol):
-    """Where journey events go (the record store of the records module)."""
-
-    def record(self, call_id: str, at: datetime, name: str, details: Mapping[str, Any]) -> None:
-        """Store one journey event; must not block the event loop."""
-        ...
-
-
-class LoggingJourneySink:
-    """A sink that stores nothing: for runs without a record store.
-
-    The engine logs every journey event itself (see `Engine._record`), so
-    with this sink the log is the only trace of a call.
-    """
-
-    def record(self, call_id: str, at: datetime, name: str, details: Mapping[str, Any]) -> None:
-        return None
-
-
-def loggable(details: Mapping[str, Any]) -> dict[str, Any]:
-    """A journey event's details as they may appear in a log line: no patient data in clear."""
-    safe = dict(details)
-    if isinstance(safe.get("caller"), str):
-        safe["caller"] = mask_caller(safe["caller"])
-    safe.pop("name", None)  # the caller's name is patient data too
-    safe.pop("steps", None)  # the whole plan is in the record, not in every log line
-    return safe
+def log_fields(event: JourneyEvent) -> dict[str, Any]:
+    """A journey event as it may appear in a log line: no patient data in clear, no whole plan."""
+    match event:
+        case Received(did=did, caller_number=number):
+            return {"did": did, "caller": mask_caller(number)}  # the caller's name stays out
+        case Decided():
+            fields: dict[str, Any] = {
+                "practice": event.practice,
+                "status": event.status,
+                "reason": event.reason,
+                "known_did": event.known_did,
+                "via": event.via.value,
+            }
+            return fields | ({"resumed": True} if event.resumed else {})
+    return event.details()
 
 
 class Cancellable(Protocol):
@@ -183,7 +173,7 @@ class Engine:
         self._on_link = on_link
         self._router = router
         self._clock = clock
-        self._sink = sink or LoggingJourneySink()
+        self._sink = sink or NoSink()
         self._settings = settings or CallSettings()
         self._scheduler = scheduler or LoopScheduler()
         self._calls: dict[str, _Live] = {}  # by call id (the caller's channel id)
@@ -274,7 +264,7 @@ class Engine:
             if live is not None:
                 live.playbacks.discard(item.playback.id)
                 failed = item.playback.state == "failed"
-                self._deliver(live, PlaybackFinished(item.playback.id, failed=failed))
+                self._deliver(live, PlaybackEnded(item.playback.id, failed=failed))
         elif isinstance(item, ChannelVarset):
             self._on_varset(item)
 
@@ -334,7 +324,7 @@ class Engine:
         if live is None:
             return
         if channel_id == live.call.call_id:
-            self._deliver(live, CallerHungUp())
+            self._deliver(live, CallerGone())
         else:
             self._deliver(live, LegFailed(channel_id, _CAUSES.get(cause, LegFailure.GONE)))
 
@@ -343,14 +333,14 @@ class Engine:
         # than after Asterisk finished destroying the channel.
         live = self._by_channel.get(channel_id)
         if live is not None and channel_id == live.call.call_id:
-            self._deliver(live, CallerHungUp())
+            self._deliver(live, CallerGone())
 
     def _on_varset(self, event: ChannelVarset) -> None:
         if event.channel is None or event.variable != wire.QUEUE_MEMBER or not event.value:
             return
         live = self._calls.get(event.channel.id)
         if live is not None:
-            self._deliver(live, OperatorAnswered(event.value))
+            self._deliver(live, OperatorConnected(event.value))
 
     # ------------------------------------------------------------ calls
 
@@ -458,7 +448,7 @@ class Engine:
         if call.state.bridge_id:
             await self._quietly(self._ari.destroy_bridge(call.state.bridge_id))
         await self._fallback(call.call_id, reason="engine error")
-        self._record(call.call_id, "ended", {"outcome": "engine_error"})
+        self._record(call.call_id, Ended(Outcome.ENGINE_ERROR))
 
     def _forget(self, live: _Live) -> None:
         self._cancel_timers(live)
@@ -531,8 +521,8 @@ class Engine:
                 timer = live.timers.pop(name, None)
                 if timer is not None:
                     timer.cancel()
-            case cmd.RecordEvent(name, details):
-                self._record(live.call.call_id, name, details)
+            case cmd.Record(event):
+                self._record(live.call.call_id, event)
 
     async def _create_leg(self, live: _Live, command: cmd.CreateLeg) -> None:
         # Known before Asterisk is asked, so no event about the leg can arrive
@@ -581,15 +571,15 @@ class Engine:
             timer.cancel()
         live.timers.clear()
 
-    def _record(self, call_id: str, name: str, details: Mapping[str, Any]) -> None:
+    def _record(self, call_id: str, event: JourneyEvent) -> None:
         # Every journey event is also a log line ("journey"): what an admin
         # reads in the journal, and what the demo tells its story from.
-        log.info("journey", call_id=call_id, journey_event=name, **loggable(details))
+        log.info("journey", call_id=call_id, journey_event=event.name, **log_fields(event))
         try:
-            self._sink.record(call_id, self._clock(), name, details)
+            self._sink.record(call_id, self._clock(), event)
         except Exception:
             # A record that cannot be written must never stop the call itself.
-            log.exception("journey_record_failed", call_id=call_id, journey_event=name)
+            log.exception("journey_record_failed", call_id=call_id, journey_event=event.name)
 
     # ------------------------------------------------------------ recovery
 
@@ -605,7 +595,7 @@ class Engine:
         for live in list(self._calls.values()):
             call = live.call
             if call.call_id not in present:
-                self._deliver(live, CallerHungUp())
+                self._deliver(live, CallerGone())
             elif call.state.leg_id and call.state.leg_id not in present:
                 self._deliver(live, LegFailed(call.state.leg_id, LegFailure.GONE))
         in_bridge = {ch: b for b in bridges for ch in b.channels}

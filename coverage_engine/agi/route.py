@@ -31,9 +31,10 @@ import structlog
 from coverage_engine import wire
 from coverage_engine.agi.protocol import AgiRequest
 from coverage_engine.agi.server import AgiSession
+from coverage_engine.journey import Decided, Received, Via
 from coverage_engine.logs import mask_number
 from coverage_engine.plan import Plan
-from coverage_engine.records import EventKind, JourneyRecorder
+from coverage_engine.records import JourneyRecorder
 from coverage_engine.wire import StepField
 
 log = structlog.get_logger("coverage_engine.agi")
@@ -127,8 +128,5 @@ class RouteHandler:
             return
         # Acks are not awaited: a slow disk must never delay a caller. A failed
         # write surfaces in the recorder's own log.
-        self._recorder.start(
-            request.uniqueid, at=now, did=did, caller_number=number, caller_name=name
-        )
-        details = {**plan.to_json(), "via": "fastagi"}
-        self._recorder.event(request.uniqueid, EventKind.DECIDED, at=now, details=details)
+        self._recorder.write(request.uniqueid, now, Received(did, number, name))
+        self._recorder.write(request.uniqueid, now, Decided.of(plan, via=Via.FASTAGI))

@@ -15,22 +15,22 @@ Asterisk's own safety net. No path ends in silence or a hang-up.
 
 Phases and what moves a call between them (read `_TRANSITIONS` at the bottom):
 
-    NEW ──CallerEntered──> ANNOUNCING ──PlaybackFinished──> (first step)
+    NEW ──CallerEntered──> ANNOUNCING ──PlaybackEnded──> (first step)
       (no announcement) ─────────────────────────────────> (first step)
 
     (a step)  staff / oncall  -> RINGING     (a leg is dialed, ring timer runs)
               operators       -> QUEUED      (the caller is in app_queue, in the dialplan)
               none left       -> DONE        (dialplan fallback context)
 
-    RINGING   ──LegAnswered──> BRIDGED, or CONFIRMING for press-1 steps
+    RINGING   ──LegAnswered──> TALKING, or CONFIRMING for press-1 steps
               ──LegFailed / ring TimerFired──> (next step)
-    CONFIRMING──DtmfReceived('1')──> BRIDGED
+    CONFIRMING──DtmfReceived('1')──> TALKING
               ──confirm TimerFired / LegFailed──> (next step)
-    QUEUED    ──OperatorAnswered──> WITH_OPERATOR
+    QUEUED    ──OperatorConnected──> WITH_OPERATOR
               ──QueueResult──> (next step)
-    BRIDGED / WITH_OPERATOR ──either side hangs up──> DONE
+    TALKING / WITH_OPERATOR ──either side hangs up──> DONE
 
-    any live phase ──CallerHungUp──> DONE, tearing down every leg, bridge, timer.
+    any live phase ──CallerGone──> DONE, tearing down every leg, bridge, timer.
 
 An event that makes no sense in the current phase (a late event about a leg
 already given up on, a DTMF from a channel we do not know) changes nothing and
@@ -55,7 +55,7 @@ from coverage_engine.callflow.commands import (
     DestroyBridge,
     HangUp,
     Play,
-    RecordEvent,
+    Record,
     SetVariables,
     StartMoh,
     StartRinging,
@@ -66,19 +66,43 @@ from coverage_engine.callflow.commands import (
 )
 from coverage_engine.callflow.events import (
     CallerEntered,
-    CallerHungUp,
+    CallerGone,
     CommandFailed,
     DtmfReceived,
     Event,
     LegAnswered,
     LegFailed,
     LegFailure,
-    OperatorAnswered,
-    PlaybackFinished,
+    OperatorConnected,
+    PlaybackEnded,
     QueueResult,
     TimerFired,
 )
 from coverage_engine.callflow.resume import format_tried, resume_index, step_keys
+from coverage_engine.journey import (
+    AnnouncementPlayed,
+    Bridged,
+    CalleeHungUp,
+    CallerHungUp,
+    Decided,
+    Ended,
+    OncallAnswered,
+    OncallBusy,
+    OncallConfirmed,
+    OncallDeclined,
+    OncallDialing,
+    OncallMissed,
+    OncallNoAnswer,
+    OncallNotConfirmed,
+    OperatorAnswered,
+    OperatorsSkipped,
+    Outcome,
+    QueueEntered,
+    QueueTimeout,
+    Received,
+    StaffRinging,
+    Via,
+)
 from coverage_engine.plan import Plan, Step, StepKind
 
 
@@ -91,7 +115,7 @@ class Phase(StrEnum):
     CONFIRMING = "confirming"  # the doctor answered; waiting for them to press 1
     QUEUED = "queued"  # the caller waits in the dialplan's operator queue
     WITH_OPERATOR = "with_operator"  # app_queue bridged the caller to an operator
-    BRIDGED = "bridged"  # the caller talks to the front desk or a doctor
+    TALKING = "talking"  # the caller talks to the front desk or a doctor, in our bridge
     DONE = "done"  # ended, or handed to the dialplan fallback
 
 
@@ -115,7 +139,7 @@ class CallState:
     timer: str | None = None  # the one timer running (ring or confirm)
     hold: Hold = Hold.NONE
     answered_by: str | None = None  # the target of the step that reached a person
-    outcome: str | None = None  # the journey outcome, once known
+    outcome: Outcome | None = None  # the journey outcome, once known
     seq: int = 0  # counter for the ids of legs and playbacks this call creates
     prompts: int = 0  # how many times the press-1 prompt started on the current leg
     generic_prompt: bool = False  # the practice's own prompt failed to play: use the generic one
@@ -231,7 +255,7 @@ class Call:
         if isinstance(event, CommandFailed) and event.gone:
             channel = getattr(event.command, "channel_id", None)
             if channel == self.call_id:
-                return CallerHungUp()
+                return CallerGone()
             leg = self.state.leg_id
             if leg is not None and leg in (
                 channel,
@@ -254,7 +278,7 @@ class Call:
     # --------------------------------------------------------------- NEW
 
     def _on_entered(self, event: CallerEntered) -> Transition:
-        """A caller arrived: answer at once, record the decision, start the plan.
+        """A caller arrived: record the decision, answer at once, start the plan.
 
         The caller is answered immediately so that what they hear is ours
         (ringback, the announcement, music) instead of silence while the
@@ -265,18 +289,16 @@ class Call:
         self.caller_name = event.caller_name or event.caller_number
         self.caller_number = event.caller_number
         resumed = event.resumed or event.queue_status is not None
-        commands: list[Command] = [
+        # The journey first: recording costs no round trip, and once the
+        # channel says an engine took the call, its journey must exist.
+        commands: list[Command] = []
+        if not resumed:
+            commands.append(Record(Received(event.did, event.caller_number, event.caller_name)))
+        commands += [
+            Record(Decided.of(plan, via=Via.ARI, resumed=resumed)),
             Answer(self.call_id),
             SetVariables(self.call_id, ((wire.DID, event.did), (wire.PRACTICE, plan.practice_id))),
         ]
-        if not resumed:
-            commands.append(
-                RecordEvent(
-                    "received",
-                    {"did": event.did, "caller": event.caller_number, "name": event.caller_name},
-                )
-            )
-        commands.append(RecordEvent("decided", _decision(plan, resumed=resumed)))
         state = CallState(announced=resumed and plan.announcement is not None)
         if resumed:
             # Picked up by an engine with no memory of the call, in a plan
@@ -290,7 +312,7 @@ class Call:
         if event.queue_status is not None:
             # Back from the queue with no memory of the call (the engine was
             # restarted while the caller waited): the queue step is over.
-            commands.append(RecordEvent("queue_timeout", {"status": event.queue_status}))
+            commands.append(Record(QueueTimeout(event.queue_status)))
             return self._start_step(state, self._first_step, commands, after="queue")
         if plan.announcement and not resumed:
             state, playback = self._next_playback(state)
@@ -300,12 +322,12 @@ class Call:
 
     # --------------------------------------------------------------- ANNOUNCING
 
-    def _on_announcement_done(self, event: PlaybackFinished) -> Transition | None:
+    def _on_announcement_done(self, event: PlaybackEnded) -> Transition | None:
         """The emergency announcement finished: go to the first step."""
         state = self.state
         if event.playback_id != state.playback_id:
             return None
-        commands: list[Command] = [RecordEvent("announcement_played", {})]
+        commands: list[Command] = [Record(AnnouncementPlayed())]
         return self._start_step(replace(state, playback_id=None, announced=True), 0, commands)
 
     def _on_announcement_failed(self, event: CommandFailed) -> Transition | None:
@@ -331,12 +353,9 @@ class Call:
         state = replace(state, step=index, leg_id=None, timer=None, playback_id=None)
         tried = format_tried(self._tried(index))
         commands.append(SetVariables(self.call_id, ((wire.TRIED, tried),)))
-        details: dict[str, Any] = {"step": index, "target": step.target, "label": step.label}
-        if after is not None:
-            details["after"] = after
         if step.kind is StepKind.OPERATORS:
-            return self._enter_queue(state, step, commands, details)
-        return self._dial(state, step, commands, details)
+            return self._enter_queue(state, step, commands, after)
+        return self._dial(state, step, commands, after)
 
     def _skip_unavailable_operators(self, index: int, commands: list[Command]) -> int:
         """The first step from `index` on that is not an operators step nobody can answer now.
@@ -356,12 +375,7 @@ class Call:
             reason = check(plan.practice_id, step.dial)
             if reason is None:
                 break
-            commands.append(
-                RecordEvent(
-                    "operators_skipped",
-                    {"step": index, "target": step.target, "reason": reason},
-                )
-            )
+            commands.append(Record(OperatorsSkipped(index, step.target, reason)))
             index += 1
         return index
 
@@ -378,7 +392,7 @@ class Call:
         return tuple(tried)
 
     def _dial(
-        self, state: CallState, step: Step, commands: list[Command], details: dict[str, Any]
+        self, state: CallState, step: Step, commands: list[Command], after: str | None
     ) -> Transition:
         """Create the front desk or doctor leg and start its ring timer.
 
@@ -403,15 +417,27 @@ class Call:
         )
         timer = f"ring:{leg}"
         commands.append(StartTimer(timer, float(step.ring_seconds)))
+        index = state.step
         if step.kind is StepKind.STAFF:
-            commands.append(RecordEvent("staff_ringing", details))
+            commands.append(Record(StaffRinging(index, step.target, step.label, after)))
         else:
-            details |= {"doctor": step.doctor_id, "role": step.role, "confirm": step.confirm}
-            commands.append(RecordEvent("oncall_dialing", details))
+            commands.append(
+                Record(
+                    OncallDialing(
+                        index,
+                        step.target,
+                        _doctor(step),
+                        step.label,
+                        step.role,
+                        step.confirm,
+                        after,
+                    )
+                )
+            )
         return replace(state, phase=Phase.RINGING, leg_id=leg, timer=timer), commands
 
     def _enter_queue(
-        self, state: CallState, step: Step, commands: list[Command], details: dict[str, Any]
+        self, state: CallState, step: Step, commands: list[Command], after: str | None
     ) -> Transition:
         """Hand the caller to app_queue through the dialplan's queue context.
 
@@ -442,7 +468,9 @@ class Call:
             )
         )
         commands.append(ContinueInDialplan(self.call_id, self.settings.queue_context, watch=True))
-        commands.append(RecordEvent("queue_entered", details | {"max_wait": step.ring_seconds}))
+        commands.append(
+            Record(QueueEntered(state.step, step.target, step.ring_seconds, step.label, after))
+        )
         return replace(state, phase=Phase.QUEUED), commands
 
     @property
@@ -461,8 +489,8 @@ class Call:
             # The safety net plays its own announcement unless told the caller heard ours.
             commands.append(SetVariables(self.call_id, ((wire.ANNOUNCED, "1"),)))
         commands.append(ContinueInDialplan(self.call_id, self.settings.fallback_context))
-        outcome = "failed_over_to_dialplan"
-        commands.append(RecordEvent("ended", {"outcome": outcome, "reason": reason}))
+        outcome = Outcome.FAILED_OVER_TO_DIALPLAN
+        commands.append(Record(Ended(outcome, reason=reason)))
         return replace(state, phase=Phase.DONE, outcome=outcome, timer=None), commands
 
     # --------------------------------------------------------------- RINGING
@@ -487,6 +515,7 @@ class Call:
         commands += [
             Play(event.leg_id, self.settings.confirm_media(self._plan()), playback),
             StartTimer(timer, self.settings.confirm_seconds),
+            Record(OncallAnswered(_doctor(step))),
         ]
         state = replace(state, phase=Phase.CONFIRMING, playback_id=playback, timer=timer, prompts=1)
         return state, commands
@@ -499,11 +528,8 @@ class Call:
         commands: list[Command] = [CancelTimer(state.timer)] if state.timer else []
         step = self._plan().steps[state.step]
         if step.kind is StepKind.ONCALL:
-            name = {
-                LegFailure.BUSY: "oncall_busy",
-                LegFailure.REJECTED: "oncall_declined",
-            }.get(event.cause, "oncall_no_answer")
-            commands.append(RecordEvent(name, {"doctor": step.doctor_id, "cause": event.cause}))
+            missed = _MISSED_BY_CAUSE.get(event.cause, OncallNoAnswer)
+            commands.append(Record(missed(_doctor(step), event.cause.value)))
         return self._next_step(replace(state, leg_id=None, timer=None), commands, event.cause)
 
     def _on_ring_timeout(self, event: TimerFired) -> Transition | None:
@@ -515,7 +541,7 @@ class Call:
         commands: list[Command] = [HangUp(state.leg_id, "no_answer")]
         if step.kind is StepKind.ONCALL:
             commands.append(
-                RecordEvent("oncall_no_answer", {"doctor": step.doctor_id, "cause": "no_answer"})
+                Record(OncallNoAnswer(_doctor(step), LegFailure.NO_ANSWER.value))
             )
         return self._next_step(replace(state, leg_id=None, timer=None), commands, "no_answer")
 
@@ -539,14 +565,14 @@ class Call:
             commands.append(CancelTimer(state.timer))
         if state.playback_id:
             commands.append(StopPlayback(state.playback_id))
-        commands.append(RecordEvent("oncall_confirmed", {"doctor": step.doctor_id}))
+        commands.append(Record(OncallConfirmed(_doctor(step))))
         return self._bridge(
             replace(state, timer=None, playback_id=None, prompts=0, generic_prompt=False),
             step,
             commands,
         )
 
-    def _on_prompt_done(self, event: PlaybackFinished) -> Transition | None:
+    def _on_prompt_done(self, event: PlaybackEnded) -> Transition | None:
         """The press-1 prompt ended without a key: say it again until the timer runs out."""
         state, leg = self.state, self.state.leg_id
         if event.playback_id != state.playback_id or leg is None:
@@ -578,7 +604,7 @@ class Call:
         step = self._plan().steps[state.step]
         commands: list[Command] = [
             HangUp(state.leg_id, "normal"),
-            RecordEvent("oncall_not_confirmed", {"doctor": step.doctor_id}),
+            Record(OncallNotConfirmed(_doctor(step), "not_confirmed")),
         ]
         cleared = replace(
             state, leg_id=None, timer=None, playback_id=None, prompts=0, generic_prompt=False
@@ -593,14 +619,14 @@ class Call:
         step = self._plan().steps[state.step]
         commands: list[Command] = [CancelTimer(state.timer)] if state.timer else []
         commands.append(
-            RecordEvent("oncall_declined", {"doctor": step.doctor_id, "cause": "hangup"})
+            Record(OncallDeclined(_doctor(step), "hangup"))
         )
         cleared = replace(
             state, leg_id=None, timer=None, playback_id=None, prompts=0, generic_prompt=False
         )
         return self._next_step(cleared, commands, "declined")
 
-    # --------------------------------------------------------------- BRIDGED
+    # --------------------------------------------------------------- TALKING
 
     def _bridge(self, state: CallState, step: Step, commands: list[Command]) -> Transition:
         """Connect caller and callee in a mixing bridge; our ringback/music stops first."""
@@ -611,16 +637,12 @@ class Call:
         commands += sound
         bridge = wire.bridge_id(self.id_prefix)
         commands.append(Bridge(bridge, (self.call_id, leg)))
-        commands.append(
-            RecordEvent(
-                "bridged", {"kind": step.kind.value, "target": step.target, "label": step.label}
-            )
-        )
-        outcome = "answered_by_staff" if step.kind is StepKind.STAFF else "answered_by_oncall"
+        commands.append(Record(Bridged(step.kind, step.target, step.label)))
+        outcome = Outcome.answered_by_kind(step.kind)
         return (
             replace(
                 state,
-                phase=Phase.BRIDGED,
+                phase=Phase.TALKING,
                 bridge_id=bridge,
                 answered_by=step.target,
                 outcome=outcome,
@@ -636,7 +658,7 @@ class Call:
         commands: list[Command] = [HangUp(self.call_id, "normal")]
         if state.bridge_id:
             commands.append(DestroyBridge(state.bridge_id))
-        commands += [RecordEvent("callee_hung_up", {}), self._ended(state)]
+        commands += [Record(CalleeHungUp()), self._ended(state)]
         return replace(state, phase=Phase.DONE, leg_id=None, bridge_id=None), commands
 
     def _on_bridge_failed(self, event: CommandFailed) -> Transition | None:
@@ -654,20 +676,20 @@ class Call:
 
     def _on_queue_result(self, event: QueueResult) -> Transition:
         """The caller is back from the queue unanswered: the maximum wait ran out."""
-        commands: list[Command] = [RecordEvent("queue_timeout", {"status": event.status})]
+        commands: list[Command] = [Record(QueueTimeout(event.status))]
         return self._next_step(replace(self.state, hold=Hold.NONE), commands, "queue")
 
-    def _on_operator_answered(self, event: OperatorAnswered) -> Transition:
+    def _on_operator_answered(self, event: OperatorConnected) -> Transition:
         """app_queue connected the caller to an operator."""
         commands: list[Command] = [
-            RecordEvent("operator_answered", {"member": event.member}),
-            RecordEvent("bridged", {"kind": StepKind.OPERATORS.value, "target": event.member}),
+            Record(OperatorAnswered(event.member)),
+            Record(Bridged(StepKind.OPERATORS, event.member)),
         ]
         state = replace(
             self.state,
             phase=Phase.WITH_OPERATOR,
             answered_by=event.member,
-            outcome="answered_by_operator",
+            outcome=Outcome.ANSWERED_BY_OPERATOR,
         )
         return state, commands
 
@@ -687,14 +709,14 @@ class Call:
         """The operator hung up first and app_queue returned the caller: release them."""
         commands: list[Command] = [
             HangUp(self.call_id, "normal"),
-            RecordEvent("callee_hung_up", {}),
+            Record(CalleeHungUp()),
             self._ended(self.state),
         ]
         return replace(self.state, phase=Phase.DONE), commands
 
     # --------------------------------------------------------------- teardown
 
-    def _on_caller_hung_up(self, event: CallerHungUp) -> Transition:
+    def _on_caller_hung_up(self, event: CallerGone) -> Transition:
         """The caller hung up: tear down every leg, bridge, timer and prompt of the call at once.
 
         Asterisk would not do it for us: a leg we created lives in the
@@ -722,11 +744,13 @@ class Call:
             prompts=0,
             generic_prompt=False,
         )
-        commands += [RecordEvent("caller_hung_up", {}), self._ended(state)]
+        commands += [Record(CallerHungUp()), self._ended(state)]
         return state, commands
 
-    def _ended(self, state: CallState) -> RecordEvent:
-        return RecordEvent("ended", {"outcome": state.outcome, "answered_by": state.answered_by})
+    def _ended(self, state: CallState) -> Record:
+        if state.outcome is None:  # pragma: no cover - every ending phase sets one
+            raise RuntimeError("a call ended without an outcome")
+        return Record(Ended(state.outcome, state.answered_by))
 
     # --------------------------------------------------------------- helpers
 
@@ -746,26 +770,25 @@ class Call:
         return replace(state, hold=wanted), commands
 
 
-def _abandoned(phase: Phase) -> str:
+def _abandoned(phase: Phase) -> Outcome:
     """The outcome of a call whose caller hung up before reaching a person."""
     return {
-        Phase.NEW: "abandoned_during_announcement",
-        Phase.ANNOUNCING: "abandoned_during_announcement",
-        Phase.QUEUED: "abandoned_in_queue",
-    }.get(phase, "abandoned_while_ringing")
+        Phase.NEW: Outcome.ABANDONED_DURING_ANNOUNCEMENT,
+        Phase.ANNOUNCING: Outcome.ABANDONED_DURING_ANNOUNCEMENT,
+        Phase.QUEUED: Outcome.ABANDONED_IN_QUEUE,
+    }.get(phase, Outcome.ABANDONED_WHILE_RINGING)
 
 
-def _decision(plan: Plan, *, resumed: bool) -> dict[str, Any]:
-    details: dict[str, Any] = {
-        "practice": plan.practice_id,
-        "status": plan.status,
-        "reason": plan.reason,
-        "known_did": plan.known_did,
-        "steps": [s.to_json() for s in plan.steps],
-    }
-    if resumed:
-        details["resumed"] = True
-    return details
+def _doctor(step: Step) -> str:
+    """The doctor an on-call step rings (its target when no doctor id was given)."""
+    return step.doctor_id or step.target
+
+
+# How a doctor's leg that failed is recorded; anything else is "no answer".
+_MISSED_BY_CAUSE: Mapping[LegFailure, type[OncallMissed]] = {
+    LegFailure.BUSY: OncallBusy,
+    LegFailure.REJECTED: OncallDeclined,
+}
 
 
 _Handler = Callable[[Call, Any], "Transition | None"]
@@ -774,26 +797,26 @@ _Handler = Callable[[Call, Any], "Transition | None"]
 # an event that cannot happen in that phase (or is stale) and changes nothing.
 _TRANSITIONS: Mapping[tuple[Phase, type], _Handler] = {
     (Phase.NEW, CallerEntered): Call._on_entered,
-    (Phase.ANNOUNCING, PlaybackFinished): Call._on_announcement_done,
+    (Phase.ANNOUNCING, PlaybackEnded): Call._on_announcement_done,
     (Phase.ANNOUNCING, CommandFailed): Call._on_announcement_failed,
-    (Phase.ANNOUNCING, CallerHungUp): Call._on_caller_hung_up,
+    (Phase.ANNOUNCING, CallerGone): Call._on_caller_hung_up,
     (Phase.RINGING, LegAnswered): Call._on_leg_answered,
     (Phase.RINGING, LegFailed): Call._on_leg_failed,
     (Phase.RINGING, TimerFired): Call._on_ring_timeout,
     (Phase.RINGING, CommandFailed): Call._on_leg_command_failed,
-    (Phase.RINGING, CallerHungUp): Call._on_caller_hung_up,
+    (Phase.RINGING, CallerGone): Call._on_caller_hung_up,
     (Phase.CONFIRMING, DtmfReceived): Call._on_dtmf,
-    (Phase.CONFIRMING, PlaybackFinished): Call._on_prompt_done,
+    (Phase.CONFIRMING, PlaybackEnded): Call._on_prompt_done,
     (Phase.CONFIRMING, TimerFired): Call._on_confirm_timeout,
     (Phase.CONFIRMING, LegFailed): Call._on_confirm_leg_failed,
-    (Phase.CONFIRMING, CallerHungUp): Call._on_caller_hung_up,
-    (Phase.BRIDGED, LegFailed): Call._on_callee_hung_up,
-    (Phase.BRIDGED, CommandFailed): Call._on_bridge_failed,
-    (Phase.BRIDGED, CallerHungUp): Call._on_caller_hung_up,
+    (Phase.CONFIRMING, CallerGone): Call._on_caller_hung_up,
+    (Phase.TALKING, LegFailed): Call._on_callee_hung_up,
+    (Phase.TALKING, CommandFailed): Call._on_bridge_failed,
+    (Phase.TALKING, CallerGone): Call._on_caller_hung_up,
     (Phase.QUEUED, QueueResult): Call._on_queue_result,
-    (Phase.QUEUED, OperatorAnswered): Call._on_operator_answered,
+    (Phase.QUEUED, OperatorConnected): Call._on_operator_answered,
     (Phase.QUEUED, CommandFailed): Call._on_queue_continue_failed,
-    (Phase.QUEUED, CallerHungUp): Call._on_caller_hung_up,
+    (Phase.QUEUED, CallerGone): Call._on_caller_hung_up,
     (Phase.WITH_OPERATOR, QueueResult): Call._on_operator_done,
-    (Phase.WITH_OPERATOR, CallerHungUp): Call._on_caller_hung_up,
+    (Phase.WITH_OPERATOR, CallerGone): Call._on_caller_hung_up,
 }

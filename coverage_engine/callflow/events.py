@@ -72,7 +72,7 @@ class DtmfReceived:
 
 
 @dataclass(frozen=True, slots=True)
-class PlaybackFinished:
+class PlaybackEnded:
     """The playback `playback_id` ended (played to the end, or stopped).
 
     `failed` is Asterisk's "failed" state: the sound could not be played at
@@ -96,7 +96,7 @@ class QueueResult:
 
 
 @dataclass(frozen=True, slots=True)
-class OperatorAnswered:
+class OperatorConnected:
     """An operator picked the caller up from the queue (app_queue bridged them)."""
 
     member: str
@@ -110,7 +110,7 @@ class TimerFired:
 
 
 @dataclass(frozen=True, slots=True)
-class CallerHungUp:
+class CallerGone:
     """The caller's channel is gone: every other leg, bridge and timer must go too."""
 
 
@@ -133,10 +133,10 @@ Event = (
     | LegAnswered
     | LegFailed
     | DtmfReceived
-    | PlaybackFinished
+    | PlaybackEnded
     | QueueResult
-    | OperatorAnswered
+    | OperatorConnected
     | TimerFired
-    | CallerHungUp
+    | CallerGone
     | CommandFailed
 )

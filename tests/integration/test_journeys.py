@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from coverage_engine.engine_process import EngineProcess
-from coverage_engine.records import Journey, Outcome
+from coverage_engine.journey import Journey, Outcome
 from coverage_engine.records.report import escalated
 from coverage_engine.records.testing import kinds, wait_for_journey
 from coverage_engine.sandbox import AriCredentials
@@ -101,7 +101,7 @@ def recorded(
         assert journey.answered_by in answered_by
     else:
         assert journey.answered_by == answered_by
-    assert " ".join(k.value for k in kinds(journey)) == " ".join(events.split())
+    assert " ".join(kinds(journey)) == " ".join(events.split())
     assert journey.caller_number == call.caller
     return journey
 
@@ -282,7 +282,7 @@ def test_closed_queue_wait_expires_then_primary_presses_1(
     assert call.wait(timeout=30).ended_by == "remote"
     recorded(engine, call, Outcome.ANSWERED_BY_ONCALL, "nguyen",
              "received decided announcement_played queue_entered queue_timeout oncall_dialing "
-             "oncall_confirmed bridged callee_hung_up ended")
+             "oncall_answered oncall_confirmed bridged callee_hung_up ended")
 
 
 def test_primary_answers_but_never_presses_1_so_backup_does(
@@ -306,7 +306,8 @@ def test_primary_answers_but_never_presses_1_so_backup_does(
     journey = recorded(
         engine, call, Outcome.ANSWERED_BY_ONCALL, "okafor",
         "received decided announcement_played queue_entered queue_timeout oncall_dialing "
-        "oncall_not_confirmed oncall_dialing oncall_confirmed bridged callee_hung_up ended")
+        "oncall_answered oncall_not_confirmed oncall_dialing oncall_answered oncall_confirmed "
+        "bridged callee_hung_up ended")
     assert escalated(journey)  # the report counts it: primary missed -> backup
 
 
@@ -330,7 +331,8 @@ def test_lakeside_closed_goes_to_on_call_first(
     assert any('"LFM: ' in shown for shown in shown_to(phones, "ruiz"))
     assert call.wait(timeout=30).ended_by == "remote"
     recorded(engine, call, Outcome.ANSWERED_BY_ONCALL, "ruiz",
-             "received decided oncall_dialing oncall_confirmed bridged callee_hung_up ended")
+             "received decided oncall_dialing oncall_answered oncall_confirmed bridged "
+             "callee_hung_up ended")
 
 
 def test_primary_and_backup_fail_so_the_operators_answer(
@@ -447,7 +449,8 @@ def test_engine_killed_while_caller_queued_then_restarted_caller_reaches_a_perso
     # One journey across the crash: closed by the restart, then carried on to the doctor.
     recorded(engine, call, Outcome.ANSWERED_BY_ONCALL, "nguyen",
              "received decided announcement_played queue_entered engine_restarted ended "
-             "decided queue_timeout oncall_dialing oncall_confirmed bridged callee_hung_up ended")
+             "decided queue_timeout oncall_dialing oncall_answered oncall_confirmed bridged "
+             "callee_hung_up ended")
 
 
 class DroppingProxy:
@@ -599,7 +602,8 @@ def test_lakeside_primary_voicemail_so_backup_presses_1(
     assert call.wait(timeout=30).ended_by == "remote"
     journey = recorded(
         engine, call, Outcome.ANSWERED_BY_ONCALL, "chen",
-        "received decided oncall_dialing oncall_not_confirmed oncall_dialing oncall_confirmed "
+        "received decided oncall_dialing oncall_answered oncall_not_confirmed oncall_dialing "
+        "oncall_answered oncall_confirmed "
         "bridged callee_hung_up ended")
     assert escalated(journey)
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from coverage_engine.engine_process import EngineProcess
-from coverage_engine.records import EventKind, Outcome
+from coverage_engine.journey import EventKind, Outcome
 from coverage_engine.records.testing import kinds, wait_for_journey
 from coverage_engine.sandbox import AriCredentials, Sandbox
 from coverage_engine.testing_sipp import CallerHandle, Phones, never_answers

@@ -19,8 +19,9 @@ from coverage_engine.agi.protocol import (
 )
 from coverage_engine.agi.route import RouteHandler, caller_of, did_of, plan_variables
 from coverage_engine.agi.server import AgiServer
+from coverage_engine.journey import Decided, EventKind, Via
 from coverage_engine.plan import Plan, Step, StepKind
-from coverage_engine.records import EventKind, MemoryRecorder
+from coverage_engine.records import MemoryRecorder
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 
@@ -130,7 +131,10 @@ async def test_route_records_the_journey_start_and_decision(
         "closed",
         "maple-grove",
     )
-    assert [e.kind for e in journey.events] == [EventKind.RECEIVED, EventKind.DECIDED]
+    assert [e.name for e in journey.events] == [EventKind.RECEIVED, EventKind.DECIDED]
+    decided = journey.events[1].event
+    assert isinstance(decided, Decided)
+    assert decided.via is Via.FASTAGI
 
 
 async def test_did_argument_wins_over_extension_and_is_filtered(

@@ -9,10 +9,11 @@ from coverage_engine.callflow.commands import (
     Command,
     ContinueInDialplan,
     CreateLeg,
-    RecordEvent,
+    Record,
     SetVariables,
 )
 from coverage_engine.callflow.events import CallerEntered, LegFailed, LegFailure, QueueResult
+from coverage_engine.journey import JourneyEvent, OperatorsSkipped
 from coverage_engine.plan import Plan, Step, StepKind
 
 C = "caller1"
@@ -50,8 +51,8 @@ def resume(
     return call, call.handle(event)
 
 
-def records(commands: list[Command]) -> list[tuple[str, dict[str, Any]]]:
-    return [(c.name, dict(c.details)) for c in commands if isinstance(c, RecordEvent)]
+def records(commands: list[Command]) -> list[JourneyEvent]:
+    return [c.event for c in commands if isinstance(c, Record)]
 
 
 def dialed(commands: list[Command]) -> list[str]:
@@ -75,10 +76,8 @@ def test_queue_that_emptied_while_the_doctor_rang_is_skipped_with_its_reason() -
     got = call.handle(LegFailed("caller1-leg1", LegFailure.NO_ANSWER))
     assert TO_QUEUE not in got
     assert dialed(got) == ["PJSIP/nguyen"]
-    assert (
-        "operators_skipped",
-        {"step": 1, "target": "answering", "reason": "no operator logged in to queue answering"},
-    ) in records(got)
+    skipped = OperatorsSkipped(1, "answering", "no operator logged in to queue answering")
+    assert skipped in records(got)
     assert call.state.phase is Phase.RINGING
     assert call.state.step == 2
     assert presence.asked == [("maple-grove", "answering")]
@@ -93,7 +92,7 @@ def test_queue_still_staffed_is_entered_as_planned() -> None:
     call.handle(entered(NIGHT))
     got = call.handle(LegFailed("caller1-leg1", LegFailure.NO_ANSWER))
     assert TO_QUEUE in got
-    assert "operators_skipped" not in [name for name, _ in records(got)]
+    assert not [r for r in records(got) if isinstance(r, OperatorsSkipped)]
     assert call.state.phase is Phase.QUEUED
 
 
