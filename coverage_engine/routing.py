@@ -68,7 +68,17 @@ def decide_for_practice(practice: Practice, instant: datetime, did: str = "") ->
         if step is None:
             # A role nobody fills right now (a one-doctor rotation has no
             # backup); the chain goes on to the next person.
-            notes.append(f"skipped {chain_step.to}: nobody in that role now")
+            if (
+                chain_step.to == "oncall_backup"
+                and assignment is not None
+                and assignment.backup_is_primary
+            ):
+                notes.append(
+                    f"skipped oncall_backup: the backup, {assignment.primary}, is on call "
+                    "as primary now (never rung twice)"
+                )
+            else:
+                notes.append(f"skipped {chain_step.to}: nobody in that role now")
         else:
             steps.append(step)
     return Plan(

@@ -45,3 +45,34 @@ def wall_time_instant(day: date, minutes: int, zone: ZoneInfo) -> datetime:
         day, minutes = day + timedelta(days=1), minutes - 24 * 60
     wall = datetime.combine(day, time(minutes // 60, minutes % 60))
     return first_instant(wall, zone)
+
+
+def wall_time_note(wall: datetime, zone: ZoneInfo) -> str | None:
+    """What an admin should know about reading `wall` (naive) in `zone`, or None.
+
+    In the missing hour the time never happens: it is read as the jump. In
+    the repeated hour it happens twice: it is read as the first time, and an
+    explicit offset picks the second.
+    """
+    wall = wall.replace(tzinfo=None, fold=0)
+    first = first_instant(wall, zone)
+    local = first.astimezone(zone)
+    shown = wall.strftime("%Y-%m-%d %H:%M")
+    if _wall(first, zone) != wall:
+        return (
+            f"{shown} does not exist in {zone.key} (the clocks jump forward that night); "
+            f"read as {local:%H:%M %Z}, the first moment after it"
+        )
+    second = wall.replace(tzinfo=zone, fold=1)
+    if second.utcoffset() != wall.replace(tzinfo=zone).utcoffset():
+        return (
+            f"{shown} happens twice in {zone.key} (the clocks go back that night); "
+            f"read as the first, {local:%H:%M %Z} (UTC{_offset(local)}); for the second "
+            f"write {wall:%Y-%m-%dT%H:%M}{_offset(second)}"
+        )
+    return None
+
+
+def _offset(moment: datetime) -> str:
+    text = moment.strftime("%z")  # -0500
+    return f"{text[:3]}:{text[3:]}"

@@ -10,17 +10,20 @@ import argparse
 import json
 import os
 import sys
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from coverage_engine.cli.calendar_html import people_in_order, render_calendar_html
 from coverage_engine.config import ConfigError, CoverageConfig, load_config
-from coverage_engine.config.model import localize
+from coverage_engine.config.model import LAST_DAY, check_day_in_range, localize
+from coverage_engine.config.text import show
 from coverage_engine.coverage import DayCoverage, coverage_calendar
 from coverage_engine.plan import Plan, Step, StepKind
 from coverage_engine.routing import decide
+from coverage_engine.wallclock import wall_time_note
 
 EXIT_OK, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
 
@@ -62,14 +65,19 @@ def register(subparsers: Any) -> None:
 
 def _date_arg(text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+        raise argparse.ArgumentTypeError(f"{show(text)} is not a date (YYYY-MM-DD)") from None
+    try:
+        check_day_in_range(day, text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return day
 
 
 def _days_arg(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 366:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days from 1 to 366")
+        raise argparse.ArgumentTypeError(f"{show(text)} is not a number of days from 1 to 366")
     return int(text)
 
 
@@ -107,13 +115,19 @@ def run_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def parse_instant(text: str, zone: ZoneInfo) -> datetime:
-    """An ISO-8601 instant; without an offset it is wall-clock time in `zone`.
+def parse_instant(text: str, zone: ZoneInfo) -> tuple[datetime, str | None]:
+    """An ISO-8601 instant, and a note when its wall-clock time is ambiguous.
 
-    Read like every time in the coverage file: in the missing DST hour it is
-    the jump, in the repeated hour the first reading.
+    Without an offset it is wall-clock time in `zone`, read like every time
+    in the coverage file: in the missing DST hour it is the jump, in the
+    repeated hour the first reading; the note says so. Raises ValueError for
+    text that is no date and time, or a date outside the supported range.
     """
-    return localize(datetime.fromisoformat(text.strip().replace("Z", "+00:00")), zone)
+    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    check_day_in_range(moment.date(), text)
+    if moment.tzinfo is not None:
+        return moment, None
+    return localize(moment, zone), wall_time_note(moment, zone)
 
 
 def run_explain(args: argparse.Namespace) -> int:
@@ -123,24 +137,33 @@ def run_explain(args: argparse.Namespace) -> int:
         return config
     practice = config.practice_for_did(args.did)
     zone = practice.zone if practice is not None else ZoneInfo("UTC")
+    note = None
     if args.at is None:
         instant = datetime.now(UTC)  # the shell may read the clock; the core never does
     else:
         try:
-            instant = parse_instant(args.at, zone)
-        except ValueError:
+            instant, note = parse_instant(args.at, zone)
+        except ValueError as exc:
             print(
-                f"coverage-engine explain: --at {args.at!r} is not an ISO-8601 date and time "
-                "(e.g. 2026-12-24T15:00 or 2026-12-24T15:00-06:00)",
+                f"coverage-engine explain: --at {show(args.at)}: {_instant_problem(exc)}",
                 file=sys.stderr,
             )
             return EXIT_USAGE
     plan = decide(config, instant, args.did, args.caller)
+    if note is not None:
+        plan = replace(plan, notes=(note, *plan.notes))
     if args.json:
         print(json.dumps(plan.to_json(), indent=2))
     else:
         print(render_plan(config, plan))
     return EXIT_OK
+
+
+def _instant_problem(exc: ValueError) -> str:
+    text = str(exc)
+    if "out of range" in text and "dates go from" in text:
+        return text.split(" is ", 1)[1]
+    return "is not an ISO-8601 date and time (e.g. 2026-12-24T15:00 or 2026-12-24T15:00-06:00)"
 
 
 def step_text(step: Step) -> str:
@@ -225,7 +248,14 @@ def run_calendar(args: argparse.Namespace) -> int:
     if practice is None:
         known = ", ".join(config.practices)
         print(
-            f"coverage-engine calendar: no practice {args.practice!r} (known: {known})",
+            f"coverage-engine calendar: no practice {show(args.practice)} (known: {known})",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if args.start + timedelta(days=args.days - 1) > LAST_DAY:
+        print(
+            f"coverage-engine calendar: the calendar would go past {LAST_DAY}, the last "
+            "date supported",
             file=sys.stderr,
         )
         return EXIT_USAGE

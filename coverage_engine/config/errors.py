@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from coverage_engine.config.text import one_line
 from coverage_engine.config.text import show as _show
 from coverage_engine.config.yamlsource import LineMap, PathKey
 
@@ -35,7 +36,9 @@ class ConfigIssue:
     def __str__(self) -> str:
         where = f"{self.source}:{self.line}" if self.line is not None else self.source
         key = format_path(self.path)
-        return f"{where}: {key}: {self.message}" if key else f"{where}: {self.message}"
+        text = f"{where}: {key}: {self.message}" if key else f"{where}: {self.message}"
+        # Keys, file names and values may hold control characters: one issue, one line.
+        return one_line(text)
 
 
 class ConfigError(Exception):
@@ -98,7 +101,7 @@ def _issue(err: ErrorDetails, lines: LineMap, source: str, root: type[BaseModel]
         key = str(loc[-1]) if loc else "?"
         allowed = _allowed_keys(root, loc[:-1])
         hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-        message = f'unknown key "{key}"'
+        message = f"unknown key {_show(key)}"
         if hint:
             message += f' (did you mean "{hint[0]}"?)'
         elif allowed:

@@ -13,6 +13,7 @@ clinic admin understands when they cannot.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 from collections.abc import Mapping
@@ -45,6 +46,17 @@ WEEKDAYS: tuple[str, ...] = (
     "sunday",
 )
 MINUTES_PER_DAY = 24 * 60
+# Dates the file and the commands accept. Far enough either way for any
+# schedule; near enough that converting between time zones never leaves
+# what Python's datetime can hold (year 1 to 9999), which would crash.
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2199, 12, 31)
+
+
+def check_day_in_range(day: date, value: object) -> None:
+    """Refuse a date outside FIRST_DAY..LAST_DAY with a message naming the value."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"{_show(value)} is out of range: dates go from {FIRST_DAY} to {LAST_DAY}")
 
 
 def format_clock(minutes: int) -> str:
@@ -79,30 +91,37 @@ def _parse_clock(value: object) -> int:
 
 
 def _parse_date(value: object) -> date:
+    parsed: date | None = None
     if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
+        parsed = value
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            parsed = date.fromisoformat(value.strip())
+    if parsed is not None:
+        check_day_in_range(parsed, value)
+        return parsed
     raise ValueError(f"{_show(value)} is not a date (write YYYY-MM-DD, e.g. 2026-12-24)")
 
 
 def _parse_datetime(value: object) -> datetime:
     """A date and time; without an offset it is read in the practice's time zone later."""
+    parsed: datetime | None = None
     if isinstance(value, datetime):
-        return value
-    if isinstance(value, date):
-        return datetime.combine(value, time(0))  # localized later, in the practice zone
-    if isinstance(value, str):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime.combine(value, time(0))  # localized later, in the practice zone
+    elif isinstance(value, str):
         text = value.strip()
         try:
             if len(text) == 10:  # a bare date means midnight at its start
-                return datetime.combine(date.fromisoformat(text), time(0))
-            return datetime.fromisoformat(text)
+                parsed = datetime.combine(date.fromisoformat(text), time(0))
+            else:
+                parsed = datetime.fromisoformat(text)
         except ValueError:
             pass
+    if parsed is not None:
+        check_day_in_range(parsed.date(), value)
+        return parsed
     raise ValueError(
         f"{_show(value)} is not a date and time (write YYYY-MM-DD HH:MM, "
         "optionally with an offset like -06:00)"
@@ -129,7 +148,7 @@ def _pattern(regex: str, problem: str) -> AfterValidator:
 
     def check(value: str) -> str:
         if not compiled.fullmatch(value) or ".." in value:
-            raise ValueError(f'"{value}" {problem}')
+            raise ValueError(f"{_show(value)} {problem}")
         return value
 
     return AfterValidator(check)
@@ -203,7 +222,7 @@ def _check_timezone(value: str) -> str:
     # thing on every machine.
     if value not in _zone_names():
         raise ValueError(
-            f'"{value}" is not an IANA time zone (e.g. America/Chicago, '
+            f"{_show(value)} is not an IANA time zone (e.g. America/Chicago, "
             "America/Los_Angeles, Europe/Paris)"
         )
     return value
@@ -356,12 +375,12 @@ class NationalCalendar(Frozen):
         supported = _supported_countries()
         if self.country not in supported:
             raise ValueError(
-                f'"{self.country}" is not a country code the holidays calendar knows '
+                f"{_show(self.country)} is not a country code the holidays calendar knows "
                 "(use ISO 3166 alpha-2, e.g. US, CA, GB)"
             )
         if self.subdivision is not None and self.subdivision not in supported[self.country]:
             raise ValueError(
-                f'"{self.subdivision}" is not a subdivision of {self.country} '
+                f"{_show(self.subdivision)} is not a subdivision of {self.country} "
                 f"(e.g. {', '.join(supported[self.country][:6])})"
             )
         return self

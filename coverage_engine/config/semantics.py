@@ -116,6 +116,13 @@ def _roster(practice: Practice, base: PathKey, zone: ZoneInfo) -> Iterator[Findi
     if roster.primary is not None:
         yield from unknown(roster.primary, (*path, "primary"))
     rule = roster.backup_rule
+    if roster.primary is not None and rule == roster.primary:
+        # The same phone twice in a row wastes a whole ring time at 3 a.m.
+        yield (
+            (*path, "backup"),
+            f'"{rule}" is the primary, so cannot also be the backup; name another doctor '
+            "or write backup: none",
+        )
     if rule == "next_in_rotation" and roster.rotation is None:
         yield ((*path, "backup"), "next_in_rotation needs a rotation; name a doctor or none")
     elif rule not in ("next_in_rotation", "none"):
@@ -124,6 +131,12 @@ def _roster(practice: Practice, base: PathKey, zone: ZoneInfo) -> Iterator[Findi
         yield from unknown(swap.doctor, (*path, "swaps", i, "doctor"))
         if swap.backup is not None:
             yield from unknown(swap.backup, (*path, "swaps", i, "backup"))
+            if swap.backup == swap.doctor:
+                yield (
+                    (*path, "swaps", i, "backup"),
+                    f'"{swap.doctor}" covers this swap, so cannot also be its backup; name '
+                    "another doctor, or leave backup out to use the practice's backup rule",
+                )
         if localize(swap.until, zone) <= localize(swap.start, zone):
             yield ((*path, "swaps", i, "until"), "the swap ends before it starts")
 

@@ -20,17 +20,25 @@ into billions of nodes during validation).
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from coverage_engine.config.text import show
+
 # An admin's coverage file is a few KB; 1 MiB leaves ample room and refuses
 # anything that is plainly not a hand-written configuration.
 MAX_FILE_BYTES = 1024 * 1024
 # Upper bound on nodes after expanding aliases (anchors reused with `*name`).
 MAX_EXPANDED_NODES = 200_000
+# Deepest nesting of mappings and lists. The reference file nests 7 levels;
+# PyYAML's composer recurses once per level, so a few hundred would end in a
+# RecursionError before any message could name the line.
+MAX_DEPTH = 40
 
 PathKey = tuple[str | int, ...]
 
@@ -108,26 +116,57 @@ class SourceError(Exception):
 
 
 def read_source(path: Path, display_name: str | None = None) -> Source:
-    """Read and parse `path`; raise `SourceError` with line numbers on any problem."""
+    """Read and parse `path`; raise `SourceError` with line numbers on any problem.
+
+    Only a regular file is read. A FIFO or a device would block or never end,
+    so the file is opened without blocking and refused unless it is regular:
+    a check must answer, not hang.
+    """
     name = display_name or str(path)
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise SourceError(
-            name,
-            [
-                SourceIssue(
-                    1,
-                    (),
-                    f"file is {size / 1_048_576:.1f} MB; a coverage configuration is at most "
-                    f"{MAX_FILE_BYTES // 1024} KB (is this the right file?)",
-                )
-            ],
-        )
-    with path.open("rb") as fh:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(21, "is a directory", str(path))
+        if not stat.S_ISREG(info.st_mode):
+            raise SourceError(
+                name,
+                [
+                    SourceIssue(
+                        None,
+                        (),
+                        f"is not a regular file ({_file_kind(info.st_mode)}); "
+                        "give the path of the coverage YAML file itself",
+                    )
+                ],
+            )
+        size = info.st_size
+        if size > MAX_FILE_BYTES:
+            raise SourceError(
+                name,
+                [
+                    SourceIssue(
+                        1,
+                        (),
+                        f"file is {size / 1_048_576:.1f} MB; a coverage configuration is at "
+                        f"most {MAX_FILE_BYTES // 1024} KB (is this the right file?)",
+                    )
+                ],
+            )
         raw = fh.read(MAX_FILE_BYTES + 1)
     if len(raw) > MAX_FILE_BYTES:  # the file grew between stat and read
         raise SourceError(name, [SourceIssue(1, (), "file is larger than the 1 MB limit")])
     return parse_bytes(raw, name)
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a plain file"
 
 
 def parse_bytes(raw: bytes, name: str) -> Source:
@@ -153,26 +192,15 @@ def parse_bytes(raw: bytes, name: str) -> Source:
 
 def parse_text(text: str, name: str) -> Source:
     """Parse YAML text into plain data with a line map."""
+    depth_issue = _too_deep(text)
+    if depth_issue is not None:
+        raise SourceError(name, [depth_issue])
     try:
         node = yaml.compose(text, Loader=_TextOnlyLoader)  # a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or "syntax error"
-        if "\t" in problem or "\\t" in problem:  # PyYAML writes a tab as \t
-            problem += " (YAML indents with spaces, never tabs)"
-        context = f" ({exc.context})" if exc.context else ""
-        raise SourceError(
-            name,
-            [
-                SourceIssue(
-                    line,
-                    (),
-                    f"invalid YAML: {problem}{context}; check the indentation, and quote "
-                    "text that contains ':' followed by a space, or '#'",
-                )
-            ],
-        ) from None
+        raise SourceError(name, [_syntax_issue(exc)]) from None
+    except yaml.reader.ReaderError as exc:
+        raise SourceError(name, [_reader_issue(exc, text)]) from None
     except yaml.YAMLError as exc:
         raise SourceError(name, [SourceIssue(None, (), f"invalid YAML: {exc}")]) from None
     if node is None:
@@ -194,6 +222,61 @@ def parse_text(text: str, name: str) -> Source:
     if builder.issues:
         raise SourceError(name, builder.issues)
     return Source(name=name, data=data, lines=builder.lines)
+
+
+def _syntax_issue(exc: yaml.MarkedYAMLError) -> SourceIssue:
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark is not None else None
+    problem = exc.problem or "syntax error"
+    if "\t" in problem or "\\t" in problem:  # PyYAML writes a tab as \t
+        problem += " (YAML indents with spaces, never tabs)"
+    context = f" ({exc.context})" if exc.context else ""
+    return SourceIssue(
+        line,
+        (),
+        f"invalid YAML: {problem}{context}; check the indentation, and quote "
+        "text that contains ':' followed by a space, or '#'",
+    )
+
+
+def _reader_issue(exc: yaml.reader.ReaderError, text: str) -> SourceIssue:
+    """A character YAML does not allow (a NUL byte, a control character), with its line."""
+    position = max(0, min(exc.position, len(text)))
+    line = text.count("\n", 0, position) + 1
+    character = exc.character
+    code = character if isinstance(character, int) else ord(str(character)[:1] or "\0")
+    return SourceIssue(
+        line,
+        (),
+        f"the file contains the control character U+{code:04X}, which YAML does not allow "
+        "(is this a text file? remove the character in your editor)",
+    )
+
+
+def _too_deep(text: str) -> SourceIssue | None:
+    """A document nested deeper than `MAX_DEPTH`, found without recursion.
+
+    The event stream is flat, so counting starts and ends of mappings and
+    lists measures the depth before the (recursive) composer ever runs.
+    """
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_TextOnlyLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    line = event.start_mark.line + 1 if event.start_mark is not None else None
+                    return SourceIssue(
+                        line,
+                        (),
+                        f"mappings and lists are nested more than {MAX_DEPTH} levels deep here; "
+                        "a coverage file needs fewer than 10 (check the indentation and brackets)",
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return None  # the composer reports the syntax error with its line
+    return None
 
 
 def _expanded_size(root: yaml.Node) -> int:
@@ -229,7 +312,7 @@ class _Builder:
         self.lines.lines.setdefault(path, line)
         if node.tag not in _ALLOWED_TAGS:
             self.issues.append(
-                SourceIssue(line, path, f"YAML tag {node.tag!r} is not allowed here; remove it")
+                SourceIssue(line, path, f"YAML tag {show(node.tag)} is not allowed here; remove it")
             )
             return None
         if id(node) in self._active:
@@ -274,7 +357,8 @@ class _Builder:
                     SourceIssue(
                         key_line,
                         (*path, key),
-                        f"key {key!r} appears twice in the same mapping (first on line {first})",
+                        f"key {show(key)} appears twice in the same mapping "
+                        f"(first on line {first})",
                     )
                 )
                 continue

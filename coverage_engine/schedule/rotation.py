@@ -27,11 +27,17 @@ from coverage_engine.wallclock import wall_time_instant
 
 @dataclass(frozen=True, slots=True)
 class OnCallAssignment:
-    """The doctors on call and where that comes from ("rotation", "swap: ...")."""
+    """The doctors on call and where that comes from ("rotation", "swap: ...").
+
+    `backup_is_primary` says the backup rule named the primary doctor
+    themself (a fixed backup who is on call this week, say): that backup is
+    dropped rather than ringing the same phone twice.
+    """
 
     primary: str
     backup: str | None
     source: str
+    backup_is_primary: bool = False
 
 
 def turn_start_day(rotation: Rotation, instant: datetime, zone: ZoneInfo) -> date:
@@ -101,5 +107,7 @@ def oncall_at(roster: OnCallRoster, zone: ZoneInfo, instant: datetime) -> OnCall
             else None
         )
     else:
-        backup = rule if rule != primary else None
+        if rule == primary:
+            return OnCallAssignment(primary, None, source, backup_is_primary=True)
+        backup = rule
     return OnCallAssignment(primary, backup, source)

@@ -28,8 +28,7 @@ from coverage_engine.journey import (
 from coverage_engine.plan import StepKind
 from coverage_engine.records import JourneyFilter
 from coverage_engine.records.sqlite import RecordStore, records_path
-from coverage_engine.sandbox import AmiCredentials, AriCredentials, Sandbox
-from coverage_engine.testing_sipp import (
+from coverage_lab.phones import (
     CallerHandle,
     Phones,
     answers,
@@ -37,6 +36,7 @@ from coverage_engine.testing_sipp import (
     never_answers,
     presses,
 )
+from coverage_lab.sandbox import AmiCredentials, AriCredentials, Sandbox
 
 pytestmark = pytest.mark.integration
 

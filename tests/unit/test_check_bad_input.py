@@ -193,7 +193,7 @@ def test_duplicate_key_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture
     code, err, path = run_check(tmp_path, capsys, text)
     assert code == 1
     assert (
-        f"{path}:{line + 1}: practices.lakeside.short_name: key 'short_name' appears twice" in err
+        f"{path}:{line + 1}: practices.lakeside.short_name: key \"short_name\" appears twice" in err
     )
 
 
