@@ -18,16 +18,16 @@ import structlog
 from aiohttp import web
 
 from coverage_engine.ami import Ami, AmiError, AmiSettings, PanoramiskAmi, PresenceTracker
-from coverage_engine.ami.gate import OperatorGate, PresenceGate, gate_plan
+from coverage_engine.ami.gate import PresenceGate
 from coverage_engine.ari import Ari, AriSettings
 from coverage_engine.callflow import CallSettings
 from coverage_engine.clock import Clock, SystemClock
 from coverage_engine.config import CoverageConfig, load_config
-from coverage_engine.engine import Engine, Router
+from coverage_engine.engine import Engine
 from coverage_engine.journey.live import LiveJourneys
 from coverage_engine.journey.sink import Fanout, JourneySink
 from coverage_engine.metrics import Metrics, MetricsServerError, serve_metrics
-from coverage_engine.plan import Plan
+from coverage_engine.plan import Plan, Router
 from coverage_engine.records.recorder import JourneyRecorder
 from coverage_engine.records.sink import RecorderSink
 from coverage_engine.records.sqlite import SqliteRecorder, records_path
@@ -37,17 +37,15 @@ from coverage_engine.routing import decide
 log = structlog.get_logger("coverage_engine.bootstrap")
 
 
-def router_for(holder: ConfigHolder[CoverageConfig], gate: OperatorGate | None = None) -> Router:
+def router_for(holder: ConfigHolder[CoverageConfig]) -> Router:
     """The routing core, always deciding with the holder's current configuration.
 
     A reload swaps `holder.current`; the next call is decided with it, while
-    calls in progress keep the plan they were given. With a `gate` (operator
-    presence over AMI), operators steps nobody can answer are skipped.
+    calls in progress keep the plan they were given.
     """
 
     def route(instant: datetime, did: str, caller: str) -> Plan:
-        plan = decide(holder.current, instant, did, caller)
-        return plan if gate is None else gate_plan(plan, gate)
+        return decide(holder.current, instant, did, caller)
 
     return route
 
@@ -104,13 +102,13 @@ def build_engine(
     ari: Ari,
     holder: ConfigHolder[CoverageConfig],
     parts: EngineParts,
-    gate: OperatorGate | None = None,
+    gate: PresenceGate | None = None,
 ) -> Engine:
     """The engine wired to ARI, to the (reloadable) current config and to the metrics."""
     metrics = parts.metrics
     engine = Engine(
         ari,
-        metrics.timed(router_for(holder, gate)),
+        metrics.timed(router_for(holder)),
         clock=parts.clock.now,
         sink=parts.sink,
         settings=parts.call_settings,

@@ -53,7 +53,6 @@ from coverage_engine.ari import (
 from coverage_engine.ari import PlaybackFinished as AriPlaybackFinished
 from coverage_engine.callflow import Call, CallSettings, LegFailure
 from coverage_engine.callflow import commands as cmd
-from coverage_engine.callflow.call import OperatorsCheck
 from coverage_engine.callflow.events import (
     CallerEntered,
     CallerGone,
@@ -71,12 +70,10 @@ from coverage_engine.callflow.resume import format_tried, parse_tried
 from coverage_engine.journey import Decided, Ended, JourneyEvent, Outcome, Received
 from coverage_engine.journey.sink import JourneySink, NoSink
 from coverage_engine.logs import mask_caller
-from coverage_engine.plan import Plan
+from coverage_engine.plan import Plan, Router
+from coverage_engine.presence import OperatorsCheck
 
 log = structlog.get_logger("coverage_engine.engine")
-
-Router = Callable[[datetime, str, str], Plan]
-"""(instant, dialed number, caller number) -> the plan: the routing core, bound to a config."""
 
 Clock = Callable[[], datetime]
 """Returns the current instant, timezone-aware."""
@@ -166,8 +163,8 @@ class Engine:
         operators_check: OperatorsCheck | None = None,
     ) -> None:
         self._ari = ari
-        # Operator presence, asked by each call again right before it enters
-        # an operators step (None: presence unknown, no step is skipped).
+        # Operator presence, asked by each call as an operators step is about
+        # to start (None: presence unknown, no step is skipped).
         self._operators_check = operators_check
         # Told True/False as the ARI event link comes up and goes down (metrics).
         self._on_link = on_link

@@ -104,6 +104,7 @@ from coverage_engine.journey import (
     Via,
 )
 from coverage_engine.plan import Plan, Step, StepKind
+from coverage_engine.presence import OperatorsCheck, reason_to_skip
 
 
 class Phase(StrEnum):
@@ -176,14 +177,6 @@ class CallSettings:
 
 Transition = tuple[CallState, list[Command]]
 
-OperatorsCheck = Callable[[str, str], str | None]
-"""(practice id, queue) -> why an operators step should be skipped right now, or None.
-
-The engine passes the operator presence gate here; it reads an in-memory
-snapshot kept current by the AMI tracker, so asking it does no I/O.
-"""
-
-
 class Call:
     """One caller's journey through the plan.
 
@@ -204,10 +197,8 @@ class Call:
         self.call_id = call_id
         self.id_prefix = id_prefix or call_id
         self.settings = settings or CallSettings()
-        # Asked again right before each operators step but the last: presence
-        # was applied to the plan when the call arrived, and a caller who spent
-        # a minute with unanswering doctors must not land in a queue that
-        # emptied meanwhile. None: no presence known, nothing is skipped.
+        # Operator presence, asked as each operators step is about to start
+        # (`presence`). None: no presence known, nothing is skipped.
         self._operators_check = operators_check
         self.plan: Plan | None = None
         # The steps a previous engine tried (a resumed call), and the index of
@@ -346,7 +337,7 @@ class Call:
     ) -> Transition:
         """Try step `index` of the plan, or the dialplan fallback when none is left."""
         steps = self._plan().steps
-        index = self._skip_unavailable_operators(index, commands)
+        index = self._pass_over_unavailable(index, commands)
         if index >= len(steps):
             return self._to_fallback(state, commands, reason="every step of the plan was tried")
         step = steps[index]
@@ -357,25 +348,18 @@ class Call:
             return self._enter_queue(state, step, commands, after)
         return self._dial(state, step, commands, after)
 
-    def _skip_unavailable_operators(self, index: int, commands: list[Command]) -> int:
-        """The first step from `index` on that is not an operators step nobody can answer now.
+    def _pass_over_unavailable(self, index: int, commands: list[Command]) -> int:
+        """The first step from `index` on that operator presence does not pass over.
 
-        The same rule as at decide time (`ami.gate`), asked again at the moment
-        the caller would enter the queue; each skip is a journey event with
-        its reason. The plan's last step, the operators as the final safety
-        net, is never skipped.
+        Asked at the moment the caller would enter each operators step
+        (`presence`); each step passed over is a journey event with its reason.
         """
-        check = self._operators_check
-        if check is None:
-            return index
         plan = self._plan()
-        last = len(plan.steps) - 1
-        while index < last and plan.steps[index].kind is StepKind.OPERATORS:
-            step = plan.steps[index]
-            reason = check(plan.practice_id, step.dial)
+        while index < len(plan.steps):
+            reason = reason_to_skip(plan, index, self._operators_check)
             if reason is None:
                 break
-            commands.append(Record(OperatorsSkipped(index, step.target, reason)))
+            commands.append(Record(OperatorsSkipped(index, plan.steps[index].target, reason)))
             index += 1
         return index
 

@@ -19,7 +19,8 @@ from coverage_engine.agi.protocol import (
 )
 from coverage_engine.agi.route import RouteHandler, caller_of, did_of, plan_variables
 from coverage_engine.agi.server import AgiServer
-from coverage_engine.journey import Decided, EventKind, Via
+from coverage_engine.clock import FrozenClock
+from coverage_engine.journey import Decided, EventKind, OperatorsSkipped, Via
 from coverage_engine.plan import Plan, Step, StepKind
 from coverage_engine.records import MemoryRecorder
 
@@ -85,7 +86,7 @@ async def served() -> AsyncIterator[tuple[int, MemoryRecorder, list[tuple[str, s
 
     recorder = MemoryRecorder()
     server = AgiServer(
-        {"route": RouteHandler(decide, lambda: NOW, recorder)},
+        {"route": RouteHandler(decide, FrozenClock(NOW), recorder)},
         header_timeout=0.5,
         session_timeout=2,
     )
@@ -204,7 +205,7 @@ async def test_a_routing_failure_answers_error_so_the_dialplan_takes_its_safety_
     def broken(_at: datetime, _did: str, _caller: str) -> Plan:
         raise RuntimeError("bug")
 
-    server = AgiServer({"route": RouteHandler(broken, lambda: NOW)})
+    server = AgiServer({"route": RouteHandler(broken, FrozenClock(NOW))})
     _, port = await server.start("127.0.0.1", 0)
     try:
         assert await play_asterisk(port, env()) == {"COVERAGE_STATUS": "error"}
@@ -262,3 +263,28 @@ def test_plan_variables_of_an_unknown_caller() -> None:
     assert caller_of(request) == ("", "")
     assert did_of(request) == "+16085550142"
     assert plan_variables(CLOSED)[-1] == ("COVERAGE_STATUS", "closed")
+
+
+async def test_an_operators_step_nobody_can_answer_is_left_out_and_says_why() -> None:
+    """With nobody logged in, the early queue is not offered; the final one always is."""
+    recorder = MemoryRecorder()
+    handler = RouteHandler(
+        lambda _at, _did, _caller: CLOSED,
+        FrozenClock(NOW),
+        recorder,
+        operators_check=lambda _practice, queue: f"no operator logged in to queue {queue}",
+    )
+    server = AgiServer({"route": handler}, header_timeout=0.5, session_timeout=2)
+    _, port = await server.start("127.0.0.1", 0)
+    try:
+        variables = await play_asterisk(port, env())
+    finally:
+        await server.close()
+    assert variables["COVERAGE_STEPS"] == "2"
+    assert [variables[f"COVERAGE_STEP_{n}_KIND"] for n in (1, 2)] == ["oncall", "operators"]
+    assert variables["COVERAGE_REASON"] == "closed: outside office hours"
+    journey = recorder.get("1764212400.1")
+    assert journey is not None
+    assert journey.events[-1].event == OperatorsSkipped(
+        0, "answering", "no operator logged in to queue answering"
+    )

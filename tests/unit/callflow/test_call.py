@@ -118,8 +118,8 @@ def step_var(*tried: str) -> SetVariables:
     return SetVariables(C, (("COVERAGE_TRIED", ",".join(tried)),))
 
 
-OPEN_KEYS = ("staff/frontdesk-maple", "operators/answering#last")
-CLOSED_KEYS = ("operators/answering", "oncall/patel", "oncall/nguyen", "operators/answering#last")
+OPEN_KEYS = ("staff/frontdesk-maple", "operators/answering")
+CLOSED_KEYS = ("operators/answering", "oncall/patel", "oncall/nguyen", "operators/answering#2")
 
 
 ENTRY_VARS = SetVariables(

@@ -1,4 +1,4 @@
-"""Presence asked again right before each operators step, and restarts that find their step."""
+"""Presence asked as each operators step starts, and restarts that find their step."""
 
 from __future__ import annotations
 
@@ -118,17 +118,27 @@ def test_without_presence_no_step_is_skipped() -> None:
     assert call.state.step == 1
 
 
-def test_resumed_from_the_early_queue_now_skipped_rings_the_next_doctor() -> None:
-    """Back from the early queue after a restart, with that queue gone from the new plan."""
-    new_plan = Plan(
-        "maple-grove", "Maple Grove Pediatrics", "MGP", "closed", "night", (NGUYEN, QUEUE)
-    )
-    # By the old index (1) the caller would be sent to the final queue, past Dr. Nguyen.
-    call, got = resume(new_plan, ("oncall/patel", "operators/answering"), "TIMEOUT")
+def test_resumed_from_the_early_queue_rings_the_next_doctor() -> None:
+    """Back from the early queue after a restart: the doctor after it, not the queue again."""
+    call, got = resume(NIGHT, ("oncall/patel", "operators/answering"), "TIMEOUT")
     assert dialed(got) == ["PJSIP/nguyen"]
     assert TO_QUEUE not in got
-    assert call.state.step == 0
+    assert call.state.step == 2
     assert tried(got) == "oncall/patel,operators/answering,oncall/nguyen"
+
+
+def test_a_resumed_call_asks_presence_like_any_other() -> None:
+    """Taken on after a restart with nobody logged in: the early queue is passed over."""
+    presence = Presence()
+    presence.empty = True
+    call = Call(C, id_prefix="caller1-r1", operators_check=presence)
+    got = call.handle(entered(NIGHT, resumed=True, tried=("oncall/patel",), queue_status=None))
+    assert dialed(got) == ["PJSIP/patel"]  # the interrupted step is tried again
+    got = call.handle(LegFailed("caller1-r1-leg1", LegFailure.NO_ANSWER))
+    assert dialed(got) == ["PJSIP/nguyen"]
+    assert OperatorsSkipped(1, "answering", "no operator logged in to queue answering") in records(
+        got
+    )
 
 
 def test_resumed_mid_step_in_a_plan_that_gained_a_step_rings_the_same_doctor() -> None:
@@ -145,7 +155,7 @@ def test_resumed_mid_step_in_a_plan_that_gained_a_step_rings_the_same_doctor() -
 
 def test_resumed_call_back_from_the_final_queue_goes_to_the_dialplan_safety_net() -> None:
     """Every person was tried before the restart: the dialplan fallback takes over, as before."""
-    before = ("oncall/patel", "oncall/nguyen", "operators/answering#last")
+    before = ("oncall/patel", "operators/answering", "oncall/nguyen", "operators/answering#2")
     call, got = resume(NIGHT, before, "TIMEOUT")
     assert ContinueInDialplan(C, "coverage-fallback") in got
     assert call.finished

@@ -18,14 +18,14 @@ def plan(*steps: Step) -> Plan:
     return Plan("maple-grove", "Maple Grove Pediatrics", "MGP", "closed", "night", steps)
 
 
-def test_step_keys_name_people_and_set_the_final_queue_apart() -> None:
-    """Keys say who a step reaches; a repeat gets #2, and the final step is keyed #last."""
+def test_step_keys_name_people_and_number_repeats() -> None:
+    """Keys say who a step reaches; a person met again later in the plan gets #2, #3."""
     assert step_keys(plan(QUEUE, PATEL, QUEUE, NGUYEN, QUEUE)) == (
         "operators/answering",
         "oncall/patel",
         "operators/answering#2",
         "oncall/nguyen",
-        "operators/answering#last",
+        "operators/answering#3",
     )
 
 
@@ -54,32 +54,25 @@ CASES = [
         1,
     ),
     (
-        "the early queue is now skipped (nobody logged in): the doctor is found one step up",
+        "same plan, back from the final queue: every step done, the dialplan's safety net",
+        plan(QUEUE, PATEL, NGUYEN, QUEUE),
+        ("operators/answering", "oncall/patel", "oncall/nguyen", "operators/answering#2"),
+        True,
+        4,
+    ),
+    (
+        "a reload dropped the early queue: the doctor is found one step up",
         plan(PATEL, NGUYEN, QUEUE),
         ("operators/answering", "oncall/patel"),
         False,
         0,
     ),
     (
-        "the early queue is back (operators logged in): the doctor is found one step down",
+        "a reload added an early queue: the doctor is found one step down",
         plan(QUEUE, PATEL, NGUYEN, QUEUE),
         ("oncall/patel",),
         False,
         1,
-    ),
-    (
-        "back from the early queue which the new plan skips: not the final queue, the doctor",
-        plan(PATEL, NGUYEN, QUEUE),
-        ("operators/answering",),
-        True,
-        0,
-    ),
-    (
-        "back from the final queue while the new plan has an early queue again: every step done",
-        plan(QUEUE, PATEL, NGUYEN, QUEUE),
-        ("oncall/patel", "oncall/nguyen", "operators/answering#last"),
-        True,
-        4,
     ),
     (
         "the on-call handoff passed: the new primary was never tried, ring them",
