@@ -109,7 +109,7 @@ def build_engine(
     engine = Engine(
         ari,
         metrics.timed(router_for(holder)),
-        clock=parts.clock.now,
+        clock=parts.clock,
         sink=parts.sink,
         settings=parts.call_settings,
         on_link=metrics.set_ari_connected,

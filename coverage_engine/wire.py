@@ -253,9 +253,6 @@ DIALPLAN_GLOBALS: Mapping[str, str] = {
 #: (queues.conf `setinterfacevar = yes`): which operator answered.
 QUEUE_MEMBER = "MEMBERINTERFACE"
 
-# Dialplan functions the engine writes through channel variables.
-CALLER_NAME = "CALLERID(name)"  # what an operator's phone shows ("MGP: Jane Doe")
-# What a callee's phone shows on a leg made by `POST /channels/create`
-# (chan_pjsip builds the From header from the connected line).
-CONNECTED_NAME = "CONNECTEDLINE(name)"
-CONNECTED_NUMBER = "CONNECTEDLINE(num)"
+# A dialplan function the call flow writes through a channel variable: what
+# an operator's phone shows for a queued caller ("MGP: Jane Doe").
+CALLER_NAME = "CALLERID(name)"

@@ -57,6 +57,7 @@ from coverage_engine.ari.settings import AriSettings
 log = structlog.get_logger("coverage_engine.ari")
 
 _STOP: Final = object()  # queue sentinel: the client was closed, the event iterator ends
+_STASIS_ENTRY_FIRST_PAUSE = 0.005  # then doubling, within AriSettings.stasis_entry_wait
 
 
 def mask_digits(text: str) -> str:
@@ -395,17 +396,21 @@ class AriClient:
         path = f"/channels/{_segment(channel_id)}/dial"
         # Asterisk 22 answers `/channels/create` before the new channel has
         # entered the application, and a dial in that gap is refused with 409
-        # "Channel not in Stasis application" (seen in the sandbox). Retry
-        # briefly so callers can create and dial back to back.
-        deadline = time.monotonic() + self._settings.request_timeout
+        # "Channel not in Stasis application" (seen in the sandbox, for a few
+        # ms). Retried here, the one place that knows, with a growing pause
+        # and a bound: a channel that never enters is then the caller's
+        # failure to handle (the call moves on to its next step).
+        deadline = time.monotonic() + self._settings.stasis_entry_wait
+        pause = _STASIS_ENTRY_FIRST_PAUSE
         while True:
             try:
                 await self._request("POST", path, params=params)
                 return
             except ResourceConflict as exc:
-                if "stasis" not in exc.message.lower() or time.monotonic() >= deadline:
+                if "stasis" not in exc.message.lower() or time.monotonic() + pause > deadline:
                     raise
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(pause)
+            pause *= 2
 
     async def continue_in_dialplan(
         self, channel_id: str, *, context: str, extension: str, priority: int = 1

@@ -22,7 +22,8 @@ Phases and what moves a call between them (read `_TRANSITIONS` at the bottom):
               operators       -> QUEUED      (the caller is in app_queue, in the dialplan)
               none left       -> DONE        (dialplan fallback context)
 
-    RINGING   ──LegAnswered──> TALKING, or CONFIRMING for press-1 steps
+    RINGING   ──LegEnteredApp + LegUp (either order)──> TALKING, or CONFIRMING for
+              press-1 steps
               ──LegFailed / ring TimerFired──> (next step)
     CONFIRMING──DtmfReceived('1')──> TALKING
               ──confirm TimerFired / LegFailed──> (next step)
@@ -70,9 +71,10 @@ from coverage_engine.callflow.events import (
     CommandFailed,
     DtmfReceived,
     Event,
-    LegAnswered,
+    LegEnteredApp,
     LegFailed,
     LegFailure,
+    LegUp,
     OperatorConnected,
     PlaybackEnded,
     QueueResult,
@@ -138,6 +140,10 @@ class CallState:
     bridge_id: str | None = None
     playback_id: str | None = None  # the announcement, or the press-1 prompt
     timer: str | None = None  # the one timer running (ring or confirm)
+    # What Asterisk said of the current leg: a leg can be played to or bridged
+    # only once it is both in the application and answered (either order).
+    leg_in_app: bool = False
+    leg_up: bool = False
     hold: Hold = Hold.NONE
     answered_by: str | None = None  # the target of the step that reached a person
     outcome: Outcome | None = None  # the journey outcome, once known
@@ -341,7 +347,15 @@ class Call:
         if index >= len(steps):
             return self._to_fallback(state, commands, reason="every step of the plan was tried")
         step = steps[index]
-        state = replace(state, step=index, leg_id=None, timer=None, playback_id=None)
+        state = replace(
+            state,
+            step=index,
+            leg_id=None,
+            leg_in_app=False,
+            leg_up=False,
+            timer=None,
+            playback_id=None,
+        )
         tried = format_tried(self._tried(index))
         commands.append(SetVariables(self.call_id, ((wire.TRIED, tried),)))
         if step.kind is StepKind.OPERATORS:
@@ -479,25 +493,40 @@ class Call:
 
     # --------------------------------------------------------------- RINGING
 
-    def _on_leg_answered(self, event: LegAnswered) -> Transition | None:
+    def _on_leg_in_app(self, event: LegEnteredApp) -> Transition | None:
+        """The leg entered the application: answered too, it is the person's turn."""
+        if event.leg_id != self.state.leg_id:
+            return None
+        return self._leg_answered_when_ready(replace(self.state, leg_in_app=True))
+
+    def _on_leg_up(self, event: LegUp) -> Transition | None:
+        """The leg was answered: in the application too, it is the person's turn."""
+        if event.leg_id != self.state.leg_id:
+            return None
+        return self._leg_answered_when_ready(replace(self.state, leg_up=True))
+
+    def _leg_answered_when_ready(self, state: CallState) -> Transition:
         """Someone picked up. A press-1 step asks them to confirm first.
+
+        Only a leg both answered and in the application can hear a prompt or
+        join a bridge; Asterisk reports the two in either order.
 
         The press-1 rule: a doctor's mobile forwards an unanswered call to
         their personal voicemail, which "answers" like a person would. Only a
         human presses 1, so on `confirm` steps the caller is bridged only
         after the digit arrives; a voicemail never hears the caller.
         """
-        state = self.state
-        if event.leg_id != state.leg_id:
-            return None
+        leg = state.leg_id
+        if leg is None or not (state.leg_in_app and state.leg_up):
+            return state, []
         step = self._plan().steps[state.step]
         commands: list[Command] = [CancelTimer(state.timer)] if state.timer else []
         if not step.confirm:
             return self._bridge(replace(state, timer=None), step, commands)
         state, playback = self._next_playback(state)
-        timer = f"confirm:{event.leg_id}"
+        timer = f"confirm:{leg}"
         commands += [
-            Play(event.leg_id, self.settings.confirm_media(self._plan()), playback),
+            Play(leg, self.settings.confirm_media(self._plan()), playback),
             StartTimer(timer, self.settings.confirm_seconds),
             Record(OncallAnswered(_doctor(step))),
         ]
@@ -643,7 +672,10 @@ class Call:
         if state.bridge_id:
             commands.append(DestroyBridge(state.bridge_id))
         commands += [Record(CalleeHungUp()), self._ended(state)]
-        return replace(state, phase=Phase.DONE, leg_id=None, bridge_id=None), commands
+        done = replace(
+            state, phase=Phase.DONE, leg_id=None, leg_in_app=False, leg_up=False, bridge_id=None
+        )
+        return done, commands
 
     def _on_bridge_failed(self, event: CommandFailed) -> Transition | None:
         """The bridge could not be made (a channel vanished): drop the leg, try the next step."""
@@ -720,6 +752,8 @@ class Call:
             state,
             phase=Phase.DONE,
             leg_id=None,
+            leg_in_app=False,
+            leg_up=False,
             bridge_id=None,
             timer=None,
             playback_id=None,
@@ -784,7 +818,8 @@ _TRANSITIONS: Mapping[tuple[Phase, type], _Handler] = {
     (Phase.ANNOUNCING, PlaybackEnded): Call._on_announcement_done,
     (Phase.ANNOUNCING, CommandFailed): Call._on_announcement_failed,
     (Phase.ANNOUNCING, CallerGone): Call._on_caller_hung_up,
-    (Phase.RINGING, LegAnswered): Call._on_leg_answered,
+    (Phase.RINGING, LegEnteredApp): Call._on_leg_in_app,
+    (Phase.RINGING, LegUp): Call._on_leg_up,
     (Phase.RINGING, LegFailed): Call._on_leg_failed,
     (Phase.RINGING, TimerFired): Call._on_ring_timeout,
     (Phase.RINGING, CommandFailed): Call._on_leg_command_failed,

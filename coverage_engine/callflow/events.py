@@ -49,7 +49,14 @@ class CallerEntered:
 
 
 @dataclass(frozen=True, slots=True)
-class LegAnswered:
+class LegEnteredApp:
+    """The outbound leg `leg_id` entered the application (it can be played to, bridged)."""
+
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LegUp:
     """The outbound leg `leg_id` was answered (by a person, or by a voicemail)."""
 
     leg_id: str
@@ -130,7 +137,8 @@ class CommandFailed:
 
 Event = (
     CallerEntered
-    | LegAnswered
+    | LegEnteredApp
+    | LegUp
     | LegFailed
     | DtmfReceived
     | PlaybackEnded

@@ -189,6 +189,18 @@ async def test_dial_right_after_create_waits_for_the_leg_to_enter_the_app(
     assert fake.channels["leg-1"].data["state"] in ("Ringing", "Up")
 
 
+async def test_a_leg_that_never_enters_the_app_fails_its_dial_within_the_bound(
+    fake: FakeAri, ari: AriClient
+) -> None:
+    """The 409 retry gives up within stasis_entry_wait after a handful of tries, not forever."""
+    fake.stasis_entry_delay = 30
+    await ari.create_channel("PJSIP/dr-patel", channel_id="leg-1", app_args=["leg"])
+    with pytest.raises(ResourceConflict, match="not in Stasis"):
+        await ari.dial("leg-1", ring_seconds=5)
+    # Pauses doubling from 5 ms within the 1 s bound: eight tries at the most.
+    assert 2 <= len(fake.requests_to("POST", "/channels/leg-1/dial")) <= 8
+
+
 @pytest.mark.parametrize(("outcome", "cause"), [("busy", 17), ("noanswer", 19)])
 async def test_a_failed_leg_shows_as_its_hangup_with_the_cause(
     fake: FakeAri, ari: AriClient, outcome: DialOutcome, cause: int

@@ -27,6 +27,7 @@ from coverage_engine.ari import (
     StasisStart,
     StreamItem,
 )
+from coverage_engine.clock import FrozenClock
 from coverage_engine.engine import Engine
 from coverage_engine.journey import Ended, JourneyEvent, Outcome
 from coverage_engine.logs import mask_caller
@@ -225,7 +226,7 @@ def make(plans: Mapping[str, Plan] | None = None) -> tuple[Engine, FakeAri, Manu
         return table[did]
 
     ari, timers, sink = FakeAri(), ManualTimers(), Sink()
-    engine = Engine(ari, router, clock=lambda: NOW, sink=sink, scheduler=timers)
+    engine = Engine(ari, router, clock=FrozenClock(NOW), sink=sink, scheduler=timers)
     return engine, ari, timers, sink
 
 
@@ -345,7 +346,7 @@ async def test_a_bug_in_one_call_sends_it_to_the_fallback_and_spares_the_other()
     await settle()
     assert ("continue", "bad", "coverage-fallback") in ari.requests
     assert ("hangup", "bad-leg1") in ari.requests
-    assert ("bad", Ended(Outcome.ENGINE_ERROR)) in sink.events
+    assert ("bad", Ended(Outcome.ENGINE_ERROR, reason="engine error")) in sink.events
     assert engine.call("bad") is None
     await engine.dispatch(leg_up("good-leg1"))
     await settle()
@@ -514,7 +515,7 @@ async def test_engine_asks_presence_again_before_an_operators_step() -> None:
     engine = Engine(
         ari,
         lambda at, did, number: CLOSED,
-        clock=lambda: NOW,
+        clock=FrozenClock(NOW),
         sink=sink,
         scheduler=timers,
         operators_check=nobody,

@@ -34,8 +34,9 @@ from coverage_engine.callflow.events import (
     CommandFailed,
     DtmfReceived,
     Event,
-    LegAnswered,
+    LegEnteredApp,
     LegFailed,
+    LegUp,
     OperatorConnected,
     PlaybackEnded,
     QueueResult,
@@ -113,6 +114,12 @@ def expect(call: Call, event: Event, commands: Sequence[Command | str], state: C
     assert call.state == state
 
 
+def answer(call: Call, leg: str) -> list[Command]:
+    """Asterisk's two facts of an answered leg: it is in the application, and it is up."""
+    assert call.handle(LegEnteredApp(leg)) == []
+    return call.handle(LegUp(leg))
+
+
 def step_var(*tried: str) -> SetVariables:
     """The variable a step sets: the keys of the steps tried so far, the current one last."""
     return SetVariables(C, (("COVERAGE_TRIED", ",".join(tried)),))
@@ -159,9 +166,10 @@ def test_open_front_desk_answers_and_is_bridged() -> None:
             Phase.RINGING, 0, "caller1-leg1", timer="ring:caller1-leg1", hold=Hold.RINGING, seq=1
         ),
     )
+    assert call.handle(LegEnteredApp("caller1-leg1")) == []
     expect(
         call,
-        LegAnswered("caller1-leg1"),
+        LegUp("caller1-leg1"),
         [
             CancelTimer("ring:caller1-leg1"),
             StopRinging(C),
@@ -176,6 +184,8 @@ def test_open_front_desk_answers_and_is_bridged() -> None:
             answered_by="frontdesk-maple",
             outcome=Outcome.ANSWERED_BY_STAFF,
             seq=1,
+            leg_in_app=True,
+            leg_up=True,
         ),
     )
     expect(
@@ -291,9 +301,10 @@ def test_closed_queue_timeout_then_primary_presses_1() -> None:
             announced=True,
         ),
     )
+    assert call.handle(LegEnteredApp("caller1-leg2")) == []
     expect(
         call,
-        LegAnswered("caller1-leg2"),
+        LegUp("caller1-leg2"),
         [
             CancelTimer("ring:caller1-leg2"),
             Play("caller1-leg2", PROMPT, "caller1-pb3"),
@@ -310,6 +321,8 @@ def test_closed_queue_timeout_then_primary_presses_1() -> None:
             seq=3,
             prompts=1,
             announced=True,
+            leg_in_app=True,
+            leg_up=True,
         ),
     )
     # The prompt repeats while the doctor thinks.
@@ -327,6 +340,8 @@ def test_closed_queue_timeout_then_primary_presses_1() -> None:
             seq=4,
             prompts=2,
             announced=True,
+            leg_in_app=True,
+            leg_up=True,
         ),
     )
     expect(
@@ -349,6 +364,8 @@ def test_closed_queue_timeout_then_primary_presses_1() -> None:
             outcome=Outcome.ANSWERED_BY_ONCALL,
             seq=4,
             announced=True,
+            leg_in_app=True,
+            leg_up=True,
         ),
     )
     expect(
@@ -370,7 +387,7 @@ def test_primary_voicemail_never_presses_1_so_backup_is_dialed() -> None:
     """The press-1 rule: an answer without a 1 (a voicemail) is hung up and the backup is dialed."""
     call = closed_call_in_queue()
     call.handle(QueueResult("TIMEOUT"))
-    call.handle(LegAnswered("caller1-leg2"))
+    answer(call, "caller1-leg2")
     call.handle(DtmfReceived("caller1-leg2", "5"))  # not 1: ignored
     expect(
         call,
@@ -473,7 +490,7 @@ def test_caller_hangs_up_during_the_press_1_prompt() -> None:
     """The caller hangs up while the doctor hears the prompt: the doctor's leg is hung up."""
     call = closed_call_in_queue()
     call.handle(QueueResult("TIMEOUT"))
-    call.handle(LegAnswered("caller1-leg2"))
+    answer(call, "caller1-leg2")
     got = call.handle(CallerGone())
     assert HangUp("caller1-leg2") in got
     assert CancelTimer("confirm:caller1-leg2") in got
@@ -550,7 +567,7 @@ def test_bridge_failure_tries_the_next_step() -> None:
     """A bridge that cannot be built (a channel vanished) hangs up the leg and moves on."""
     call = Call(C)
     call.handle(entered(OPEN))
-    bridge = call.handle(LegAnswered("caller1-leg1"))[2]
+    bridge = answer(call, "caller1-leg1")[2]
     assert isinstance(bridge, Bridge)
     got = call.handle(CommandFailed(bridge, gone=False, reason="422"))
     assert got[:2] == [DestroyBridge("caller1-bridge"), HangUp("caller1-leg1")]
@@ -592,21 +609,22 @@ def test_record_details_say_what_a_person_would_ask() -> None:
 ILLEGAL: list[tuple[str, list[Event], Event]] = [
     ("new: dtmf", [], DtmfReceived(C, "1")),
     ("new: hangup before entering", [], CallerGone()),
-    ("ringing: stale leg answered", [entered(OPEN)], LegAnswered("other-leg")),
+    ("ringing: stale leg answered", [entered(OPEN)], LegUp("other-leg")),
+    ("ringing: stale leg in app", [entered(OPEN)], LegEnteredApp("other-leg")),
     ("ringing: stale timer", [entered(OPEN)], TimerFired("ring:old")),
     ("ringing: dtmf before answer", [entered(OPEN)], DtmfReceived("caller1-leg1", "1")),
     ("ringing: queue result", [entered(OPEN)], QueueResult("TIMEOUT")),
     ("ringing: second entry", [entered(OPEN)], entered(CLOSED)),
-    ("queued: leg answered", [entered(OPEN), TimerFired("ring:caller1-leg1")], LegAnswered("x")),
+    ("queued: leg answered", [entered(OPEN), TimerFired("ring:caller1-leg1")], LegUp("x")),
     (
         "bridged: dtmf",
-        [entered(OPEN), LegAnswered("caller1-leg1")],
+        [entered(OPEN), LegEnteredApp("caller1-leg1"), LegUp("caller1-leg1")],
         DtmfReceived("caller1-leg1", "1"),
     ),
     (
         "done: anything",
         [entered(OPEN), CallerGone()],
-        LegAnswered("caller1-leg1"),
+        LegUp("caller1-leg1"),
     ),
 ]
 
@@ -626,7 +644,7 @@ def test_the_prompt_repeats_a_bounded_number_of_times() -> None:
     """A prompt that ends at once (a missing sound) is not replayed forever; the timer decides."""
     call = closed_call_in_queue()
     call.handle(QueueResult("TIMEOUT"))
-    call.handle(LegAnswered("caller1-leg2"))
+    answer(call, "caller1-leg2")
     plays = 1
     while call.handle(PlaybackEnded(call.state.playback_id or "")):
         plays += 1
@@ -640,7 +658,7 @@ def test_a_missing_practice_prompt_falls_back_to_the_generic_one() -> None:
     """If the practice's press-1 prompt cannot play, the doctor hears the generic prompt."""
     call = closed_call_in_queue()
     call.handle(QueueResult("TIMEOUT"))
-    call.handle(LegAnswered("caller1-leg2"))
+    answer(call, "caller1-leg2")
     got = call.handle(PlaybackEnded("caller1-pb3", failed=True))
     assert got == [Play("caller1-leg2", "sound:coverage/coverage-press-1", "caller1-pb4")]
     assert call.state.generic_prompt
@@ -657,3 +675,38 @@ def test_the_safety_net_plays_its_announcement_when_ours_did_not_play() -> None:
     got = call.handle(CommandFailed(TO_QUEUE, gone=False, reason="500"))
     assert ContinueInDialplan(C, "coverage-fallback") in got
     assert not any(isinstance(c, SetVariables) for c in got)
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        [LegEnteredApp("caller1-leg1"), LegUp("caller1-leg1")],
+        [LegUp("caller1-leg1"), LegEnteredApp("caller1-leg1")],
+    ],
+    ids=["in the application, then up", "up, then in the application"],
+)
+def test_a_leg_is_answered_once_in_the_application_and_up_in_either_order(
+    facts: list[Event],
+) -> None:
+    """The first fact alone changes nothing audible; the second bridges the front desk."""
+    call = Call(C)
+    call.handle(entered(OPEN))
+    first, second = facts
+    assert call.handle(first) == []
+    assert call.state.phase is Phase.RINGING
+    got = call.handle(second)
+    assert Bridge("caller1-bridge", (C, "caller1-leg1")) in got
+    assert call.state.phase is Phase.TALKING
+
+
+def test_the_facts_of_an_earlier_leg_do_not_count_for_the_next() -> None:
+    """A leg given up on was in the application; the next leg must get there itself."""
+    call = Call(C)
+    call.handle(entered(CLOSED))
+    call.handle(PlaybackEnded("caller1-pb1"))
+    call.handle(QueueResult("TIMEOUT"))
+    assert call.handle(LegEnteredApp("caller1-leg2")) == []
+    call.handle(LegFailed("caller1-leg2", LegFailure.BUSY))
+    assert (call.state.leg_id, call.state.leg_in_app) == ("caller1-leg3", False)
+    assert call.handle(LegUp("caller1-leg3")) == []
+    assert call.state.phase is Phase.RINGING
