@@ -32,7 +32,7 @@ from coverage_engine.agi.protocol import AgiRequest
 from coverage_engine.agi.server import AgiSession
 from coverage_engine.clock import Clock
 from coverage_engine.journey import Decided, OperatorsSkipped, Received, Via
-from coverage_engine.logs import mask_number
+from coverage_engine.logs import mask_caller
 from coverage_engine.plan import Plan, Router, Step
 from coverage_engine.presence import OperatorsCheck, reason_to_skip
 from coverage_engine.records import JourneyRecorder
@@ -125,7 +125,7 @@ class RouteHandler:
         log.info(
             "agi.decided",
             did=did,
-            caller=mask_number(number),
+            caller=mask_caller(number),
             status=plan.status,
             reason=plan.reason,
             steps=len(offered),

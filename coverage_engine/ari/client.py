@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import json
 import random
-import re
 import socket
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -53,16 +52,12 @@ from coverage_engine.ari.events import (
 from coverage_engine.ari.interface import HangupReason
 from coverage_engine.ari.models import Bridge, CallerId, Channel, Playback
 from coverage_engine.ari.settings import AriSettings
+from coverage_engine.logs import mask_number
 
 log = structlog.get_logger("coverage_engine.ari")
 
 _STOP: Final = object()  # queue sentinel: the client was closed, the event iterator ends
 _STASIS_ENTRY_FIRST_PAUSE = 0.005  # then doubling, within AriSettings.stasis_entry_wait
-
-
-def mask_digits(text: str) -> str:
-    """Hide all but the last 4 digits of every run of 5+ digits (phone numbers in dial strings)."""
-    return re.sub(r"\d{5,}", lambda m: "*" * (len(m.group()) - 4) + m.group()[-4:], text)
 
 
 def _segment(value: str) -> str:
@@ -385,7 +380,7 @@ class AriClient:
             all_vars["CONNECTEDLINE(name)"] = caller_id.name
             all_vars["CONNECTEDLINE(num)"] = caller_id.number
         body = {"variables": all_vars} if all_vars else None
-        log.debug("ari.create_channel", endpoint=mask_digits(endpoint), channel_id=channel_id)
+        log.debug("ari.create_channel", endpoint=mask_number(endpoint), channel_id=channel_id)
         data = await self._request("POST", "/channels/create", params=params, body=body)
         return Channel.from_json(data) if isinstance(data, Mapping) else Channel(id=channel_id)
 

@@ -48,13 +48,13 @@ from typing import Any
 from coverage_engine import wire
 from coverage_engine.callflow.commands import (
     Answer,
-    Bridge,
     CancelTimer,
     Command,
     ContinueInDialplan,
     CreateLeg,
     DestroyBridge,
     HangUp,
+    MakeBridge,
     Play,
     Record,
     SetVariables,
@@ -649,7 +649,7 @@ class Call:
         state, sound = self._switch_hold(state, Hold.NONE)
         commands += sound
         bridge = wire.bridge_id(self.id_prefix)
-        commands.append(Bridge(bridge, (self.call_id, leg)))
+        commands.append(MakeBridge(bridge, (self.call_id, leg)))
         commands.append(Record(Bridged(step.kind, step.target, step.label)))
         outcome = Outcome.answered_by_kind(step.kind)
         return (
@@ -680,7 +680,7 @@ class Call:
     def _on_bridge_failed(self, event: CommandFailed) -> Transition | None:
         """The bridge could not be made (a channel vanished): drop the leg, try the next step."""
         state = self.state
-        if not isinstance(event.command, Bridge) or event.command.bridge_id != state.bridge_id:
+        if not isinstance(event.command, MakeBridge) or event.command.bridge_id != state.bridge_id:
             return None
         commands: list[Command] = [DestroyBridge(event.command.bridge_id)]
         if state.leg_id:

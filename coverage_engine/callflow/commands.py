@@ -96,7 +96,7 @@ class HangUp:
 
 
 @dataclass(frozen=True, slots=True)
-class Bridge:
+class MakeBridge:
     """Create the mixing bridge `bridge_id` and put the channels into it."""
 
     bridge_id: str
@@ -166,7 +166,7 @@ Command = (
     | StopPlayback
     | CreateLeg
     | HangUp
-    | Bridge
+    | MakeBridge
     | DestroyBridge
     | SetVariables
     | ContinueInDialplan

@@ -31,7 +31,7 @@ Request = (
     | cmd.StopPlayback
     | cmd.CreateLeg
     | cmd.HangUp
-    | cmd.Bridge
+    | cmd.MakeBridge
     | cmd.DestroyBridge
     | cmd.SetVariables
     | cmd.ContinueInDialplan
@@ -81,7 +81,7 @@ async def _request(ari: AriOperations, command: Request, call_id: str) -> None:
             await ari.dial(command.leg_id, ring_seconds=command.timeout)
         case cmd.HangUp(channel_id, reason):
             await ari.hangup(channel_id, _HANGUP_REASONS.get(reason, "normal"))
-        case cmd.Bridge(bridge_id, channel_ids):
+        case cmd.MakeBridge(bridge_id, channel_ids):
             await ari.create_bridge(bridge_id, name=f"coverage {call_id}")
             await ari.add_to_bridge(bridge_id, channel_ids)
         case cmd.DestroyBridge(bridge_id):

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+import structlog
 
 from coverage_engine.agi.protocol import (
     AgiHangup,
@@ -288,3 +289,15 @@ async def test_an_operators_step_nobody_can_answer_is_left_out_and_says_why() ->
     assert journey.events[-1].event == OperatorsSkipped(
         0, "answering", "no operator logged in to queue answering"
     )
+
+
+async def test_the_callers_number_is_masked_in_the_service_log_however_it_is_written(
+    served: tuple[int, MemoryRecorder, list[tuple[str, str]]],
+) -> None:
+    """A caller id the carrier wrote with words and dashes still shows only its last digits."""
+    port, _, _ = served
+    with structlog.testing.capture_logs() as logs:
+        await play_asterisk(port, env(agi_callerid="caller-555-123-4567"))
+    (decided,) = [e for e in logs if e["event"] == "agi.decided"]
+    assert decided["caller"] == "caller-***-***-4567"
+    assert "555-123" not in repr(logs)

@@ -7,8 +7,6 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
 from coverage_engine.ari import (
     AriHttpError,
     Bridge,
@@ -30,7 +28,6 @@ from coverage_engine.ari import (
 from coverage_engine.clock import FrozenClock
 from coverage_engine.engine import Engine
 from coverage_engine.journey import Ended, JourneyEvent, Outcome
-from coverage_engine.logs import mask_caller
 from coverage_engine.plan import Plan, Step, StepKind
 
 NOW = datetime(2026, 12, 25, 9, 0, tzinfo=UTC)
@@ -448,15 +445,6 @@ async def test_close_leaves_calls_connected() -> None:
     await engine.close()
     assert ari.requests == before
     assert engine.calls_in_progress == 0
-
-
-@pytest.mark.parametrize(
-    ("number", "masked"),
-    [("+13125559876", "+*******9876"), ("5551234", "***1234"), ("123", "***"), ("", "")],
-)
-def test_mask_number_keeps_only_the_last_four_digits(number: str, masked: str) -> None:
-    """Patient numbers in logs show only their last four digits."""
-    assert mask_caller(number) == masked
 
 
 async def test_playback_finished_event_reaches_the_call() -> None:

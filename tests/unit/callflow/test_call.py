@@ -11,13 +11,13 @@ import pytest
 from coverage_engine.callflow import Call, CallState, Hold, LegFailure, Phase
 from coverage_engine.callflow.commands import (
     Answer,
-    Bridge,
     CancelTimer,
     Command,
     ContinueInDialplan,
     CreateLeg,
     DestroyBridge,
     HangUp,
+    MakeBridge,
     Play,
     Record,
     SetVariables,
@@ -173,7 +173,7 @@ def test_open_front_desk_answers_and_is_bridged() -> None:
         [
             CancelTimer("ring:caller1-leg1"),
             StopRinging(C),
-            Bridge("caller1-bridge", (C, "caller1-leg1")),
+            MakeBridge("caller1-bridge", (C, "caller1-leg1")),
             rec("bridged"),
         ],
         CallState(
@@ -352,7 +352,7 @@ def test_closed_queue_timeout_then_primary_presses_1() -> None:
             StopPlayback("caller1-pb4"),
             rec("oncall_confirmed"),
             StopMoh(C),
-            Bridge("caller1-bridge", (C, "caller1-leg2")),
+            MakeBridge("caller1-bridge", (C, "caller1-leg2")),
             rec("bridged"),
         ],
         CallState(
@@ -568,7 +568,7 @@ def test_bridge_failure_tries_the_next_step() -> None:
     call = Call(C)
     call.handle(entered(OPEN))
     bridge = answer(call, "caller1-leg1")[2]
-    assert isinstance(bridge, Bridge)
+    assert isinstance(bridge, MakeBridge)
     got = call.handle(CommandFailed(bridge, gone=False, reason="422"))
     assert got[:2] == [DestroyBridge("caller1-bridge"), HangUp("caller1-leg1")]
     assert call.state.phase is Phase.QUEUED
@@ -695,7 +695,7 @@ def test_a_leg_is_answered_once_in_the_application_and_up_in_either_order(
     assert call.handle(first) == []
     assert call.state.phase is Phase.RINGING
     got = call.handle(second)
-    assert Bridge("caller1-bridge", (C, "caller1-leg1")) in got
+    assert MakeBridge("caller1-bridge", (C, "caller1-leg1")) in got
     assert call.state.phase is Phase.TALKING
 
 
