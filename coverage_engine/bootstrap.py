@@ -128,8 +128,11 @@ def open_records(parts: EngineParts, holder: ConfigHolder[CoverageConfig]) -> Sq
     return recorder
 
 
-def sink_for(recorder: JourneyRecorder, metrics: Metrics, live: LiveJourneys) -> JourneySink:
+def sink_for(
+    recorder: JourneyRecorder, metrics: Metrics, live: LiveJourneys | None = None
+) -> JourneySink:
     """Where journey events go: the call records, and the live view the metrics count from."""
+    live = live if live is not None else LiveJourneys()
     metrics.watch(live)
     return Fanout(RecorderSink(recorder, on_failure=metrics.record_write_failures.inc), live)
 
