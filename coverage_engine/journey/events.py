@@ -104,6 +104,10 @@ class EventKind(StrEnum):
     CALLEE_HUNG_UP = "callee_hung_up"
     ENDED = "ended"
     ENGINE_RESTARTED = "engine_restarted"
+    MESSAGE_TAKEN = "message_taken"
+    MESSAGE_CORRECTED = "message_corrected"
+    DISPOSITION = "disposition"
+    MESSAGE_ACKNOWLEDGED = "message_acknowledged"
 
 
 class Via(StrEnum):
@@ -468,6 +472,67 @@ class EngineRestarted(JourneyEvent):
     last_event_at: datetime | None = None
 
 
+# -- written by the console, during or after the call (`coverage_engine.message`) ------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MessageEvent(JourneyEvent):
+    """An event of the call's message: who (`by`) and which `version` of it."""
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class MessageTaken(MessageEvent):
+    """An operator took the message (`fields`: the message's fields as saved)."""
+
+    kind = EventKind.MESSAGE_TAKEN
+    by: str
+    fields: Mapping[str, Any]
+    version: int = 1
+
+    def details(self) -> dict[str, Any]:
+        return {"version": self.version, "by": self.by, **self.fields}
+
+    @classmethod
+    def from_details(cls, details: Mapping[str, Any]) -> MessageTaken:
+        fields = {k: v for k, v in details.items() if k not in ("version", "by")}
+        return cls(str(details.get("by") or ""), fields, _int(details.get("version"), 1))
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class MessageCorrected(MessageEvent):
+    """A correction: `changes` is field -> [before, after]; `fields` the message as now saved."""
+
+    kind = EventKind.MESSAGE_CORRECTED
+    by: str
+    version: int
+    changes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    fields: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class Disposition(MessageEvent):
+    """What was done with the call (patched to on-call, message for the office...)."""
+
+    kind = EventKind.DISPOSITION
+    disposition: str
+    by: str
+    version: int
+    note: str = ""
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class MessageAcknowledged(MessageEvent):
+    """Someone at the practice acknowledged the message (`via`: where)."""
+
+    kind = EventKind.MESSAGE_ACKNOWLEDGED
+    by: str
+    via: str = "console"
+
+
 #: The events that mean "this doctor was not reached; escalate".
 ONCALL_MISSED = frozenset(k for k, c in _BY_KIND.items() if issubclass(c, OncallMissed))
 
@@ -489,6 +554,13 @@ def _hints(cls: type) -> dict[str, Any]:
 
 def _fields(obj: object) -> tuple[dataclasses.Field[Any], ...]:
     return dataclasses.fields(obj)  # type: ignore[arg-type]
+
+
+def _int(value: object, default: int) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return default
 
 
 def _plain(value: object) -> object:

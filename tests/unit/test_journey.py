@@ -15,11 +15,15 @@ from coverage_engine.journey import (
     CalleeHungUp,
     CallerHungUp,
     Decided,
+    Disposition,
     Ended,
     EngineRestarted,
     EventKind,
     Journey,
     JourneyEvent,
+    MessageAcknowledged,
+    MessageCorrected,
+    MessageTaken,
     OncallAnswered,
     OncallBusy,
     OncallConfirmed,
@@ -67,6 +71,10 @@ ONE_OF_EACH: list[JourneyEvent] = [
     CalleeHungUp(),
     Ended(Outcome.ANSWERED_BY_ONCALL, "patel"),
     EngineRestarted(Outcome.ENGINE_ERROR, "decided", T0),
+    MessageTaken("olivia", {"reason": "fever", "urgency": "urgent"}),
+    MessageCorrected("olivia", 2, {"urgency": ["urgent", "emergency"]}, {"urgency": "emergency"}),
+    Disposition("patched_to_oncall", "olivia", 2, "Dr. Patel called back"),
+    MessageAcknowledged("sam"),
 ]
 
 

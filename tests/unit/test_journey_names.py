@@ -11,6 +11,13 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = [p for p in (ROOT / "coverage_engine", ROOT / "coverage_lab") if p.is_dir()]
 HOME = ROOT / "coverage_engine" / "journey" / "events.py"
 NAMES = {k.value for k in EventKind} | {o.value for o in Outcome}
+# The same word for another idea, where it is that other idea: a message's field
+# `disposition` (coverage_engine.message.MessageFields) shares the event's name.
+ELSEWHERE = {
+    ("coverage_engine/message.py", "disposition"),
+    ("coverage_engine/records/messages.py", "disposition"),
+    ("coverage_engine/web/app.py", "disposition"),
+}
 
 
 def literals(path: Path) -> list[tuple[int, str]]:
@@ -37,5 +44,6 @@ def test_no_journey_name_or_outcome_is_a_string_literal_outside_its_module() -> 
         for path in sorted(package.rglob("*.py"))
         if path != HOME
         for line, value in literals(path)
+        if (str(path.relative_to(ROOT)), value) not in ELSEWHERE
     }
     assert found == set()
