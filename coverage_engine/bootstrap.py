@@ -18,37 +18,38 @@ import structlog
 from aiohttp import web
 
 from coverage_engine.ami import Ami, AmiError, AmiSettings, PanoramiskAmi, PresenceTracker
-from coverage_engine.ami.gate import OperatorGate, PresenceGate, gate_plan
+from coverage_engine.ami.gate import PresenceGate
 from coverage_engine.ari import Ari, AriSettings
 from coverage_engine.ari.astdb import AstDb, DialplanPort
 from coverage_engine.ari.client import AriClient
 from coverage_engine.callflow import CallSettings
 from coverage_engine.clock import Clock, SystemClock
 from coverage_engine.config import CoverageConfig, load_config
-from coverage_engine.engine import Engine, JourneySink, Router
-from coverage_engine.metrics import MeteredRecorder, Metrics, MetricsServerError, serve_metrics
-from coverage_engine.plan import Plan
+from coverage_engine.engine import Engine
+from coverage_engine.journey.live import LiveJourneys
+from coverage_engine.journey.sink import Fanout, JourneySink
+from coverage_engine.metrics import Metrics, MetricsServerError, serve_metrics
+from coverage_engine.plan import Plan, Router
 from coverage_engine.records.recorder import JourneyRecorder
 from coverage_engine.records.sink import RecorderSink
-from coverage_engine.records.sqlite import SqliteRecorder, records_path
+from coverage_engine.records.sqlite import SqliteRecorder, StoreError, records_path
 from coverage_engine.reload import ConfigHolder
 from coverage_engine.routing import decide
 from coverage_engine.safetynet.publish import SafetyNetPublisher, SoundCheck
+from coverage_engine.web import ConsoleUnavailable, RunningConsole, start_console
 
 log = structlog.get_logger("coverage_engine.bootstrap")
 
 
-def router_for(holder: ConfigHolder[CoverageConfig], gate: OperatorGate | None = None) -> Router:
+def router_for(holder: ConfigHolder[CoverageConfig]) -> Router:
     """The routing core, always deciding with the holder's current configuration.
 
     A reload swaps `holder.current`; the next call is decided with it, while
-    calls in progress keep the plan they were given. With a `gate` (operator
-    presence over AMI), operators steps nobody can answer are skipped.
+    calls in progress keep the plan they were given.
     """
 
     def route(instant: datetime, did: str, caller: str) -> Plan:
-        plan = decide(holder.current, instant, did, caller)
-        return plan if gate is None else gate_plan(plan, gate)
+        return decide(holder.current, instant, did, caller)
 
     return route
 
@@ -74,6 +75,9 @@ class EngineParts:
     # records.path, opened (and recovered after a crash) before any call.
     sink: JourneySink | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    # The journeys of the calls in progress, fed with the records (metrics and
+    # anything showing live calls read them here).
+    live: LiveJourneys = field(default_factory=LiveJourneys)
     # (host, port) of the Prometheus endpoint; None serves none (tests).
     metrics_address: tuple[str, int] | None = None
     call_settings: CallSettings = field(default_factory=CallSettings)
@@ -84,6 +88,10 @@ class EngineParts:
     ami_settings: AmiSettings | None = None
     # Connects to AMI; tests may hand in a fake. The default is the panoramisk adapter.
     ami_factory: Callable[[AmiSettings], Awaitable[Ami]] | None = None
+    # (host, port) of the operators' console; None serves none.
+    console_address: tuple[str, int] | None = None
+    # Mark the console's cookies Secure (it is reached over HTTPS through a proxy).
+    console_secure_cookies: bool = False
 
 
 def load_holder(parts: EngineParts) -> ConfigHolder[CoverageConfig]:
@@ -102,7 +110,7 @@ def build_engine(
     ari: Ari,
     holder: ConfigHolder[CoverageConfig],
     parts: EngineParts,
-    gate: OperatorGate | None = None,
+    gate: PresenceGate | None = None,
     on_link: Callable[[bool], None] | None = None,
 ) -> Engine:
     """The engine wired to ARI, to the (reloadable) current config and to the metrics."""
@@ -115,8 +123,8 @@ def build_engine(
 
     engine = Engine(
         ari,
-        metrics.timed(router_for(holder, gate)),
-        clock=parts.clock.now,
+        metrics.timed(router_for(holder)),
+        clock=parts.clock,
         sink=parts.sink,
         settings=parts.call_settings,
         on_link=link,
@@ -135,11 +143,13 @@ def open_records(parts: EngineParts, holder: ConfigHolder[CoverageConfig]) -> Sq
     return recorder
 
 
-def sink_for(recorder: JourneyRecorder, metrics: Metrics) -> JourneySink:
-    """The engine's journey sink: the recorder, with the call metrics fed from the same writes."""
-    return RecorderSink(
-        MeteredRecorder(recorder, metrics), on_failure=metrics.record_write_failures.inc
-    )
+def sink_for(
+    recorder: JourneyRecorder, metrics: Metrics, live: LiveJourneys | None = None
+) -> JourneySink:
+    """Where journey events go: the call records, and the live view the metrics count from."""
+    live = live if live is not None else LiveJourneys()
+    metrics.watch(live)
+    return Fanout(RecorderSink(recorder, on_failure=metrics.record_write_failures.inc), live)
 
 
 async def run_engine(
@@ -151,7 +161,8 @@ async def run_engine(
         # with its message, rather than running calls that leave no record.
         recorder = await asyncio.to_thread(open_records, parts, holder)
         try:
-            await run_engine(replace(parts, sink=sink_for(recorder, parts.metrics)), holder, stop)
+            sink = sink_for(recorder, parts.metrics, parts.live)
+            await run_engine(replace(parts, sink=sink), holder, stop)
         finally:
             # Writes everything queued before returning: a clean stop loses nothing.
             await asyncio.to_thread(recorder.close)
@@ -175,6 +186,7 @@ async def _serve(
         ari, holder, parts, gate, on_link=_nudge_on_connect(publisher) if publisher else None
     )
     metrics_runner = await _start_metrics(parts)
+    console = await _start_console(parts, holder, tracker)
     log.info(
         "engine.started",
         ari=parts.ari_settings.safe_url,
@@ -209,6 +221,8 @@ async def _serve(
             await ami.close()
         if metrics_runner is not None:
             await metrics_runner.cleanup()
+        if console is not None:
+            await console.close()
         log.info("engine.stopped", calls_left_connected=in_progress)
 
 
@@ -247,6 +261,32 @@ async def _start_metrics(parts: EngineParts) -> web.AppRunner | None:
         return None
     log.info("metrics.serving", url=f"http://{host}:{port}/metrics")
     return runner
+
+
+async def _start_console(
+    parts: EngineParts, holder: ConfigHolder[CoverageConfig], tracker: PresenceTracker | None
+) -> RunningConsole | None:
+    """Serve the operators' console if asked; a failure is logged and never stops the calls."""
+    if parts.console_address is None:
+        return None
+    host, port = parts.console_address
+    config = holder.current
+    path = records_path(config.records.path if config.records else None, parts.config_path)
+    try:
+        console = await start_console(
+            path,
+            config=lambda: holder.current,
+            now=parts.clock.now,
+            presence=(lambda: tracker.presence) if tracker is not None else (lambda: None),
+            host=host,
+            port=port,
+            secure_cookies=parts.console_secure_cookies,
+        )
+    except (ConsoleUnavailable, StoreError) as exc:
+        log.error("console.unavailable", error=str(exc))
+        return None
+    log.info("console.serving", url=console.url)
+    return console
 
 
 async def _connect_ami(parts: EngineParts) -> Ami | None:

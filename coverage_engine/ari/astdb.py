@@ -28,20 +28,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from coverage_engine import wire
 from coverage_engine.ari.errors import AriError
 
 #: The dialplan context that does the work, and how it is reached.
-CONTEXT = "coverage-astdb"
+CONTEXT = wire.ASTDB_CONTEXT
 ENDPOINT = f"Local/s@{CONTEXT}/n"
 END_EXTENSION = "end"
 
-# Variables of one batch (on the Local channel): operation n's kind, key, value.
-OP = "COVERAGE_DB_OP"
-KEY = "COVERAGE_DB_KEY"
-VALUE = "COVERAGE_DB_VALUE"
-# The mailbox prefix: results go to the globals <OUT><n>, the batch's token to <OUT>DONE.
-OUT = "COVERAGE_DB_OUT"
-TOKEN = "COVERAGE_DB_TOKEN"  # noqa: S105 (a variable's name, not a secret)
+OP, KEY, VALUE, OUT, TOKEN = (
+    wire.ASTDB_OP,
+    wire.ASTDB_KEY,
+    wire.ASTDB_VALUE,
+    wire.ASTDB_OUT,
+    wire.ASTDB_TOKEN,
+)
 
 #: Most operations in one batch (the dialplan walks them one by one).
 MAX_BATCH = 200

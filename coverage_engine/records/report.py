@@ -16,6 +16,9 @@ Definitions (also in docs/records.md, since contracts are judged by them):
   practice "(unknown)"), whatever their outcome.
 * escalations: calls where the primary on-call doctor was dialed and missed
   (declined, busy, no answer, did not press 1) and the backup was then dialed.
+* messages: calls on which an operator took a message; urgent ones are those
+  whose latest version says emergency or urgent; acknowledged ones were
+  acknowledged by the practice.
 """
 
 from __future__ import annotations
@@ -28,8 +31,15 @@ from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 
-from coverage_engine.records.model import Journey
-from coverage_engine.records.vocabulary import ONCALL_MISSED, EventKind, Outcome
+from coverage_engine.journey import (
+    Journey,
+    MessageAcknowledged,
+    MessageCorrected,
+    MessageTaken,
+    OncallDialing,
+    OncallMissed,
+    Outcome,
+)
 
 SERVICE_LEVEL_THRESHOLD = timedelta(seconds=30)
 
@@ -69,14 +79,14 @@ def escalated(journey: Journey) -> bool:
     """Whether the primary on-call doctor was missed and the backup then dialed."""
     primary_missed = False
     dialing: str | None = None
-    for event in journey.events:
-        if event.kind is EventKind.ONCALL_DIALING:
-            role = event.details.get("role")
-            if role == "backup" and primary_missed:
-                return True
-            dialing = str(role) if role else None
-        elif event.kind in ONCALL_MISSED and dialing == "primary":
-            primary_missed = True
+    for stamped in journey.events:
+        match stamped.event:
+            case OncallDialing(role=role):
+                if role == "backup" and primary_missed:
+                    return True
+                dialing = role
+            case OncallMissed() if dialing == "primary":
+                primary_missed = True
     return False
 
 
@@ -101,6 +111,9 @@ class PracticeReport:
     p90_time_to_person: timedelta | None
     within_threshold: int
     escalations: int
+    messages: int = 0
+    urgent_messages: int = 0  # emergency or urgent, as last corrected
+    acknowledged_messages: int = 0
 
     @property
     def answered(self) -> int:
@@ -130,19 +143,23 @@ class PracticeReport:
             "calls": self.calls,
             "after_hours": self.after_hours,
             "after_hours_share": self.after_hours_share,
-            "answered_by_staff": self.answered_by_staff,
-            "answered_by_operator": self.answered_by_operator,
-            "answered_by_oncall": self.answered_by_oncall,
+            # Counts by outcome carry the outcome's own name.
+            Outcome.ANSWERED_BY_STAFF.value: self.answered_by_staff,
+            Outcome.ANSWERED_BY_OPERATOR.value: self.answered_by_operator,
+            Outcome.ANSWERED_BY_ONCALL.value: self.answered_by_oncall,
             "abandoned": self.abandoned,
             "abandonment_rate": self.abandonment_rate,
-            "failed_over_to_dialplan": self.failed_over,
-            "unknown_did_routed": self.unknown_did,
+            Outcome.FAILED_OVER_TO_DIALPLAN.value: self.failed_over,
+            Outcome.UNKNOWN_DID_ROUTED.value: self.unknown_did,
             "errors": self.errors,
             "in_progress": self.in_progress,
             "median_time_to_person_s": _seconds(self.median_time_to_person),
             "p90_time_to_person_s": _seconds(self.p90_time_to_person),
             "service_level": self.service_level,
             "escalations_primary_to_backup": self.escalations,
+            "messages": self.messages,
+            "urgent_messages": self.urgent_messages,
+            "acknowledged_messages": self.acknowledged_messages,
         }
 
 
@@ -172,6 +189,22 @@ def build_report(
     return [_row(p, label, groups[(p, label)], threshold) for p, label in sorted(groups)]
 
 
+def message_urgency(journey: Journey) -> str | None:
+    """The urgency of the call's message as last saved, or None when no message was taken."""
+    urgency: str | None = None
+    for stamped in journey.events:
+        match stamped.event:
+            case MessageTaken(fields=fields):
+                urgency = str(fields.get("urgency", ""))
+            case MessageCorrected(fields=fields):
+                urgency = str(fields.get("urgency", urgency))
+    return urgency
+
+
+def _acknowledged(journey: Journey) -> bool:
+    return any(isinstance(e.event, MessageAcknowledged) for e in journey.events)
+
+
 def _unknown_did(journey: Journey) -> bool:
     # The decision says so (`known_did: false`); the outcome may name who answered.
     plan = journey.plan or {}
@@ -182,6 +215,7 @@ def _row(practice: str, label: str, calls: list[Journey], threshold: timedelta) 
     def count(*outcomes: Outcome) -> int:
         return sum(1 for j in calls if j.outcome in outcomes)
 
+    urgencies = [message_urgency(j) for j in calls]
     times = [
         j.time_to_person
         for j in calls
@@ -204,4 +238,7 @@ def _row(practice: str, label: str, calls: list[Journey], threshold: timedelta) 
         p90_time_to_person=percentile(times, 90),
         within_threshold=sum(1 for t in times if t <= threshold),
         escalations=sum(1 for j in calls if escalated(j)),
+        messages=sum(1 for u in urgencies if u is not None),
+        urgent_messages=sum(1 for u in urgencies if u in ("emergency", "urgent")),
+        acknowledged_messages=sum(1 for j in calls if _acknowledged(j)),
     )

@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from coverage_engine import wire
 from coverage_engine.ari import AriUnavailable
 from coverage_engine.ari.astdb import (
     CONTEXT,
+    END_EXTENSION,
+    ENDPOINT,
     AstDb,
     AstDbError,
     DeleteTree,
@@ -213,3 +217,14 @@ async def test_the_publisher_keeps_trying_when_the_pbx_does_not_answer() -> None
     with pytest.raises(asyncio.CancelledError):
         await task
     assert publisher.version is None
+
+
+def test_the_dialplan_context_reads_every_variable_a_batch_sets() -> None:
+    """`coverage-astdb` in the engine's dialplan walks the variables `batch_variables` sets."""
+    text = (Path(__file__).parents[2] / "dialplan" / "coverage-engine.conf").read_text()
+    context = text.split(f"[{CONTEXT}]", 1)[1].split("\n[", 1)[0]
+    for name in (wire.ASTDB_OP, wire.ASTDB_KEY, wire.ASTDB_VALUE):
+        assert f"${{{name}${{COVERAGE_I}}}}" in context
+    assert f"GLOBAL(${{{wire.ASTDB_OUT}}}DONE)=${{{wire.ASTDB_TOKEN}}}" in context
+    assert ENDPOINT.startswith(f"Local/s@{CONTEXT}/")
+    assert f"exten => {END_EXTENSION},1,Hangup()" in context

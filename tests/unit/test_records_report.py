@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from coverage_engine.records import EventKind, Journey, JourneyEvent, Outcome
+from coverage_engine.journey import EventKind, Journey, Outcome, Stamped, parse_event
 from coverage_engine.records.report import Period, build_report, percentile
 
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # a Monday
@@ -29,15 +29,20 @@ class Spec:
 
 
 def journey(n: int, spec: Spec) -> Journey:
-    events = [JourneyEvent(spec.at, EventKind.RECEIVED, {})]
+    events = [Stamped(spec.at, parse_event(EventKind.RECEIVED, {}))]
     if spec.escalation:
         events += [
-            JourneyEvent(spec.at, EventKind.ONCALL_DIALING, {"doctor": "a", "role": "primary"}),
-            JourneyEvent(spec.at, EventKind.ONCALL_NO_ANSWER, {"doctor": "a"}),
+            Stamped(
+                spec.at, parse_event(EventKind.ONCALL_DIALING, {"doctor": "a", "role": "primary"})
+            ),
+            Stamped(spec.at, parse_event(EventKind.ONCALL_NO_ANSWER, {"doctor": "a"})),
         ]
         if spec.escalation == "backup":
             events.append(
-                JourneyEvent(spec.at, EventKind.ONCALL_DIALING, {"doctor": "b", "role": "backup"})
+                Stamped(
+                    spec.at,
+                    parse_event(EventKind.ONCALL_DIALING, {"doctor": "b", "role": "backup"}),
+                )
             )
     return Journey(
         call_id=f"c{n}",
@@ -168,3 +173,24 @@ def test_percentile_is_nearest_rank(values: list[int], pct: float, expected: int
     """The percentile is an observed value: the smallest with pct% of values at or below it."""
     result = percentile([timedelta(seconds=v) for v in values], pct)
     assert result == (None if expected is None else timedelta(seconds=expected))
+
+
+def test_the_report_counts_messages_urgent_ones_by_their_last_version_and_acknowledgements() -> (
+    None
+):
+    """Two messages: one routine corrected to urgent and acknowledged, one routine left alone."""
+    at = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+
+    def call(call_id: str, *events: tuple[EventKind, dict[str, object]]) -> Journey:
+        return Journey(call_id, at, "+1", "+15550000000", "", practice="maple",
+                       events=tuple(Stamped(at, parse_event(k, d)) for k, d in events))  # fmt: skip
+
+    corrected = call(
+        "a",
+        (EventKind.MESSAGE_TAKEN, {"urgency": "routine"}),
+        (EventKind.MESSAGE_CORRECTED, {"fields": {"urgency": "urgent"}}),
+        (EventKind.MESSAGE_ACKNOWLEDGED, {"by": "sam"}),
+    )
+    routine = call("b", (EventKind.MESSAGE_TAKEN, {"urgency": "routine"}))
+    (row,) = build_report([corrected, routine, call("c")], period=Period.ALL, tz=UTC)
+    assert (row.messages, row.urgent_messages, row.acknowledged_messages) == (2, 1, 1)
