@@ -18,36 +18,39 @@ import structlog
 from aiohttp import web
 
 from coverage_engine.ami import Ami, AmiError, AmiSettings, PanoramiskAmi, PresenceTracker
-from coverage_engine.ami.gate import OperatorGate, PresenceGate, gate_plan
+from coverage_engine.ami.gate import PresenceGate
 from coverage_engine.ari import Ari, AriSettings
+from coverage_engine.ari.astdb import AstDb, DialplanPort
+from coverage_engine.ari.client import AriClient
 from coverage_engine.callflow import CallSettings
 from coverage_engine.clock import Clock, SystemClock
 from coverage_engine.config import CoverageConfig, load_config
-from coverage_engine.engine import Engine, JourneySink, Router
-from coverage_engine.metrics import MeteredRecorder, Metrics, MetricsServerError, serve_metrics
-from coverage_engine.plan import Plan
+from coverage_engine.engine import Engine
+from coverage_engine.journey.live import LiveJourneys
+from coverage_engine.journey.sink import Fanout, JourneySink
+from coverage_engine.metrics import Metrics, MetricsServerError, serve_metrics
+from coverage_engine.plan import Plan, Router
 from coverage_engine.records.recorder import JourneyRecorder
 from coverage_engine.records.retention import keep_records
 from coverage_engine.records.sink import RecorderSink
 from coverage_engine.records.sqlite import SqliteRecorder, StoreError, records_path
 from coverage_engine.reload import ConfigHolder
 from coverage_engine.routing import decide
+from coverage_engine.safetynet.publish import SafetyNetPublisher, SoundCheck
 from coverage_engine.web import ConsoleUnavailable, RunningConsole, start_console
 
 log = structlog.get_logger("coverage_engine.bootstrap")
 
 
-def router_for(holder: ConfigHolder[CoverageConfig], gate: OperatorGate | None = None) -> Router:
+def router_for(holder: ConfigHolder[CoverageConfig]) -> Router:
     """The routing core, always deciding with the holder's current configuration.
 
     A reload swaps `holder.current`; the next call is decided with it, while
-    calls in progress keep the plan they were given. With a `gate` (operator
-    presence over AMI), operators steps nobody can answer are skipped.
+    calls in progress keep the plan they were given.
     """
 
     def route(instant: datetime, did: str, caller: str) -> Plan:
-        plan = decide(holder.current, instant, did, caller)
-        return plan if gate is None else gate_plan(plan, gate)
+        return decide(holder.current, instant, did, caller)
 
     return route
 
@@ -73,6 +76,9 @@ class EngineParts:
     # records.path, opened (and recovered after a crash) before any call.
     sink: JourneySink | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    # The journeys of the calls in progress, fed with the records (metrics and
+    # anything showing live calls read them here).
+    live: LiveJourneys = field(default_factory=LiveJourneys)
     # (host, port) of the Prometheus endpoint; None serves none (tests).
     metrics_address: tuple[str, int] | None = None
     call_settings: CallSettings = field(default_factory=CallSettings)
@@ -105,17 +111,24 @@ def build_engine(
     ari: Ari,
     holder: ConfigHolder[CoverageConfig],
     parts: EngineParts,
-    gate: OperatorGate | None = None,
+    gate: PresenceGate | None = None,
+    on_link: Callable[[bool], None] | None = None,
 ) -> Engine:
     """The engine wired to ARI, to the (reloadable) current config and to the metrics."""
     metrics = parts.metrics
+
+    def link(up: bool) -> None:
+        metrics.set_ari_connected(up)
+        if on_link is not None:
+            on_link(up)
+
     engine = Engine(
         ari,
-        metrics.timed(router_for(holder, gate)),
-        clock=parts.clock.now,
+        metrics.timed(router_for(holder)),
+        clock=parts.clock,
         sink=parts.sink,
         settings=parts.call_settings,
-        on_link=metrics.set_ari_connected,
+        on_link=link,
         operators_check=gate.skip_reason if gate is not None else None,
     )
     metrics.count_calls_in_progress(lambda: engine.calls_in_progress)
@@ -141,11 +154,13 @@ def open_records(parts: EngineParts, holder: ConfigHolder[CoverageConfig]) -> Sq
     return recorder
 
 
-def sink_for(recorder: JourneyRecorder, metrics: Metrics) -> JourneySink:
-    """The engine's journey sink: the recorder, with the call metrics fed from the same writes."""
-    return RecorderSink(
-        MeteredRecorder(recorder, metrics), on_failure=metrics.record_write_failures.inc
-    )
+def sink_for(
+    recorder: JourneyRecorder, metrics: Metrics, live: LiveJourneys | None = None
+) -> JourneySink:
+    """Where journey events go: the call records, and the live view the metrics count from."""
+    live = live if live is not None else LiveJourneys()
+    metrics.watch(live)
+    return Fanout(RecorderSink(recorder, on_failure=metrics.record_write_failures.inc), live)
 
 
 async def run_engine(
@@ -163,7 +178,8 @@ async def run_engine(
             name="records-retention",
         )
         try:
-            await run_engine(replace(parts, sink=sink_for(recorder, parts.metrics)), holder, stop)
+            sink = sink_for(recorder, parts.metrics, parts.live)
+            await run_engine(replace(parts, sink=sink), holder, stop)
         finally:
             retention.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -175,8 +191,6 @@ async def run_engine(
         ari = parts.ari_factory(parts.ari_settings)
         await _serve(ari, holder, parts, stop)
         return
-    from coverage_engine.ari.client import AriClient
-
     async with AriClient(parts.ari_settings) as client:
         await _serve(client, holder, parts, stop)
 
@@ -187,7 +201,10 @@ async def _serve(
     ami = await _connect_ami(parts)
     tracker = PresenceTracker(ami) if ami is not None else None
     gate = presence_gate(lambda: holder.current, tracker) if tracker is not None else None
-    engine = build_engine(ari, holder, parts, gate)
+    publisher = safety_net_publisher(ari, holder, parts)
+    engine = build_engine(
+        ari, holder, parts, gate, on_link=_nudge_on_connect(publisher) if publisher else None
+    )
     metrics_runner = await _start_metrics(parts)
     console = await _start_console(parts, holder, tracker)
     log.info(
@@ -204,6 +221,8 @@ async def _serve(
     ]
     if tracker is not None:
         tasks.append(asyncio.create_task(tracker.run(), name="operator-presence"))
+    if publisher is not None:
+        tasks.append(asyncio.create_task(publisher.run(), name="safety-net"))
     stopper = asyncio.create_task(stop.wait(), name="stop")
     try:
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -225,6 +244,29 @@ async def _serve(
         if console is not None:
             await console.close()
         log.info("engine.stopped", calls_left_connected=in_progress)
+
+
+def safety_net_publisher(
+    ari: Ari, holder: ConfigHolder[CoverageConfig], parts: EngineParts
+) -> SafetyNetPublisher | None:
+    """Keeps the dialplan's safety net current in AstDB; None when `ari` cannot (a test fake)."""
+    if not isinstance(ari, DialplanPort):
+        return None
+    sounds = SoundCheck(ari.sound_exists) if isinstance(ari, AriClient) else None
+    return SafetyNetPublisher(
+        AstDb(ari, owner=parts.ari_settings.app),
+        lambda: holder.current,
+        now=parts.clock.now,
+        prompts=sounds.prompts if sounds is not None else None,
+    )
+
+
+def _nudge_on_connect(publisher: SafetyNetPublisher) -> Callable[[bool], None]:
+    def link(up: bool) -> None:
+        if up:
+            publisher.nudge()
+
+    return link
 
 
 async def _start_metrics(parts: EngineParts) -> web.AppRunner | None:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from coverage_engine import wire
 from coverage_engine.agi.protocol import (
     MAX_LINE_BYTES,
     AgiHangup,
@@ -98,7 +99,7 @@ LOOPBACK: tuple[Network, ...] = (
     ipaddress.ip_network("::1/128"),
 )
 #: The dialplan global the shared secret is read from (docs/freepbx.md).
-SECRET_VARIABLE = "COVERAGE_AGI_SECRET"  # noqa: S105 - the variable's name, not a secret
+SECRET_VARIABLE = wire.AGI_SECRET
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-DEFAULT_APP = "coverage-engine"
+from coverage_engine.wire import APP
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,7 @@ class AriSettings:
     url: str
     username: str
     password: str = field(repr=False)
-    app: str = DEFAULT_APP
+    app: str = APP
     # Every REST request must finish within this; a hung Asterisk must not hang a call.
     request_timeout: float = 5.0
     # A WebSocket ping goes out after this long without traffic and must be
@@ -44,6 +44,9 @@ class AriSettings:
     backoff_initial: float = 0.5
     backoff_max: float = 5.0
     backoff_jitter: float = 0.2
+    # How long a dial may wait for a channel just created to enter the
+    # application (Asterisk refuses the dial with 409 until it has).
+    stasis_entry_wait: float = 1.0
     # CA certificates (PEM) that vouch for an https:// ARI's certificate;
     # None: the system's. A private CA, or the PBX's own self-signed certificate.
     ca_file: str | None = None

@@ -18,7 +18,6 @@ import os
 import signal
 import sys
 from collections.abc import Mapping
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,13 +29,12 @@ from coverage_engine.agi.route import RouteHandler
 from coverage_engine.agi.server import LOOPBACK, AgiServer, Guard
 from coverage_engine.ami.client import ENV_USER as AMI_USER_ENV
 from coverage_engine.ami.client import AmiError, AmiSettings, PanoramiskAmi
-from coverage_engine.ami.gate import OperatorGate, gate_plan
+from coverage_engine.ami.gate import PresenceGate
 from coverage_engine.ami.tracker import PresenceTracker
 from coverage_engine.bootstrap import presence_gate
-from coverage_engine.clock import ClockOverrideRefused, clock_from_options
+from coverage_engine.clock import Clock, ClockOverrideRefused, clock_from_options
 from coverage_engine.config import ConfigError, CoverageConfig, load_config
 from coverage_engine.logs import configure_logging
-from coverage_engine.plan import Plan
 from coverage_engine.records.recorder import JourneyRecorder
 from coverage_engine.records.retention import keep_records
 from coverage_engine.records.sqlite import (
@@ -88,13 +86,6 @@ def register(subparsers: Any) -> None:
         "(also needs COVERAGE_ENGINE_ALLOW_CLOCK_OVERRIDE=1)",
     )
     p.set_defaults(func=_cmd_agi)
-
-
-def _decide(
-    config: CoverageConfig, gate: OperatorGate | None, instant: datetime, did: str, caller: str
-) -> Plan:
-    plan = routing.decide(config, instant, did, caller)
-    return plan if gate is None else gate_plan(plan, gate)
 
 
 def _records_file(config: CoverageConfig, config_file: Path) -> Path:
@@ -153,7 +144,7 @@ def _cmd_agi(args: argparse.Namespace) -> int:
         return 1
     try:
         return asyncio.run(
-            _serve(args, config, clock.now, recorder, _records_file(config, args.config), guard)
+            _serve(args, config, clock, recorder, _records_file(config, args.config), guard)
         )
     finally:
         if recorder is not None:
@@ -163,7 +154,7 @@ def _cmd_agi(args: argparse.Namespace) -> int:
 async def _serve(
     args: argparse.Namespace,
     config: CoverageConfig,
-    now: Any,
+    clock: Clock,
     recorder: JourneyRecorder | None,
     records_file: Path,
     guard: Guard,
@@ -171,7 +162,7 @@ async def _serve(
     # Operator presence, as for the ARI engine: skip an operators step nobody
     # can answer. Optional; on when COVERAGE_AMI_USER is set.
     ami: PanoramiskAmi | None = None
-    gate: OperatorGate | None = None
+    gate: PresenceGate | None = None
     tasks: list[asyncio.Task[None]] = []
     if os.environ.get(AMI_USER_ENV):
         try:
@@ -186,9 +177,16 @@ async def _serve(
         # On a FreePBX system this service may be the records' only writer.
         days = config.records.keep_days
         tasks.append(
-            asyncio.create_task(keep_records(records_file, lambda: days, now), name="retention")
+            asyncio.create_task(
+                keep_records(records_file, lambda: days, clock.now), name="retention"
+            )
         )
-    handler = RouteHandler(partial(_decide, config, gate), now, recorder)
+    handler = RouteHandler(
+        partial(routing.decide, config),
+        clock,
+        recorder,
+        operators_check=gate.skip_reason if gate is not None else None,
+    )
     server = AgiServer({"route": handler}, guard=guard)
     try:
         host, port = await server.start(args.host, args.port)

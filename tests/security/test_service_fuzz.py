@@ -22,6 +22,7 @@ import pytest
 
 from coverage_engine.agi.route import RouteHandler
 from coverage_engine.agi.server import AgiServer, Guard
+from coverage_engine.clock import FrozenClock
 from coverage_engine.logs import configure_logging
 from coverage_engine.metrics import Metrics, serve_metrics
 from coverage_engine.plan import Plan, Step, StepKind
@@ -86,7 +87,7 @@ async def exchange(port: int, payload: bytes, *, read: bool = True) -> bytes:
 @pytest.fixture
 async def agi() -> AsyncIterator[tuple[AgiServer, int]]:
     server = AgiServer(
-        {"route": RouteHandler(lambda _at, _did, _caller: PLAN, lambda: NOW)},
+        {"route": RouteHandler(lambda _at, _did, _caller: PLAN, FrozenClock(NOW))},
         header_timeout=0.5,
         session_timeout=2,
         guard=Guard(max_connections=100),

@@ -17,6 +17,7 @@ from structlog.testing import capture_logs
 from coverage_engine.agi.route import RouteHandler
 from coverage_engine.agi.server import LOOPBACK, AgiServer, Guard
 from coverage_engine.cli.agi_cmd import guard_from_options
+from coverage_engine.clock import FrozenClock
 from coverage_engine.droplog import DropLog
 from coverage_engine.plan import Plan, Step, StepKind
 from coverage_engine.records import MemoryRecorder
@@ -88,7 +89,7 @@ async def serve() -> AsyncIterator[Serve]:
             return PLAN
 
         server = AgiServer(
-            {"route": RouteHandler(decide, lambda: NOW, recorder)},
+            {"route": RouteHandler(decide, FrozenClock(NOW), recorder)},
             header_timeout=0.3,
             session_timeout=2,
             guard=guard,

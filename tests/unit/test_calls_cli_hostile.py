@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from coverage_engine.cli import main
-from coverage_engine.records import EventKind, Outcome, acknowledged
+from coverage_engine.journey import Ended, EventKind, Outcome, Received, parse_event
+from coverage_engine.records import acknowledged
 from coverage_engine.records.sqlite import SqliteRecorder
 
 AT = datetime(2026, 3, 10, 7, 30, tzinfo=UTC)
@@ -34,14 +35,15 @@ async def db(tmp_path: Path) -> Path:
     """A record file whose callers chose hostile numbers and names."""
     path = tmp_path / "calls.db"
     rec, _ = SqliteRecorder.open(path, now=AT)
-    decided = {"practice": "maple", "status": "closed", "reason": "night"}
+    # The decision's reason repeats the caller's name, as an event detail would.
     answered = Outcome.ANSWERED_BY_OPERATOR
     for n, (call_id, number, name) in enumerate(HOSTILE):
         at = AT + timedelta(minutes=n)
+        decided = {"practice": "maple", "status": "closed", "reason": f"night for {name}"}
         await acknowledged(
-            rec.start(call_id, at=at, did="+15550100", caller_number=number, caller_name=name),
-            rec.event(call_id, EventKind.DECIDED, at=at, details={**decided, "name": name}),
-            rec.finish(call_id, at=at + timedelta(seconds=30), outcome=answered),
+            rec.write(call_id, at, Received("+15550100", number, name)),
+            rec.write(call_id, at, parse_event(EventKind.DECIDED, decided)),
+            rec.write(call_id, at + timedelta(seconds=30), Ended(answered)),
         )
     rec.close()
     return path
@@ -100,4 +102,4 @@ def test_calls_show_shows_escapes_not_escape_sequences(
         out = capsys.readouterr().out
         assert_safe_for_a_terminal(out)
     assert "Bob \\u202egnp.exe" in out
-    assert "name=Bob \\u202egnp.exe" in out
+    assert "reason=night for Bob \\u202egnp.exe" in out

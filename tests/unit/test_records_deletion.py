@@ -19,7 +19,8 @@ from structlog.testing import capture_logs
 
 from coverage_engine.cli import agi_cmd, calls_cmds, main
 from coverage_engine.config import ConfigError, load_config
-from coverage_engine.records import Outcome, acknowledged
+from coverage_engine.journey import Ended, Outcome, Received
+from coverage_engine.records import acknowledged
 from coverage_engine.records.retention import keep_records, purge_expired
 from coverage_engine.records.sqlite import RecordStore, SqliteRecorder, StoreError, open_database
 
@@ -44,8 +45,8 @@ async def two_calls(path: Path) -> SqliteRecorder:
         ("new", T0 + timedelta(days=60), NEW_NUMBER, NEW_NAME),
     ):
         await acknowledged(
-            rec.start(call_id, at=at, did="+15550100", caller_number=number, caller_name=name),
-            rec.finish(call_id, at=at + timedelta(minutes=1), outcome=Outcome.ABANDONED_IN_QUEUE),
+            rec.write(call_id, at, Received("+15550100", number, name)),
+            rec.write(call_id, at + timedelta(minutes=1), Ended(Outcome.ABANDONED_IN_QUEUE)),
         )
     return rec
 
