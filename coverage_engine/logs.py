@@ -26,6 +26,8 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from coverage_engine.caller_text import for_terminal
+
 # A phone number as people and Asterisk write it: an optional +, digits, and
 # spaces, dots, dashes or parentheses between them; letters or punctuation
 # next to it do not protect it ("caller5557654321", "caller-555-765-4321").
@@ -104,6 +106,30 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
+def _printable(value: Any, *, lines: bool = False) -> Any:
+    if isinstance(value, str):
+        if lines:  # a traceback keeps its line breaks, nothing else
+            return "\n".join(for_terminal(line) for line in value.split("\n"))
+        return for_terminal(value)
+    if isinstance(value, Mapping):
+        return {k: _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
+
+
+def printable_for_terminal(
+    _logger: WrappedLogger, _method: str, event_dict: EventDict
+) -> EventDict:
+    """Caller text (names, numbers, a DID) shown escaped on a terminal, never obeyed.
+
+    JSON lines escape control characters themselves; the console layout
+    would print them raw, so an escape sequence in a caller's name could
+    drive the admin's terminal.
+    """
+    return {k: _printable(v, lines=k == "exception") for k, v in event_dict.items()}
+
+
 def configure_logging(
     *, json: bool | None = None, level: str = "info", stream: TextIO | None = None
 ) -> None:
@@ -125,6 +151,7 @@ def configure_logging(
             # Exceptions become text before masking, so numbers in them are masked too.
             structlog.processors.format_exc_info,
             mask_phone_numbers,
+            *([] if as_json else [printable_for_terminal]),
             renderer,
         ],
     )
