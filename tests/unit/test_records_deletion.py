@@ -20,13 +20,26 @@ from structlog.testing import capture_logs
 from coverage_engine.cli import agi_cmd, calls_cmds, main
 from coverage_engine.config import ConfigError, load_config
 from coverage_engine.journey import Ended, Outcome, Received
+from coverage_engine.message import Disposition, MessageFields, Urgency
 from coverage_engine.records import acknowledged
+from coverage_engine.records.messages import MessageStore
 from coverage_engine.records.retention import keep_records, purge_expired
 from coverage_engine.records.sqlite import RecordStore, SqliteRecorder, StoreError, open_database
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 OLD_NUMBER, OLD_NAME = "+15557770123", "Wilhelmina Zzyzx"
 NEW_NUMBER, NEW_NAME = "+15558880456", "Bartholomew Qwerty"
+PATIENT, REASON = "Ottoline Quaxley", "wheezing since the zygomatic fall"
+MESSAGE = MessageFields(
+    caller_name=OLD_NAME,
+    callback=OLD_NUMBER,
+    patient_name=PATIENT,
+    patient_dob="2019-04-02",
+    reason=REASON,
+    urgency=Urgency.URGENT,
+    disposition=Disposition.OTHER,
+    disposition_note="call back",
+)
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -52,18 +65,26 @@ async def two_calls(path: Path) -> SqliteRecorder:
 
 
 async def test_a_purged_callers_number_and_name_are_in_no_file_afterwards(tmp_path: Path) -> None:
-    """While the engine keeps writing, a purge leaves no byte of the old call's number or name."""
+    """While the engine keeps writing, a purge leaves no byte of the old call's number or name.
+
+    Nor of the message an operator took for it (a patient's name and why
+    they called), which goes with its call.
+    """
     path = tmp_path / "calls.db"
     rec = await two_calls(path)
-    assert traces(path, OLD_NUMBER) > 0
-    assert traces(path, OLD_NAME) > 0
+    with closing(open_database(path)) as conn:
+        MessageStore(conn).save(
+            "old", MESSAGE, by="olivia", at=T0 + timedelta(minutes=2), expected_version=0
+        )
+    for text in (OLD_NUMBER, OLD_NAME, PATIENT, REASON):
+        assert traces(path, text) > 0, text
 
     with RecordStore.open(path) as store:
         removed = store.purge(T0 + timedelta(days=30), now=T0 + timedelta(days=61), by="admin")
 
     assert removed == 1
-    assert traces(path, OLD_NUMBER) == 0
-    assert traces(path, OLD_NAME) == 0
+    for text in (OLD_NUMBER, OLD_NAME, PATIENT, REASON):
+        assert traces(path, text) == 0, text
     assert traces(path, NEW_NUMBER) > 0  # the kept call is intact
     assert path.with_name("calls.db-wal").stat().st_size == 0
     rec.close()
