@@ -83,7 +83,13 @@ class Console:
     presence: Callable[[], Presence | None] = lambda: None
     secure_cookies: bool = False  # set when served over HTTPS (behind a TLS proxy)
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    # A board is sent at least this often, so proxies keep the stream open.
     stream_keepalive_seconds: float = 15.0
+    # Caches shared by every viewer (see `_practices`, `_signed_in_phones`).
+    panels: dict[str, tuple[CoverageConfig, datetime, datetime, PracticeNow]] = field(
+        default_factory=dict
+    )
+    phones_cache: tuple[float, dict[str, str]] = (float("-inf"), {})
 
 
 CONSOLE = web.AppKey("console", Console)
@@ -392,10 +398,26 @@ async def logout(request: web.Request) -> web.StreamResponse:
 # -- the desk: board, practices, operators, screen pop -----------------------------------
 
 
+PANEL_REFRESH = timedelta(seconds=30)
+
+
 def _practices(console: Console, user: User) -> list[PracticeNow]:
+    """The practices' panels, each worked out again at most every 30 s (sooner when its
+    status or on-call doctor changes): every viewer's board asks for them on every update,
+    and the coverage calendar behind them is not free."""
     config = console.config()
     now = console.now()
-    return [practice_now(config.practices[p], now) for p in user.scope(config.practices)]
+    panels = []
+    for practice_id in user.scope(config.practices):
+        cached = console.panels.get(practice_id)
+        if cached is None or cached[0] is not config or now >= cached[1] or now < cached[2]:
+            panel = practice_now(config.practices[practice_id], now)
+            changes = [c.at for c in (panel.next_status, panel.next_handoff) if c is not None]
+            valid_until = min([now + PANEL_REFRESH, *changes])
+            cached = (config, valid_until, now, panel)
+            console.panels[practice_id] = cached
+        panels.append(cached[3])
+    return panels
 
 
 def _member_state(member: Member) -> str:
@@ -481,7 +503,13 @@ def _practice_json(p: PracticeNow, now: datetime) -> dict[str, Any]:
 
 
 async def _signed_in_phones(console: Console) -> dict[str, str]:
-    return await console.db.run(lambda db: db.accounts.phones(at=console.now()))
+    """Which user is signed in at which phone (read at most once a second for all viewers)."""
+    loop_time = asyncio.get_running_loop().time()
+    at, phones = console.phones_cache
+    if loop_time - at > 1.0:
+        phones = await console.db.run(lambda db: db.accounts.phones(at=console.now()))
+        console.phones_cache = (loop_time, phones)
+    return phones
 
 
 async def desk(request: web.Request) -> web.Response:
@@ -554,7 +582,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     # A call this phone already has pops up too: a reloaded page finds its call again.
     popped: set[str] = set()
     token = request.cookies.get(SESSION_COOKIE, "")
-    last_check = asyncio.get_running_loop().time()
+    last_check = last_sent = asyncio.get_running_loop().time()
     try:
         while True:
             version = await console.live.wait_newer(version, within=1.0)
@@ -570,10 +598,20 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 session = alive
             phones = await _signed_in_phones(console)
             board = board_json(console, session.user, phones)
-            text = json.dumps(board, sort_keys=True)
-            if text != last:
-                last = text
+            # The page counts waiting time itself: a board differing only in the
+            # clock is not sent again, except as the keepalive.
+            signature = json.dumps(
+                {
+                    **board,
+                    "now": "",
+                    "calls": [{**c, "waiting_seconds": 0} for c in board["calls"]],
+                },
+                sort_keys=True,
+            )
+            if signature != last or loop_time - last_sent > console.stream_keepalive_seconds:
+                last, last_sent = signature, loop_time
                 await _audit_board(request, board, seen)
+                text = json.dumps(board)
                 await response.write(f"event: board\ndata: {text}\n\n".encode())
             if session.phone:
                 for call in list(console.live.calls.values()):

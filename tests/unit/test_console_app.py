@@ -433,3 +433,24 @@ async def test_caller_text_is_escaped_in_pages(desk: Desk) -> None:
         text = await (await ada.get("/calls/c1")).text()
     assert "<script>alert(1)</script>" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+async def test_the_practice_panel_turns_open_the_moment_the_office_opens(desk: Desk) -> None:
+    """Panels are cached between updates, but not past the change they announce."""
+    desk.clock.advance(5 * 3600 - 5)  # 07:59:55
+    async with desk.client() as sam:
+        await sign_in(sam, "sam")
+        before = await (await sam.get("/api/board")).json()
+        desk.clock.advance(6)  # 08:00:01
+        after = await (await sam.get("/api/board")).json()
+    assert [p["status"] for p in before["practices"]] == ["closed"]
+    assert [p["status"] for p in after["practices"]] == ["open"]
+
+
+async def test_a_session_idle_for_more_than_two_hours_is_signed_out(desk: Desk) -> None:
+    """An unattended desk signs itself out: after 2 h without a request, 401."""
+    async with desk.client() as sam:
+        await sign_in(sam, "sam")
+        assert (await sam.get("/api/board")).status == 200
+        desk.clock.advance(2 * 3600 + 1)
+        assert (await sam.get("/api/board")).status == 401
