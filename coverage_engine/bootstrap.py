@@ -31,7 +31,7 @@ from coverage_engine.records.sink import RecorderSink
 from coverage_engine.records.sqlite import SqliteRecorder, StoreError, records_path
 from coverage_engine.reload import ConfigHolder
 from coverage_engine.routing import decide
-from coverage_engine.web import ConsoleUnavailable, RunningConsole, start_console
+from coverage_engine.web import ConsoleThread, ConsoleUnavailable
 
 log = structlog.get_logger("coverage_engine.bootstrap")
 
@@ -203,7 +203,7 @@ async def _serve(
         if metrics_runner is not None:
             await metrics_runner.cleanup()
         if console is not None:
-            await console.close()
+            await asyncio.to_thread(console.stop)
         log.info("engine.stopped", calls_left_connected=in_progress)
 
 
@@ -223,23 +223,24 @@ async def _start_metrics(parts: EngineParts) -> web.AppRunner | None:
 
 async def _start_console(
     parts: EngineParts, holder: ConfigHolder[CoverageConfig], tracker: PresenceTracker | None
-) -> RunningConsole | None:
+) -> ConsoleThread | None:
     """Serve the operators' console if asked; a failure is logged and never stops the calls."""
     if parts.console_address is None:
         return None
     host, port = parts.console_address
     config = holder.current
     path = records_path(config.records.path if config.records else None, parts.config_path)
+    console = ConsoleThread(
+        path,
+        config=lambda: holder.current,
+        now=parts.clock.now,
+        presence=(lambda: tracker.presence) if tracker is not None else (lambda: None),
+        host=host,
+        port=port,
+        secure_cookies=parts.console_secure_cookies,
+    )
     try:
-        console = await start_console(
-            path,
-            config=lambda: holder.current,
-            now=parts.clock.now,
-            presence=(lambda: tracker.presence) if tracker is not None else (lambda: None),
-            host=host,
-            port=port,
-            secure_cookies=parts.console_secure_cookies,
-        )
+        await asyncio.to_thread(console.start)
     except (ConsoleUnavailable, StoreError) as exc:
         log.error("console.unavailable", error=str(exc))
         return None

@@ -90,6 +90,7 @@ class Console:
         default_factory=dict
     )
     phones_cache: tuple[float, dict[str, str]] = (float("-inf"), {})
+    boards: dict[tuple[Any, ...], SharedBoard] = field(default_factory=dict)
 
 
 CONSOLE = web.AppKey("console", Console)
@@ -479,6 +480,44 @@ def board_json(console: Console, user: User, phones: Mapping[str, str]) -> dict[
     }
 
 
+@dataclass(frozen=True, slots=True)
+class SharedBoard:
+    """One board, rendered once for every viewer who sees the same thing."""
+
+    board: dict[str, Any]
+    # The board without the clock: the page counts waiting time itself, so a board
+    # differing only there is not sent again (except as the keepalive).
+    signature: str
+    event: bytes  # the server-sent event carrying it
+
+
+def shared_board(
+    console: Console, user: User, phones: Mapping[str, str], loop_time: float
+) -> SharedBoard:
+    """The board for `user`, rendered at most once per change, second and kind of viewer.
+
+    Twenty viewers woken by the same change would otherwise each render and
+    serialise the same board in turn, holding up the event loop the calls run on.
+    """
+    config = console.config()
+    key = (console.live.version, int(loop_time), id(config), tuple(user.scope(config.practices)),
+           user.all_practices, user.sees_numbers, tuple(sorted(phones.items())))  # fmt: skip
+    found = console.boards.get(key)
+    if found is None:
+        board = board_json(console, user, phones)
+        signature = json.dumps(
+            {**board, "now": "", "calls": [{**c, "waiting_seconds": 0} for c in board["calls"]]},
+            sort_keys=True,
+        )
+        found = SharedBoard(
+            board, signature, f"event: board\ndata: {json.dumps(board)}\n\n".encode()
+        )
+        if len(console.boards) > 64:
+            console.boards.clear()
+        console.boards[key] = found
+    return found
+
+
 def _practice_json(p: PracticeNow, now: datetime) -> dict[str, Any]:
     zone = ZoneInfo(p.timezone)
 
@@ -597,22 +636,11 @@ async def stream(request: web.Request) -> web.StreamResponse:
                     return response
                 session = alive
             phones = await _signed_in_phones(console)
-            board = board_json(console, session.user, phones)
-            # The page counts waiting time itself: a board differing only in the
-            # clock is not sent again, except as the keepalive.
-            signature = json.dumps(
-                {
-                    **board,
-                    "now": "",
-                    "calls": [{**c, "waiting_seconds": 0} for c in board["calls"]],
-                },
-                sort_keys=True,
-            )
-            if signature != last or loop_time - last_sent > console.stream_keepalive_seconds:
-                last, last_sent = signature, loop_time
-                await _audit_board(request, board, seen)
-                text = json.dumps(board)
-                await response.write(f"event: board\ndata: {text}\n\n".encode())
+            shared = shared_board(console, session.user, phones, loop_time)
+            if shared.signature != last or loop_time - last_sent > console.stream_keepalive_seconds:
+                last, last_sent = shared.signature, loop_time
+                await _audit_board(request, shared.board, seen)
+                await response.write(shared.event)
             if session.phone:
                 for call in list(console.live.calls.values()):
                     if call.operator_phone == session.phone and call.call_id not in popped:
