@@ -83,6 +83,15 @@ class EventKind(StrEnum):
     MESSAGE_CORRECTED = "message_corrected"
     DISPOSITION = "disposition"
     MESSAGE_ACKNOWLEDGED = "message_acknowledged"
+    # Paging an urgent message (`coverage_engine.paging`): after the call, like the message.
+    PAGE_REQUESTED = "page_requested"
+    PAGE_ESCALATED = "page_escalated"
+    PAGE_SENT = "page_sent"
+    PAGE_ANSWERED = "page_answered"
+    PAGE_ACKNOWLEDGED = "page_acknowledged"
+    PAGE_FAILED = "page_failed"
+    PAGE_CANCELLED = "page_cancelled"
+    PAGE_CONNECTED = "page_connected"
 
 
 #: The on-call events that mean "this doctor was not reached; escalate".
