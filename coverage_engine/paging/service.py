@@ -73,18 +73,19 @@ class VoiceJob:
 
 
 class VoicePager(Protocol):
-    """Calls a doctor for one attempt; returns the events of its outcome once it is known.
+    """Calls a doctor for one attempt; returns once its outcome is known.
 
-    `acknowledge` is called (and awaited) the moment the doctor presses 1,
-    before the call goes on (the number read out, press 2); `later` takes the
-    events that come after the outcome (page_connected).
+    `record` writes events as they happen (sent, answered, and after the
+    outcome: page_connected); `acknowledge` is awaited the moment the doctor
+    presses 1, before the call goes on (the number read out, press 2). The
+    return value is the failure's events, if it failed.
     """
 
     async def page(
         self,
         job: VoiceJob,
         acknowledge: Callable[[], Awaitable[None]],
-        later: Callable[[Sequence[PageEvent]], Awaitable[None]],
+        record: Callable[[Sequence[PageEvent]], Awaitable[None]],
     ) -> list[PageEvent]: ...
 
 
@@ -289,12 +290,16 @@ class PagingService:
             events = await self._voice_page(page, message, attempt, number, practice)
         else:
             events = await self._notify(channel, page, attempt, number, practice, config)
-        if self._metrics is not None:
-            for event in events:
-                result = "sent" if isinstance(event, PageSent) else "failed"
-                if isinstance(event, PageSent | PageFailed):
-                    self._metrics.sent.labels(page.practice, channel.value, result).inc()
+        self._count(channel.value, page, events)
         return events
+
+    def _count(self, channel: str, page: Page, events: Sequence[PageEvent]) -> None:
+        if self._metrics is None:
+            return
+        for event in events:
+            if isinstance(event, PageSent | PageFailed):
+                result = "sent" if isinstance(event, PageSent) else "failed"
+                self._metrics.sent.labels(page.practice, channel, result).inc()
 
     async def _voice_page(
         self,
@@ -333,10 +338,11 @@ class PagingService:
             )
             log.info("paging.acknowledged", attempt=number, doctor=doctor, channel="voice")
 
-        async def later(events: Sequence[PageEvent]) -> None:
+        async def record(events: Sequence[PageEvent]) -> None:
             await self._db.run(lambda db: db.pages.record(page.call_id, self._now(), events))
+            self._count("voice", page, events)
 
-        return await self._voice.page(job, acknowledge, later)
+        return await self._voice.page(job, acknowledge, record)
 
     async def _notify(
         self,

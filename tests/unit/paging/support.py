@@ -107,15 +107,15 @@ class FakeVoice:
         self,
         job: VoiceJob,
         acknowledge: Callable[[], Awaitable[None]],
-        later: Callable[[Sequence[PageEvent]], Awaitable[None]],
+        record: Callable[[Sequence[PageEvent]], Awaitable[None]],
     ) -> list[PageEvent]:
         self.calls.append(job)
         what = self.behaviour.get(job.doctor, "no_answer")
-        sent = PageSent(job.attempt, "voice", "doctor", job.doctor)
+        await record([PageSent(job.attempt, "voice", "doctor", job.doctor)])
+        if what == "no_answer":
+            return [PageFailed(job.attempt, "voice", "no answer", job.doctor)]
+        await record([PageAnswered(job.attempt, job.doctor)])
         if what == "ack":
             await acknowledge()
-            return [sent, PageAnswered(job.attempt, job.doctor)]
-        if what == "voicemail":
-            answered = PageAnswered(job.attempt, job.doctor)
-            return [sent, answered, PageFailed(job.attempt, "voice", "not confirmed", job.doctor)]
-        return [sent, PageFailed(job.attempt, "voice", "no answer", job.doctor)]
+            return []
+        return [PageFailed(job.attempt, "voice", "not confirmed", job.doctor)]
