@@ -825,7 +825,7 @@ class DefaultRoute(Frozen):
     short_name: ShortName = "COVERAGE"
 
 
-class Engine(Frozen):
+class EngineSection(Frozen):
     """Settings of the live engine that are not per practice."""
 
     default_route: DefaultRoute
@@ -858,7 +858,7 @@ class CoverageConfig(Frozen):
     """The whole coverage file."""
 
     version: Annotated[int, AfterValidator(_check_version)] = 1
-    engine: Engine
+    engine: EngineSection
     trunks: tuple[SafeName, ...] = ()
     records: Records | None = None
     practices: Annotated[dict[Ident, Practice], BeforeValidator(ids_from_keys)] = Field(

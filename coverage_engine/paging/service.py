@@ -28,13 +28,13 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from coverage_engine.config.model import CoverageConfig, Practice
-from coverage_engine.message import Message, Urgency
-from coverage_engine.paging.events import (
+from coverage_engine.journey import (
     PageEscalated,
     PageEvent,
     PageFailed,
     PageSent,
 )
+from coverage_engine.message import Message, Urgency
 from coverage_engine.paging.notice import Notice, NoticeKind, message_link
 from coverage_engine.paging.notifiers import Delivery
 from coverage_engine.paging.policy import Attempt, Channel, Target, next_due, plan_attempt

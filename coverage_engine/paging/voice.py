@@ -43,14 +43,14 @@ from coverage_engine.ari.events import (
     StreamItem,
 )
 from coverage_engine.ari.models import CallerId
-from coverage_engine.paging.callback import dialable, spoken
-from coverage_engine.paging.events import (
+from coverage_engine.journey import (
     PageAnswered,
     PageConnected,
     PageEvent,
     PageFailed,
     PageSent,
 )
+from coverage_engine.paging.callback import dialable, spoken
 from coverage_engine.paging.service import VoiceJob
 
 log = structlog.get_logger("coverage_engine.paging")
@@ -389,7 +389,7 @@ class AriVoicePager:
             await record([PageConnected(job.attempt, job.doctor, f"could not bridge: {exc}")])
             await self._drop(callee)
             return
-        await record([PageConnected(job.attempt, job.doctor, "bridged")])
+        await record([PageConnected(job.attempt, job.doctor, "connected")])
         log.info("paging.connected", doctor=job.doctor, call_id=job.call_id)
         # Together until either hangs up; then the other is released.
         first = [asyncio.create_task(_until_gone(x)) for x in (leg, callee)]

@@ -17,21 +17,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from coverage_engine.journey import (
+    Disposition,
+    EventKind,
+    MessageAcknowledged,
+    MessageCorrected,
+    MessageEvent,
+    MessageTaken,
+    PageAcknowledged,
+    Stamped,
+    event_class,
+    parse_event,
+)
 from coverage_engine.message import Message, MessageFields, Urgency
-from coverage_engine.paging.events import PageAcknowledged
-from coverage_engine.records.model import JourneyEvent
 from coverage_engine.records.pages import close_acknowledged, request_page, write_event
 from coverage_engine.records.sqlite import _dt, _insert_event, _transaction, _ts
-from coverage_engine.records.vocabulary import EventKind
 
-MESSAGE_EVENTS = frozenset(
-    {
-        EventKind.MESSAGE_TAKEN,
-        EventKind.MESSAGE_CORRECTED,
-        EventKind.DISPOSITION,
-        EventKind.MESSAGE_ACKNOWLEDGED,
-    }
-)
+MESSAGE_EVENTS = frozenset(k for k in EventKind if issubclass(event_class(k), MessageEvent))
 
 
 class MessageError(Exception):
@@ -179,7 +181,7 @@ class MessageStore:
 
     def _take(self, info: CallInfo, fields: MessageFields, by: str, at: datetime) -> Message:
         content = fields.to_json()
-        self._event(info.call_id, at, EventKind.MESSAGE_TAKEN, {"version": 1, "by": by, **content})
+        self._event(info.call_id, at, MessageTaken(by, content, version=1))
         self._disposition(info.call_id, at, fields, by, 1)
         self._conn.execute(
             "INSERT INTO messages (call_id, practice, version, taken_at, taken_by, updated_at, "
@@ -225,12 +227,8 @@ class MessageStore:
         if not changes:
             return current
         version = current.version + 1
-        self._event(
-            current.call_id,
-            at,
-            EventKind.MESSAGE_CORRECTED,
-            {"version": version, "by": by, "changes": changes, "fields": fields.to_json()},
-        )
+        corrected = MessageCorrected(by, version, changes, fields.to_json())
+        self._event(current.call_id, at, corrected)
         if "disposition" in changes or "disposition_note" in changes:
             self._disposition(current.call_id, at, fields, by, version)
         self._conn.execute(
@@ -258,16 +256,11 @@ class MessageStore:
     def _disposition(
         self, call_id: str, at: datetime, fields: MessageFields, by: str, version: int
     ) -> None:
-        details = {
-            "disposition": fields.disposition.value,
-            "note": fields.disposition_note,
-            "by": by,
-            "version": version,
-        }
-        self._event(call_id, at, EventKind.DISPOSITION, details)
+        disposition = Disposition(fields.disposition.value, by, version, fields.disposition_note)
+        self._event(call_id, at, disposition)
 
-    def _event(self, call_id: str, at: datetime, kind: EventKind, details: dict[str, Any]) -> None:
-        _insert_event(self._conn, call_id, JourneyEvent(at, kind, details))
+    def _event(self, call_id: str, at: datetime, event: MessageEvent) -> None:
+        _insert_event(self._conn, call_id, Stamped(at, event))
 
     def mark_read(self, call_id: str, *, by: str, at: datetime) -> None:
         """The first time someone at the practice opens it: unread becomes read."""
@@ -300,7 +293,7 @@ class MessageStore:
                 return current
             if page_attempt is not None:
                 write_event(self._conn, call_id, at, PageAcknowledged(page_attempt, by, "voice"))
-            self._event(call_id, at, EventKind.MESSAGE_ACKNOWLEDGED, {"by": by, "via": via})
+            self._event(call_id, at, MessageAcknowledged(by, via))
             self._conn.execute(
                 "UPDATE messages SET acknowledged_at = ?, acknowledged_by = ?, "
                 "read_at = COALESCE(read_at, ?), read_by = COALESCE(read_by, ?) "
@@ -313,7 +306,7 @@ class MessageStore:
         assert saved is not None
         return saved
 
-    def history(self, call_id: str) -> list[JourneyEvent]:
+    def history(self, call_id: str) -> list[Stamped]:
         """The message events of a call, oldest first: every version, kept."""
         kinds = sorted(k.value for k in MESSAGE_EVENTS)
         marks = ", ".join("?" for _ in kinds)
@@ -322,7 +315,7 @@ class MessageStore:
             "ORDER BY id",
             (call_id, *kinds),
         )
-        return [JourneyEvent(_dt(at), EventKind(kind), json.loads(d)) for at, kind, d in rows]
+        return [Stamped(_dt(at), parse_event(kind, json.loads(d))) for at, kind, d in rows]
 
     def list(self, where: MessageFilter) -> list[Message]:
         """Messages matching `where`, newest first."""

@@ -28,15 +28,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from coverage_engine.message import Urgency
-from coverage_engine.paging.events import (
+from coverage_engine.journey import (
     PageCancelled,
     PageEvent,
     PageFailed,
     PageRequested,
+    Stamped,
 )
+from coverage_engine.message import Urgency
 from coverage_engine.paging.policy import MIN_RESEND, pages
-from coverage_engine.records.model import JourneyEvent
 from coverage_engine.records.sqlite import _dt, _insert_event, _transaction, _ts
 
 PENDING = "pending"
@@ -103,7 +103,7 @@ def _page(row: Sequence[Any]) -> Page:
 
 def write_event(conn: sqlite3.Connection, call_id: str, at: datetime, event: PageEvent) -> None:
     """Append one paging event to the call's journey (inside the caller's transaction)."""
-    _insert_event(conn, call_id, JourneyEvent(at, event.kind, event.details()))
+    _insert_event(conn, call_id, Stamped(at, event))
 
 
 def _get(conn: sqlite3.Connection, call_id: str) -> Page | None:

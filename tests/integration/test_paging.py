@@ -182,7 +182,7 @@ def test_press_2_connects_the_doctor_to_the_callback_number_on_the_carrier_trunk
     take_message(engine, "page-cb.1")
     wait_bridged(ari, "nguyen", "carrier-out", timeout=60)
     events = wait_events(engine, "page-cb.1", "page_connected")
-    assert ("page_connected", {"attempt": 1, "doctor": "nguyen", "result": "bridged"}) in events
+    assert ("page_connected", {"attempt": 1, "doctor": "nguyen", "result": "connected"}) in events
     (callee,) = phones.calls("carrier-out")
     # The patient sees the practice calling back, not the doctor's own phone.
     assert callee.caller == MAPLE

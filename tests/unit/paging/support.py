@@ -9,13 +9,13 @@ from pathlib import Path
 
 from coverage_engine.config import CoverageConfig
 from coverage_engine.config.loader import load_text
-from coverage_engine.message import Message, parse_fields
-from coverage_engine.paging.events import (
+from coverage_engine.journey import (
     PageAnswered,
     PageEvent,
     PageFailed,
     PageSent,
 )
+from coverage_engine.message import Message, parse_fields
 from coverage_engine.paging.notice import Notice
 from coverage_engine.paging.notifiers import Delivery
 from coverage_engine.paging.service import VoiceJob
