@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from coverage_engine.journey import Decided, Received
 from coverage_engine.message import Message, parse_fields
-from coverage_engine.records import record
 from coverage_engine.records.sqlite import SqliteRecorder, open_database
 from coverage_engine.web.db import ConsoleDb
 from coverage_lab.ari_http import AriCredentials
@@ -87,9 +87,8 @@ def take_message(engine: EngineProcess, call_id: str, **changes: str) -> Message
     path = records(engine)
     recorder, _ = SqliteRecorder.open(path, now=NIGHT)
     try:
-        record(recorder, call_id, "received", {"did": MAPLE, "caller": "+13125550199"}, at=NIGHT)
-        decided = {"practice": "maple-grove", "status": "closed", "reason": "after hours"}
-        record(recorder, call_id, "decided", decided, at=NIGHT)
+        recorder.write(call_id, NIGHT, Received(MAPLE, "+13125550199"))
+        recorder.write(call_id, NIGHT, Decided("maple-grove", "closed", "after hours", {}))
         recorder.flush().result(timeout=10)
     finally:
         recorder.close()
