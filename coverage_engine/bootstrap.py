@@ -20,6 +20,8 @@ from aiohttp import web
 from coverage_engine.ami import Ami, AmiError, AmiSettings, PanoramiskAmi, PresenceTracker
 from coverage_engine.ami.gate import PresenceGate
 from coverage_engine.ari import Ari, AriSettings
+from coverage_engine.ari.astdb import AstDb, DialplanPort
+from coverage_engine.ari.client import AriClient
 from coverage_engine.callflow import CallSettings
 from coverage_engine.clock import Clock, SystemClock
 from coverage_engine.config import CoverageConfig, load_config
@@ -34,6 +36,7 @@ from coverage_engine.records.sink import RecorderSink
 from coverage_engine.records.sqlite import SqliteRecorder, StoreError, records_path
 from coverage_engine.reload import ConfigHolder
 from coverage_engine.routing import decide
+from coverage_engine.safetynet.publish import SafetyNetPublisher, SoundCheck
 from coverage_engine.web import ConsoleUnavailable, RunningConsole, start_console
 
 log = structlog.get_logger("coverage_engine.bootstrap")
@@ -114,16 +117,23 @@ def build_engine(
     holder: ConfigHolder[CoverageConfig],
     parts: EngineParts,
     gate: PresenceGate | None = None,
+    on_link: Callable[[bool], None] | None = None,
 ) -> Engine:
     """The engine wired to ARI, to the (reloadable) current config and to the metrics."""
     metrics = parts.metrics
+
+    def link(up: bool) -> None:
+        metrics.set_ari_connected(up)
+        if on_link is not None:
+            on_link(up)
+
     engine = Engine(
         ari,
         metrics.timed(router_for(holder)),
         clock=parts.clock,
         sink=parts.sink,
         settings=parts.call_settings,
-        on_link=metrics.set_ari_connected,
+        on_link=link,
         operators_check=gate.skip_reason if gate is not None else None,
     )
     metrics.count_calls_in_progress(lambda: engine.calls_in_progress)
@@ -172,8 +182,6 @@ async def run_engine(
         ari = parts.ari_factory(parts.ari_settings)
         await _serve(ari, holder, parts, stop)
         return
-    from coverage_engine.ari.client import AriClient
-
     async with AriClient(parts.ari_settings) as client:
         await _serve(client, holder, parts, stop)
 
@@ -184,7 +192,10 @@ async def _serve(
     ami = await _connect_ami(parts)
     tracker = PresenceTracker(ami) if ami is not None else None
     gate = presence_gate(lambda: holder.current, tracker) if tracker is not None else None
-    engine = build_engine(ari, holder, parts, gate)
+    publisher = safety_net_publisher(ari, holder, parts)
+    engine = build_engine(
+        ari, holder, parts, gate, on_link=_nudge_on_connect(publisher) if publisher else None
+    )
     metrics_runner = await _start_metrics(parts)
     console = await _start_console(parts, holder, tracker)
     paging = await start_paging(
@@ -211,6 +222,8 @@ async def _serve(
     ]
     if tracker is not None:
         tasks.append(asyncio.create_task(tracker.run(), name="operator-presence"))
+    if publisher is not None:
+        tasks.append(asyncio.create_task(publisher.run(), name="safety-net"))
     tasks.extend(paging.tasks())
     stopper = asyncio.create_task(stop.wait(), name="stop")
     try:
@@ -234,6 +247,29 @@ async def _serve(
             await console.close()
         await paging.close()
         log.info("engine.stopped", calls_left_connected=in_progress)
+
+
+def safety_net_publisher(
+    ari: Ari, holder: ConfigHolder[CoverageConfig], parts: EngineParts
+) -> SafetyNetPublisher | None:
+    """Keeps the dialplan's safety net current in AstDB; None when `ari` cannot (a test fake)."""
+    if not isinstance(ari, DialplanPort):
+        return None
+    sounds = SoundCheck(ari.sound_exists) if isinstance(ari, AriClient) else None
+    return SafetyNetPublisher(
+        AstDb(ari, owner=parts.ari_settings.app),
+        lambda: holder.current,
+        now=parts.clock.now,
+        prompts=sounds.prompts if sounds is not None else None,
+    )
+
+
+def _nudge_on_connect(publisher: SafetyNetPublisher) -> Callable[[bool], None]:
+    def link(up: bool) -> None:
+        if up:
+            publisher.nudge()
+
+    return link
 
 
 async def _start_metrics(parts: EngineParts) -> web.AppRunner | None:
