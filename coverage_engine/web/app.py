@@ -27,7 +27,7 @@ from aiohttp import web
 
 from coverage_engine.ami.presence import DeviceState, Member, Presence
 from coverage_engine.config.model import CoverageConfig, Practice
-from coverage_engine.journey import Journey
+from coverage_engine.journey import EventKind, Journey
 from coverage_engine.logs import mask_caller
 from coverage_engine.message import (
     CORRECTION_WINDOW,
@@ -208,6 +208,31 @@ def may_see(user: User, practice: str) -> bool:
     A call to a number no practice claims is for users who cover every practice.
     """
     return user.all_practices if not practice else user.sees_practice(practice)
+
+
+# Journey events whose details are the message itself (hidden from operators who
+# may not read it, like the message).
+MESSAGE_DETAIL_EVENTS = frozenset(
+    {EventKind.MESSAGE_TAKEN.value, EventKind.MESSAGE_CORRECTED.value, EventKind.DISPOSITION.value}
+)
+
+
+def alerting(console: Console, call_id: str) -> bool:
+    """Whether the call's urgent message went unacknowledged and was handed to the operators."""
+    paging = console.live.paging.get(call_id)
+    return paging is not None and paging.alerting
+
+
+def may_read_message(console: Console, user: User, message: Message | None) -> bool:
+    """On a call `user` may see: operators read the messages they took, and any message
+    whose paging came back to them (nobody acknowledged it); the practice reads all."""
+    if message is None:
+        return False
+    return (
+        user.role is not Role.OPERATOR
+        or message.taken_by == user.username
+        or alerting(console, message.call_id)
+    )
 
 
 def may_open_message(user: User, message: Message) -> bool:
@@ -473,8 +498,20 @@ def board_json(console: Console, user: User, phones: Mapping[str, str]) -> dict[
         call["started_local"] = _local(
             datetime.fromisoformat(call["started_at"]), _zone(config, call["practice"]), "%H:%M:%S"
         )
+    alerts = [
+        p.to_json(directory, now=now)
+        for p in sorted(console.live.paging.values(), key=lambda p: p.alert_since or now)
+        if p.alerting and may_see(user, p.practice)
+    ]
+    for alert in alerts:
+        practice = config.practice(alert["practice"])
+        alert["practice_name"] = practice.name if practice else alert["practice"]
+        alert["since_local"] = _local(
+            datetime.fromisoformat(alert["since"]), _zone(config, alert["practice"]), "%H:%M"
+        )
     return {
         "now": now.isoformat(),
+        "alerts": alerts,
         "calls": calls,
         "operators": _operators(console, phones),
         "practices": [_practice_json(p, now) for p in _practices(console, user)],
@@ -769,6 +806,10 @@ def _call_context(console: Console, view: CallView, user: User) -> dict[str, Any
             or (message.taken_by == user.username and message.correctable(console.now()))
         ),
         "correct_until": message.correctable_until() if message else None,
+        "message_events": MESSAGE_DETAIL_EVENTS,
+        # Operators read the messages they took, and any message of their practices
+        # whose paging came back to them (nobody acknowledged it).
+        "show_message": may_read_message(console, user, message),
         "window_minutes": int(CORRECTION_WINDOW.total_seconds() // 60),
     }
 
@@ -820,6 +861,8 @@ async def api_call(request: web.Request) -> web.Response:
     if isinstance(view, web.Response):
         return view
     j = view.journey
+    console = _console(request)
+    readable = may_read_message(console, _session(request).user, view.message)
     return web.json_response(
         {
             "call_id": j.call_id,
@@ -831,7 +874,13 @@ async def api_call(request: web.Request) -> web.Response:
             "outcome": j.outcome.value if j.outcome else None,
             "answered_by": j.answered_by,
             "events": [
-                {"at": e.at.isoformat(), "kind": e.name, "details": e.event.details()}
+                {
+                    "at": e.at.isoformat(),
+                    "kind": e.name,
+                    "details": e.event.details()
+                    if readable or e.name not in MESSAGE_DETAIL_EVENTS
+                    else {},
+                }
                 for e in j.events
             ],
             "earlier_calls": [
@@ -842,7 +891,7 @@ async def api_call(request: web.Request) -> web.Response:
                 }
                 for e in view.history
             ],
-            "message": _message_json(view.message) if view.message else None,
+            "message": _message_json(view.message) if view.message and readable else None,
         }
     )
 
