@@ -15,7 +15,6 @@ import io
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,21 +24,7 @@ from coverage_engine.agi.server import AgiServer, Guard
 from coverage_engine.clock import FrozenClock
 from coverage_engine.logs import configure_logging
 from coverage_engine.metrics import Metrics, serve_metrics
-from coverage_engine.plan import Plan, Step, StepKind
-
-NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
-PLAN = Plan(
-    practice_id="maple-grove",
-    practice_name="Maple Grove Pediatrics",
-    short_name="MGP",
-    status="closed",
-    reason="closed",
-    steps=(Step(StepKind.OPERATORS, "answering", "answering", 90),),
-)
-HEADER = (
-    b"agi_network: yes\nagi_network_script: route\nagi_uniqueid: 1.1\n"
-    b"agi_callerid: +15550100123\nagi_extension: +13125550100\n\n"
-)
+from tests.agi_support import HEADER, NOW, PLAN
 
 
 @pytest.fixture

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
 
@@ -11,14 +10,9 @@ from coverage_engine.agi.route import RouteHandler
 from coverage_engine.agi.server import AgiServer
 from coverage_engine.clock import FrozenClock
 from coverage_engine.journey import Received
-from coverage_engine.plan import Plan, Step, StepKind
+from coverage_engine.plan import Plan
 from coverage_engine.records import MemoryRecorder
-
-NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
-PLAN = Plan(
-    "maple-grove", "Maple Grove", "MGP", "closed", "night",
-    (Step(StepKind.OPERATORS, "answering", "answering", 90),),
-)  # fmt: skip
+from tests.agi_support import NOW, PLAN, header, play_asterisk
 
 
 async def ask(number: str, name: str) -> tuple[dict[str, str], MemoryRecorder, list[str]]:
@@ -32,19 +26,10 @@ async def ask(number: str, name: str) -> tuple[dict[str, str], MemoryRecorder, l
 
     server = AgiServer({"route": RouteHandler(decide, FrozenClock(NOW), recorder)})
     _, port = await server.start("127.0.0.1", 0)
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    header = (
-        f"agi_network_script: route\nagi_uniqueid: 9.1\nagi_callerid: {number}\n"
-        f"agi_calleridname: {name}\nagi_extension: +13125550100\n\n"
-    )
-    writer.write(header.encode())
-    variables = {}
-    while line := await reader.readline():
-        name_, _, value = line.decode().removeprefix("SET VARIABLE ").rstrip("\n").partition(" ")
-        variables[name_] = value.strip('"')
-        writer.write(b"200 result=1\n")
-    writer.close()
+    request = header(agi_uniqueid="9.1", agi_callerid=number, agi_calleridname=name)
+    variables = await play_asterisk(port, request)
     await server.close()
+    assert variables is not None
     return variables, recorder, asked
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import ipaddress
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -19,56 +18,11 @@ from coverage_engine.agi.server import LOOPBACK, AgiServer, Guard
 from coverage_engine.cli.agi_cmd import guard_from_options
 from coverage_engine.clock import FrozenClock
 from coverage_engine.droplog import DropLog
-from coverage_engine.plan import Plan, Step, StepKind
+from coverage_engine.plan import Plan
 from coverage_engine.records import MemoryRecorder
+from tests.agi_support import NOW, PLAN, play_asterisk, read_line
 
-NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 SECRET = "0123456789abcdef-shared"
-PLAN = Plan(
-    practice_id="maple-grove",
-    practice_name="Maple Grove Pediatrics",
-    short_name="MGP",
-    status="closed",
-    reason="closed",
-    steps=(Step(StepKind.OPERATORS, "answering", "answering", 90),),
-)
-HEADER = (
-    b"agi_network: yes\nagi_network_script: route\nagi_channel: PJSIP/carrier-in-1\n"
-    b"agi_uniqueid: 1764212400.7\nagi_callerid: +15550100123\nagi_extension: +13125550100\n\n"
-)
-
-
-async def asterisk(port: int, secret: str | None = None) -> dict[str, str] | None:
-    """Play Asterisk: answer GET VARIABLE with `secret`, collect SET VARIABLEs.
-
-    Returns the variables, or None if the server hung up before setting any.
-    """
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(HEADER)
-    variables: dict[str, str] = {}
-    try:
-        while line := await _line(reader):
-            command = line.decode().rstrip("\n")
-            if command.startswith("GET VARIABLE "):
-                reply = f"200 result=1 ({secret})" if secret is not None else "200 result=0"
-                writer.write(reply.encode() + b"\n")
-                continue
-            name, _, value = command.removeprefix("SET VARIABLE ").partition(" ")
-            variables[name] = value.strip('"')
-            writer.write(b"200 result=1\n")
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
-    return variables or None
-
-
-async def _line(reader: asyncio.StreamReader) -> bytes:
-    # A server that hangs up before reading what we sent resets the connection.
-    try:
-        return await reader.readline()
-    except ConnectionResetError:
-        return b""
 
 
 Served = tuple[int, list[str], MemoryRecorder]
@@ -107,7 +61,7 @@ async def test_a_peer_outside_the_allowlist_is_disconnected_unanswered(serve: Se
     """Only 10.0.0.5 may ask: a loopback peer gets nothing decided, nothing recorded."""
     port, asked, recorder = await serve(Guard(allow=(ipaddress.ip_network("10.0.0.5/32"),)))
     with capture_logs() as logs:
-        assert await asterisk(port) is None
+        assert await play_asterisk(port) is None
     assert asked == []
     assert recorder.get("1764212400.7") is None
     assert logs[0]["event"] == "agi.connection_refused"
@@ -117,7 +71,7 @@ async def test_a_peer_outside_the_allowlist_is_disconnected_unanswered(serve: Se
 async def test_the_loopback_is_allowed_by_default(serve: Serve) -> None:
     """Without --allow, Asterisk on the same machine is answered."""
     port, asked, _ = await serve(Guard())
-    variables = await asterisk(port)
+    variables = await play_asterisk(port)
     assert variables is not None
     assert variables["COVERAGE_STATUS"] == "closed"
     assert asked == ["+13125550100"]
@@ -130,7 +84,7 @@ async def test_without_the_shared_secret_nothing_is_decided_or_recorded(
     """A peer that does not hold COVERAGE_AGI_SECRET learns nothing and writes no record."""
     port, asked, recorder = await serve(Guard(secret=SECRET))
     with capture_logs() as logs:
-        assert await asterisk(port, given) is None
+        assert await play_asterisk(port, secret=given) is None
     assert asked == []
     assert recorder.get("1764212400.7") is None
     assert logs[0]["reason"] == "wrong or missing COVERAGE_AGI_SECRET"
@@ -139,7 +93,7 @@ async def test_without_the_shared_secret_nothing_is_decided_or_recorded(
 async def test_with_the_shared_secret_the_call_is_decided(serve: Serve) -> None:
     """The dialplan's COVERAGE_AGI_SECRET matches: the answer comes as usual."""
     port, asked, recorder = await serve(Guard(secret=SECRET))
-    variables = await asterisk(port, SECRET)
+    variables = await play_asterisk(port, secret=SECRET)
     assert variables is not None
     assert variables["COVERAGE_STEP_1_DIAL"] == "answering"
     assert asked == ["+13125550100"]
@@ -155,14 +109,14 @@ async def test_past_the_connection_cap_a_connection_is_closed_at_once(serve: Ser
     await asyncio.sleep(0.05)
 
     with capture_logs() as logs:
-        assert await asterisk(port) is None
+        assert await play_asterisk(port) is None
     assert [e["reason"] for e in logs] == ["over 2 connections at once"]
 
     for reader, writer in idle:
-        assert await asyncio.wait_for(_line(reader), 2) == b""  # their header deadline
+        assert await asyncio.wait_for(read_line(reader), 2) == b""  # their header deadline
         writer.close()
         await writer.wait_closed()
-    variables = await asterisk(port)
+    variables = await play_asterisk(port)
     assert variables is not None
 
 
