@@ -7,9 +7,11 @@ the operators, so every plan ends with a person; the property tests check it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from coverage_engine.config.model import ChainStep, CoverageConfig, Practice
+from coverage_engine.config.text import show
 from coverage_engine.plan import OnCall, Plan, Step, StepKind
 from coverage_engine.schedule import oncall_at, practice_status, require_aware
 from coverage_engine.schedule.rotation import OnCallAssignment
@@ -22,15 +24,30 @@ def decide(config: CoverageConfig, instant: datetime, did: str, caller: str | No
     the contract; today's policy does not depend on who calls.
     """
     require_aware(instant)
-    practice = config.practice_for_did(did)
+    number = config.normalize(did)
+    practice = config.practice_for_did(number) if number is not None else None
     if practice is None:
-        return default_plan(config, instant, did)
-    return decide_for_practice(practice, instant, did=did)
+        return default_plan(config, instant, did, number)
+    plan = decide_for_practice(practice, instant, did=number or did)
+    if number != did:
+        plan = replace(plan, notes=(f"dialed as {show(did)}, read as {number}", *plan.notes))
+    return plan
 
 
-def default_plan(config: CoverageConfig, instant: datetime, did: str) -> Plan:
-    """A number no practice claims still reaches a person: the default queue."""
+def default_plan(
+    config: CoverageConfig, instant: datetime, did: str, number: str | None = None
+) -> Plan:
+    """A number no practice claims, or no number at all, still reaches a person.
+
+    `number` is `did` read as E.164 (None: it is not a phone number).
+    """
     route = config.engine.default_route
+    if number is None:
+        reason = (
+            f"unreadable number {show(did)}: not a phone number, default route to the operators"
+        )
+    else:
+        reason = f"unknown number {number}: no practice has it, default route to the operators"
     step = Step(
         kind=StepKind.OPERATORS,
         target=route.queue,
@@ -43,11 +60,11 @@ def default_plan(config: CoverageConfig, instant: datetime, did: str) -> Plan:
         practice_name="",
         short_name=route.short_name,
         status="closed",
-        reason=f"unknown number {did}: no practice has it, default route to the operators",
+        reason=reason,
         steps=(step,),
         known_did=False,
         at=instant,
-        did=did,
+        did=number or did,
     )
 
 

@@ -135,6 +135,13 @@ def run_explain(args: argparse.Namespace) -> int:
     config = load_or_report(args.config)
     if isinstance(config, int):
         return config
+    if config.normalize(args.did) is None:
+        print(
+            f"coverage-engine explain: --did {show(args.did)} is not a phone number (write it as "
+            "the carrier sends it, e.g. +13125550100 or 3125550100)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     practice = config.practice_for_did(args.did)
     zone = practice.zone if practice is not None else ZoneInfo("UTC")
     note = None

@@ -33,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from coverage_engine.config.numbers import normalize_number, supported_region
 from coverage_engine.config.text import show as _show
 from coverage_engine.wallclock import first_instant
 
@@ -687,6 +688,15 @@ class Records(Frozen):
     path: Annotated[str, AfterValidator(_check_record_path)]
 
 
+def _check_region(value: str) -> str:
+    if not supported_region(value):
+        raise ValueError(
+            f"{_show(value)} is not a region code for phone numbers (ISO 3166 alpha-2 in "
+            "capitals, e.g. US, CA, GB)"
+        )
+    return value
+
+
 def _check_version(value: int) -> int:
     if value != 1:
         raise ValueError(f"version {value} is not supported by this release (write version: 1)")
@@ -707,6 +717,8 @@ class CoverageConfig(Frozen):
     """The whole coverage file."""
 
     version: Annotated[int, AfterValidator(_check_version)] = 1
+    # How a number without a country code is read (3125550100 -> +13125550100).
+    default_region: Annotated[str, AfterValidator(_check_region)] = "US"
     engine: Engine
     trunks: tuple[SafeName, ...] = ()
     records: Records | None = None
@@ -718,14 +730,20 @@ class CoverageConfig(Frozen):
         """The practice with this id, if any."""
         return self.practices.get(practice_id)
 
-    def practice_for_did(self, did: str) -> Practice | None:
-        """The practice a dialed number reaches.
+    def normalize(self, number: str) -> str | None:
+        """A DID or caller number as E.164, read with `default_region`; None if unreadable."""
+        return normalize_number(number, self.default_region)
 
-        Carriers differ on whether the `+` is sent, so a DID of digits only is
-        also matched with a `+` in front; nothing else is guessed.
+    def practice_for_did(self, did: str) -> Practice | None:
+        """The practice a dialed number reaches, however the carrier wrote it.
+
+        `3125550100`, `1-312-555-0100` and `+13125550100` all reach the
+        practice with +13125550100 (see `config.numbers`).
         """
-        candidates = (did,) if did.startswith("+") else (did, f"+{did}")
+        number = self.normalize(did)
+        if number is None:
+            return None
         for practice in self.practices.values():
-            if any(c in practice.dids for c in candidates):
+            if number in practice.dids:
                 return practice
         return None
