@@ -28,7 +28,7 @@ class Segment:
 
     @property
     def gap(self) -> bool:
-        """True when nobody can be reached: no step, or a last step that may go unanswered."""
+        """True when no staffed person is at the end of the chain (see `gap_reason`)."""
         return is_gap(self.plan)
 
 
@@ -46,8 +46,30 @@ class DayCoverage:
 
 
 def is_gap(plan: Plan) -> bool:
-    """A plan reaches a person for sure only if it ends with the operator queue."""
-    return not plan.steps or plan.steps[-1].kind is not StepKind.OPERATORS
+    """True when no staffed person is at the end of the plan's chain."""
+    return gap_reason(plan) is not None
+
+
+def gap_reason(plan: Plan) -> str | None:
+    """Why nobody staffed is at the end of the chain, or None when somebody is.
+
+    The chain's end is what must never fail: a staffed operator queue, or
+    the practice's final fallback (another answering service, assumed to be
+    staffed around the clock). A doctor or the front desk can go unanswered.
+    """
+    if not plan.steps:
+        return "the plan has no step"
+    last = plan.steps[-1]
+    if last.kind is StepKind.FALLBACK:
+        return None
+    if last.kind is not StepKind.OPERATORS:
+        return f"the chain ends with {last.kind.value}, who may not answer"
+    if not plan.operators_staffed:
+        return (
+            f"the chain ends at queue {last.target}, which nobody staffs then "
+            "(operators.staffed), and no final fallback is named"
+        )
+    return None
 
 
 def _cuts(practice: Practice, day: date) -> list[datetime]:
@@ -58,6 +80,9 @@ def _cuts(practice: Practice, day: date) -> list[datetime]:
         minutes.update((r.start, r.end))
     for hit in holidays_on(practice.holidays, day):
         minutes.update(m for m in (hit.opens_at, hit.closes_at) if m is not None)
+    if practice.operators.staffed is not None:
+        for r in practice.operators.staffed.for_weekday(day.weekday()):
+            minutes.update((r.start, r.end))
     roster = practice.oncall
     rotation = roster.rotation if roster is not None else None
     if rotation is not None and WEEKDAYS[day.weekday()] == rotation.handoff.weekday:
@@ -87,7 +112,15 @@ def _cuts(practice: Practice, day: date) -> list[datetime]:
 
 
 def _signature(plan: Plan) -> tuple[object, ...]:
-    return (plan.status, plan.reason, plan.steps, plan.oncall, plan.announcement, plan.notes)
+    return (
+        plan.status,
+        plan.reason,
+        plan.steps,
+        plan.oncall,
+        plan.announcement,
+        plan.notes,
+        plan.operators_staffed,
+    )
 
 
 def day_coverage(practice: Practice, day: date) -> DayCoverage:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from coverage_engine.config.model import ChainStep, CoverageConfig, Practice
+from coverage_engine.config.model import ChainStep, CoverageConfig, Fallback, Practice
 from coverage_engine.config.text import show
 from coverage_engine.plan import OnCall, Plan, Step, StepKind
 from coverage_engine.schedule import oncall_at, practice_status, require_aware
@@ -98,6 +98,14 @@ def decide_for_practice(practice: Practice, instant: datetime, did: str = "") ->
                 notes.append(f"skipped {chain_step.to}: nobody in that role now")
         else:
             steps.append(step)
+    if practice.fallback is not None:
+        steps.append(_fallback_step(practice.fallback))
+    local = instant.astimezone(practice.zone)
+    staffed = practice.operators.staffed_at(local.weekday(), local.hour * 60 + local.minute)
+    if not staffed:
+        notes.append(
+            f"nobody staffs queue {practice.operators.queue} at this time (operators.staffed)"
+        )
     return Plan(
         practice_id=practice.id,
         practice_name=practice.name,
@@ -109,8 +117,21 @@ def decide_for_practice(practice: Practice, instant: datetime, did: str = "") ->
         oncall=OnCall(assignment.primary, assignment.backup) if assignment is not None else None,
         notes=tuple(notes),
         whisper=practice.operators.whisper,
-        at=instant.astimezone(practice.zone),
+        at=local,
         did=did,
+        operators_staffed=staffed,
+    )
+
+
+def _fallback_step(fallback: Fallback) -> Step:
+    """The final fallback, rung when the operators do not take the call."""
+    return Step(
+        kind=StepKind.FALLBACK,
+        target=fallback.address,
+        dial=fallback.dial,
+        ring_seconds=fallback.ring_seconds,
+        confirm=fallback.confirm,
+        label=fallback.name,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -9,10 +10,23 @@ from pydantic import TypeAdapter, ValidationError
 
 from coverage_engine.config.errors import ConfigError, ConfigIssue, issues_from_validation
 from coverage_engine.config.model import CoverageConfig, Practice, SafeName, ids_from_keys
-from coverage_engine.config.semantics import Finding, findings_for, semantic_findings
+from coverage_engine.config.semantics import (
+    Finding,
+    coverage_warnings,
+    findings_for,
+    semantic_findings,
+)
 from coverage_engine.config.yamlsource import Source, SourceError, parse_text, read_source
 
 _TRUNKS: TypeAdapter[tuple[str, ...]] = TypeAdapter(tuple[SafeName, ...])
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A valid configuration, and what is valid but needs the admin's attention."""
+
+    config: CoverageConfig
+    warnings: list[ConfigIssue] = field(default_factory=list)
 
 
 def load_config(path: Path | str, display_name: str | None = None) -> CoverageConfig:
@@ -21,13 +35,19 @@ def load_config(path: Path | str, display_name: str | None = None) -> CoverageCo
     `OSError` (missing file, no permission) propagates: it is not a problem
     *in* the file, and the command line reports it as such.
     """
+    return load_report(path, display_name).config
+
+
+def load_report(path: Path | str, display_name: str | None = None) -> Loaded:
+    """Like `load_config`, with the warnings `check` shows (each with its line)."""
     path = Path(path)
     name = display_name or str(path)
     try:
         source = read_source(path, name)
     except SourceError as exc:
         raise _as_config_error(exc, name) from None
-    return validate_source(source)
+    config = validate_source(source)
+    return Loaded(config, _located(source, coverage_warnings(config)))
 
 
 def load_text(text: str, name: str = "<text>") -> CoverageConfig:

@@ -460,6 +460,18 @@ class Doctor(Reachable):
     name: Text
 
 
+def _staffing(value: object) -> object:
+    """`always` (None here) or weekly hours; an empty value is a mistake, not a choice."""
+    if value == "always":
+        return None
+    if value is None or value == "":
+        raise ValueError(
+            "write always (the answering service is staffed around the clock) or the weekly "
+            "hours it is staffed, like office hours"
+        )
+    return value
+
+
 class Operators(Frozen):
     """The answering-service operator queue (an Asterisk app_queue queue)."""
 
@@ -469,6 +481,26 @@ class Operators(Frozen):
     # With this many callers already waiting in the queue, a new caller skips
     # the operators step (needs AMI; see docs/operators.md). None: no limit.
     max_waiting_callers: Annotated[int, Field(ge=1, le=1000)] | None = None
+    # When the answering service has people on the queue, in the practice's
+    # local time; None is `always`. The gap finder uses it; live presence
+    # (AMI) still decides each actual call.
+    staffed: Annotated[WeekHours | None, BeforeValidator(_staffing)] = None
+
+    def staffed_at(self, weekday: int, minute: int) -> bool:
+        """Whether the queue is staffed at `minute` of a local day of `weekday` (0 is Monday)."""
+        if self.staffed is None:
+            return True
+        return any(r.start <= minute < r.end for r in self.staffed.for_weekday(weekday))
+
+
+class Fallback(Reachable):
+    """The final fallback: another answering service, for when nobody takes the queue."""
+
+    name: Text
+    ring_seconds: Seconds = 60
+    # Another answering service answers with a person; press 1 is available
+    # for a line that might end in a voicemail.
+    confirm: bool = False
 
 
 # --- on call ----------------------------------------------------------------------
@@ -649,6 +681,8 @@ class Practice(Frozen):
     overrides: tuple[Override, ...] = ()
     staff: Staff | None = None
     operators: Operators
+    # Rung after the chain's last step (the operators) when they do not answer.
+    fallback: Fallback | None = None
     oncall: OnCallRoster | None = None
     when_open: WhenOpen | None = None
     when_closed: WhenClosed
