@@ -21,8 +21,10 @@ from coverage_engine.ami import Ami, AmiError, AmiSettings, PanoramiskAmi, Prese
 from coverage_engine.ami.gate import OperatorGate, PresenceGate, gate_plan
 from coverage_engine.ari import Ari, AriSettings
 from coverage_engine.callflow import CallSettings
+from coverage_engine.changes.files import loaded_status_path
 from coverage_engine.clock import Clock, SystemClock
 from coverage_engine.config import CoverageConfig, load_config
+from coverage_engine.config.overlay import overlay_path
 from coverage_engine.engine import Engine, JourneySink, Router
 from coverage_engine.metrics import MeteredRecorder, Metrics, MetricsServerError, serve_metrics
 from coverage_engine.plan import Plan
@@ -76,7 +78,9 @@ class EngineParts:
     call_settings: CallSettings = field(default_factory=CallSettings)
     # Builds the ARI client; tests may hand in a fake. The default is the aiohttp client.
     ari_factory: Callable[[AriSettings], Ari] | None = None
-    reload_poll_seconds: float = 2.0
+    # A stat of two files per poll: cheap, and a change made with a command
+    # reaches the next call within a second.
+    reload_poll_seconds: float = 0.5
     # Operator presence over AMI (None: not configured, operators steps are never skipped).
     ami_settings: AmiSettings | None = None
     # Connects to AMI; tests may hand in a fake. The default is the panoramisk adapter.
@@ -90,6 +94,10 @@ def load_holder(parts: EngineParts) -> ConfigHolder[CoverageConfig]:
         load_config,
         poll_interval=parts.reload_poll_seconds,
         on_reload=parts.metrics.config_reloaded,
+        # The changes file that `override`/`swap` write is part of the config;
+        # the status file tells those commands the engine has their change.
+        companions=(overlay_path(parts.config_path),),
+        status_path=loaded_status_path(parts.config_path),
     )
     holder.load_initial()
     return holder

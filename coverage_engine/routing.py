@@ -15,6 +15,7 @@ from coverage_engine.config.text import show
 from coverage_engine.plan import OnCall, Plan, Step, StepKind
 from coverage_engine.schedule import oncall_at, practice_status, require_aware
 from coverage_engine.schedule.rotation import OnCallAssignment
+from coverage_engine.schedule.status import active_override
 
 
 def decide(config: CoverageConfig, instant: datetime, did: str, caller: str | None = None) -> Plan:
@@ -76,7 +77,11 @@ def decide_for_practice(practice: Practice, instant: datetime, did: str = "") ->
         oncall_at(practice.oncall, practice.zone, instant) if practice.oncall is not None else None
     )
     chain = practice.open_steps if status.status == "open" else practice.when_closed.steps
+    override = active_override(practice, instant)
     notes: list[str] = []
+    if override is not None and override.route == "oncall" and practice.oncall is not None:
+        chain = practice.when_closed.oncall_steps
+        notes.append(f"straight to the doctor on call (override: {override.reason})")
     if assignment is not None and assignment.source not in ("rotation", "fixed"):
         notes.append(f"on call: {assignment.primary} ({assignment.source})")
     steps: list[Step] = []

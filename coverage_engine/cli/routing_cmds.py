@@ -122,6 +122,14 @@ def run_check(args: argparse.Namespace) -> int:
         f"{'s' if len(config.practices) != 1 else ''}: {practices}; {doctors} doctors; "
         f"unknown numbers go to queue {config.engine.default_route.queue}"
     )
+    if loaded.overlay.source is not None:
+        changes = loaded.overlay.changes
+        print(
+            f"{loaded.overlay.name}: {len(changes.overrides)} override(s), "
+            f"{len(changes.swaps)} swap(s) and {len(changes.ended)} early end(s) made with "
+            f"commands, revision {changes.revision} (coverage-engine override list, swap list, "
+            "changes log)"
+        )
     for warning in loaded.warnings:
         print(warning)
     if loaded.warnings:

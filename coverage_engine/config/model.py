@@ -407,6 +407,15 @@ class Override(Frozen):
     until: LocalDateTime
     status: Literal["open", "closed"] = "closed"
     reason: Text
+    # `oncall`: while it runs, calls go straight to the doctor on call
+    # (primary, backup, then the operators) instead of the closed chain.
+    route: Literal["oncall"] | None = None
+
+    @model_validator(mode="after")
+    def _route_when_closed(self) -> Override:
+        if self.route is not None and self.status != "closed":
+            raise ValueError("route: oncall is for a closed override (status: closed)")
+        return self
 
 
 # --- people -----------------------------------------------------------------------
@@ -654,15 +663,20 @@ class WhenClosed(Frozen):
         """The explicit chain, or the one the policy stands for."""
         if self.chain is not None:
             return self.chain
+        if self.policy == "operators_first":
+            operators = ChainStep(to="operators")
+            return (operators, *self.oncall_steps[:-1], operators)
+        return self.oncall_steps
+
+    @property
+    def oncall_steps(self) -> tuple[ChainStep, ...]:
+        """Straight to the doctors on call, then the operators (`oncall_first`)."""
         ring = self.oncall_ring_seconds
-        doctors = (
+        return (
             ChainStep(to="oncall_primary", ring_seconds=ring, confirm=True),
             ChainStep(to="oncall_backup", ring_seconds=ring, confirm=True),
+            ChainStep(to="operators"),
         )
-        operators = ChainStep(to="operators")
-        if self.policy == "operators_first":
-            return (operators, *doctors, operators)
-        return (*doctors, operators)
 
 
 # --- practice and file ------------------------------------------------------------

@@ -66,6 +66,11 @@ def _practice_findings(trunks: set[str] | None, key: str, practice: Practice) ->
     for i, override in enumerate(practice.overrides):
         if localize(override.until, zone) <= localize(override.start, zone):
             yield ((*base, "overrides", i, "until"), "the override ends before it starts")
+        if override.route == "oncall" and practice.oncall is None:
+            yield (
+                (*base, "overrides", i, "route"),
+                "route: oncall needs the practice's oncall: (nobody is on call to route to)",
+            )
     if trunks is not None:
         yield from _trunks(trunks, practice, base)
     yield from _roster(practice, base, zone)
