@@ -3,7 +3,7 @@
 This package's top level is pure (no aiohttp): the interface the engine codes
 against, the event and resource dataclasses, and the error tree. The aiohttp
 implementation lives in `coverage_engine.ari.client`; the fake ARI server for
-tests in `coverage_engine.testing`.
+tests in `coverage_lab.fake_ari`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Two small `Protocol`s: `AriOperations` (REST requests: one method per thing
 the call flows do) and `AriEventSource` (the event stream). The production
 implementation is `coverage_engine.ari.client.AriClient`; tests use the fake
-ARI server in `coverage_engine.testing` with that same client, or a
+ARI server in `coverage_lab.fake_ari` with that same client, or a
 hand-written fake of these protocols for pure unit tests.
 
 Contract shared by every method:

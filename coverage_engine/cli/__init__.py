@@ -4,6 +4,11 @@ Each command group lives in its own module and registers its subcommands here,
 so the dispatcher never grows policy. Exit codes: 0 success, 1 a finding the
 user must act on (invalid config, a coverage gap, a failed call), 2 usage,
 70 an internal error (a bug: said in one line, never a traceback).
+
+The runtime's own groups are listed below. Other packages add groups through
+the `coverage_engine.commands` entry point group (the lab declares `sandbox`,
+`demo` and `bench` there in pyproject.toml), so the runtime never imports
+them: where they are not installed, those commands are simply absent.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
 from coverage_engine.config.text import escape
 
@@ -21,16 +28,55 @@ from coverage_engine.config.text import escape
 _COMMAND_MODULES: tuple[str, ...] = (
     "coverage_engine.cli.routing_cmds",
     "coverage_engine.cli.changes_cmds",
-    "coverage_engine.cli.sandbox_cmds",
     "coverage_engine.cli.run_cmd",
     "coverage_engine.cli.calls_cmds",
     "coverage_engine.cli.operators_cmds",
     "coverage_engine.cli.agi_cmd",
-    "coverage_engine.cli.demo_cmd",
-    "coverage_engine.cli.bench_cmd",
 )
 
+PLUGIN_GROUP = "coverage_engine.commands"
+"""Entry point group of command groups from other packages: `name = "module:register"`."""
+
 Handler = Callable[[argparse.Namespace], int]
+Register = Callable[[Any], None]
+
+
+def _plugin_registers() -> list[tuple[str, Register]]:
+    """The installed plugins' `register` functions, by name; a broken one is skipped with a note.
+
+    A plugin whose module is not installed is left out silently (a runtime
+    installed without the lab). One that fails to import for another reason
+    is a bug in that plugin: the rest of the command line must keep working
+    (a clinic's `run` does not depend on the lab), so it gets one line on
+    stderr instead of a traceback.
+    """
+    found: list[tuple[str, Register]] = []
+    for point in sorted(entry_points(group=PLUGIN_GROUP), key=lambda p: p.name):
+        try:
+            register = point.load()
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and _is_plugin_module(point, exc.name):
+                continue
+            _note(point, exc)
+            continue
+        except Exception as exc:  # whatever breaks a plugin's import: reported, not raised
+            _note(point, exc)
+            continue
+        found.append((point.name, register))
+    return found
+
+
+def _is_plugin_module(point: EntryPoint, missing: str) -> bool:
+    """Whether the missing module is the plugin's own module or a package above it."""
+    return point.module == missing or point.module.startswith(missing + ".")
+
+
+def _note(point: EntryPoint, exc: BaseException) -> None:
+    print(
+        f"coverage-engine: the {point.name!r} commands ({point.value}) could not be loaded "
+        f"and are left out: {type(exc).__name__}: {exc}",
+        file=sys.stderr,
+    )
 
 # sysexits.h EX_SOFTWARE: the program itself went wrong.
 EXIT_BUG = 70
@@ -48,13 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # that command group is not built yet
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
+    for plugin, register in _plugin_registers():
+        if plugin in sub.choices:
+            print(
+                f"coverage-engine: a plugin's {plugin!r} commands are left out: "
+                "that name is taken",
+                file=sys.stderr,
+            )
+            continue
+        register(sub)
     return parser
 
 

@@ -4,11 +4,11 @@
 
     def test_something(phones, place_call, ari): ...
 
-* `sandbox`  the running `coverage_engine.sandbox.Sandbox` (started once per
+* `sandbox`  the running `coverage_lab.sandbox.Sandbox` (started once per
              session, stopped at the end; an instance already running is
              reused and left running);
 * `ari`      its `AriCredentials` (url, user, password; `.websocket_url`);
-* `phones`   a `coverage_engine.testing_sipp.Phones`: `phones.start("operator2",
+* `phones`   a `coverage_lab.phones.Phones`: `phones.start("operator2",
              answers(after=1))`, then `phones.answered_by(caller)`, `phones.calls()`;
 * `place_call(did, hangup_after=None, caller=None)` starts a SIPp caller on
              the carrier trunk and returns its `CallerHandle` (`.wait()`,
@@ -41,8 +41,8 @@ from typing import NoReturn
 
 import pytest
 
-from coverage_engine.sandbox import AmiCredentials, AriCredentials, Sandbox, SandboxError
-from coverage_engine.testing_sipp import CallerHandle, Callers, Phones
+from coverage_lab.phones import CallerHandle, Callers, Phones
+from coverage_lab.sandbox import AmiCredentials, AriCredentials, Sandbox, SandboxError
 
 # The session's sandbox, for the failure report hook (hooks cannot request fixtures).
 _SESSION_SANDBOX: dict[str, Sandbox] = {}

@@ -30,8 +30,8 @@ from coverage_engine.ari import (
     StreamItem,
 )
 from coverage_engine.ari.client import AriClient
-from coverage_engine.sandbox import AriCredentials, Sandbox
-from coverage_engine.testing_sipp import CallerHandle, Phones, answers, busy, wait_bridged
+from coverage_lab.phones import CallerHandle, Phones, answers, busy, wait_bridged
+from coverage_lab.sandbox import AriCredentials, Sandbox
 
 pytestmark = pytest.mark.integration
 

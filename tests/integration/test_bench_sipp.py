@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from coverage_engine.cli import main
-from coverage_engine.sandbox import Sandbox
+from coverage_lab.sandbox import Sandbox
 
 pytestmark = pytest.mark.integration
 

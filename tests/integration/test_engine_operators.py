@@ -21,8 +21,7 @@ from coverage_engine.config import load_config
 from coverage_engine.plan import StepKind
 from coverage_engine.records import EventKind, Journey, JourneyFilter
 from coverage_engine.records.sqlite import RecordStore, records_path
-from coverage_engine.sandbox import AmiCredentials, AriCredentials, Sandbox
-from coverage_engine.testing_sipp import (
+from coverage_lab.phones import (
     CallerHandle,
     Phones,
     answers,
@@ -30,6 +29,7 @@ from coverage_engine.testing_sipp import (
     never_answers,
     presses,
 )
+from coverage_lab.sandbox import AmiCredentials, AriCredentials, Sandbox
 
 pytestmark = pytest.mark.integration
 

@@ -24,14 +24,14 @@ import pytest
 from coverage_engine import routing
 from coverage_engine.config import load_config
 from coverage_engine.plan import StepKind
-from coverage_engine.sandbox import Sandbox
-from coverage_engine.testing_sipp import (
+from coverage_lab.phones import (
     CallerHandle,
     Phones,
     answers,
     invite_display_names,
     presses,
 )
+from coverage_lab.sandbox import Sandbox
 
 pytestmark = pytest.mark.integration
 

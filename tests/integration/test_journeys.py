@@ -25,12 +25,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from coverage_engine.engine_process import EngineProcess
 from coverage_engine.records import Journey, Outcome
 from coverage_engine.records.report import escalated
-from coverage_engine.records.testing import kinds, wait_for_journey
-from coverage_engine.sandbox import AriCredentials
-from coverage_engine.testing_sipp import (
+from coverage_lab.engine_process import EngineProcess
+from coverage_lab.phones import (
     CallerHandle,
     Phones,
     answers,
@@ -41,6 +39,8 @@ from coverage_engine.testing_sipp import (
     voicemail,
     wait_bridged,
 )
+from coverage_lab.records import kinds, wait_for_journey
+from coverage_lab.sandbox import AriCredentials
 
 pytestmark = pytest.mark.integration
 

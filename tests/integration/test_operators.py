@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from coverage_engine.cli import main
-from coverage_engine.testing_sipp import CallerHandle
+from coverage_lab.phones import CallerHandle
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from coverage_engine.sandbox import AriCredentials, Sandbox
-from coverage_engine.testing_sipp import (
+from coverage_lab.phones import (
     CallerHandle,
     Phones,
     answers,
@@ -15,6 +14,7 @@ from coverage_engine.testing_sipp import (
     never_answers,
     wait_bridged,
 )
+from coverage_lab.sandbox import AriCredentials, Sandbox
 
 pytestmark = pytest.mark.integration
 

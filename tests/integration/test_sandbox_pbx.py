@@ -14,8 +14,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from coverage_engine.sandbox import AMI_PORT, HTTP_PORT, SIP_PORT, AriCredentials
-from coverage_engine.testing_sipp import CallerHandle, Phones, answers, ari_get, never_answers
+from coverage_lab.phones import CallerHandle, Phones, answers, ari_get, never_answers
+from coverage_lab.sandbox import AMI_PORT, HTTP_PORT, SIP_PORT, AriCredentials
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ import pytest
 
 from coverage_engine.ami.client import Disconnected
 from coverage_engine.ami.presence import QueueAvailability
-from coverage_engine.ami.testing import FakeAmi
 from coverage_engine.ami.tracker import PresenceTracker
+from coverage_lab.fake_ami import FakeAmi
 
 Q = "answering"
 

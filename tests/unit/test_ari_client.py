@@ -33,7 +33,7 @@ from coverage_engine.ari import (
     UnknownEvent,
 )
 from coverage_engine.ari.client import AriClient, mask_digits
-from coverage_engine.testing import DialOutcome, FakeAri
+from coverage_lab.fake_ari import DialOutcome, FakeAri
 
 T = TypeVar("T")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from coverage_engine.cli import main
-from coverage_engine.cli.demo_cmd import SCENES, _story
+from coverage_lab.cli.demo_cmd import SCENES, _story
 
 
 def test_the_story_of_a_call_reads_as_sentences() -> None:

@@ -15,7 +15,7 @@ from coverage_engine.config import load_text
 from coverage_engine.config.numbers import normalize_number
 from coverage_engine.records.sqlite import RecordStore
 from coverage_engine.routing import decide
-from coverage_engine.testing import FakeAri
+from coverage_lab.fake_ari import FakeAri
 from tests.unit.reference import REFERENCE_CONFIG, reference_config
 from tests.unit.test_run import bridged, config_in, until
 

@@ -11,7 +11,7 @@ from coverage_engine.bootstrap import EngineParts, load_holder, run_engine
 from coverage_engine.clock import FrozenClock
 from coverage_engine.records import EventKind, Outcome
 from coverage_engine.records.sqlite import RecordStore
-from coverage_engine.testing import FakeAri
+from coverage_lab.fake_ari import FakeAri
 from tests.unit.test_run import bridged, config_in, until
 
 MONDAY_10AM = datetime(2026, 11, 30, 10, 0, tzinfo=ZoneInfo("America/Chicago"))

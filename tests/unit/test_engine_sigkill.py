@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from coverage_engine.engine_process import EngineProcess
 from coverage_engine.records import EventKind, Journey, Outcome
-from coverage_engine.records.testing import kinds, wait_for_journey
-from coverage_engine.testing import FakeAri
+from coverage_lab.engine_process import EngineProcess
+from coverage_lab.fake_ari import FakeAri
+from coverage_lab.records import kinds, wait_for_journey
 from tests.unit.test_run import config_in
 
 # Monday 03:00 in Chicago: Maple Grove is closed; its plan starts with the operator queue.

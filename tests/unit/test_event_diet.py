@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from coverage_engine.ari.client import AriClient
-from coverage_engine.benchmark.journeys import INSTANT, JOURNEYS, CountingFakeAri
 from coverage_engine.bootstrap import EngineParts, build_engine, load_holder
 from coverage_engine.clock import FrozenClock
+from coverage_lab.benchmark.journeys import INSTANT, JOURNEYS, CountingFakeAri
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "coverage.yaml"
 

@@ -9,8 +9,8 @@ import pytest
 
 from coverage_engine.ami.client import Ami, AmiSettings
 from coverage_engine.ami.presence import snapshot
-from coverage_engine.ami.testing import FakeAmi
 from coverage_engine.cli import main, operators_cmds
+from coverage_lab.fake_ami import FakeAmi
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from coverage_engine.cli import main
 from coverage_engine.cli.run_cmd import ari_settings_from
 from coverage_engine.clock import FrozenClock
 from coverage_engine.records.sqlite import RecordStore
-from coverage_engine.testing import FakeAri
+from coverage_lab.fake_ari import FakeAri
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "coverage.yaml"
 CHICAGO = ZoneInfo("America/Chicago")

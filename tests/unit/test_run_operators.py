@@ -9,11 +9,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from coverage_engine.ami.client import Ami, AmiSettings, AmiUnavailable
-from coverage_engine.ami.testing import FakeAmi
 from coverage_engine.bootstrap import EngineParts, load_holder, run_engine
 from coverage_engine.clock import FrozenClock
 from coverage_engine.engine import LoggingJourneySink
-from coverage_engine.testing import FakeAri
+from coverage_lab.fake_ami import FakeAmi
+from coverage_lab.fake_ari import FakeAri
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "coverage.yaml"
 # Monday 03:00 in Chicago: Maple Grove is closed; its plan starts with the operators.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from coverage_engine.sandbox import (
+from coverage_lab.sandbox import (
     MirrorUnreachableError,
     MissingToolError,
     NotRootError,

@@ -5,7 +5,7 @@ Every phone of config/asterisk/pjsip.conf has a fixed SIP port on 127.0.0.1
 places calls from a SIPp caller on the carrier trunk, and then asks what a
 person would have observed: which phone rang, which one answered, who hung up.
 
-    from coverage_engine.testing_sipp import answers, never_answers, presses
+    from coverage_lab.phones import answers, never_answers, presses
 
     def test_after_hours_call_reaches_an_operator(phones, place_call):
         phones.start("operator1", never_answers())
@@ -52,7 +52,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from coverage_engine.sandbox import HOST, SIP_PORT, AriCredentials, project_root
+from coverage_lab.sandbox import HOST, SIP_PORT, AriCredentials, project_root
 
 # The phone/port map (docs/sandbox.md). pjsip.conf's static contacts point here.
 PHONE_PORTS: dict[str, int] = {

@@ -1,4 +1,4 @@
-"""Fakes shipped with the package: a fake ARI server for tests and benchmarks.
+"""A fake ARI server for the unit tests and the benchmarks.
 
 `FakeAri` is a real aiohttp server (HTTP + WebSocket on 127.0.0.1, a random
 port) that speaks enough ARI for the engine: it keeps channels, bridges,

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from coverage_engine.engine_process import EngineProcess
+from coverage_lab.engine_process import EngineProcess
 
 CHICAGO = ZoneInfo("America/Chicago")
 LOS_ANGELES = ZoneInfo("America/Los_Angeles")
@@ -124,7 +124,7 @@ def register(subparsers: Any) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     """Run the scenes; exit 0 when every call reached the expected person."""
     from coverage_engine.config import ConfigError, load_config
-    from coverage_engine.sandbox import Sandbox, SandboxError
+    from coverage_lab.sandbox import Sandbox, SandboxError
 
     try:
         load_config(args.config)
@@ -161,7 +161,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _play(scene: Scene, number: int, sandbox: Any, config: Path, work: Path) -> bool:
-    from coverage_engine.testing_sipp import Callers, Phones
+    from coverage_lab.phones import Callers, Phones
 
     creds = sandbox.credentials()
     print(f"\n== {number}. {scene.title}", flush=True)
@@ -224,7 +224,7 @@ def _play(scene: Scene, number: int, sandbox: Any, config: Path, work: Path) -> 
 
 
 def _behaviour(name: str) -> Any:
-    from coverage_engine.testing_sipp import answers, presses, voicemail
+    from coverage_lab.phones import answers, presses, voicemail
 
     table: dict[str, Callable[[], Any]] = {
         # Whoever answers talks for 3 s and hangs up; the PBX then releases

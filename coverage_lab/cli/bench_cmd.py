@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coverage_engine.benchmark.journeys import JOURNEYS
+from coverage_lab.benchmark.journeys import JOURNEYS
 
 if TYPE_CHECKING:
-    from coverage_engine.benchmark.sipp import LoadStep
+    from coverage_lab.benchmark.sipp import LoadStep
 
 
 def register(subparsers: Any) -> None:
@@ -67,7 +67,7 @@ def register(subparsers: Any) -> None:
 
 def engine_only(args: argparse.Namespace) -> int:
     """Run the engine-only benchmark and print its result as JSON."""
-    from coverage_engine.benchmark.engine_only import measure, result_json
+    from coverage_lab.benchmark.engine_only import measure, result_json
 
     if args.calls < 1 or args.warmup < 0 or args.concurrency < 1:
         print(
@@ -96,7 +96,7 @@ def engine_only(args: argparse.Namespace) -> int:
 
 def parse_steps(text: str, hold: float) -> list[LoadStep]:
     """`5x300,10x300` -> load steps of 5 calls/s for 300 s and 10 calls/s for 300 s."""
-    from coverage_engine.benchmark.sipp import LoadStep
+    from coverage_lab.benchmark.sipp import LoadStep
 
     steps = []
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -109,9 +109,9 @@ def parse_steps(text: str, hold: float) -> list[LoadStep]:
 
 def sipp_bench(args: argparse.Namespace) -> int:
     """Run the side-by-side SIPp benchmark; write results.json, report.md and the plot."""
-    from coverage_engine.benchmark.report import write_report
-    from coverage_engine.benchmark.sipp import SMOKE, run_benchmark
-    from coverage_engine.sandbox import SandboxError
+    from coverage_lab.benchmark.report import write_report
+    from coverage_lab.benchmark.sipp import SMOKE, run_benchmark
+    from coverage_lab.sandbox import SandboxError
 
     try:
         if args.smoke:

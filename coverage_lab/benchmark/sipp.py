@@ -44,16 +44,16 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from coverage_engine.engine_process import EngineProcess
-from coverage_engine.sandbox import HOST, SIP_PORT, Sandbox, project_root
+from coverage_lab.engine_process import EngineProcess
 
 # _stop_process: SIGINT so SIPp writes its last statistics, SIGKILL if it hangs.
-from coverage_engine.testing_sipp import (
+from coverage_lab.phones import (
     _stop_process,
     answers,
     parse_events,
     render_phone_scenario,
 )
+from coverage_lab.sandbox import HOST, SIP_PORT, Sandbox, project_root
 
 # Path A: config/asterisk/extensions.conf routes this DID by dialplan alone.
 DID_A = "+19995550001"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from typing import Any
 
-from coverage_engine.sandbox import Sandbox, SandboxError
+from coverage_lab.sandbox import Sandbox, SandboxError
 
 
 def register(subparsers: Any) -> None:

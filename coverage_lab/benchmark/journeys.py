@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from coverage_engine.testing import FakeAri
+from coverage_lab.fake_ari import FakeAri
 
 # Monday 2026-11-30 19:30 in Chicago: Maple Grove (Chicago) closed at 17:30,
 # Lakeside (Los Angeles, 17:30 there) is open until 19:00. One instant, so one

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from coverage_engine.testing_sipp import (
+from coverage_lab.phones import (
     PHONE_PORTS,
     PhoneCall,
     Phones,

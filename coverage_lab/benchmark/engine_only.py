@@ -40,7 +40,7 @@ from typing import Any
 import structlog
 
 from coverage_engine.ari import AriSettings
-from coverage_engine.benchmark.journeys import INSTANT, JOURNEYS, CountingFakeAri
+from coverage_lab.benchmark.journeys import INSTANT, JOURNEYS, CountingFakeAri
 
 # The example practices the repository ships (a source checkout's config/).
 SHIPPED_CONFIG = Path(__file__).resolve().parents[2] / "config" / "coverage.yaml"
@@ -189,7 +189,7 @@ async def measure(
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "coverage_engine.benchmark.engine_only",
+        "coverage_lab.benchmark.engine_only",
         "--fake-side",
         f"--calls={calls}",
         f"--warmup={warmup}",
@@ -251,7 +251,7 @@ def result_json(result: EngineOnlyResult) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """The child process's entry point (`--fake-side`)."""
-    parser = argparse.ArgumentParser(prog="coverage_engine.benchmark.engine_only")
+    parser = argparse.ArgumentParser(prog="coverage_lab.benchmark.engine_only")
     parser.add_argument("--fake-side", action="store_true", required=True)
     parser.add_argument("--calls", type=int, required=True)
     parser.add_argument("--warmup", type=int, required=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from coverage_engine.benchmark.sipp import RING_LIMIT_MS, BenchResult, StepResult
+from coverage_lab.benchmark.sipp import RING_LIMIT_MS, BenchResult, StepResult
 
 
 def _ms(summary: dict[str, float], key: str) -> str:
@@ -138,7 +138,7 @@ def plot(result: BenchResult, path: Path) -> bool:
 
 def write_report(result: BenchResult, outdir: Path) -> Path:
     """results.json, time-to-ring.png (when matplotlib is there) and report.md in `outdir`."""
-    from coverage_engine.benchmark.sipp import write_json
+    from coverage_lab.benchmark.sipp import write_json
 
     write_json(result, outdir / "results.json")
     png = "time-to-ring.png" if plot(result, outdir / "time-to-ring.png") else None

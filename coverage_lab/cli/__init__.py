@@ -1,0 +1,1 @@
+"""The lab's command groups for `coverage-engine`: sandbox, demo, bench."""
