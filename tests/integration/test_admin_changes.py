@@ -19,11 +19,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from coverage_lab.engine_process import EngineProcess
 from coverage_engine.records import Outcome
+from coverage_lab.engine_process import EngineProcess
+from coverage_lab.phones import CallerHandle, Phones, answers, never_answers, wait_bridged
 from coverage_lab.records import wait_for_journey
 from coverage_lab.sandbox import AriCredentials
-from coverage_lab.phones import CallerHandle, Phones, answers, never_answers, wait_bridged
 
 pytestmark = pytest.mark.integration
 
