@@ -37,7 +37,10 @@ def _command_names() -> set[str]:
     raise AssertionError("the parser has no subcommands")
 
 
-RUNTIME_COMMANDS = {"check", "explain", "calendar", "run", "calls", "report", "operators", "agi"}
+RUNTIME_COMMANDS = {
+    "check", "explain", "calendar", "override", "swap", "changes",
+    "run", "calls", "report", "operators", "agi",
+}  # fmt: skip
 LAB_COMMANDS = {"sandbox", "demo", "bench"}
 
 
