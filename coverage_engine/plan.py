@@ -93,6 +93,8 @@ class Plan:
     # Whether the answering service staffs the operator queue at `at`, by the
     # practice's operators.staffed hours (live presence decides each call).
     operators_staffed: bool = True
+    # The practice's caller rule that matched the caller (callers[].name), if any.
+    caller_rule: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -110,4 +112,5 @@ class Plan:
             "whisper": self.whisper,
             "notes": list(self.notes),
             "operators_staffed": self.operators_staffed,
+            "caller_rule": self.caller_rule,
         }

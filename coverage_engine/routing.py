@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from coverage_engine.config.model import ChainStep, CoverageConfig, Fallback, Practice
+from coverage_engine.config.model import (
+    CallerRule,
+    ChainStep,
+    CoverageConfig,
+    Fallback,
+    Practice,
+)
 from coverage_engine.config.text import show
 from coverage_engine.plan import OnCall, Plan, Step, StepKind
 from coverage_engine.schedule import oncall_at, practice_status, require_aware
@@ -19,17 +25,18 @@ from coverage_engine.schedule.status import active_override
 
 
 def decide(config: CoverageConfig, instant: datetime, did: str, caller: str | None = None) -> Plan:
-    """The plan for a call to `did` at `instant` (timezone-aware).
+    """The plan for a call to `did` from `caller` at `instant` (timezone-aware).
 
-    `caller` is accepted so per-caller rules can come later without changing
-    the contract; today's policy does not depend on who calls.
+    The caller matters only through the practice's caller rules (`callers:`),
+    matched on the number read like the DID.
     """
     require_aware(instant)
     number = config.normalize(did)
     practice = config.practice_for_did(number) if number is not None else None
     if practice is None:
         return default_plan(config, instant, did, number)
-    plan = decide_for_practice(practice, instant, did=number or did)
+    calling = config.normalize(caller) if caller else None
+    plan = decide_for_practice(practice, instant, did=number or did, caller=calling)
     if number != did:
         plan = replace(plan, notes=(f"dialed as {show(did)}, read as {number}", *plan.notes))
     return plan
@@ -69,8 +76,20 @@ def default_plan(
     )
 
 
-def decide_for_practice(practice: Practice, instant: datetime, did: str = "") -> Plan:
-    """The plan for a call to `practice` at `instant`."""
+def caller_rule(practice: Practice, caller: str | None, status: str) -> CallerRule | None:
+    """The first of the practice's caller rules that names `caller` (E.164) and applies now."""
+    if caller is None:
+        return None
+    for rule in practice.callers:
+        if caller in rule.numbers and (rule.when == "always" or status == "closed"):
+            return rule
+    return None
+
+
+def decide_for_practice(
+    practice: Practice, instant: datetime, did: str = "", caller: str | None = None
+) -> Plan:
+    """The plan for a call to `practice` at `instant` from `caller` (E.164, if known)."""
     require_aware(instant)
     status = practice_status(practice, instant)
     assignment = (
@@ -82,6 +101,15 @@ def decide_for_practice(practice: Practice, instant: datetime, did: str = "") ->
     if override is not None and override.route == "oncall" and practice.oncall is not None:
         chain = practice.when_closed.oncall_steps
         notes.append(f"straight to the doctor on call (override: {override.reason})")
+    rule = caller_rule(practice, caller, status.status)
+    if rule is not None:
+        effects = []
+        if rule.route == "oncall" and practice.oncall is not None:
+            chain = practice.when_closed.oncall_steps
+            effects.append("straight to the doctor on call")
+        if rule.skip_announcement:
+            effects.append("no announcement")
+        notes.append(f"caller rule {rule.name}: {', '.join(effects)}")
     if assignment is not None and assignment.source not in ("rotation", "fixed"):
         notes.append(f"on call: {assignment.primary} ({assignment.source})")
     steps: list[Step] = []
@@ -118,13 +146,18 @@ def decide_for_practice(practice: Practice, instant: datetime, did: str = "") ->
         status=status.status,
         reason=status.reason,
         steps=tuple(steps),
-        announcement=practice.when_closed.announcement if status.status == "closed" else None,
+        announcement=(
+            practice.when_closed.announcement
+            if status.status == "closed" and not (rule is not None and rule.skip_announcement)
+            else None
+        ),
         oncall=OnCall(assignment.primary, assignment.backup) if assignment is not None else None,
         notes=tuple(notes),
         whisper=practice.operators.whisper,
         at=local,
         did=did,
         operators_staffed=staffed,
+        caller_rule=rule.name if rule is not None else None,
     )
 
 

@@ -679,6 +679,29 @@ class WhenClosed(Frozen):
         )
 
 
+# --- callers ----------------------------------------------------------------------
+
+
+class CallerRule(Frozen):
+    """Named callers (the hospital's ER, the practice's own clinicians) handled their own way."""
+
+    name: Ident
+    numbers: tuple[E164, ...] = Field(min_length=1)
+    # `oncall`: straight to the doctor on call (primary, backup, operators).
+    route: Literal["oncall"] | None = None
+    skip_announcement: bool = False
+    # `closed`: only while the practice is closed; `always`: open hours too.
+    when: Literal["closed", "always"] = "closed"
+
+    @model_validator(mode="after")
+    def _does_something(self) -> CallerRule:
+        if self.route is None and not self.skip_announcement:
+            raise ValueError(
+                "a caller rule needs route: oncall or skip_announcement: true (or both)"
+            )
+        return self
+
+
 # --- practice and file ------------------------------------------------------------
 
 
@@ -698,6 +721,8 @@ class Practice(Frozen):
     # Rung after the chain's last step (the operators) when they do not answer.
     fallback: Fallback | None = None
     oncall: OnCallRoster | None = None
+    # Named callers routed their own way; the first rule naming the caller wins.
+    callers: tuple[CallerRule, ...] = ()
     when_open: WhenOpen | None = None
     when_closed: WhenClosed
 

@@ -74,6 +74,7 @@ def _practice_findings(trunks: set[str] | None, key: str, practice: Practice) ->
     if trunks is not None:
         yield from _trunks(trunks, practice, base)
     yield from _roster(practice, base, zone)
+    yield from _caller_rules(practice, base)
     yield from _chain(practice, practice.open_steps, (*base, "when_open", "chain"), "open")
     closed_path: PathKey = (*base, "when_closed")
     if practice.when_closed.chain is not None:
@@ -148,6 +149,26 @@ def _roster(practice: Practice, base: PathKey, zone: ZoneInfo) -> Iterator[Findi
                 )
         if localize(swap.until, zone) <= localize(swap.start, zone):
             yield ((*path, "swaps", i, "until"), "the swap ends before it starts")
+
+
+def _caller_rules(practice: Practice, base: PathKey) -> Iterator[Finding]:
+    seen: dict[str, str] = {}
+    names: set[str] = set()
+    for i, rule in enumerate(practice.callers):
+        where: PathKey = (*base, "callers", i)
+        if rule.name in names:
+            yield ((*where, "name"), f'another caller rule is named "{rule.name}"')
+        names.add(rule.name)
+        if rule.route == "oncall" and practice.oncall is None:
+            yield ((*where, "route"), "route: oncall needs the practice's oncall:")
+        for j, number in enumerate(rule.numbers):
+            if number in seen:
+                yield (
+                    (*where, "numbers", j),
+                    f'{number} is already in caller rule "{seen[number]}"; a number belongs '
+                    "to one rule",
+                )
+            seen.setdefault(number, rule.name)
 
 
 def _chain(
