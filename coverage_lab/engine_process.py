@@ -8,19 +8,17 @@ the command line) and, when asked, the clock started at a chosen instant
 
 from __future__ import annotations
 
-import base64
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
 from coverage_engine.clock import ALLOW_OVERRIDE_ENV
+from coverage_lab.ari_http import AriCredentials, ari_answers
 
 
 class EngineProcess:
@@ -77,15 +75,9 @@ class EngineProcess:
 
     def app_registered(self) -> bool:
         """True while Asterisk has our application (its WebSocket is connected)."""
-        request = urllib.request.Request(  # noqa: S310 - loopback URL from our settings
-            f"{self.ari_url}/applications/{self.app}",
-            headers={"Authorization": self._auth()},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=3):  # noqa: S310
-                return True
-        except (urllib.error.URLError, OSError):
-            return False
+        ari = AriCredentials(self.ari_url, self.ari_user, self._password, self.app)
+        registered, _ = ari_answers(ari, f"/applications/{self.app}", timeout=3)
+        return registered
 
     def wait_registered(self, *, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
@@ -96,10 +88,6 @@ class EngineProcess:
                 return
             time.sleep(0.1)
         raise TimeoutError(f"the engine did not connect within {timeout:.0f}s:\n{self.log()}")
-
-    def _auth(self) -> str:
-        token = base64.b64encode(f"{self.ari_user}:{self._password}".encode()).decode()
-        return f"Basic {token}"
 
     def signal(self, sig: signal.Signals) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -40,19 +40,18 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import re
 import signal
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from coverage_lab.sandbox import HOST, SIP_PORT, AriCredentials, project_root
+from coverage_lab.ari_http import AriCredentials, ari_get
+from coverage_lab.sandbox import HOST, SIP_PORT, project_root
 
 # The phone/port map (docs/sandbox.md). pjsip.conf's static contacts point here.
 PHONE_PORTS: dict[str, int] = {
@@ -400,8 +399,8 @@ def render_caller_scenario(caller: str, caller_name: str, hangup_after: float | 
     )
 
 
-def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
-    """SIGINT lets SIPp flush its logs and exit; SIGKILL if it does not."""
+def stop_sipp(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    """Stop a SIPp process: SIGINT, so it writes its last logs and statistics; SIGKILL if stuck."""
     if proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
@@ -464,7 +463,7 @@ class Phone:
         return phone_calls(self.name, parse_events(self.events_file))
 
     def stop(self) -> None:
-        _stop_process(self.proc)
+        stop_sipp(self.proc)
         self._out.close()
 
     def __repr__(self) -> str:
@@ -603,7 +602,7 @@ class CallerHandle:
         try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _stop_process(self.proc)
+            stop_sipp(self.proc)
         self._out.close()
         return self.result()
 
@@ -620,7 +619,7 @@ class CallerHandle:
         raise TimeoutError(f"caller {self.caller} -> {self.did} not answered: {self.result()}")
 
     def stop(self) -> None:
-        _stop_process(self.proc)
+        stop_sipp(self.proc)
         self._out.close()
 
 
@@ -699,16 +698,6 @@ def _wait_udp_bound(proc: subprocess.Popen[bytes], port: int, timeout: float = 5
 
 
 # -------------------------------------------------------------------- ARI
-def ari_get(ari: AriCredentials, path: str) -> object:
-    """GET an ARI resource (e.g. "/bridges") and return the decoded JSON."""
-    request = urllib.request.Request(  # noqa: S310 (loopback http URL from our config)
-        ari.url + path, headers={"Authorization": ari.basic_auth_header()}
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-        result: object = json.load(response)
-        return result
-
-
 def _endpoint_of(channel_name: str) -> str:
     # "PJSIP/operator2-0000000a" -> "operator2"
     base = channel_name.split("/", 1)[-1]
@@ -759,13 +748,13 @@ __all__ = [
     "PhoneCall",
     "Phones",
     "answers",
-    "ari_get",
     "bridged_endpoints",
     "busy",
     "hangs_up",
     "never_answers",
     "presses",
     "session",
+    "stop_sipp",
     "voicemail",
     "wait_bridged",
 ]

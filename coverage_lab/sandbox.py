@@ -29,7 +29,6 @@ to do next; the CLI prints them without a traceback.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import errno
 import fcntl
@@ -46,8 +45,10 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from coverage_lab.ari_http import AriCredentials, ari_answers
 
 # SandboxError
 #  ├── NotRootError             debootstrap, chroot and unshare need root
@@ -119,25 +120,6 @@ Log = Callable[[str], None]
 
 def _print_log(message: str) -> None:
     print(f"sandbox: {message}", file=sys.stderr, flush=True)
-
-
-@dataclass(frozen=True, slots=True)
-class AriCredentials:
-    """How the engine and the tests reach ARI: base URL (…/ari), user, password."""
-
-    url: str
-    user: str
-    # Kept out of repr(): pytest prints fixture values in failure reports.
-    password: str = field(repr=False)
-    app: str = ARI_APP
-
-    @property
-    def websocket_url(self) -> str:
-        return self.url.replace("http://", "ws://", 1) + f"/events?app={self.app}"
-
-    def basic_auth_header(self) -> str:
-        token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
-        return f"Basic {token}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -631,18 +613,7 @@ class Sandbox:
 
     def ari_ok(self) -> tuple[bool, str]:
         """Whether ARI answers `GET /asterisk/info` with our credentials, and why not."""
-        creds = self.credentials()
-        request = urllib.request.Request(  # noqa: S310 (fixed http URL on the loopback)
-            creds.url + "/asterisk/info", headers={"Authorization": creds.basic_auth_header()}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 (fixed http URL)
-                return response.status == 200, f"HTTP {response.status}"
-        except urllib.error.HTTPError as exc:
-            exc.close()  # it holds the response's socket
-            return False, f"HTTP {exc.code}"
-        except (urllib.error.URLError, OSError) as exc:
-            return False, str(exc)
+        return ari_answers(self.credentials(), "/asterisk/info")
 
     def _diagnostics(self) -> str:
         """Errors first (a module that failed to load), then the log's last lines."""

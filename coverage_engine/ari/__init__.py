@@ -2,8 +2,8 @@
 
 This package's top level is pure (no aiohttp): the interface the engine codes
 against, the event and resource dataclasses, and the error tree. The aiohttp
-implementation lives in `coverage_engine.ari.client`; the fake ARI server for
-tests in `coverage_lab.fake_ari`.
+implementation lives in `coverage_engine.ari.client`; an in-memory fake for
+tests in `coverage_engine.testing`.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 Two small `Protocol`s: `AriOperations` (REST requests: one method per thing
 the call flows do) and `AriEventSource` (the event stream). The production
-implementation is `coverage_engine.ari.client.AriClient`; tests use the fake
-ARI server in `coverage_lab.fake_ari` with that same client, or a
-hand-written fake of these protocols for pure unit tests.
+implementation is `coverage_engine.ari.client.AriClient`; the project's tests
+run that same client against the lab's fake ARI server, and
+`coverage_engine.testing.MemoryAri` is an in-memory fake of these protocols
+for unit tests (yours too).
 
 Contract shared by every method:
   * each request has a deadline; past it, `AriTimeout` is raised;

@@ -76,14 +76,14 @@ def localize(moment: datetime, zone: ZoneInfo) -> datetime:
 
 # --- scalar parsers -------------------------------------------------------------
 
-_CLOCK_RE = re.compile(r"(\d{1,2}):(\d{2})")
+_HH_MM_RE = re.compile(r"(\d{1,2}):(\d{2})")
 
 
-def _parse_clock(value: object) -> int:
+def _parse_minute_of_day(value: object) -> int:
     if isinstance(value, time):
         return value.hour * 60 + value.minute
     if isinstance(value, str):
-        match = _CLOCK_RE.fullmatch(value.strip())
+        match = _HH_MM_RE.fullmatch(value.strip())
         if match:
             hours, minutes = int(match[1]), int(match[2])
             if (hours < 24 and minutes < 60) or (hours == 24 and minutes == 0):
@@ -242,7 +242,9 @@ def _none_is_empty(value: object) -> object:
     return value
 
 
-Clock = Annotated[int, BeforeValidator(_parse_clock)]
+# A time of day at the practice, written HH:MM, held as minutes since midnight
+# (0..1440; 24:00 ends a day). Not a clock: nothing here reads the time.
+MinuteOfDay = Annotated[int, BeforeValidator(_parse_minute_of_day)]
 LocalDate = Annotated[date, BeforeValidator(_parse_date)]
 LocalDateTime = Annotated[datetime, BeforeValidator(_parse_datetime)]
 MonthDay = Annotated[tuple[int, int], BeforeValidator(_parse_month_day)]
@@ -264,8 +266,8 @@ class Frozen(BaseModel):
 class TimeRange(Frozen):
     """One opening range in local wall-clock time, [start, end)."""
 
-    start: Clock
-    end: Clock
+    start: MinuteOfDay
+    end: MinuteOfDay
 
     @model_validator(mode="after")
     def _end_after_start(self) -> TimeRange:
@@ -328,8 +330,8 @@ class HolidayRule(Frozen):
     month: int | None = Field(default=None, ge=1, le=12)
     offset_days: int = Field(default=0, ge=-31, le=31)
     observed: bool | None = None
-    closes_at: Clock | None = None
-    opens_at: Clock | None = None
+    closes_at: MinuteOfDay | None = None
+    opens_at: MinuteOfDay | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> HolidayRule:
@@ -519,7 +521,7 @@ class Handoff(Frozen):
     """When the rotation passes to the next doctor, in the practice's local time."""
 
     weekday: Weekday
-    time: Clock
+    time: MinuteOfDay
 
     @field_validator("time")
     @classmethod

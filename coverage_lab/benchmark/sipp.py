@@ -45,13 +45,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from coverage_lab.engine_process import EngineProcess
-
-# _stop_process: SIGINT so SIPp writes its last statistics, SIGKILL if it hangs.
 from coverage_lab.phones import (
-    _stop_process,
     answers,
     parse_events,
     render_phone_scenario,
+    stop_sipp,
 )
 from coverage_lab.sandbox import HOST, SIP_PORT, Sandbox, project_root
 
@@ -346,7 +344,7 @@ def running(procs: list[subprocess.Popen[bytes]]) -> Iterator[None]:
         yield
     finally:
         for proc in procs:
-            _stop_process(proc, timeout=10.0)
+            stop_sipp(proc, timeout=10.0)
 
 
 # ---------------------------------------------------------------- one step

@@ -41,8 +41,9 @@ from typing import NoReturn
 
 import pytest
 
+from coverage_lab.ari_http import AriCredentials
 from coverage_lab.phones import CallerHandle, Callers, Phones
-from coverage_lab.sandbox import AmiCredentials, AriCredentials, Sandbox, SandboxError
+from coverage_lab.sandbox import AmiCredentials, Sandbox, SandboxError
 
 # The session's sandbox, for the failure report hook (hooks cannot request fixtures).
 _SESSION_SANDBOX: dict[str, Sandbox] = {}

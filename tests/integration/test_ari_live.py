@@ -30,8 +30,9 @@ from coverage_engine.ari import (
     StreamItem,
 )
 from coverage_engine.ari.client import AriClient
+from coverage_lab.ari_http import AriCredentials
 from coverage_lab.phones import CallerHandle, Phones, answers, busy, wait_bridged
-from coverage_lab.sandbox import AriCredentials, Sandbox
+from coverage_lab.sandbox import Sandbox
 
 pytestmark = pytest.mark.integration
 

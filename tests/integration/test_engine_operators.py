@@ -21,6 +21,7 @@ from coverage_engine.config import load_config
 from coverage_engine.plan import StepKind
 from coverage_engine.records import EventKind, Journey, JourneyFilter
 from coverage_engine.records.sqlite import RecordStore, records_path
+from coverage_lab.ari_http import AriCredentials
 from coverage_lab.phones import (
     CallerHandle,
     Phones,
@@ -29,7 +30,7 @@ from coverage_lab.phones import (
     never_answers,
     presses,
 )
-from coverage_lab.sandbox import AmiCredentials, AriCredentials, Sandbox
+from coverage_lab.sandbox import AmiCredentials, Sandbox
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,6 @@ import signal
 import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -27,12 +25,12 @@ import pytest
 
 from coverage_engine.records import Journey, Outcome
 from coverage_engine.records.report import escalated
+from coverage_lab.ari_http import AriCredentials, ari_delete_quietly, ari_get
 from coverage_lab.engine_process import EngineProcess
 from coverage_lab.phones import (
     CallerHandle,
     Phones,
     answers,
-    ari_get,
     busy,
     never_answers,
     presses,
@@ -40,7 +38,6 @@ from coverage_lab.phones import (
     wait_bridged,
 )
 from coverage_lab.records import kinds, wait_for_journey
-from coverage_lab.sandbox import AriCredentials
 
 pytestmark = pytest.mark.integration
 
@@ -147,18 +144,9 @@ def wait_empty(ari: AriCredentials, timeout: float = 15.0) -> None:
 def clean_up(ari: AriCredentials) -> None:
     """Hang up whatever a failed test left in Asterisk, so the next test starts clean."""
     for channel in channels(ari):
-        ari_request(ari, "DELETE", f"/channels/{channel['id']}")
+        ari_delete_quietly(ari, f"/channels/{channel['id']}")
     for bridge in bridges(ari):
-        ari_request(ari, "DELETE", f"/bridges/{bridge['id']}")
-
-
-def ari_request(ari: AriCredentials, method: str, path: str) -> None:
-    """One best-effort ARI request (a 404 for something already gone is fine)."""
-    request = urllib.request.Request(
-        ari.url + path, method=method, headers={"Authorization": ari.basic_auth_header()}
-    )
-    with contextlib.suppress(urllib.error.URLError, OSError):
-        urllib.request.urlopen(request, timeout=5).close()
+        ari_delete_quietly(ari, f"/bridges/{bridge['id']}")
 
 
 def shown_to(phones: Phones, phone: str) -> list[str]:

@@ -11,10 +11,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from coverage_engine.records import EventKind, Outcome
+from coverage_lab.ari_http import AriCredentials
 from coverage_lab.engine_process import EngineProcess
 from coverage_lab.phones import CallerHandle, Phones, never_answers
 from coverage_lab.records import kinds, wait_for_journey
-from coverage_lab.sandbox import AriCredentials, Sandbox
+from coverage_lab.sandbox import Sandbox
 from tests.unit.test_run import config_in
 
 pytestmark = pytest.mark.integration

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
+from coverage_lab.ari_http import AriCredentials
 from coverage_lab.phones import (
     CallerHandle,
     Phones,
@@ -14,7 +15,7 @@ from coverage_lab.phones import (
     never_answers,
     wait_bridged,
 )
-from coverage_lab.sandbox import AriCredentials, Sandbox
+from coverage_lab.sandbox import Sandbox
 
 pytestmark = pytest.mark.integration
 

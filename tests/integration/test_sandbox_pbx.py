@@ -14,8 +14,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from coverage_lab.phones import CallerHandle, Phones, answers, ari_get, never_answers
-from coverage_lab.sandbox import AMI_PORT, HTTP_PORT, SIP_PORT, AriCredentials
+from coverage_lab.ari_http import AriCredentials, ari_get
+from coverage_lab.phones import CallerHandle, Phones, answers, never_answers
+from coverage_lab.sandbox import AMI_PORT, HTTP_PORT, SIP_PORT
 
 pytestmark = pytest.mark.integration
 
