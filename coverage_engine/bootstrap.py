@@ -24,8 +24,10 @@ from coverage_engine.callflow import CallSettings
 from coverage_engine.changes.files import loaded_status_path
 from coverage_engine.clock import Clock, SystemClock
 from coverage_engine.config import CoverageConfig, load_config
+from coverage_engine.config.feedcache import watched_files
 from coverage_engine.config.overlay import overlay_path
 from coverage_engine.engine import Engine, JourneySink, Router
+from coverage_engine.feeds import FeedGauges, run_refresher
 from coverage_engine.metrics import MeteredRecorder, Metrics, MetricsServerError, serve_metrics
 from coverage_engine.plan import Plan
 from coverage_engine.records.recorder import JourneyRecorder
@@ -89,6 +91,15 @@ class EngineParts:
 
 def load_holder(parts: EngineParts) -> ConfigHolder[CoverageConfig]:
     """The configuration holder, with the file loaded once (raises if it is invalid)."""
+
+    def companions() -> list[Path]:
+        # The changes file, and the local copies of the on-call feeds of
+        # the practices that have one (known once a config is loaded).
+        paths = [overlay_path(parts.config_path)]
+        with contextlib.suppress(RuntimeError):  # before the first load
+            paths += watched_files(parts.config_path, holder.current)
+        return paths
+
     holder: ConfigHolder[CoverageConfig] = ConfigHolder(
         parts.config_path,
         load_config,
@@ -96,7 +107,7 @@ def load_holder(parts: EngineParts) -> ConfigHolder[CoverageConfig]:
         on_reload=parts.metrics.config_reloaded,
         # The changes file that `override`/`swap` write is part of the config;
         # the status file tells those commands the engine has their change.
-        companions=(overlay_path(parts.config_path),),
+        companions=companions,
         status_path=loaded_status_path(parts.config_path),
     )
     holder.load_initial()
@@ -186,6 +197,8 @@ async def _serve(
     ]
     if tracker is not None:
         tasks.append(asyncio.create_task(tracker.run(), name="operator-presence"))
+    if any(p.oncall and p.oncall.feed for p in holder.current.practices.values()):
+        tasks.append(asyncio.create_task(_feeds(parts, holder), name="oncall-feeds"))
     stopper = asyncio.create_task(stop.wait(), name="stop")
     try:
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -205,6 +218,14 @@ async def _serve(
         if metrics_runner is not None:
             await metrics_runner.cleanup()
         log.info("engine.stopped", calls_left_connected=in_progress)
+
+
+async def _feeds(parts: EngineParts, holder: ConfigHolder[CoverageConfig]) -> None:
+    """Fetch the on-call feeds when due; each result also feeds the metrics."""
+    gauges = FeedGauges(parts.metrics.registry)
+    # Real time, not the engine's (possibly started) clock: a feed's
+    # freshness is about when it was really fetched.
+    await run_refresher(parts.config_path, lambda: holder.current, on_result=gauges.update)
 
 
 async def _start_metrics(parts: EngineParts) -> web.AppRunner | None:

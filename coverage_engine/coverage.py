@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from coverage_engine.config.model import WEEKDAYS, Practice, localize
 from coverage_engine.plan import Plan, StepKind
 from coverage_engine.routing import decide_for_practice
+from coverage_engine.schedule.feed import state_of
 from coverage_engine.schedule.holidays import holidays_on
 from coverage_engine.wallclock import wall_time_instant
 
@@ -59,6 +60,8 @@ def gap_reason(plan: Plan) -> str | None:
     """
     if not plan.steps:
         return "the plan has no step"
+    if plan.feed_gap is not None:
+        return f"{plan.feed_gap} (the YAML rotation answers instead)"
     last = plan.steps[-1]
     if last.kind is StepKind.FALLBACK:
         return None
@@ -99,6 +102,10 @@ def _cuts(practice: Practice, day: date) -> list[datetime]:
     if roster is not None:
         moments += [m for s in roster.swaps for m in (s.start, s.until)]
     cuts.update(localize(m, zone).astimezone(UTC) for m in moments)
+    state = state_of(roster) if roster is not None and roster.feed is not None else None
+    if state is not None:
+        day_start = wall_time_instant(day, 0, zone)
+        cuts.update(state.boundaries(day_start, wall_time_instant(day, 24 * 60, zone)))
     start, end = wall_time_instant(day, 0, zone), wall_time_instant(day, 24 * 60, zone)
     if start.astimezone(zone).utcoffset() != end.astimezone(zone).utcoffset():
         # A DST day: when the clock jumps, wall-clock rules can change their
@@ -120,6 +127,7 @@ def _signature(plan: Plan) -> tuple[object, ...]:
         plan.announcement,
         plan.notes,
         plan.operators_staffed,
+        plan.feed_gap,
     )
 
 

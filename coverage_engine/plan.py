@@ -95,6 +95,9 @@ class Plan:
     operators_staffed: bool = True
     # The practice's caller rule that matched the caller (callers[].name), if any.
     caller_rule: str | None = None
+    # For a practice with an on-call feed: why the feed does not say who is on
+    # call at `at` (the YAML rotation answered instead); None when it does.
+    feed_gap: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -113,4 +116,5 @@ class Plan:
             "notes": list(self.notes),
             "operators_staffed": self.operators_staffed,
             "caller_rule": self.caller_rule,
+            "feed_gap": self.feed_gap,
         }

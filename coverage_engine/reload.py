@@ -140,13 +140,14 @@ class ConfigHolder(Generic[T]):
         poll_interval: float = 2.0,
         on_change: Callable[[T], None] | None = None,
         on_reload: Callable[[bool], None] | None = None,
-        companions: Sequence[Path] = (),
+        companions: Sequence[Path] | Callable[[], Sequence[Path]] = (),
         status_path: Path | None = None,
     ) -> None:
         self._path = path
-        # Files read together with `path` (the changes file): a change to any
-        # of them is a new version of the configuration.
-        self._companions = tuple(companions)
+        # Files read together with `path` (the changes file, the on-call feed
+        # copies): a change to any of them is a new version of the
+        # configuration. A function when the list depends on the config.
+        self._companions = companions
         self._status_path = status_path
         self._loaded_hashes: dict[str, str | None] = {}
         self._loaded_at: str | None = None
@@ -176,8 +177,15 @@ class ConfigHolder(Generic[T]):
         """1 after the first load, +1 for each accepted reload."""
         return self._version
 
+    def _companion_paths(self) -> tuple[Path, ...]:
+        found = self._companions() if callable(self._companions) else self._companions
+        return tuple(found)
+
     def _fingerprint(self) -> Fingerprint | None:
-        return fingerprint(self._path, self._companions)
+        return fingerprint(self._path, self._companion_paths())
+
+    def _fingerprint_companions(self) -> tuple[tuple[str, FileState | None], ...]:
+        return tuple((p.name, _file_state(p)) for p in self._companion_paths())
 
     def load_initial(self) -> T:
         """Load the file at start; raises the loader's exception when it is invalid."""
@@ -242,7 +250,7 @@ class ConfigHolder(Generic[T]):
         within one mtime tick).
         """
         if self._seen is not None:
-            keys = (_stat_key(self._path), *(_stat_key(p) for p in self._companions))
+            keys = (_stat_key(self._path), *(_stat_key(p) for p in self._companion_paths()))
             if keys == self._seen.stat_keys:
                 return False
         current = self._fingerprint()
@@ -277,6 +285,10 @@ class ConfigHolder(Generic[T]):
 
     def _install(self, config: T, seen: Fingerprint | None) -> None:
         self._current = config
+        if seen is not None and len(seen.files) != 1 + len(self._companion_paths()):
+            # The new config watches other files (a feed was added): take
+            # their state now, or the next poll would reload for nothing.
+            seen = Fingerprint((seen.files[0], *self._fingerprint_companions()))
         self._seen = seen
         self._version += 1
         if self._on_change is not None:

@@ -112,6 +112,9 @@ def decide_for_practice(
         notes.append(f"caller rule {rule.name}: {', '.join(effects)}")
     if assignment is not None and assignment.source not in ("rotation", "fixed"):
         notes.append(f"on call: {assignment.primary} ({assignment.source})")
+    feed_gap = assignment.feed_gap if assignment is not None else None
+    if feed_gap is not None:
+        notes.append(f"{feed_gap}: on call by the YAML rotation instead")
     steps: list[Step] = []
     for chain_step in chain:
         step = _resolve(practice, chain_step, assignment)
@@ -158,6 +161,7 @@ def decide_for_practice(
         did=did,
         operators_staffed=staffed,
         caller_rule=rule.name if rule is not None else None,
+        feed_gap=feed_gap,
     )
 
 

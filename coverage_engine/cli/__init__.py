@@ -29,6 +29,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "coverage_engine.cli.routing_cmds",
     "coverage_engine.cli.changes_cmds",
     "coverage_engine.cli.replay_cmds",
+    "coverage_engine.cli.feeds_cmds",
     "coverage_engine.cli.run_cmd",
     "coverage_engine.cli.calls_cmds",
     "coverage_engine.cli.operators_cmds",

@@ -7,13 +7,15 @@ two merged, validated as one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from coverage_engine.config.errors import ConfigError, ConfigIssue, issues_from_validation
+from coverage_engine.config.feedcache import attach_feeds, feed_warnings
 from coverage_engine.config.model import CoverageConfig, Practice, SafeName, ids_from_keys
 from coverage_engine.config.overlay import EMPTY, Overlay, merge, overlay_path, validate_overlay
 from coverage_engine.config.semantics import (
@@ -58,11 +60,17 @@ def load_config(path: Path | str, display_name: str | None = None) -> CoverageCo
 
 
 def load_report(
-    path: Path | str, display_name: str | None = None, *, with_changes: bool = True
+    path: Path | str,
+    display_name: str | None = None,
+    *,
+    with_changes: bool = True,
+    now: datetime | None = None,
 ) -> Loaded:
     """Like `load_config`, with the warnings `check` shows (each with its line).
 
     `with_changes=False` reads the YAML alone, ignoring its changes file.
+    On-call feeds are read from their local copies; `now` (default: the
+    system clock) decides whether a copy is stale.
     """
     path = Path(path)
     name = display_name or str(path)
@@ -72,7 +80,13 @@ def load_report(
     if with_changes and changes.exists():
         changes_name = str(Path(name).with_name(changes.name))
         overlay = validate_overlay(_read(changes, changes_name))
-    return combine(source, overlay)
+    loaded = combine(source, overlay)
+    if not any(p.oncall and p.oncall.feed for p in loaded.config.practices.values()):
+        return loaded
+    moment = now or datetime.now(UTC)
+    config = attach_feeds(loaded.config, path, moment)
+    warnings = loaded.warnings + _located(source, feed_warnings(config, moment))
+    return replace(loaded, config=config, warnings=warnings)
 
 
 def _read(path: Path, name: str) -> Source:

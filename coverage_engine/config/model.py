@@ -29,6 +29,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -465,10 +466,26 @@ class Staff(Reachable):
     ring_seconds: Seconds = 20
 
 
+_EMAIL = re.compile(r"[^@\s<>,;:\"']{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}")
+
+
+def _check_email(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ValueError(f"{_show(value)} is not an e-mail address")
+    return value.lower()
+
+
+Email = Annotated[str, AfterValidator(_check_email)]
+
+
 class Doctor(Reachable):
     """A doctor who can be on call."""
 
     name: Text
+    # How an on-call feed may name them: by e-mail (attendee, organizer) or
+    # by other spellings of their name ("Patel, P").
+    email: Email | None = None
+    aliases: tuple[Text, ...] = ()
 
 
 def _staffing(value: object) -> object:
@@ -559,6 +576,31 @@ class Swap(Frozen):
     reason: str = ""
 
 
+def _check_feed_url(value: str) -> str:
+    if not re.fullmatch(r"https?://[^\s/$.?#][^\s]{0,2000}", value):
+        raise ValueError(f"{_show(value)} is not an http:// or https:// address")
+    return value
+
+
+class OnCallFeed(Frozen):
+    """Where the on-call schedule is published as iCalendar, and how fresh it must be."""
+
+    url: Annotated[str, AfterValidator(_check_feed_url)] | None = None
+    path: Annotated[str, AfterValidator(_check_record_path)] | None = None
+    refresh_minutes: int = Field(default=15, ge=1, le=1440)
+    stale_after_hours: int = Field(default=24, ge=1, le=720)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> OnCallFeed:
+        if (self.url is None) == (self.path is None):
+            raise ValueError("give either url (http:// or https://) or path (a file)")
+        return self
+
+    @property
+    def source(self) -> str:
+        return self.url if self.url is not None else str(self.path)
+
+
 class OnCallRoster(Frozen):
     """The doctors and who of them is on call when."""
 
@@ -569,6 +611,12 @@ class OnCallRoster(Frozen):
     # a rotation, none without.
     backup: str | None = None
     swaps: tuple[Swap, ...] = ()
+    # The schedule published by the practice's scheduling system; the
+    # rotation (or primary) above answers wherever it names nobody.
+    feed: OnCallFeed | None = None
+    # The feed's shifts as last fetched (schedule.feed.FeedState), attached
+    # by the loader from the local copy: never written in the file.
+    _feed_state: Any = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _shape(self) -> OnCallRoster:

@@ -38,7 +38,7 @@ def _command_names() -> set[str]:
 
 
 RUNTIME_COMMANDS = {
-    "check", "explain", "calendar", "override", "swap", "changes", "replay", "diff",
+    "check", "explain", "calendar", "override", "swap", "changes", "replay", "diff", "feeds",
     "run", "calls", "report", "operators", "agi",
 }  # fmt: skip
 LAB_COMMANDS = {"sandbox", "demo", "bench"}
