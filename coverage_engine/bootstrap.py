@@ -32,9 +32,10 @@ from coverage_engine.metrics import MeteredRecorder, Metrics, MetricsServerError
 from coverage_engine.plan import Plan
 from coverage_engine.records.recorder import JourneyRecorder
 from coverage_engine.records.sink import RecorderSink
-from coverage_engine.records.sqlite import SqliteRecorder, records_path
+from coverage_engine.records.sqlite import SqliteRecorder, StoreError, records_path
 from coverage_engine.reload import ConfigHolder
 from coverage_engine.routing import decide
+from coverage_engine.web import ConsoleUnavailable, RunningConsole, start_console
 
 log = structlog.get_logger("coverage_engine.bootstrap")
 
@@ -87,6 +88,10 @@ class EngineParts:
     ami_settings: AmiSettings | None = None
     # Connects to AMI; tests may hand in a fake. The default is the panoramisk adapter.
     ami_factory: Callable[[AmiSettings], Awaitable[Ami]] | None = None
+    # (host, port) of the operators' console; None serves none.
+    console_address: tuple[str, int] | None = None
+    # Mark the console's cookies Secure (it is reached over HTTPS through a proxy).
+    console_secure_cookies: bool = False
 
 
 def load_holder(parts: EngineParts) -> ConfigHolder[CoverageConfig]:
@@ -183,6 +188,7 @@ async def _serve(
     gate = presence_gate(lambda: holder.current, tracker) if tracker is not None else None
     engine = build_engine(ari, holder, parts, gate)
     metrics_runner = await _start_metrics(parts)
+    console = await _start_console(parts, holder, tracker)
     log.info(
         "engine.started",
         ari=parts.ari_settings.safe_url,
@@ -217,6 +223,8 @@ async def _serve(
             await ami.close()
         if metrics_runner is not None:
             await metrics_runner.cleanup()
+        if console is not None:
+            await console.close()
         log.info("engine.stopped", calls_left_connected=in_progress)
 
 
@@ -240,6 +248,32 @@ async def _start_metrics(parts: EngineParts) -> web.AppRunner | None:
         return None
     log.info("metrics.serving", url=f"http://{host}:{port}/metrics")
     return runner
+
+
+async def _start_console(
+    parts: EngineParts, holder: ConfigHolder[CoverageConfig], tracker: PresenceTracker | None
+) -> RunningConsole | None:
+    """Serve the operators' console if asked; a failure is logged and never stops the calls."""
+    if parts.console_address is None:
+        return None
+    host, port = parts.console_address
+    config = holder.current
+    path = records_path(config.records.path if config.records else None, parts.config_path)
+    try:
+        console = await start_console(
+            path,
+            config=lambda: holder.current,
+            now=parts.clock.now,
+            presence=(lambda: tracker.presence) if tracker is not None else (lambda: None),
+            host=host,
+            port=port,
+            secure_cookies=parts.console_secure_cookies,
+        )
+    except (ConsoleUnavailable, StoreError) as exc:
+        log.error("console.unavailable", error=str(exc))
+        return None
+    log.info("console.serving", url=console.url)
+    return console
 
 
 async def _connect_ami(parts: EngineParts) -> Ami | None:

@@ -34,6 +34,8 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "coverage_engine.cli.calls_cmds",
     "coverage_engine.cli.operators_cmds",
     "coverage_engine.cli.agi_cmd",
+    "coverage_engine.cli.users_cmds",
+    "coverage_engine.cli.console_cmd",
 )
 
 PLUGIN_GROUP = "coverage_engine.commands"

@@ -310,10 +310,17 @@ def timeline(journey: Journey, tz: tzinfo) -> str:
     for event in journey.events:
         offset = (event.at - journey.started_at).total_seconds()
         shown = {k: v for k, v in event.details.items() if k != "steps" and v not in (None, "")}
-        text = " ".join(f"{k}={v}" for k, v in shown.items())
+        text = " ".join(f"{k}={_one_line(v)}" for k, v in shown.items())
         stamp = event.at.astimezone(tz).strftime("%H:%M:%S")
         lines.append(f"  {stamp} {offset:+7.1f}s  {event.kind.value:<22} {text}".rstrip())
     return "\n".join(lines)
+
+
+def _one_line(value: object) -> str:
+    """A detail on one terminal line: a message's line breaks and any control character
+    (caller-typed text) shown escaped, never interpreted by the terminal."""
+    text = str(value)
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 _CSV_COLUMNS = (
@@ -425,5 +432,7 @@ def render_report(row: PracticeReport, threshold: float) -> str:
             f"  time to a person      median {median}, 90th percentile {p90}",
             f"  service level         {pct(row.service_level)} answered within {threshold:g}s",
             f"  escalations           {row.escalations} (on-call primary missed -> backup)",
+            f"  messages taken        {row.messages} ({row.urgent_messages} urgent or emergency, "
+            f"{row.acknowledged_messages} acknowledged)",
         ]
     )

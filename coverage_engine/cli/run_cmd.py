@@ -28,6 +28,8 @@ from coverage_engine.clock import ALLOW_OVERRIDE_ENV, ClockOverrideRefused, cloc
 from coverage_engine.config import ConfigError
 from coverage_engine.logs import configure_logging
 from coverage_engine.records.sqlite import StoreError
+from coverage_engine.web import DEFAULT_HOST as DEFAULT_CONSOLE_HOST
+from coverage_engine.web import DEFAULT_PORT as DEFAULT_CONSOLE_PORT
 
 ENV_URL = "COVERAGE_ARI_URL"
 ENV_USER = "COVERAGE_ARI_USER"
@@ -36,6 +38,7 @@ ENV_PASSWORD = "COVERAGE_ARI_PASSWORD"  # noqa: S105 - the variable's name, not 
 ENV_PASSWORD_FILE = "COVERAGE_ARI_PASSWORD_FILE"  # noqa: S105
 ENV_METRICS_PORT = "COVERAGE_METRICS_PORT"
 DEFAULT_METRICS_PORT = 9464  # the port Prometheus' own exporters list leaves to custom apps
+ENV_CONSOLE_PORT = "COVERAGE_CONSOLE_PORT"
 
 log = structlog.get_logger("coverage_engine.run")
 
@@ -78,6 +81,23 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--metrics-host", default="127.0.0.1", help="interface for /metrics (default 127.0.0.1)"
     )
+    parser.add_argument(
+        "--console-port",
+        type=int,
+        help=f"the operators' console port (default ${ENV_CONSOLE_PORT}, else "
+        f"{DEFAULT_CONSOLE_PORT}; 0 turns it off)",
+    )
+    parser.add_argument(
+        "--console-host",
+        default=DEFAULT_CONSOLE_HOST,
+        help="interface for the console (default 127.0.0.1; put a TLS proxy in front "
+        "rather than opening it to the network: docs/running.md)",
+    )
+    parser.add_argument(
+        "--console-secure-cookies",
+        action="store_true",
+        help="mark the console's cookies Secure (it is reached over HTTPS through a proxy)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log ARI requests too")
     parser.set_defaults(func=run)
 
@@ -105,13 +125,21 @@ def ari_settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> A
 
 def metrics_port_from(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """The /metrics port: the flag, else the environment, else the default (0: off)."""
-    if args.metrics_port is not None:
-        return int(args.metrics_port)
-    text = environ.get(ENV_METRICS_PORT, "")
+    return port_from(args.metrics_port, environ, ENV_METRICS_PORT, DEFAULT_METRICS_PORT)
+
+
+def port_from(flag: int | None, environ: Mapping[str, str], variable: str, default: int) -> int:
+    """A port: the flag, else the environment variable, else the default (0: off)."""
+    if flag is not None:
+        return int(flag)
+    text = environ.get(variable, "")
     try:
-        return int(text) if text else DEFAULT_METRICS_PORT
+        port = int(text) if text else default
     except ValueError:
-        raise ValueError(f"{ENV_METRICS_PORT}={text!r} is not a port number") from None
+        raise ValueError(f"{variable}={text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{port} is not a port number (0 to 65535)")
+    return port
 
 
 def run(args: argparse.Namespace) -> int:
@@ -124,6 +152,9 @@ def run(args: argparse.Namespace) -> int:
         # Logged loudly (a warning) when the clock starts at another instant.
         clock = clock_from_options(args.clock_start, os.environ)
         port = metrics_port_from(args, os.environ)
+        console_port = port_from(
+            args.console_port, os.environ, ENV_CONSOLE_PORT, DEFAULT_CONSOLE_PORT
+        )
     except (ValueError, OSError, ClockOverrideRefused) as exc:
         print(f"coverage-engine run: {exc}", file=sys.stderr)
         return 1
@@ -139,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
         clock=clock,
         ami_settings=ami,
         metrics_address=(args.metrics_host, port) if port else None,
+        console_address=(args.console_host, console_port) if console_port else None,
+        console_secure_cookies=args.console_secure_cookies,
     )
     try:
         holder = load_holder(parts)

@@ -211,6 +211,22 @@ def _check_text(value: str) -> str:
     return value
 
 
+CARD_TEXT_MAX = 2000
+
+
+def _check_card_text(value: str) -> str:
+    # Several lines are fine (an operator's script); other control characters,
+    # and bidi controls that would reorder what the operator reads, are not.
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if len(value) > CARD_TEXT_MAX:
+        raise ValueError(f"is too long ({len(value)} characters; at most {CARD_TEXT_MAX})")
+    if any((ord(ch) < 32 and ch not in "\n\t") or 0x202A <= ord(ch) <= 0x202E
+           or 0x2066 <= ord(ch) <= 0x2069 for ch in value):  # fmt: skip
+        raise ValueError("must be plain text (no control characters)")
+    return value.strip()
+
+
 @cache
 def _zone_names() -> frozenset[str]:
     import zoneinfo
@@ -250,6 +266,7 @@ LocalDate = Annotated[date, BeforeValidator(_parse_date)]
 LocalDateTime = Annotated[datetime, BeforeValidator(_parse_datetime)]
 MonthDay = Annotated[tuple[int, int], BeforeValidator(_parse_month_day)]
 Text = Annotated[str, AfterValidator(_check_text)]
+CardText = Annotated[str, AfterValidator(_check_card_text)]
 TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
 Seconds = Annotated[int, Field(ge=1, le=3600)]
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -482,6 +499,9 @@ class Doctor(Reachable):
     """A doctor who can be on call."""
 
     name: Text
+    # How else to reach them, for the operator's screen (e.g. "cell +1 312 555 0199,
+    # text first"): shown only, never dialed.
+    contact: Text | None = None
     # How an on-call feed may name them: by e-mail (attendee, organizer) or
     # by other spellings of their name ("Patel, P").
     email: Email | None = None
@@ -752,6 +772,19 @@ class CallerRule(Frozen):
         return self
 
 
+# --- the operator's card ----------------------------------------------------------
+
+
+class Card(Frozen):
+    """What the operator's screen shows for the practice when a call comes in."""
+
+    greeting: CardText  # what to say when answering
+    urgent: CardText  # what to do with an urgent call
+    routine: CardText  # what to do with a routine call
+    emergency: CardText | None = None  # what to say when it sounds like an emergency
+    notes: CardText | None = None  # anything else the operator should know
+
+
 # --- practice and file ------------------------------------------------------------
 
 
@@ -775,6 +808,7 @@ class Practice(Frozen):
     callers: tuple[CallerRule, ...] = ()
     when_open: WhenOpen | None = None
     when_closed: WhenClosed
+    card: Card | None = None
 
     @property
     def zone(self) -> ZoneInfo:

@@ -16,6 +16,9 @@ Definitions (also in docs/records.md, since contracts are judged by them):
   practice "(unknown)"), whatever their outcome.
 * escalations: calls where the primary on-call doctor was dialed and missed
   (declined, busy, no answer, did not press 1) and the backup was then dialed.
+* messages: calls on which an operator took a message; urgent ones are those
+  whose latest version says emergency or urgent; acknowledged ones were
+  acknowledged by the practice.
 """
 
 from __future__ import annotations
@@ -101,6 +104,9 @@ class PracticeReport:
     p90_time_to_person: timedelta | None
     within_threshold: int
     escalations: int
+    messages: int = 0
+    urgent_messages: int = 0  # emergency or urgent, as last corrected
+    acknowledged_messages: int = 0
 
     @property
     def answered(self) -> int:
@@ -143,6 +149,9 @@ class PracticeReport:
             "p90_time_to_person_s": _seconds(self.p90_time_to_person),
             "service_level": self.service_level,
             "escalations_primary_to_backup": self.escalations,
+            "messages": self.messages,
+            "urgent_messages": self.urgent_messages,
+            "acknowledged_messages": self.acknowledged_messages,
         }
 
 
@@ -172,6 +181,21 @@ def build_report(
     return [_row(p, label, groups[(p, label)], threshold) for p, label in sorted(groups)]
 
 
+def message_urgency(journey: Journey) -> str | None:
+    """The urgency of the call's message as last saved, or None when no message was taken."""
+    urgency: str | None = None
+    for event in journey.events:
+        if event.kind is EventKind.MESSAGE_TAKEN:
+            urgency = str(event.details.get("urgency", ""))
+        elif event.kind is EventKind.MESSAGE_CORRECTED:
+            urgency = str(event.details.get("fields", {}).get("urgency", urgency))
+    return urgency
+
+
+def _acknowledged(journey: Journey) -> bool:
+    return any(e.kind is EventKind.MESSAGE_ACKNOWLEDGED for e in journey.events)
+
+
 def _unknown_did(journey: Journey) -> bool:
     # The decision says so (`known_did: false`); the outcome may name who answered.
     plan = journey.plan or {}
@@ -182,6 +206,7 @@ def _row(practice: str, label: str, calls: list[Journey], threshold: timedelta) 
     def count(*outcomes: Outcome) -> int:
         return sum(1 for j in calls if j.outcome in outcomes)
 
+    urgencies = [message_urgency(j) for j in calls]
     times = [
         j.time_to_person
         for j in calls
@@ -204,4 +229,7 @@ def _row(practice: str, label: str, calls: list[Journey], threshold: timedelta) 
         p90_time_to_person=percentile(times, 90),
         within_threshold=sum(1 for t in times if t <= threshold),
         escalations=sum(1 for j in calls if escalated(j)),
+        messages=sum(1 for u in urgencies if u is not None),
+        urgent_messages=sum(1 for u in urgencies if u in ("emergency", "urgent")),
+        acknowledged_messages=sum(1 for j in calls if _acknowledged(j)),
     )

@@ -94,6 +94,60 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             details TEXT NOT NULL DEFAULT '{}'
         )""",
     ),
+    # The console: its users and sessions, who saw what (the access log), and
+    # the messages inbox. The messages table is a projection of the journey's
+    # message events, kept in the same transaction as those events.
+    (
+        """CREATE TABLE users (
+            username TEXT PRIMARY KEY,
+            display_name TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('operator', 'staff', 'admin')),
+            practices TEXT NOT NULL DEFAULT '',
+            password_hash TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            password_changed_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,
+            username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+            csrf TEXT NOT NULL,
+            phone TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE access_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            username TEXT NOT NULL,
+            action TEXT NOT NULL,
+            allowed INTEGER NOT NULL,
+            call_id TEXT,
+            practice TEXT,
+            remote TEXT NOT NULL DEFAULT '',
+            details TEXT NOT NULL DEFAULT '{}'
+        )""",
+        "CREATE INDEX access_log_at ON access_log (at)",
+        "CREATE INDEX access_log_call ON access_log (call_id)",
+        """CREATE TABLE messages (
+            call_id TEXT PRIMARY KEY REFERENCES journeys (call_id) ON DELETE CASCADE,
+            practice TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            taken_at TEXT NOT NULL,
+            taken_by TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL,
+            urgency TEXT NOT NULL,
+            disposition TEXT NOT NULL,
+            content TEXT NOT NULL,
+            read_at TEXT,
+            read_by TEXT,
+            acknowledged_at TEXT,
+            acknowledged_by TEXT
+        )""",
+        "CREATE INDEX messages_practice_taken ON messages (practice, taken_at)",
+    ),
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -74,6 +74,15 @@ class EventKind(StrEnum):
     ENDED = "ended"  # written by `finish`: details: outcome, answered_by
     # Written by recovery on start for a journey the previous process left open.
     ENGINE_RESTARTED = "engine_restarted"
+    # Written by the console, during or after the call (see `coverage_engine.message`):
+    # the message an operator took (details: version, by, the message fields),
+    # each correction (version, by, changes: field -> [before, after], fields),
+    # what was done with the call (disposition, note, by, version), and who at
+    # the practice acknowledged the message (by, via).
+    MESSAGE_TAKEN = "message_taken"
+    MESSAGE_CORRECTED = "message_corrected"
+    DISPOSITION = "disposition"
+    MESSAGE_ACKNOWLEDGED = "message_acknowledged"
 
 
 #: The on-call events that mean "this doctor was not reached; escalate".

@@ -168,3 +168,24 @@ def test_percentile_is_nearest_rank(values: list[int], pct: float, expected: int
     """The percentile is an observed value: the smallest with pct% of values at or below it."""
     result = percentile([timedelta(seconds=v) for v in values], pct)
     assert result == (None if expected is None else timedelta(seconds=expected))
+
+
+def test_the_report_counts_messages_urgent_ones_by_their_last_version_and_acknowledgements() -> (
+    None
+):
+    """Two messages: one routine corrected to urgent and acknowledged, one routine left alone."""
+    at = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+
+    def call(call_id: str, *events: tuple[EventKind, dict[str, object]]) -> Journey:
+        return Journey(call_id, "+1", "+15550000000", "", at, practice="maple",
+                       events=tuple(JourneyEvent(at, k, d) for k, d in events))  # fmt: skip
+
+    corrected = call(
+        "a",
+        (EventKind.MESSAGE_TAKEN, {"urgency": "routine"}),
+        (EventKind.MESSAGE_CORRECTED, {"fields": {"urgency": "urgent"}}),
+        (EventKind.MESSAGE_ACKNOWLEDGED, {"by": "sam"}),
+    )
+    routine = call("b", (EventKind.MESSAGE_TAKEN, {"urgency": "routine"}))
+    (row,) = build_report([corrected, routine, call("c")], period=Period.ALL, tz=UTC)
+    assert (row.messages, row.urgent_messages, row.acknowledged_messages) == (2, 1, 1)

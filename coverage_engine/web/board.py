@@ -1,0 +1,211 @@
+"""The live board as a pure fold of journey events: what each call in progress is doing now.
+
+Nothing here reads a clock or a socket. `LiveCall.apply(event)` returns the
+call after one more journey event, so the board can be rebuilt from the
+record file by any process (the console of any engine sharing the store), and
+tests feed it event lists. Phases are in the operators' words: "in queue",
+"ringing Dr. Patel", "confirming Dr. Patel" (answered, press-1 prompt
+playing), "with operator1", "with Dr. Patel".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from coverage_engine.records.vocabulary import ONCALL_MISSED, EventKind
+
+
+class Event(Protocol):
+    """A journey event as the board reads it: its kind is plain text, so a kind this
+    console does not know yet (from a newer engine) passes through harmlessly."""
+
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def details(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RawEvent:
+    """A journey event read back from the store, kind unparsed."""
+
+    at: datetime
+    kind: str
+    details: Mapping[str, Any]
+
+
+class Directory(Protocol):
+    """What the board asks the configuration: names people know, and announcements."""
+
+    def name(self, practice: str, target: str) -> str:
+        """The display name of a doctor id, endpoint or operator phone."""
+        ...
+
+    def announces(self, practice: str, status: str) -> bool:
+        """Whether a call to `practice` in `status` starts with the announcement."""
+        ...
+
+
+def operator_phone(member: str) -> str:
+    """The phone name of an app_queue member interface: PJSIP/operator1 -> operator1."""
+    return member.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCall:
+    """One call in progress, as far as its journey events tell."""
+
+    call_id: str
+    caller_number: str
+    caller_name: str
+    did: str
+    started_at: datetime
+    practice: str = ""
+    status: str = ""  # open / closed, from the decision
+    phase: str = "arriving"
+    target: str = ""  # who is rung or on the line (doctor id, endpoint, operator phone)
+    target_kind: str = ""  # staff / operators / oncall
+    answered_at: datetime | None = None
+    operator_phone: str = ""  # the operator whose phone took the call (screen pop)
+    announcement: bool = False  # the opening announcement has been played
+    last_event_at: datetime | None = None
+    ended: bool = False
+
+    def apply(self, event: Event) -> LiveCall:
+        """The call after `event`."""
+        kind, d = str(event.kind), event.details
+        call = replace(self, last_event_at=event.at)
+        if kind == EventKind.DECIDED:
+            return replace(
+                call,
+                practice=str(d.get("practice") or ""),
+                status=str(d.get("status") or ""),
+                phase="starting",
+            )
+        if kind == EventKind.ANNOUNCEMENT_PLAYED:
+            return replace(call, phase="starting", announcement=True)
+        if kind == EventKind.STAFF_RINGING:
+            return replace(
+                call, phase="ringing", target=str(d.get("target", "")), target_kind="staff"
+            )
+        if kind == EventKind.QUEUE_ENTERED:
+            return replace(
+                call, phase="in queue", target=str(d.get("queue", "")), target_kind="operators"
+            )
+        if kind in (EventKind.QUEUE_TIMEOUT, EventKind.OPERATORS_SKIPPED):
+            return replace(call, phase="escalating", target="", target_kind="")
+        if kind == EventKind.OPERATOR_ANSWERED:
+            phone = operator_phone(str(d.get("member", "")))
+            return replace(
+                call,
+                phase="with operator",
+                target=phone,
+                target_kind="operators",
+                operator_phone=phone,
+                answered_at=call.answered_at or event.at,
+            )
+        if kind == EventKind.ONCALL_DIALING:
+            return replace(
+                call, phase="ringing", target=str(d.get("doctor", "")), target_kind="oncall"
+            )
+        if kind == "oncall_answered":  # the doctor picked up; the press-1 prompt plays
+            return replace(
+                call,
+                phase="confirming",
+                target=str(d.get("doctor", call.target)),
+                target_kind="oncall",
+            )
+        if kind in ONCALL_MISSED:
+            return replace(call, phase="escalating")
+        if kind == EventKind.ONCALL_CONFIRMED:
+            return replace(call, phase="connecting", target=str(d.get("doctor", call.target)))
+        if kind == EventKind.BRIDGED:
+            target_kind = str(d.get("kind", call.target_kind))
+            target = str(d.get("target", call.target))
+            if target_kind.startswith("operator"):
+                target = operator_phone(target)
+            return replace(
+                call,
+                phase="with operator" if target_kind.startswith("operator") else "talking",
+                target=target or call.target,
+                target_kind=target_kind,
+                answered_at=call.answered_at or event.at,
+            )
+        if kind in (EventKind.CALLER_HUNG_UP, EventKind.CALLEE_HUNG_UP):
+            return replace(call, phase="ending")
+        if kind == EventKind.ENDED:
+            return replace(call, ended=True, phase="ended")
+        if kind == EventKind.ENGINE_RESTARTED:
+            return replace(call, phase="resuming")
+        return call
+
+    def label(self, names: Directory) -> str:
+        """The phase as the board says it, with names from the configuration."""
+        who = names.name(self.practice, self.target) if self.target else ""
+        if self.phase == "starting":
+            announcing = not self.announcement and names.announces(self.practice, self.status)
+            return "announcement" if announcing else "starting"
+        if self.phase == "ringing":
+            return f"ringing {who}" if who else "ringing"
+        if self.phase == "in queue":
+            return "in queue"
+        if self.phase == "confirming":
+            return f"confirming {who} (press 1)"
+        if self.phase == "connecting":
+            return f"connecting {who}"
+        if self.phase in ("with operator", "talking"):
+            return f"with {who}" if who else "with a person"
+        return self.phase
+
+    def to_json(
+        self, names: Directory, *, now: datetime, mask: Callable[[str], str] | None
+    ) -> dict[str, Any]:
+        """The board row for one viewer; `mask` hides the caller's number from those who
+        need not see it (their name is then reduced to initials)."""
+        waiting_until = self.answered_at or now
+        return {
+            "call_id": self.call_id,
+            "practice": self.practice,
+            "status": self.status,
+            "caller": self.caller_number if mask is None else mask(self.caller_number),
+            "caller_name": self.caller_name if mask is None else initials(self.caller_name),
+            "phase": self.phase,
+            "label": self.label(names),
+            "operator_phone": self.operator_phone,
+            "started_at": self.started_at.isoformat(),
+            "answered_at": self.answered_at.isoformat() if self.answered_at else None,
+            "waiting_seconds": max(0.0, (waiting_until - self.started_at).total_seconds()),
+        }
+
+
+def initials(name: str) -> str:
+    """A caller's name reduced to initials (J. D.), for viewers who need not see it."""
+    parts = [p for p in name.replace(",", " ").split() if p[:1].isalpha()]
+    return " ".join(f"{p[0].upper()}." for p in parts[:3])
+
+
+def start(
+    call_id: str, *, caller_number: str, caller_name: str, did: str, started_at: datetime
+) -> LiveCall:
+    """A call that just entered the application."""
+    return LiveCall(call_id, caller_number, caller_name, did, started_at)
+
+
+def fold(call: LiveCall, events: Iterable[Event]) -> LiveCall:
+    """`call` after each of `events` in order."""
+    for event in events:
+        call = call.apply(event)
+    return call
+
+
+def by_practice(calls: Mapping[str, LiveCall]) -> dict[str, list[LiveCall]]:
+    """Calls grouped by practice, oldest first in each group."""
+    groups: dict[str, list[LiveCall]] = {}
+    for call in sorted(calls.values(), key=lambda c: c.started_at):
+        groups.setdefault(call.practice, []).append(call)
+    return groups

@@ -1,0 +1,173 @@
+"""The live board's source: journey events read back from the record file as they land.
+
+Why from the record file and not from the engine's memory: every engine
+sharing the store writes its calls' events there, so a console reading them
+shows every call, whichever engine carries it, and a console restarted in the
+middle of the night rebuilds the board from the open journeys. Events are
+committed within milliseconds of happening; reading new ones by `events.id`
+every 200 ms keeps the board well under a second behind, at the cost of one
+indexed query per poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import structlog
+
+from coverage_engine.records.sqlite import _dt, _ts, open_database
+from coverage_engine.records.vocabulary import EventKind
+from coverage_engine.web.board import LiveCall, RawEvent, start
+
+log = structlog.get_logger("coverage_engine.web")
+
+# An open journey older than this is a leftover (its engine died and none has
+# recovered it yet), not a caller still on the line.
+STALE_AFTER = timedelta(hours=12)
+
+
+class LiveSource:
+    """Folds new journey events into the calls in progress; wakes waiters on change."""
+
+    def __init__(
+        self, path: Path, now: Callable[[], datetime], *, poll_seconds: float = 0.2
+    ) -> None:
+        self._path = path
+        self._now = now
+        self._poll_seconds = poll_seconds
+        self._conn: sqlite3.Connection | None = None
+        self._last_id = 0
+        self.calls: dict[str, LiveCall] = {}
+        self.version = 0
+        self._changed = asyncio.Condition()
+        self._lock = threading.Lock()  # the connection, between poll threads and closing
+
+    async def run(self) -> None:
+        """Load the open journeys, then follow new events until cancelled."""
+        try:
+            while True:
+                try:
+                    changed = await asyncio.to_thread(self._poll)
+                except sqlite3.Error as exc:
+                    log.warning("console.board_read_failed", error=str(exc))
+                    changed = False
+                if changed:
+                    async with self._changed:
+                        self.version += 1
+                        self._changed.notify_all()
+                await asyncio.sleep(self._poll_seconds)
+        finally:
+            # A cancelled `to_thread` leaves its thread running: close only once
+            # the poll in flight is done with the connection.
+            with self._lock:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+
+    async def wait_newer(self, version: int, *, within: float) -> int:
+        """The board version once it is newer than `version` (or after `within` seconds)."""
+        async with self._changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: self.version != version), within
+                )
+            return self.version
+
+    # -- in the worker thread -------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = open_database(self._path, create=True)
+            self._load_open()
+        return self._conn
+
+    def _load_open(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        (last,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
+        cutoff = _ts(self._now() - STALE_AFTER)
+        rows = conn.execute(
+            "SELECT call_id, caller_number, caller_name, did, started_at FROM journeys "
+            "WHERE outcome IS NULL AND started_at >= ?",
+            (cutoff,),
+        ).fetchall()
+        for call_id, number, name, did, started in rows:
+            call = start(
+                call_id, caller_number=number, caller_name=name, did=did, started_at=_dt(started)
+            )
+            for at, kind, details in conn.execute(
+                "SELECT at, kind, details FROM events WHERE call_id = ? AND id <= ? ORDER BY id",
+                (call_id, last),
+            ):
+                call = call.apply(_event(at, kind, details))
+            self.calls[call_id] = call
+        self._last_id = last
+
+    def _poll(self) -> bool:
+        with self._lock:
+            return self._poll_locked()
+
+    def _poll_locked(self) -> bool:
+        first = self._conn is None
+        conn = self._connection()
+        rows = conn.execute(
+            "SELECT id, call_id, at, kind, details FROM events WHERE id > ? ORDER BY id LIMIT 5000",
+            (self._last_id,),
+        ).fetchall()
+        changed = first
+        for event_id, call_id, at, kind, details in rows:
+            self._last_id = event_id
+            changed = self._apply(conn, call_id, _event(at, kind, details)) or changed
+        return changed
+
+    def _apply(self, conn: sqlite3.Connection, call_id: str, event: RawEvent) -> bool:
+        call = self.calls.get(call_id)
+        if call is None:
+            if event.kind in (EventKind.ENDED, EventKind.ENGINE_RESTARTED) or (
+                event.kind.startswith(("message_", "disposition"))
+            ):
+                return False
+            row = conn.execute(
+                "SELECT caller_number, caller_name, did, started_at FROM journeys "
+                "WHERE call_id = ?",
+                (call_id,),
+            ).fetchone()
+            if row is None:
+                return False
+            number, name, did, started = row
+            call = start(
+                call_id, caller_number=number, caller_name=name, did=did, started_at=_dt(started)
+            )
+            if event.kind is not EventKind.RECEIVED:
+                # Resumed by another engine (or we started in the middle): replay its events.
+                call = self._replay(conn, call)
+        call = call.apply(event)
+        if call.ended:
+            del self.calls[call_id]
+        else:
+            self.calls[call_id] = call
+        return True
+
+    def _replay(self, conn: sqlite3.Connection, call: LiveCall) -> LiveCall:
+        for at, kind, details in conn.execute(
+            "SELECT at, kind, details FROM events WHERE call_id = ? AND id < ? ORDER BY id",
+            (call.call_id, self._last_id),
+        ):
+            event = _event(at, kind, details)
+            if event.kind == EventKind.ENDED:
+                call = replace(call, ended=False)  # reopened: a restarted engine took it on
+                continue
+            call = call.apply(event)
+        return call
+
+
+def _event(at: str, kind: str, details: str) -> RawEvent:
+    return RawEvent(_dt(at), kind, json.loads(details))

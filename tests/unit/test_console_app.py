@@ -1,0 +1,435 @@
+"""The console over HTTP: sign-in, CSRF, scopes, the access log, messages, the live stream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from coverage_engine.clock import FrozenClock
+from coverage_engine.config import load_config
+from coverage_engine.records.sqlite import RecordStore
+from coverage_engine.records.vocabulary import EventKind
+from coverage_engine.web.access import Action
+from coverage_engine.web.app import Console, build_app
+from coverage_engine.web.db import ConsoleDb
+from coverage_engine.web.live import LiveSource
+from tests.unit.console_support import (
+    LAKESIDE,
+    MESSAGE,
+    NIGHT,
+    copy_template,
+    csrf_token,
+    make_template,
+    place_call,
+    sign_in,
+    write_config,
+)
+
+Client = aiohttp.ClientSession
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_template(tmp_path_factory.mktemp("console") / "template.sqlite")
+
+
+@dataclass
+class Desk:
+    records: Path
+    clock: FrozenClock
+    console: Console
+    server: TestServer
+
+    def client(self) -> Client:
+        """A browser of its own (cookie jar), on the one console server."""
+        return aiohttp.ClientSession(
+            base_url=str(self.server.make_url("/")), cookie_jar=aiohttp.CookieJar(unsafe=True)
+        )
+
+    def kinds(self, call_id: str) -> list[EventKind]:
+        """The event kinds of a call's journey, in order."""
+        with RecordStore.open(self.records) as store:
+            journey = store.get(call_id)
+        assert journey is not None
+        return [e.kind for e in journey.events]
+
+    def access(self) -> list[Any]:
+        db = ConsoleDb.open(self.records)
+        try:
+            return db.access.read()
+        finally:
+            db.close()
+
+
+@pytest.fixture
+async def desk(template: Path, tmp_path: Path) -> AsyncIterator[Desk]:
+    config_path = write_config(tmp_path)
+    records = copy_template(template, tmp_path)
+    config = load_config(config_path)
+    clock = FrozenClock(NIGHT)
+    db = ConsoleDb.open(records)
+    live = LiveSource(records, clock.now, poll_seconds=0.02)
+    console = Console(db=db, live=live, config=lambda: config, now=clock.now)
+    task = asyncio.create_task(live.run())
+    server = TestServer(build_app(console))
+    await server.start_server()
+    yield Desk(records, clock, console, server)
+    await server.close()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    db.close()
+
+
+@pytest.fixture
+async def client(desk: Desk) -> AsyncIterator[Client]:
+    async with desk.client() as c:
+        yield c
+
+
+async def test_a_wrong_password_is_refused_and_the_attempt_is_in_the_access_log(
+    desk: Desk, client: Client
+) -> None:
+    """A wrong password gets 401 and "Wrong username or password"; the log names the attempt."""
+    assert await sign_in(client, "olivia", "not the password!") == 401
+    page = await client.get("/")
+    assert page.url.path == "/login"
+    failed = [e for e in desk.access() if e.action is Action.SIGN_IN_FAILED]
+    assert [(e.username, e.allowed) for e in failed] == [("olivia", False)]
+
+
+async def test_sign_in_is_throttled_after_five_failures_even_with_the_right_password(
+    client: Client,
+) -> None:
+    """Five wrong passwords in a row lock the username for a while: the sixth try gets 429."""
+    for _ in range(5):
+        assert await sign_in(client, "olivia", "guess guess guess") == 401
+    assert await sign_in(client, "olivia") == 429
+
+
+async def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(
+    desk: Desk, client: Client
+) -> None:
+    """Saving a message without the CSRF token: 403, no message, and the refusal is audited."""
+    place_call(desk.records, "c1", at=NIGHT)
+    assert await sign_in(client, "olivia") == 303
+    response = await client.post("/calls/c1/message", data=dict(MESSAGE), allow_redirects=False)
+    assert response.status == 403
+    assert "security token" in await response.text()
+    assert EventKind.MESSAGE_TAKEN not in desk.kinds("c1")
+    assert [e.action for e in desk.access() if not e.allowed] == [Action.CSRF_REFUSED]
+
+
+async def test_a_sign_in_form_from_elsewhere_is_refused(client: Client) -> None:
+    """A sign-in post without the form's own token (login CSRF) is refused."""
+    response = await client.post(
+        "/login", data={"username": "olivia", "password": "x" * 12}, allow_redirects=False
+    )
+    assert response.status == 403
+
+
+async def test_the_session_cookie_is_httponly_and_samesite_strict(client: Client) -> None:
+    """The session cookie cannot be read by scripts nor sent by other sites."""
+    page = await client.get("/login")
+    token = re.search(r'name="login_token" value="([^"]+)"', await page.text())
+    assert token is not None
+    response = await client.post(
+        "/login",
+        data={
+            "login_token": token[1],
+            "username": "olivia",
+            "password": "correct horse battery staple",
+        },
+        allow_redirects=False,
+    )
+    cookie = next(v for k, v in response.headers.items() if k == "Set-Cookie" and "ce_session" in v)
+    assert "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
+
+
+async def test_operators_see_callers_masked_on_the_board_and_staff_see_them_whole(
+    desk: Desk,
+) -> None:
+    """Operators' boards mask the caller; practice staff see the number (and that is audited)."""
+    place_call(desk.records, "c1", at=NIGHT, events=[("queue_entered", {"queue": "answering"})])
+    await asyncio.sleep(0.1)
+    async with desk.client() as operator, desk.client() as staff:
+        await sign_in(operator, "olivia")
+        await sign_in(staff, "sam")
+        seen_by_operator = await (await operator.get("/api/board")).json()
+        seen_by_staff = await (await staff.get("/api/board")).json()
+    (row,) = seen_by_operator["calls"]
+    assert row["caller"].endswith("4321")
+    assert "7654321" not in row["caller"]
+    assert row["caller_name"] == "J. M."
+    assert row["label"] == "in queue"
+    assert seen_by_staff["calls"][0]["caller"] == "+15557654321"
+    viewed = [e for e in desk.access() if e.action is Action.VIEW_BOARD_CALL]
+    assert [(e.username, e.call_id) for e in viewed] == [("sam", "c1")]
+
+
+async def test_the_board_shows_only_the_practices_a_user_covers(desk: Desk) -> None:
+    """A Lakeside operator does not see Maple Grove's calls or panel."""
+    place_call(desk.records, "c1", at=NIGHT)
+    await asyncio.sleep(0.1)
+    async with desk.client() as lena:
+        await sign_in(lena, "lena")
+        board = await (await lena.get("/api/board")).json()
+    assert board["calls"] == []
+    assert [p["id"] for p in board["practices"]] == ["lakeside"]
+
+
+async def test_a_message_is_saved_on_the_journey_and_appears_in_the_practice_inbox(
+    desk: Desk,
+) -> None:
+    """Olivia saves a message on the call; `message_taken` and `disposition` are on its journey;
+    Sam (staff) finds it unread in the inbox, opens it (read) and acknowledges it."""
+    place_call(desk.records, "c1", at=NIGHT)
+    async with desk.client() as olivia:
+        await sign_in(olivia, "olivia")
+        csrf = await csrf_token(olivia)
+        saved = await olivia.post(
+            "/calls/c1/message",
+            data={**MESSAGE, "csrf": csrf, "version": "0"},
+            allow_redirects=False,
+        )
+        assert saved.status == 303
+    with RecordStore.open(desk.records) as store:
+        journey = store.get("c1")
+    assert journey is not None
+    taken = [e for e in journey.events if e.kind is EventKind.MESSAGE_TAKEN]
+    assert taken[0].details["reason"] == MESSAGE["reason"]
+    assert taken[0].details["by"] == "olivia"
+    assert [
+        e.details["disposition"] for e in journey.events if e.kind is EventKind.DISPOSITION
+    ] == ["message_for_office"]
+    async with desk.client() as sam:
+        await sign_in(sam, "sam")
+        inbox = await (await sam.get("/api/messages")).json()
+        assert [(m["call_id"], m["state"]) for m in inbox["messages"]] == [("c1", "unread")]
+        page = await sam.get("/messages/c1")
+        assert "Fever of 104" in await page.text()
+        csrf = await csrf_token(sam)
+        acked = await sam.post("/api/messages/c1/ack", headers={"X-CSRF-Token": csrf})
+        assert acked.status == 200
+        body = await acked.json()
+    assert body["state"] == "acknowledged"
+    assert body["acknowledged_by"] == "sam"
+    with RecordStore.open(desk.records) as store:
+        journey = store.get("c1")
+    assert journey is not None
+    (ack,) = [e for e in journey.events if e.kind is EventKind.MESSAGE_ACKNOWLEDGED]
+    assert ack.details == {"by": "sam", "via": "console"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "complaint"),
+    [
+        ("reason", "x" * 2001, "too long"),
+        ("caller_name", "Mary\x1b[31mJones", "control"),
+        ("patient_name", "Tom\u202eJones", "control"),
+        ("callback", "call me maybe", "not a phone number"),
+        ("patient_dob", "2099-01-01", "in the past"),
+        ("urgency", "whenever", "choose one of"),
+    ],
+)
+async def test_bad_fields_are_refused_clearly_with_what_was_typed_kept(
+    desk: Desk, field: str, value: str, complaint: str
+) -> None:
+    """A bad field gets 400, a message next to it, the other input kept, and nothing saved."""
+    place_call(desk.records, "c1", at=NIGHT)
+    async with desk.client() as olivia:
+        await sign_in(olivia, "olivia")
+        csrf = await csrf_token(olivia)
+        response = await olivia.post(
+            "/calls/c1/message", data={**MESSAGE, field: value, "csrf": csrf, "version": "0"}
+        )
+        text = await response.text()
+    assert response.status == 400
+    assert complaint in text
+    assert "Tom Jones" in text or field == "patient_name"
+    assert EventKind.MESSAGE_TAKEN not in desk.kinds("c1")
+
+
+async def test_a_message_for_a_call_that_does_not_exist_is_refused_and_the_text_shown_back(
+    desk: Desk,
+) -> None:
+    """No such call: 404, "was not saved", and the typed reason is on the page to copy."""
+    async with desk.client() as olivia:
+        await sign_in(olivia, "olivia")
+        csrf = await csrf_token(olivia)
+        response = await olivia.post(
+            "/calls/nope.1/message", data={**MESSAGE, "csrf": csrf, "version": "0"}
+        )
+        text = await response.text()
+    assert response.status == 404
+    assert "was not saved" in text
+    assert "Fever of 104" in text
+
+
+async def test_two_operators_saving_the_same_call_the_second_is_told_and_keeps_their_text(
+    desk: Desk,
+) -> None:
+    """Both opened the empty form; Olivia saves first; Oscar gets 409 with his text and hers."""
+    place_call(desk.records, "c1", at=NIGHT)
+    async with desk.client() as olivia, desk.client() as oscar:
+        await sign_in(olivia, "olivia")
+        await sign_in(oscar, "oscar")
+        csrf_olivia, csrf_oscar = await csrf_token(olivia), await csrf_token(oscar)
+        first, second = await asyncio.gather(
+            olivia.post(
+                "/api/calls/c1/message",
+                json={**MESSAGE, "version": "0"},
+                headers={"X-CSRF-Token": csrf_olivia},
+            ),
+            oscar.post(
+                "/api/calls/c1/message",
+                json={**MESSAGE, "reason": "Oscar's version", "version": "0"},
+                headers={"X-CSRF-Token": csrf_oscar},
+            ),
+        )
+        statuses = sorted([first.status, second.status])
+        loser = second if second.status == 409 else first
+        body = await loser.json()
+    assert statuses == [200, 409]
+    assert "after you opened it" in body["error"]
+    assert body["current"]["version"] == 1
+    assert desk.kinds("c1").count(EventKind.MESSAGE_TAKEN) == 1
+
+
+async def test_an_operator_opening_another_practices_message_is_refused_and_audited(
+    desk: Desk,
+) -> None:
+    """Lena covers Lakeside; Maple Grove's message is 403 for her, and the log says so."""
+    place_call(desk.records, "c1", at=NIGHT)
+    async with desk.client() as olivia:
+        await sign_in(olivia, "olivia")
+        csrf = await csrf_token(olivia)
+        await olivia.post("/calls/c1/message", data={**MESSAGE, "csrf": csrf, "version": "0"})
+    async with desk.client() as lena:
+        await sign_in(lena, "lena")
+        page = await lena.get("/messages/c1")
+        call = await lena.get("/calls/c1")
+        text = await page.text()
+    assert page.status == 403
+    assert call.status == 403
+    assert "Fever" not in text
+    refused = [(e.username, e.action, e.call_id) for e in desk.access() if not e.allowed]
+    assert ("lena", Action.VIEW_MESSAGE, "c1") in refused
+    assert ("lena", Action.VIEW_CALL, "c1") in refused
+
+
+async def test_a_correction_within_15_minutes_keeps_every_version_and_later_ones_are_refused(
+    desk: Desk,
+) -> None:
+    """Olivia corrects the urgency after 5 minutes (kept as a change); after 16 she cannot."""
+    place_call(desk.records, "c1", at=NIGHT)
+    async with desk.client() as olivia:
+        await sign_in(olivia, "olivia")
+        csrf = await csrf_token(olivia)
+        headers = {"X-CSRF-Token": csrf}
+        first = await olivia.post(
+            "/api/calls/c1/message", json={**MESSAGE, "version": "0"}, headers=headers
+        )
+        assert first.status == 200
+        desk.clock.advance(300)
+        corrected = await olivia.post(
+            "/api/calls/c1/message",
+            json={**MESSAGE, "urgency": "emergency", "version": "1"},
+            headers=headers,
+        )
+        assert corrected.status == 200
+        assert (await corrected.json())["version"] == 2
+        desk.clock.advance(660)
+        late = await olivia.post(
+            "/api/calls/c1/message",
+            json={**MESSAGE, "urgency": "routine", "version": "2"},
+            headers=headers,
+        )
+        assert late.status == 403
+        assert "15 minutes" in (await late.json())["error"]
+    with RecordStore.open(desk.records) as store:
+        journey = store.get("c1")
+    assert journey is not None
+    (change,) = [e for e in journey.events if e.kind is EventKind.MESSAGE_CORRECTED]
+    assert change.details["changes"] == {"urgency": ["urgent", "emergency"]}
+    assert change.details["version"] == 2
+
+
+async def test_the_stream_pops_a_call_up_for_the_operator_whose_phone_took_it(
+    desk: Desk,
+) -> None:
+    """Olivia names phone operator1; when operator1 answers a call, her stream sends `pop`."""
+    async with desk.client() as olivia:
+        await sign_in(olivia, "olivia")
+        csrf = await csrf_token(olivia)
+        await olivia.post("/phone", data={"csrf": csrf, "phone": "operator1"})
+        stream = await olivia.get("/api/stream")
+        place_call(
+            desk.records,
+            "c9",
+            at=NIGHT,
+            events=[
+                ("queue_entered", {"queue": "answering"}),
+                ("operator_answered", {"member": "PJSIP/operator1"}),
+            ],
+        )
+        events: list[tuple[str, Any]] = []
+        async with asyncio.timeout(5):
+            while not any(kind == "pop" for kind, _ in events):
+                line = (await stream.content.readline()).decode().strip()
+                if line.startswith("event: "):
+                    kind = line[7:]
+                    data = (await stream.content.readline()).decode().strip()
+                    events.append((kind, json.loads(data[6:])))
+        stream.close()
+        pop = await olivia.get("/calls/c9/pop")
+        text = await pop.text()
+    assert ("pop", {"call_id": "c9"}) in events
+    assert "Maple Grove Pediatrics answering service" in text
+    assert "+15557654321" in text
+    assert any(e.action is Action.SCREEN_POP and e.call_id == "c9" for e in desk.access())
+
+
+async def test_the_pop_lists_the_callers_earlier_calls_to_this_practice(desk: Desk) -> None:
+    """Two earlier calls from the same number in the last 30 days show; an older one does not."""
+    place_call(desk.records, "old", at=NIGHT - timedelta(days=40))
+    place_call(desk.records, "week", at=NIGHT - timedelta(days=7))
+    place_call(desk.records, "yday", at=NIGHT - timedelta(days=1))
+    place_call(
+        desk.records, "other", at=NIGHT - timedelta(days=1), did=LAKESIDE, practice="lakeside"
+    )
+    place_call(desk.records, "now", at=NIGHT)
+    async with desk.client() as olivia:
+        await sign_in(olivia, "olivia")
+        api = await (await olivia.get("/api/calls/now")).json()
+    assert [c["call_id"] for c in api["earlier_calls"]] == ["yday", "week"]
+
+
+async def test_pages_carry_a_strict_content_security_policy(client: Client) -> None:
+    """No inline script can run, nothing is framed, nothing is cached."""
+    page = await client.get("/login")
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert page.headers["Cache-Control"] == "no-store"
+    assert page.headers["X-Frame-Options"] == "DENY"
+
+
+async def test_caller_text_is_escaped_in_pages(desk: Desk) -> None:
+    """A caller name carrying HTML is shown as text, never as markup."""
+    place_call(desk.records, "c1", at=NIGHT, name="<script>alert(1)</script>")
+    async with desk.client() as ada:
+        await sign_in(ada, "ada")
+        text = await (await ada.get("/calls/c1")).text()
+    assert "<script>alert(1)</script>" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
