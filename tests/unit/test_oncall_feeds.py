@@ -176,9 +176,9 @@ def with_feed(tmp_path: Path, source: str, stale_hours: int = 24) -> Path:
     assert old in text
     text = text.replace(old, old + f"      feed: {{{key}: \"{source}\", refresh_minutes: 15, "
                                    f"stale_after_hours: {stale_hours}}}\n")  # fmt: skip
-    text = text.replace("okafor: {name: Dr. Adaeze Okafor, endpoint: okafor}",
-                        "okafor: {name: Dr. Adaeze Okafor, endpoint: okafor, "
-                        "email: adaeze.okafor@maplegrove.example}")  # fmt: skip
+    mail = "okafor: {name: Dr. Adaeze Okafor, endpoint: okafor"
+    assert text.count(mail) == 1
+    text = text.replace(mail, mail + ", email: adaeze.okafor@maplegrove.example")
     # The reference Christmas swap would beat the feed on some dates: out.
     swap = ("        - {doctor: okafor, from: 2026-12-24 12:00, until: 2026-12-26 08:00, "
             "reason: Christmas}\n")
