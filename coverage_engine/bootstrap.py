@@ -113,7 +113,7 @@ def load_holder(parts: EngineParts) -> ConfigHolder[CoverageConfig]:
         # The changes file that `override`/`swap` write is part of the config;
         # the status file tells those commands the engine has their change.
         companions=companions,
-        status_path=loaded_status_path(parts.config_path),
+        status_path=lambda: loaded_status_path(parts.config_path, holder.current),
     )
     holder.load_initial()
     return holder

@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from coverage_engine.changes.files import commit, prepare
 from coverage_engine.config import CoverageConfig
 from coverage_engine.config.feedcache import FeedStatus, cache_paths, feeds_dir, uncovered
-from coverage_engine.config.model import OnCallFeed, Practice
+from coverage_engine.config.model import OnCallFeed
 from coverage_engine.schedule.feed import FeedError, parse_feed, roster_of
 
 log = structlog.get_logger("coverage_engine.feeds")
@@ -93,16 +93,17 @@ def _read_file(path: Path) -> bytes:
 
 async def refresh(
     config_path: Path,
+    config: CoverageConfig,
     key: str,
-    practice: Practice,
     now: datetime,
     timeout: float = TIMEOUT_SECONDS,  # noqa: ASYNC109
 ) -> Refreshed:
     """Fetch one practice's feed; replace the local copy only with one that parses."""
-    roster = practice.oncall
-    if roster is None or roster.feed is None:
+    practice = config.practice(key)
+    roster = practice.oncall if practice is not None else None
+    if practice is None or roster is None or roster.feed is None:
         return Refreshed(key, ok=False, error="the practice has no on-call feed")
-    ics, status_file = cache_paths(config_path, key)
+    ics, status_file = cache_paths(config_path, config, key)
     previous = FeedStatus.read(status_file)
     doctors = {i: (d.name, d.aliases, d.email) for i, d in roster.doctors.items()}
     try:
@@ -120,7 +121,7 @@ async def refresh(
             kept=previous.fetched_at.isoformat() if previous.fetched_at else None,
         )
         return Refreshed(key, ok=False, error=error)
-    feeds_dir(config_path).mkdir(mode=0o750, exist_ok=True)
+    feeds_dir(config_path, config).mkdir(mode=0o750, parents=True, exist_ok=True)
     commit(prepare(ics, text, like=config_path))
     _write_status(config_path, status_file, now, now, None)
     week = uncovered(parsed.shifts, now, now + timedelta(days=7))
@@ -138,7 +139,7 @@ async def refresh(
 def _write_status(
     config_path: Path, path: Path, fetched: datetime | None, attempt: datetime, error: str | None
 ) -> None:
-    path.parent.mkdir(mode=0o750, exist_ok=True)
+    path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
     data = {
         "fetched_at": fetched.isoformat() if fetched else None,
         "last_attempt_at": attempt.isoformat(),
@@ -154,7 +155,7 @@ def due(config: CoverageConfig, config_path: Path, now: datetime) -> list[str]:
         feed = practice.oncall.feed if practice.oncall is not None else None
         if feed is None:
             continue
-        last = FeedStatus.read(cache_paths(config_path, key)[1]).last_attempt_at
+        last = FeedStatus.read(cache_paths(config_path, config, key)[1]).last_attempt_at
         if last is None or now - last >= timedelta(minutes=feed.refresh_minutes):
             found.append(key)
     return found
@@ -171,11 +172,8 @@ async def run_refresher(
     while True:
         config = current()
         for key in due(config, config_path, now()):
-            practice = config.practice(key)
-            if practice is None:
-                continue
             try:
-                result = await refresh(config_path, key, practice, now())
+                result = await refresh(config_path, config, key, now())
             except OSError as exc:  # the folder is not writable: say so, keep routing
                 log.error("feed.unwritable", practice=key, error=str(exc))
                 result = Refreshed(key, ok=False, error=str(exc))

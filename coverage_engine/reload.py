@@ -141,7 +141,7 @@ class ConfigHolder(Generic[T]):
         on_change: Callable[[T], None] | None = None,
         on_reload: Callable[[bool], None] | None = None,
         companions: Sequence[Path] | Callable[[], Sequence[Path]] = (),
-        status_path: Path | None = None,
+        status_path: Path | Callable[[], Path] | None = None,
     ) -> None:
         self._path = path
         # Files read together with `path` (the changes file, the on-call feed
@@ -300,6 +300,7 @@ class ConfigHolder(Generic[T]):
         """Say which contents this process runs (and what it last rejected), for the commands."""
         if self._status_path is None:
             return
+        target = self._status_path() if callable(self._status_path) else self._status_path
         now = datetime.now(UTC).isoformat()
         status: dict[str, Any] = {
             "pid": os.getpid(),
@@ -317,10 +318,10 @@ class ConfigHolder(Generic[T]):
                 "errors": rejected[:20],
             }
         try:
-            _write_json(self._status_path, status)
+            _write_json(target, status)
         except OSError as exc:
             # Only the commands' confirmation depends on it; calls never do.
-            log.warning("config.status_unwritable", path=str(self._status_path), error=str(exc))
+            log.warning("config.status_unwritable", path=str(target), error=str(exc))
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -10,8 +10,10 @@
   and written, so two admins (or the CLI and the console) never lose each
   other's change.
 * `coverage.loaded.json`: written by the running engine each time it loads
-  the configuration (see `reload`); a command reads it to say whether the
-  engine has picked its change up.
+  the configuration (see `reload`), with its other state in the folder of
+  the call records (never the configuration's folder, which may be
+  read-only for it); a command reads it to say whether the engine has
+  picked its change up.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from coverage_engine.config import CoverageConfig
+from coverage_engine.config.feedcache import state_dir
 from coverage_engine.config.overlay import overlay_path
 
 
@@ -41,9 +45,9 @@ def lock_path(config_path: Path) -> Path:
     return config_path.with_name(f"{_stem(config_path)}.changes.lock")
 
 
-def loaded_status_path(config_path: Path) -> Path:
-    """`coverage.yaml` -> `coverage.loaded.json` (written by the running engine)."""
-    return config_path.with_name(f"{_stem(config_path)}.loaded.json")
+def loaded_status_path(config_path: Path, config: CoverageConfig) -> Path:
+    """`coverage.yaml` -> `<state folder>/coverage.loaded.json` (written by the running engine)."""
+    return state_dir(config_path, config) / f"{_stem(config_path)}.loaded.json"
 
 
 def sha256_of(path: Path) -> str | None:

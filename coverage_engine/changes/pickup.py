@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from coverage_engine.changes.files import loaded_status_path
 from coverage_engine.config.overlay import overlay_path
 
 
@@ -33,9 +32,8 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def read_pickup(config_path: Path, changes_sha: str) -> Pickup:
+def read_pickup(config_path: Path, status_file: Path, changes_sha: str) -> Pickup:
     """Whether the engine that wrote the status file runs the changes file with this hash."""
-    status_file = loaded_status_path(config_path)
     try:
         status: dict[str, Any] = json.loads(status_file.read_text(encoding="utf-8"))
         pid = int(status["pid"])
@@ -54,6 +52,7 @@ def read_pickup(config_path: Path, changes_sha: str) -> Pickup:
 
 def wait_for_pickup(
     config_path: Path,
+    status_file: Path,
     changes_sha: str,
     timeout: float,
     sleep: Callable[[float], None] = time.sleep,
@@ -62,7 +61,7 @@ def wait_for_pickup(
     """Poll the status file until the engine loads or rejects this content, or `timeout`."""
     deadline = clock() + timeout
     while True:
-        pickup = read_pickup(config_path, changes_sha)
+        pickup = read_pickup(config_path, status_file, changes_sha)
         if pickup.outcome in ("loaded", "rejected", "no engine") or clock() >= deadline:
             return pickup
         sleep(0.05)

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from coverage_engine.changes import Actor, Applied, ChangeRefused, ChangeService, Entry
 from coverage_engine.changes.audit import AuditEntry
+from coverage_engine.changes.files import loaded_status_path
 from coverage_engine.changes.pickup import Pickup, wait_for_pickup
 from coverage_engine.changes.when import parse_when
 from coverage_engine.config.text import show
@@ -262,11 +263,10 @@ def _undo(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace, what: str, applied: Applied, notes: list[str]) -> int:
-    pickup = (
-        wait_for_pickup(args.config, applied.changes_sha, args.wait)
-        if args.wait > 0
-        else Pickup("not yet")
-    )
+    pickup = Pickup("not yet")
+    if args.wait > 0:
+        status = loaded_status_path(args.config, ChangeService(args.config).load().config)
+        pickup = wait_for_pickup(args.config, status, applied.changes_sha, args.wait)
     now = _now()
     if args.json:
         print(

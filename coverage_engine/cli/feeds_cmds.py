@@ -87,7 +87,7 @@ def _refresh(args: argparse.Namespace) -> int:
     async def all_of_them() -> list[Any]:
         now = datetime.now(UTC)
         return [
-            await refresh(args.config, key, config.practices[key], now, args.timeout)
+            await refresh(args.config, config, key, now, args.timeout)
             for key in keys
         ]
 

@@ -1,7 +1,9 @@
 """The local copy of each practice's on-call feed, read with the configuration.
 
 The engine fetches feeds on a schedule (`coverage_engine.feeds`) and keeps
-the last good copy beside the YAML, in `coverage.feeds/`: `<practice>.ics`
+the last good copy with its other state, in the folder of the call records
+(`records.path`: /var/lib/..., never the configuration's folder, which may
+be read-only), in `coverage.feeds/`: `<practice>.ics`
 (only ever replaced by a copy that parsed) and `<practice>.json` (when it
 was fetched, the last attempt and its error). Reading the configuration
 reads these copies, never the network, so `check`, `explain`, `calendar` and
@@ -25,14 +27,27 @@ from coverage_engine.config.yamlsource import PathKey
 LOOKAHEAD = timedelta(days=14)
 
 
-def feeds_dir(config_path: Path) -> Path:
-    """`coverage.yaml` -> `coverage.feeds/`."""
-    return config_path.with_name(overlay_path(config_path).name.replace(".changes.yaml", ".feeds"))
+def state_dir(config_path: Path, config: CoverageConfig) -> Path:
+    """Where the engine keeps what it writes: the folder of the call records.
+
+    `records.path` is relative to the configuration's folder, as for the
+    records themselves; without it, the configuration's folder.
+    """
+    if config.records is None:
+        return config_path.parent
+    path = Path(config.records.path)
+    return (path if path.is_absolute() else config_path.parent / path).parent
 
 
-def cache_paths(config_path: Path, practice: str) -> tuple[Path, Path]:
+def feeds_dir(config_path: Path, config: CoverageConfig) -> Path:
+    """`coverage.yaml` -> `<state folder>/coverage.feeds/`."""
+    stem = overlay_path(config_path).name.removesuffix(".changes.yaml")
+    return state_dir(config_path, config) / f"{stem}.feeds"
+
+
+def cache_paths(config_path: Path, config: CoverageConfig, practice: str) -> tuple[Path, Path]:
     """The copy of a practice's feed and its status file."""
-    folder = feeds_dir(config_path)
+    folder = feeds_dir(config_path, config)
     return folder / f"{practice}.ics", folder / f"{practice}.json"
 
 
@@ -42,7 +57,7 @@ def watched_files(config_path: Path, config: CoverageConfig) -> list[Path]:
         path
         for key, practice in config.practices.items()
         if practice.oncall is not None and practice.oncall.feed is not None
-        for path in cache_paths(config_path, key)
+        for path in cache_paths(config_path, config, key)
     ]
 
 
@@ -81,14 +96,15 @@ def attach_feeds(config: CoverageConfig, config_path: Path, now: datetime) -> Co
             continue
         copy = roster.model_copy()
         # The loader's own attribute, by design (never read from the file).
-        copy._feed_state = read_state(config_path, key, practice, roster, roster.feed, now)
+        copy._feed_state = read_state(
+            cache_paths(config_path, config, key), practice, roster, roster.feed, now
+        )
         practices[key] = practice.model_copy(update={"oncall": copy})
     return config.model_copy(update={"practices": practices})
 
 
 def read_state(
-    config_path: Path,
-    key: str,
+    paths: tuple[Path, Path],
     practice: Practice,
     roster: OnCallRoster,
     feed: OnCallFeed,
@@ -97,7 +113,7 @@ def read_state(
     """The feed state of one practice from its local copy (see `schedule.feed.FeedState`)."""
     from coverage_engine.schedule.feed import FeedError, FeedState, parse_feed, roster_of
 
-    ics, status_file = cache_paths(config_path, key)
+    ics, status_file = paths
     status = FeedStatus.read(status_file)
     try:
         text = ics.read_text(encoding="utf-8")

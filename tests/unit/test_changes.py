@@ -22,13 +22,16 @@ from tests.unit.reference import MAPLE_DID, REFERENCE_CONFIG
 CHICAGO = ZoneInfo("America/Chicago")
 NOW = datetime(2027, 1, 26, 5, 55, tzinfo=CHICAGO)  # a snowy Tuesday, before opening
 JDOE = Actor("jdoe")
+ORIGINAL: dict[Path, str] = {}  # each test's copy of the YAML as written, to show it unchanged
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     """A copy of the reference coverage file, alone in its folder."""
     path = tmp_path / "coverage.yaml"
-    path.write_text(REFERENCE_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    text = REFERENCE_CONFIG.read_text(encoding="utf-8")
+    path.write_text(text.replace("../var/records.sqlite", "records.sqlite"), encoding="utf-8")
+    ORIGINAL[path] = path.read_text(encoding="utf-8")
     return path
 
 
@@ -55,7 +58,7 @@ def test_a_snow_day_closes_the_practice_and_is_audited(config: Path) -> None:
     )
     plan = decide(load_config(config), at(10), MAPLE_DID)
     assert (plan.status, plan.reason) == ("closed", "override: snow day")
-    assert config.read_text(encoding="utf-8") == REFERENCE_CONFIG.read_text(encoding="utf-8")
+    assert config.read_text(encoding="utf-8") == ORIGINAL[config]
     (entry,) = service(config).log()
     assert (entry.seq, entry.by, entry.via, entry.action, entry.why) == (
         1, "jdoe", "cli", "override.add", "snow day",

@@ -191,8 +191,7 @@ def with_feed(tmp_path: Path, source: str, stale_hours: int = 24) -> Path:
 
 def fetch_now(config: Path, now: datetime | None = None) -> object:
     loaded = load_config(config)
-    return asyncio.run(refresh(config, "maple-grove", loaded.practices["maple-grove"],
-                               now or datetime.now(UTC), timeout=1.0))  # fmt: skip
+    return asyncio.run(refresh(config, loaded, "maple-grove", now or datetime.now(UTC), 1.0))
 
 
 def oncall(config: Path, instant: datetime, now: datetime | None = None) -> tuple[str, tuple]:
@@ -274,7 +273,7 @@ def test_a_malformed_feed_keeps_the_last_good_copy(
     """An error page instead of a calendar: refused, the copy stays, check says so."""
     config = with_feed(tmp_path, server.url)
     fetch_now(config)
-    ics_copy, status = cache_paths(config, "maple-grove")
+    ics_copy, status = cache_paths(config, load_config(config), "maple-grove")
     good = ics_copy.read_bytes()
     server.body = "<html>Service temporarily unavailable</html>"
     result = fetch_now(config)
@@ -296,7 +295,7 @@ def test_a_slow_or_down_server_keeps_the_last_good_copy(
     """No answer within the time limit, nothing listening, or an HTTP error: copy kept."""
     config = with_feed(tmp_path, server.url)
     fetch_now(config)
-    ics_copy, _ = cache_paths(config, "maple-grove")
+    ics_copy, _ = cache_paths(config, load_config(config), "maple-grove")
     good = ics_copy.read_bytes()
     if trouble == "slow":
         server.delay = 3.0
