@@ -268,6 +268,7 @@ async def _start_console(
             host=host,
             port=port,
             secure_cookies=parts.console_secure_cookies,
+            config_path=parts.config_path,
         )
     except (ConsoleUnavailable, StoreError) as exc:
         log.error("console.unavailable", error=str(exc))

@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
             host=args.host,
             port=port,
             secure_cookies=args.secure_cookies,
+            config_path=args.config,
         )
         print(f"console: {console.url}", file=sys.stderr)
         try:
