@@ -35,6 +35,7 @@ from coverage_engine.records.sink import RecorderSink
 from coverage_engine.records.sqlite import SqliteRecorder, StoreError, records_path
 from coverage_engine.reload import ConfigHolder
 from coverage_engine.routing import decide
+from coverage_engine.unknown_numbers import counted
 from coverage_engine.web import ConsoleUnavailable, RunningConsole, start_console
 
 log = structlog.get_logger("coverage_engine.bootstrap")
@@ -96,26 +97,45 @@ class EngineParts:
 
 def load_holder(parts: EngineParts) -> ConfigHolder[CoverageConfig]:
     """The configuration holder, with the file loaded once (raises if it is invalid)."""
+    holder = config_holder(
+        parts.config_path,
+        poll_interval=parts.reload_poll_seconds,
+        on_reload=parts.metrics.config_reloaded,
+        status=True,
+    )
+    holder.load_initial()
+    return holder
+
+
+def config_holder(
+    config_path: Path,
+    *,
+    poll_interval: float = 0.5,
+    on_reload: Callable[[bool], None] | None = None,
+    status: bool = False,
+) -> ConfigHolder[CoverageConfig]:
+    """A holder of the configuration at `config_path` as every reader sees it.
+
+    It watches the changes file that `override`/`swap` write and the local
+    copies of the on-call feeds, which are part of the configuration. With
+    `status` (the engine), each load is reported in the status file that
+    tells those commands the engine has their change.
+    """
 
     def companions() -> list[Path]:
-        # The changes file, and the local copies of the on-call feeds of
-        # the practices that have one (known once a config is loaded).
-        paths = [overlay_path(parts.config_path)]
+        paths = [overlay_path(config_path)]
         with contextlib.suppress(RuntimeError):  # before the first load
-            paths += watched_files(parts.config_path, holder.current)
+            paths += watched_files(config_path, holder.current)
         return paths
 
     holder: ConfigHolder[CoverageConfig] = ConfigHolder(
-        parts.config_path,
+        config_path,
         load_config,
-        poll_interval=parts.reload_poll_seconds,
-        on_reload=parts.metrics.config_reloaded,
-        # The changes file that `override`/`swap` write is part of the config;
-        # the status file tells those commands the engine has their change.
+        poll_interval=poll_interval,
+        on_reload=on_reload,
         companions=companions,
-        status_path=lambda: loaded_status_path(parts.config_path, holder.current),
+        status_path=(lambda: loaded_status_path(config_path, holder.current)) if status else None,
     )
-    holder.load_initial()
     return holder
 
 
@@ -129,7 +149,7 @@ def build_engine(
     metrics = parts.metrics
     engine = Engine(
         ari,
-        metrics.timed(router_for(holder, gate)),
+        metrics.timed(counted(router_for(holder, gate), metrics.registry)),
         clock=parts.clock.now,
         sink=parts.sink,
         settings=parts.call_settings,

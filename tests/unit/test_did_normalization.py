@@ -132,3 +132,30 @@ async def test_the_engine_routes_a_ten_digit_did_to_its_practice(tmp_path: Path)
     assert [e.details.get("target") for e in journey.events if e.kind.value == "bridged"] == [
         "frontdesk-maple"
     ]
+
+
+async def test_calls_to_unknown_numbers_are_counted_and_logged_masked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Unknown and unreadable DIDs reach the default queue, a counter, and a masked log line."""
+    clock = FrozenClock(MONDAY_10AM)
+    async with FakeAri() as fake:
+        parts = EngineParts(config_in(tmp_path), fake.settings(), clock=clock)
+        stop = asyncio.Event()
+        runner = asyncio.create_task(run_engine(parts, load_holder(parts), stop))
+        await fake.wait_for_websockets()
+        for did in ("+19995550123", "19995550124", "front-desk"):
+            channel = await fake.start_call(did, "+13125559876")
+            await until(lambda c=channel: bool(fake.channels[c].variables))  # type: ignore[misc]
+        stop.set()
+        await asyncio.wait_for(runner, 5)
+    registry = parts.metrics.registry
+    assert registry.get_sample_value("coverage_unknown_did_calls_total", {"kind": "unknown"}) == 2
+    assert (
+        registry.get_sample_value("coverage_unknown_did_calls_total", {"kind": "unreadable"}) == 1
+    )
+    logged = capsys.readouterr()
+    lines = [ln for ln in (logged.out + logged.err).splitlines() if "did.unknown" in ln]
+    assert len(lines) == 3
+    assert "9995550123" not in lines[0]
+    assert "*******0123" in lines[0]
