@@ -18,7 +18,7 @@ import structlog
 from aiohttp import web
 
 from coverage_engine.ami import Ami, AmiError, AmiSettings, PanoramiskAmi, PresenceTracker
-from coverage_engine.ami.gate import OperatorGate, PresenceGate, gate_plan
+from coverage_engine.ami.gate import PresenceGate
 from coverage_engine.ari import Ari, AriSettings
 from coverage_engine.callflow import CallSettings
 from coverage_engine.changes.files import loaded_status_path
@@ -26,10 +26,12 @@ from coverage_engine.clock import Clock, SystemClock
 from coverage_engine.config import CoverageConfig, load_config
 from coverage_engine.config.feedcache import watched_files
 from coverage_engine.config.overlay import overlay_path
-from coverage_engine.engine import Engine, JourneySink, Router
+from coverage_engine.engine import Engine
 from coverage_engine.feeds import FeedGauges, run_refresher
-from coverage_engine.metrics import MeteredRecorder, Metrics, MetricsServerError, serve_metrics
-from coverage_engine.plan import Plan
+from coverage_engine.journey.live import LiveJourneys
+from coverage_engine.journey.sink import Fanout, JourneySink
+from coverage_engine.metrics import Metrics, MetricsServerError, serve_metrics
+from coverage_engine.plan import Plan, Router
 from coverage_engine.records.recorder import JourneyRecorder
 from coverage_engine.records.sink import RecorderSink
 from coverage_engine.records.sqlite import SqliteRecorder, StoreError, records_path
@@ -41,17 +43,15 @@ from coverage_engine.web import ConsoleUnavailable, RunningConsole, start_consol
 log = structlog.get_logger("coverage_engine.bootstrap")
 
 
-def router_for(holder: ConfigHolder[CoverageConfig], gate: OperatorGate | None = None) -> Router:
+def router_for(holder: ConfigHolder[CoverageConfig]) -> Router:
     """The routing core, always deciding with the holder's current configuration.
 
     A reload swaps `holder.current`; the next call is decided with it, while
-    calls in progress keep the plan they were given. With a `gate` (operator
-    presence over AMI), operators steps nobody can answer are skipped.
+    calls in progress keep the plan they were given.
     """
 
     def route(instant: datetime, did: str, caller: str) -> Plan:
-        plan = decide(holder.current, instant, did, caller)
-        return plan if gate is None else gate_plan(plan, gate)
+        return decide(holder.current, instant, did, caller)
 
     return route
 
@@ -77,6 +77,9 @@ class EngineParts:
     # records.path, opened (and recovered after a crash) before any call.
     sink: JourneySink | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    # The journeys of the calls in progress, fed with the records (metrics and
+    # anything showing live calls read them here).
+    live: LiveJourneys = field(default_factory=LiveJourneys)
     # (host, port) of the Prometheus endpoint; None serves none (tests).
     metrics_address: tuple[str, int] | None = None
     call_settings: CallSettings = field(default_factory=CallSettings)
@@ -143,14 +146,14 @@ def build_engine(
     ari: Ari,
     holder: ConfigHolder[CoverageConfig],
     parts: EngineParts,
-    gate: OperatorGate | None = None,
+    gate: PresenceGate | None = None,
 ) -> Engine:
     """The engine wired to ARI, to the (reloadable) current config and to the metrics."""
     metrics = parts.metrics
     engine = Engine(
         ari,
-        metrics.timed(counted(router_for(holder, gate), metrics.registry)),
-        clock=parts.clock.now,
+        metrics.timed(counted(router_for(holder), metrics.registry)),
+        clock=parts.clock,
         sink=parts.sink,
         settings=parts.call_settings,
         on_link=metrics.set_ari_connected,
@@ -169,11 +172,13 @@ def open_records(parts: EngineParts, holder: ConfigHolder[CoverageConfig]) -> Sq
     return recorder
 
 
-def sink_for(recorder: JourneyRecorder, metrics: Metrics) -> JourneySink:
-    """The engine's journey sink: the recorder, with the call metrics fed from the same writes."""
-    return RecorderSink(
-        MeteredRecorder(recorder, metrics), on_failure=metrics.record_write_failures.inc
-    )
+def sink_for(
+    recorder: JourneyRecorder, metrics: Metrics, live: LiveJourneys | None = None
+) -> JourneySink:
+    """Where journey events go: the call records, and the live view the metrics count from."""
+    live = live if live is not None else LiveJourneys()
+    metrics.watch(live)
+    return Fanout(RecorderSink(recorder, on_failure=metrics.record_write_failures.inc), live)
 
 
 async def run_engine(
@@ -185,7 +190,8 @@ async def run_engine(
         # with its message, rather than running calls that leave no record.
         recorder = await asyncio.to_thread(open_records, parts, holder)
         try:
-            await run_engine(replace(parts, sink=sink_for(recorder, parts.metrics)), holder, stop)
+            sink = sink_for(recorder, parts.metrics, parts.live)
+            await run_engine(replace(parts, sink=sink), holder, stop)
         finally:
             # Writes everything queued before returning: a clean stop loses nothing.
             await asyncio.to_thread(recorder.close)

@@ -27,20 +27,25 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 # A phone number as people and Asterisk write it: an optional +, digits, and
-# spaces, dots, dashes or parentheses between them. Not preceded by a digit,
-# dot or dash (so "trunk-00000012" channel names stay readable); letters next
-# to it do not protect it ("caller5557654321" is still a number).
-_PHONE = re.compile(r"(?<![\d.\-])\+?\(?\d[\d\s().\-]{5,}\d(?!\d)")
+# spaces, dots, dashes or parentheses between them; letters or punctuation
+# next to it do not protect it ("caller5557654321", "caller-555-765-4321").
+_PHONE = re.compile(r"(?<!\d)\+?\(?\d[\d\s().\-]{5,}\d(?!\d)")
 # Digit runs that are not phone numbers and that logs need to stay readable:
 # Asterisk unique ids / linkedids ("1700000000.12"), IPv4 addresses, and
 # anything holding a date ("2026-03-01 02:14").
 _NOT_A_PHONE = re.compile(r"\d+\.\d+|\d{1,3}(?:\.\d{1,3}){3}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# A channel name's sequence suffix, eight hex digits: "PJSIP/operator1-0000001a".
+_CHANNEL_SUFFIX = re.compile(r"(-[0-9a-f]{8})(?![0-9A-Za-z])")
 _MIN_DIGITS = 7  # shorter runs are extensions, ports, durations
 
 
 def mask_number(text: str) -> str:
-    """`text` with every phone-number-like run replaced by *** and its last four digits."""
+    """Free text with every phone-number-like run replaced by *** and its last four digits.
+
+    For log lines and messages, where a number may be anywhere. A value that
+    *is* a phone number (a caller field) is masked with `mask_caller`.
+    """
 
     def replace(match: re.Match[str]) -> str:
         found = match.group(0)
@@ -49,15 +54,17 @@ def mask_number(text: str) -> str:
             return found
         return f"***{digits[-4:]}"
 
-    return _PHONE.sub(replace, text)
+    # Channel-name suffixes are left whole; the text between them is searched.
+    pieces = _CHANNEL_SUFFIX.split(text)
+    return "".join(p if i % 2 else _PHONE.sub(replace, p) for i, p in enumerate(pieces))
 
 
 def mask_caller(number: str) -> str:
-    """A value known to be a caller's number: only its last four digits show (`*******1234`).
+    """A value known to be a phone number: only its last four digits show (`*******1234`).
 
     Stricter than `mask_number`, which looks for number-like runs in free
     text and leaves short ones alone: a field that *is* the caller's number is
-    masked whatever its length.
+    masked whatever its length and whatever surrounds the digits.
     """
     digits = [c for c in number if c.isdigit()]
     if len(digits) <= 4:

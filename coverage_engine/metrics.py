@@ -5,32 +5,24 @@ state: a test makes its own and reads it back). `serve_metrics` serves that
 registry on 127.0.0.1 by default, inside the engine's event loop; the
 endpoint tells nothing about callers (no numbers, no call ids), only counts.
 
-`MeteredRecorder` wraps the journey recorder so that the metrics about calls
-come from the very writes that make the call record: the two cannot disagree.
+The metrics about calls come from the journeys themselves: `Metrics.watch`
+follows the live journeys (`journey.live.LiveJourneys`), so the practice, the
+outcome and the time to a person counted are those of the same fold that
+makes the call record: the two cannot disagree.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
-from coverage_engine.records.recorder import (
-    Ack,
-    AddEvent,
-    FinishJourney,
-    JourneyRecorder,
-    RecorderBase,
-    StartJourney,
-    Write,
-)
-from coverage_engine.records.vocabulary import EventKind
+from coverage_engine.journey import Ended, Journey, Stamped
+from coverage_engine.journey.live import LiveJourneys, from_arrival
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -109,78 +101,23 @@ class Metrics:
         """Count one configuration reload."""
         self.config_reloads.labels(result="success" if ok else "failure").inc()
 
+    def watch(self, live: LiveJourneys) -> None:
+        """Count every call that ends among `live`'s journeys."""
+        live.subscribe(self._journey_changed)
+
+    def _journey_changed(self, journey: Journey, stamped: Stamped) -> None:
+        if not isinstance(stamped.event, Ended) or journey.outcome is None:
+            return
+        practice = journey.practice
+        self.calls.labels(practice=practice, outcome=journey.outcome.value).inc()
+        # A call taken on after a restart began in another run: its start is not ours.
+        if journey.time_to_person is not None and from_arrival(journey):
+            seconds = journey.time_to_person.total_seconds()
+            self.time_to_person.labels(practice=practice).observe(seconds)
+
     def exposition(self) -> bytes:
         """The metrics in the Prometheus text format."""
         return generate_latest(self.registry)
-
-
-@dataclass
-class _Live:
-    started_at: datetime | None  # None: picked up after a restart, the start is not ours
-    practice: str = ""
-    answered_at: datetime | None = None
-
-
-class MeteredRecorder(RecorderBase):
-    """A `JourneyRecorder` that counts ended calls and times to a person, passing writes on."""
-
-    def __init__(self, inner: JourneyRecorder, metrics: Metrics) -> None:
-        self._inner = inner
-        self._metrics = metrics
-        self._live: dict[str, _Live] = {}
-
-    def _submit(self, write: Write | None) -> Ack:
-        if write is None:
-            return self._inner.flush()
-        if isinstance(write, StartJourney):
-            self._live[write.call_id] = _Live(write.at)
-            return self._inner.start(
-                write.call_id,
-                at=write.at,
-                did=write.did,
-                caller_number=write.caller_number,
-                caller_name=write.caller_name,
-            )
-        if isinstance(write, AddEvent):
-            self._observe(write.call_id, write.event.kind, write.event.at, write.event.details)
-            return self._inner.event(
-                write.call_id, write.event.kind, at=write.event.at, details=write.event.details
-            )
-        self._finished(write)
-        return self._inner.finish(
-            write.call_id,
-            at=write.at,
-            outcome=write.outcome,
-            answered_by=write.answered_by,
-            time_to_person=write.time_to_person,
-            talk_time=write.talk_time,
-            details=write.details,
-        )
-
-    def _observe(
-        self, call_id: str, kind: EventKind, at: datetime, details: Mapping[str, Any]
-    ) -> None:
-        live = self._live.get(call_id)
-        if live is None:
-            if kind is not EventKind.DECIDED:
-                return
-            # A call taken on after a restart: count it under its practice, but
-            # its time to a person is unknown here (it started in another run).
-            live = self._live[call_id] = _Live(started_at=None)
-        if kind is EventKind.DECIDED:
-            live.practice = str(details.get("practice") or "")
-        elif kind in (EventKind.BRIDGED, EventKind.OPERATOR_ANSWERED) and live.answered_at is None:
-            live.answered_at = at
-
-    def _finished(self, write: FinishJourney) -> None:
-        live = self._live.pop(write.call_id, None)
-        practice = live.practice if live else ""
-        self._metrics.calls.labels(practice=practice, outcome=write.outcome.value).inc()
-        ttp: timedelta | None = write.time_to_person
-        if ttp is None and live is not None and live.answered_at and live.started_at:
-            ttp = live.answered_at - live.started_at
-        if write.outcome.answered and ttp is not None:
-            self._metrics.time_to_person.labels(practice=practice).observe(ttp.total_seconds())
 
 
 async def serve_metrics(

@@ -7,6 +7,7 @@ prints. It holds no policy and does no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -118,3 +119,11 @@ class Plan:
             "caller_rule": self.caller_rule,
             "feed_gap": self.feed_gap,
         }
+
+
+Router = Callable[[datetime, str, str], Plan]
+"""(instant, dialed number, caller number) -> the plan: the routing core bound to a config.
+
+What the engine and the FastAGI service call for each new caller
+(`routing.decide` with the current configuration).
+"""

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
-from coverage_engine.ari.settings import DEFAULT_APP
+from coverage_engine.wire import APP as DEFAULT_APP
 
 
 @dataclass(frozen=True, slots=True)

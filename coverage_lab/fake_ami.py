@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from coverage_engine.ami.client import AmiActionFailed, AmiMessage, AmiNotice, Connected
+from coverage_engine.ami.client import AmiActionFailed, AmiConnected, AmiMessage, AmiNotice
 
 
 @dataclass
@@ -33,7 +33,7 @@ class FakeAmi:
 
     def login(self) -> None:
         """Pretend the adapter just logged in (what `connect` reports)."""
-        self.notices.put_nowait(Connected())
+        self.notices.put_nowait(AmiConnected())
 
     def _queue(self, queue: str) -> dict[str, _FakeMember]:
         if queue not in self.queues:

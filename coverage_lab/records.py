@@ -6,14 +6,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from coverage_engine.records.model import Journey, JourneyFilter
+from coverage_engine.journey import Journey
+from coverage_engine.records.model import JourneyFilter
 from coverage_engine.records.sqlite import RecordStore, StoreError
-from coverage_engine.records.vocabulary import EventKind
 
 
-def kinds(journey: Journey) -> list[EventKind]:
-    """The journey's event kinds, in order."""
-    return [e.kind for e in journey.events]
+def kinds(journey: Journey) -> list[str]:
+    """The names of the journey's events, in order."""
+    return [e.name for e in journey.events]
 
 
 def finished(journey: Journey) -> bool:
@@ -47,6 +47,6 @@ def wait_for_journey(
             if condition(last):
                 return last
         if time.monotonic() > deadline:
-            seen = f"{last.outcome}, events {[k.value for k in kinds(last)]}" if last else "none"
+            seen = f"{last.outcome}, events {kinds(last)}" if last else "none"
             raise TimeoutError(f"the journey of {caller} did not get there in time; last: {seen}")
         time.sleep(0.1)

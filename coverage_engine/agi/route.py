@@ -23,22 +23,22 @@ knows the steps are complete; empty or `error` means "take the safety net".
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Sequence
 
 import structlog
 
+from coverage_engine import wire
 from coverage_engine.agi.protocol import AgiRequest
 from coverage_engine.agi.server import AgiSession
-from coverage_engine.logs import mask_number
-from coverage_engine.plan import Plan
-from coverage_engine.records import EventKind, JourneyRecorder
+from coverage_engine.clock import Clock
+from coverage_engine.journey import Decided, OperatorsSkipped, Received, Via
+from coverage_engine.logs import mask_caller
+from coverage_engine.plan import Plan, Router, Step
+from coverage_engine.presence import OperatorsCheck, reason_to_skip
+from coverage_engine.records import JourneyRecorder
+from coverage_engine.wire import StepField
 
 log = structlog.get_logger("coverage_engine.agi")
-
-# (instant, did, caller number) -> Plan: the routing core with its config bound.
-Decide = Callable[[datetime, str, str], Plan]
-Clock = Callable[[], datetime]
 
 
 def did_of(request: AgiRequest) -> str:
@@ -58,75 +58,83 @@ def caller_of(request: AgiRequest) -> tuple[str, str]:
     return ("" if number == "unknown" else number), ("" if name == "unknown" else name)
 
 
-def plan_variables(plan: Plan) -> list[tuple[str, str]]:
-    """The channel variables that carry `plan`, COVERAGE_STATUS last."""
+def plan_variables(plan: Plan, steps: Sequence[Step] | None = None) -> list[tuple[str, str]]:
+    """The channel variables that carry `plan` (or only `steps` of it), COVERAGE_STATUS last."""
+    steps = plan.steps if steps is None else steps
     out = [
-        ("COVERAGE_PRACTICE", plan.practice_id),
-        ("COVERAGE_PRACTICE_NAME", plan.practice_name),
-        ("COVERAGE_SHORT_NAME", plan.short_name),
-        ("COVERAGE_REASON", plan.reason),
-        ("COVERAGE_ANNOUNCEMENT", plan.announcement or ""),
-        ("COVERAGE_WHISPER", plan.whisper or ""),
-        ("COVERAGE_STEPS", str(len(plan.steps))),
+        (wire.PRACTICE, plan.practice_id),
+        (wire.AGI_PRACTICE_NAME, plan.practice_name),
+        (wire.AGI_SHORT_NAME, plan.short_name),
+        (wire.AGI_REASON, plan.reason),
+        (wire.AGI_ANNOUNCEMENT, plan.announcement or ""),
+        (wire.AGI_WHISPER, plan.whisper or ""),
+        (wire.AGI_STEPS, str(len(steps))),
     ]
-    for n, step in enumerate(plan.steps, start=1):
+    for n, step in enumerate(steps, start=1):
         out += [
-            (f"COVERAGE_STEP_{n}_KIND", step.kind.value),
-            (f"COVERAGE_STEP_{n}_DIAL", step.dial),
-            (f"COVERAGE_STEP_{n}_RING", str(step.ring_seconds)),
-            (f"COVERAGE_STEP_{n}_CONFIRM", "1" if step.confirm else "0"),
-            (f"COVERAGE_STEP_{n}_TARGET", step.target),
-            (f"COVERAGE_STEP_{n}_LABEL", step.label),
+            (wire.agi_step(n, StepField.KIND), step.kind.value),
+            (wire.agi_step(n, StepField.DIAL), step.dial),
+            (wire.agi_step(n, StepField.RING), str(step.ring_seconds)),
+            (wire.agi_step(n, StepField.CONFIRM), "1" if step.confirm else "0"),
+            (wire.agi_step(n, StepField.TARGET), step.target),
+            (wire.agi_step(n, StepField.LABEL), step.label),
         ]
-    out.append(("COVERAGE_STATUS", plan.status))
+    out.append((wire.AGI_STATUS, plan.status))
     return out
 
 
 class RouteHandler:
-    """Decides one call per AGI request; records the journey's start when a recorder is given."""
+    """Decides one call per AGI request; records the journey's start when a recorder is given.
+
+    The dialplan runs the steps it is given one after the other, without
+    asking again, so operator presence (`presence`) is applied as the steps
+    are handed over: an operators step nobody can answer now is left out of
+    the answer, and its journey says why.
+    """
 
     def __init__(
         self,
-        decide: Decide,
+        route: Router,
         clock: Clock,
         recorder: JourneyRecorder | None = None,
+        *,
+        operators_check: OperatorsCheck | None = None,
     ) -> None:
-        self._decide = decide
+        self._route = route
         self._clock = clock
         self._recorder = recorder
+        self._operators_check = operators_check
 
     async def __call__(self, request: AgiRequest, session: AgiSession) -> None:
         did = did_of(request)
         number, name = caller_of(request)
-        now = self._clock()
+        now = self._clock.now()
         try:
-            plan = self._decide(now, did, number)
+            plan = self._route(now, did, number)
         except Exception:
             # The dialplan's safety net still gets the caller to a person.
             log.exception("agi.routing_failed", did=did)
-            await session.set_variable("COVERAGE_STATUS", "error")
+            await session.set_variable(wire.AGI_STATUS, "error")
             return
+        skipped = [
+            OperatorsSkipped(index, step.target, reason)
+            for index, step in enumerate(plan.steps)
+            if (reason := reason_to_skip(plan, index, self._operators_check)) is not None
+        ]
+        offered = [s for i, s in enumerate(plan.steps) if i not in {k.step for k in skipped}]
         log.info(
             "agi.decided",
             did=did,
-            caller=mask_number(number),
+            caller=mask_caller(number),
             status=plan.status,
             reason=plan.reason,
-            steps=len(plan.steps),
+            steps=len(offered),
+            skipped=[k.reason for k in skipped],
         )
-        self._record(request, now, did, number, name, plan)
-        for var, value in plan_variables(plan):
+        if self._recorder is not None and request.uniqueid:
+            # Acks are not awaited: a slow disk must never delay a caller. A
+            # failed write surfaces in the recorder's own log.
+            for event in (Received(did, number, name), Decided.of(plan, via=Via.FASTAGI), *skipped):
+                self._recorder.write(request.uniqueid, now, event)
+        for var, value in plan_variables(plan, offered):
             await session.set_variable(var, value)
-
-    def _record(
-        self, request: AgiRequest, now: datetime, did: str, number: str, name: str, plan: Plan
-    ) -> None:
-        if self._recorder is None or not request.uniqueid:
-            return
-        # Acks are not awaited: a slow disk must never delay a caller. A failed
-        # write surfaces in the recorder's own log.
-        self._recorder.start(
-            request.uniqueid, at=now, did=did, caller_number=number, caller_name=name
-        )
-        details = {**plan.to_json(), "via": "fastagi"}
-        self._recorder.event(request.uniqueid, EventKind.DECIDED, at=now, details=details)

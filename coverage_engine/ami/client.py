@@ -118,12 +118,12 @@ def read_secret(env: Mapping[str, str]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Connected:
+class AmiConnected:
     """The adapter is logged in (first time or after a reconnect): resync state now."""
 
 
 @dataclass(frozen=True, slots=True)
-class Disconnected:
+class AmiDisconnected:
     """The AMI connection dropped; panoramisk is reconnecting on its own."""
 
 
@@ -138,7 +138,7 @@ class AmiMessage:
         return self.headers.get("Event", "")
 
 
-AmiNotice = Connected | Disconnected | AmiMessage
+AmiNotice = AmiConnected | AmiDisconnected | AmiMessage
 
 
 class Ami(Protocol):
@@ -262,11 +262,11 @@ class PanoramiskAmi:
     def _on_login(self, _manager: Any) -> None:
         if not self._login.done():
             self._login.set_result(True)
-        self.notices.put_nowait(Connected())
+        self.notices.put_nowait(AmiConnected())
 
     def _on_disconnect(self, _manager: Any, _exc: Any) -> None:
         if not self._closed:
-            self.notices.put_nowait(Disconnected())
+            self.notices.put_nowait(AmiDisconnected())
 
     def _on_event(self, _manager: Any, message: Any) -> None:
         self.notices.put_nowait(AmiMessage(_plain(message)))

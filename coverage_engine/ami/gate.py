@@ -1,14 +1,10 @@
 """Should a caller be sent to the operator queue right now? Availability-aware routing.
 
-Applied when the call arrives (`gate_plan`): operators steps nobody can
-answer are taken out of the plan, so the caller goes on to the next person
-at once, and the plan's reason says why (it is the journey's reason too).
-Asked again by the call right before it enters each operators step but the
-last (`PresenceGate.skip_reason` is the call's `operators_check`), because
-presence can change while the caller is with doctors who do not answer.
-The plan's last step, the operators as the final safety net, always stays:
-if nobody is there then either, app_queue returns at once (joinempty) and
-the dialplan's safety net takes over.
+`PresenceGate.skip_reason` is the `presence.OperatorsCheck` a call asks as
+an operators step is about to start (`presence.reason_to_skip` decides which
+steps are asked: never the plan's last). Presence can change while the
+caller is with doctors who do not answer, so it is asked then, not when the
+call arrives.
 
 The seed's promise: at 4 a.m. with nobody logged in, a caller must not sit in
 an empty queue listening to music; they go on to the next person at once
@@ -25,11 +21,8 @@ caller goes to the queue and app_queue's own `joinempty` is the net. A wrong
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Protocol
 
 from coverage_engine.ami.presence import Presence, QueueAvailability
-from coverage_engine.plan import Plan, StepKind
 
 
 def skip_reason(availability: QueueAvailability | None, max_waiting: int | None) -> str | None:
@@ -51,12 +44,6 @@ def skip_reason(availability: QueueAvailability | None, max_waiting: int | None)
     return None
 
 
-class OperatorGate(Protocol):
-    """What the engine asks before sending a caller to an operator queue."""
-
-    def skip_reason(self, practice_id: str, queue: str) -> str | None: ...
-
-
 class PresenceGate:
     """`skip_reason` over live presence, with per-practice waiting limits."""
 
@@ -71,30 +58,5 @@ class PresenceGate:
         self._max_waiting = max_waiting
 
     def skip_reason(self, practice_id: str, queue: str) -> str | None:
+        """Why nobody should be sent to `queue` for `practice_id` now, or None."""
         return skip_reason(self._presence().availability(queue), self._max_waiting(practice_id))
-
-
-def gate_plan(plan: Plan, gate: OperatorGate) -> Plan:
-    """`plan` without the operators steps the gate says to skip (never the last step)."""
-    kept = []
-    skipped: list[str] = []
-    last = len(plan.steps) - 1
-    for index, step in enumerate(plan.steps):
-        reason = (
-            gate.skip_reason(plan.practice_id, step.dial)
-            if step.kind is StepKind.OPERATORS and index != last
-            else None
-        )
-        if reason is None:
-            kept.append(step)
-        elif reason not in skipped:
-            skipped.append(reason)
-    if not skipped:
-        return plan
-    why = "; ".join(skipped)
-    return replace(
-        plan,
-        steps=tuple(kept),
-        reason=f"{plan.reason}; operators skipped: {why}",
-        notes=(*plan.notes, f"operators skipped: {why}"),
-    )

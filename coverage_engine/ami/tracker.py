@@ -13,11 +13,11 @@ import structlog
 
 from coverage_engine.ami.client import (
     Ami,
+    AmiConnected,
+    AmiDisconnected,
     AmiError,
     AmiMessage,
     AmiNotice,
-    Connected,
-    Disconnected,
 )
 from coverage_engine.ami.presence import Presence, apply, disconnected, snapshot
 
@@ -53,9 +53,9 @@ class PresenceTracker:
                 self._changed.notify_all()
 
     async def _handle(self, notice: AmiNotice) -> None:
-        if isinstance(notice, Connected):
+        if isinstance(notice, AmiConnected):
             await self._resync()
-        elif isinstance(notice, Disconnected):
+        elif isinstance(notice, AmiDisconnected):
             # Events are being missed from now on: say "unknown", not "zero".
             self.presence = disconnected(self.presence)
             self._synced.clear()

@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import json
 import random
-import re
 import socket
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -53,15 +52,12 @@ from coverage_engine.ari.events import (
 from coverage_engine.ari.interface import HangupReason
 from coverage_engine.ari.models import Bridge, CallerId, Channel, Playback
 from coverage_engine.ari.settings import AriSettings
+from coverage_engine.logs import mask_number
 
 log = structlog.get_logger("coverage_engine.ari")
 
 _STOP: Final = object()  # queue sentinel: the client was closed, the event iterator ends
-
-
-def mask_digits(text: str) -> str:
-    """Hide all but the last 4 digits of every run of 5+ digits (phone numbers in dial strings)."""
-    return re.sub(r"\d{5,}", lambda m: "*" * (len(m.group()) - 4) + m.group()[-4:], text)
+_STASIS_ENTRY_FIRST_PAUSE = 0.005  # then doubling, within AriSettings.stasis_entry_wait
 
 
 def _segment(value: str) -> str:
@@ -384,7 +380,7 @@ class AriClient:
             all_vars["CONNECTEDLINE(name)"] = caller_id.name
             all_vars["CONNECTEDLINE(num)"] = caller_id.number
         body = {"variables": all_vars} if all_vars else None
-        log.debug("ari.create_channel", endpoint=mask_digits(endpoint), channel_id=channel_id)
+        log.debug("ari.create_channel", endpoint=mask_number(endpoint), channel_id=channel_id)
         data = await self._request("POST", "/channels/create", params=params, body=body)
         return Channel.from_json(data) if isinstance(data, Mapping) else Channel(id=channel_id)
 
@@ -395,17 +391,21 @@ class AriClient:
         path = f"/channels/{_segment(channel_id)}/dial"
         # Asterisk 22 answers `/channels/create` before the new channel has
         # entered the application, and a dial in that gap is refused with 409
-        # "Channel not in Stasis application" (seen in the sandbox). Retry
-        # briefly so callers can create and dial back to back.
-        deadline = time.monotonic() + self._settings.request_timeout
+        # "Channel not in Stasis application" (seen in the sandbox, for a few
+        # ms). Retried here, the one place that knows, with a growing pause
+        # and a bound: a channel that never enters is then the caller's
+        # failure to handle (the call moves on to its next step).
+        deadline = time.monotonic() + self._settings.stasis_entry_wait
+        pause = _STASIS_ENTRY_FIRST_PAUSE
         while True:
             try:
                 await self._request("POST", path, params=params)
                 return
             except ResourceConflict as exc:
-                if "stasis" not in exc.message.lower() or time.monotonic() >= deadline:
+                if "stasis" not in exc.message.lower() or time.monotonic() + pause > deadline:
                     raise
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(pause)
+            pause *= 2
 
     async def continue_in_dialplan(
         self, channel_id: str, *, context: str, extension: str, priority: int = 1

@@ -99,6 +99,9 @@ class Channel:
     creationtime: datetime | None = None
     language: str = ""
     accountcode: str = ""
+    # The variables ari.conf's `channelvars` names, as they were at the
+    # snapshot (empty when none are configured).
+    variables: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_up(self) -> bool:
@@ -117,6 +120,10 @@ class Channel:
             creationtime=parse_timestamp(_str(data, "creationtime")),
             language=_str(data, "language"),
             accountcode=_str(data, "accountcode"),
+            variables={
+                str(k): "" if v is None else str(v)
+                for k, v in _mapping(data, "channelvars").items()
+            },
         )
 
 

@@ -11,7 +11,7 @@ import base64
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-DEFAULT_APP = "coverage-engine"
+from coverage_engine.wire import APP
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +25,7 @@ class AriSettings:
     url: str
     username: str
     password: str = field(repr=False)
-    app: str = DEFAULT_APP
+    app: str = APP
     # Every REST request must finish within this; a hung Asterisk must not hang a call.
     request_timeout: float = 5.0
     # A WebSocket ping goes out after this long without traffic and must be
@@ -38,6 +38,9 @@ class AriSettings:
     backoff_initial: float = 0.5
     backoff_max: float = 5.0
     backoff_jitter: float = 0.2
+    # How long a dial may wait for a channel just created to enter the
+    # application (Asterisk refuses the dial with 409 until it has).
+    stasis_entry_wait: float = 1.0
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)

@@ -15,22 +15,23 @@ Asterisk's own safety net. No path ends in silence or a hang-up.
 
 Phases and what moves a call between them (read `_TRANSITIONS` at the bottom):
 
-    NEW ──CallerEntered──> ANNOUNCING ──PlaybackFinished──> (first step)
+    NEW ──CallerEntered──> ANNOUNCING ──PlaybackEnded──> (first step)
       (no announcement) ─────────────────────────────────> (first step)
 
     (a step)  staff / oncall  -> RINGING     (a leg is dialed, ring timer runs)
               operators       -> QUEUED      (the caller is in app_queue, in the dialplan)
               none left       -> DONE        (dialplan fallback context)
 
-    RINGING   ──LegAnswered──> BRIDGED, or CONFIRMING for press-1 steps
+    RINGING   ──LegEnteredApp + LegUp (either order)──> TALKING, or CONFIRMING for
+              press-1 steps
               ──LegFailed / ring TimerFired──> (next step)
-    CONFIRMING──DtmfReceived('1')──> BRIDGED
+    CONFIRMING──DtmfReceived('1')──> TALKING
               ──confirm TimerFired / LegFailed──> (next step)
-    QUEUED    ──OperatorAnswered──> WITH_OPERATOR
+    QUEUED    ──OperatorConnected──> WITH_OPERATOR
               ──QueueResult──> (next step)
-    BRIDGED / WITH_OPERATOR ──either side hangs up──> DONE
+    TALKING / WITH_OPERATOR ──either side hangs up──> DONE
 
-    any live phase ──CallerHungUp──> DONE, tearing down every leg, bridge, timer.
+    any live phase ──CallerGone──> DONE, tearing down every leg, bridge, timer.
 
 An event that makes no sense in the current phase (a late event about a leg
 already given up on, a DTMF from a channel we do not know) changes nothing and
@@ -44,17 +45,18 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from coverage_engine import wire
 from coverage_engine.callflow.commands import (
     Answer,
-    Bridge,
     CancelTimer,
     Command,
     ContinueInDialplan,
     CreateLeg,
     DestroyBridge,
     HangUp,
+    MakeBridge,
     Play,
-    RecordEvent,
+    Record,
     SetVariables,
     StartMoh,
     StartRinging,
@@ -65,35 +67,46 @@ from coverage_engine.callflow.commands import (
 )
 from coverage_engine.callflow.events import (
     CallerEntered,
-    CallerHungUp,
+    CallerGone,
     CommandFailed,
     DtmfReceived,
     Event,
-    LegAnswered,
+    LegEnteredApp,
     LegFailed,
     LegFailure,
-    OperatorAnswered,
-    PlaybackFinished,
+    LegUp,
+    OperatorConnected,
+    PlaybackEnded,
     QueueResult,
     TimerFired,
 )
 from coverage_engine.callflow.resume import format_tried, resume_index, step_keys
+from coverage_engine.journey import (
+    AnnouncementPlayed,
+    Bridged,
+    CalleeHungUp,
+    CallerHungUp,
+    Decided,
+    Ended,
+    OncallAnswered,
+    OncallBusy,
+    OncallConfirmed,
+    OncallDeclined,
+    OncallDialing,
+    OncallMissed,
+    OncallNoAnswer,
+    OncallNotConfirmed,
+    OperatorAnswered,
+    OperatorsSkipped,
+    Outcome,
+    QueueEntered,
+    QueueTimeout,
+    Received,
+    StaffRinging,
+    Via,
+)
 from coverage_engine.plan import Plan, Step, StepKind
-
-# Channel variables the call keeps on the caller's channel. They are the call's
-# memory outside this process: the queue context reads the queue ones, and a
-# restarted engine reads COVERAGE_DID / COVERAGE_TRIED to pick the call up again.
-VAR_DID = "COVERAGE_DID"
-VAR_PRACTICE = "COVERAGE_PRACTICE"
-# The keys of the steps tried so far, the current one last (`callflow.resume`):
-# a restart finds its place by who was tried, not by an index into a plan
-# that may have changed since. It replaces COVERAGE_STEP (the index), which
-# older engines wrote and a restarted engine still reads from their channels.
-VAR_TRIED = "COVERAGE_TRIED"
-VAR_STEP = "COVERAGE_STEP"
-VAR_QUEUE = "COVERAGE_QUEUE"
-VAR_QUEUE_WAIT = "COVERAGE_QUEUE_WAIT"
-VAR_QUEUE_WHISPER = "COVERAGE_QUEUE_WHISPER"
+from coverage_engine.presence import OperatorsCheck, reason_to_skip
 
 
 class Phase(StrEnum):
@@ -105,7 +118,7 @@ class Phase(StrEnum):
     CONFIRMING = "confirming"  # the doctor answered; waiting for them to press 1
     QUEUED = "queued"  # the caller waits in the dialplan's operator queue
     WITH_OPERATOR = "with_operator"  # app_queue bridged the caller to an operator
-    BRIDGED = "bridged"  # the caller talks to the front desk or a doctor
+    TALKING = "talking"  # the caller talks to the front desk or a doctor, in our bridge
     DONE = "done"  # ended, or handed to the dialplan fallback
 
 
@@ -127,12 +140,19 @@ class CallState:
     bridge_id: str | None = None
     playback_id: str | None = None  # the announcement, or the press-1 prompt
     timer: str | None = None  # the one timer running (ring or confirm)
+    # What Asterisk said of the current leg: a leg can be played to or bridged
+    # only once it is both in the application and answered (either order).
+    leg_in_app: bool = False
+    leg_up: bool = False
     hold: Hold = Hold.NONE
     answered_by: str | None = None  # the target of the step that reached a person
-    outcome: str | None = None  # the journey outcome, once known
+    outcome: Outcome | None = None  # the journey outcome, once known
     seq: int = 0  # counter for the ids of legs and playbacks this call creates
     prompts: int = 0  # how many times the press-1 prompt started on the current leg
     generic_prompt: bool = False  # the practice's own prompt failed to play: use the generic one
+    # The caller heard the emergency announcement (a call taken on again is
+    # assumed to have: it is never played twice); the safety net then skips its own.
+    announced: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +165,8 @@ class CallSettings:
     seconds more than our ring timer, as a backstop only.
     """
 
-    queue_context: str = "coverage-queue"
-    fallback_context: str = "coverage-fallback"
+    queue_context: str = wire.QUEUE_CONTEXT
+    fallback_context: str = wire.FALLBACK_CONTEXT
     confirm_seconds: float = 15.0
     # The prompt is said again when it ends, this many times at most: if the
     # sound cannot play at all, Asterisk ends each playback at once and an
@@ -162,14 +182,6 @@ class CallSettings:
 
 
 Transition = tuple[CallState, list[Command]]
-
-OperatorsCheck = Callable[[str, str], str | None]
-"""(practice id, queue) -> why an operators step should be skipped right now, or None.
-
-The engine passes the operator presence gate here; it reads an in-memory
-snapshot kept current by the AMI tracker, so asking it does no I/O.
-"""
-
 
 class Call:
     """One caller's journey through the plan.
@@ -191,10 +203,8 @@ class Call:
         self.call_id = call_id
         self.id_prefix = id_prefix or call_id
         self.settings = settings or CallSettings()
-        # Asked again right before each operators step but the last: presence
-        # was applied to the plan when the call arrived, and a caller who spent
-        # a minute with unanswering doctors must not land in a queue that
-        # emptied meanwhile. None: no presence known, nothing is skipped.
+        # Operator presence, asked as each operators step is about to start
+        # (`presence`). None: no presence known, nothing is skipped.
         self._operators_check = operators_check
         self.plan: Plan | None = None
         # The steps a previous engine tried (a resumed call), and the index of
@@ -242,7 +252,7 @@ class Call:
         if isinstance(event, CommandFailed) and event.gone:
             channel = getattr(event.command, "channel_id", None)
             if channel == self.call_id:
-                return CallerHungUp()
+                return CallerGone()
             leg = self.state.leg_id
             if leg is not None and leg in (
                 channel,
@@ -256,13 +266,16 @@ class Call:
             raise RuntimeError("call has no plan before CallerEntered")
         return self.plan
 
-    def _next_id(self, state: CallState, kind: str) -> tuple[CallState, str]:
-        return replace(state, seq=state.seq + 1), f"{self.id_prefix}-{kind}{state.seq + 1}"
+    def _next_leg(self, state: CallState) -> tuple[CallState, str]:
+        return replace(state, seq=state.seq + 1), wire.leg_id(self.id_prefix, state.seq + 1)
+
+    def _next_playback(self, state: CallState) -> tuple[CallState, str]:
+        return replace(state, seq=state.seq + 1), wire.playback_id(self.id_prefix, state.seq + 1)
 
     # --------------------------------------------------------------- NEW
 
     def _on_entered(self, event: CallerEntered) -> Transition:
-        """A caller arrived: answer at once, record the decision, start the plan.
+        """A caller arrived: record the decision, answer at once, start the plan.
 
         The caller is answered immediately so that what they hear is ours
         (ringback, the announcement, music) instead of silence while the
@@ -273,19 +286,17 @@ class Call:
         self.caller_name = event.caller_name or event.caller_number
         self.caller_number = event.caller_number
         resumed = event.resumed or event.queue_status is not None
-        commands: list[Command] = [
-            Answer(self.call_id),
-            SetVariables(self.call_id, ((VAR_DID, event.did), (VAR_PRACTICE, plan.practice_id))),
-        ]
+        # The journey first: recording costs no round trip, and once the
+        # channel says an engine took the call, its journey must exist.
+        commands: list[Command] = []
         if not resumed:
-            commands.append(
-                RecordEvent(
-                    "received",
-                    {"did": event.did, "caller": event.caller_number, "name": event.caller_name},
-                )
-            )
-        commands.append(RecordEvent("decided", _decision(plan, resumed=resumed)))
-        state = CallState()
+            commands.append(Record(Received(event.did, event.caller_number, event.caller_name)))
+        commands += [
+            Record(Decided.of(plan, via=Via.ARI, resumed=resumed)),
+            Answer(self.call_id),
+            SetVariables(self.call_id, ((wire.DID, event.did), (wire.PRACTICE, plan.practice_id))),
+        ]
+        state = CallState(announced=resumed and plan.announcement is not None)
         if resumed:
             # Picked up by an engine with no memory of the call, in a plan
             # decided again now: find the place by the steps tried, not by
@@ -293,31 +304,28 @@ class Call:
             # that step is over; otherwise the interrupted step is tried again.
             self._tried_before = event.tried
             self._first_step = resume_index(
-                plan,
-                event.tried,
-                finished=event.queue_status is not None,
-                saved_index=event.resume_from_step,
+                plan, event.tried, finished=event.queue_status is not None
             )
         if event.queue_status is not None:
             # Back from the queue with no memory of the call (the engine was
             # restarted while the caller waited): the queue step is over.
-            commands.append(RecordEvent("queue_timeout", {"status": event.queue_status}))
+            commands.append(Record(QueueTimeout(event.queue_status)))
             return self._start_step(state, self._first_step, commands, after="queue")
         if plan.announcement and not resumed:
-            state, playback = self._next_id(state, "pb")
+            state, playback = self._next_playback(state)
             commands.append(Play(self.call_id, f"sound:{plan.announcement}", playback))
             return replace(state, phase=Phase.ANNOUNCING, playback_id=playback), commands
         return self._start_step(state, self._first_step, commands)
 
     # --------------------------------------------------------------- ANNOUNCING
 
-    def _on_announcement_done(self, event: PlaybackFinished) -> Transition | None:
+    def _on_announcement_done(self, event: PlaybackEnded) -> Transition | None:
         """The emergency announcement finished: go to the first step."""
         state = self.state
         if event.playback_id != state.playback_id:
             return None
-        commands: list[Command] = [RecordEvent("announcement_played", {})]
-        return self._start_step(replace(state, playback_id=None), 0, commands)
+        commands: list[Command] = [Record(AnnouncementPlayed())]
+        return self._start_step(replace(state, playback_id=None, announced=True), 0, commands)
 
     def _on_announcement_failed(self, event: CommandFailed) -> Transition | None:
         """The announcement could not play (missing sound): never hold the caller for it."""
@@ -335,44 +343,37 @@ class Call:
     ) -> Transition:
         """Try step `index` of the plan, or the dialplan fallback when none is left."""
         steps = self._plan().steps
-        index = self._skip_unavailable_operators(index, commands)
+        index = self._pass_over_unavailable(index, commands)
         if index >= len(steps):
             return self._to_fallback(state, commands, reason="every step of the plan was tried")
         step = steps[index]
-        state = replace(state, step=index, leg_id=None, timer=None, playback_id=None)
+        state = replace(
+            state,
+            step=index,
+            leg_id=None,
+            leg_in_app=False,
+            leg_up=False,
+            timer=None,
+            playback_id=None,
+        )
         tried = format_tried(self._tried(index))
-        commands.append(SetVariables(self.call_id, ((VAR_TRIED, tried),)))
-        details: dict[str, Any] = {"step": index, "target": step.target, "label": step.label}
-        if after is not None:
-            details["after"] = after
+        commands.append(SetVariables(self.call_id, ((wire.TRIED, tried),)))
         if step.kind is StepKind.OPERATORS:
-            return self._enter_queue(state, step, commands, details)
-        return self._dial(state, step, commands, details)
+            return self._enter_queue(state, step, commands, after)
+        return self._dial(state, step, commands, after)
 
-    def _skip_unavailable_operators(self, index: int, commands: list[Command]) -> int:
-        """The first step from `index` on that is not an operators step nobody can answer now.
+    def _pass_over_unavailable(self, index: int, commands: list[Command]) -> int:
+        """The first step from `index` on that operator presence does not pass over.
 
-        The same rule as at decide time (`ami.gate`), asked again at the moment
-        the caller would enter the queue; each skip is a journey event with
-        its reason. The plan's last step, the operators as the final safety
-        net, is never skipped.
+        Asked at the moment the caller would enter each operators step
+        (`presence`); each step passed over is a journey event with its reason.
         """
-        check = self._operators_check
-        if check is None:
-            return index
         plan = self._plan()
-        last = len(plan.steps) - 1
-        while index < last and plan.steps[index].kind is StepKind.OPERATORS:
-            step = plan.steps[index]
-            reason = check(plan.practice_id, step.dial)
+        while index < len(plan.steps):
+            reason = reason_to_skip(plan, index, self._operators_check)
             if reason is None:
                 break
-            commands.append(
-                RecordEvent(
-                    "operators_skipped",
-                    {"step": index, "target": step.target, "reason": reason},
-                )
-            )
+            commands.append(Record(OperatorsSkipped(index, plan.steps[index].target, reason)))
             index += 1
         return index
 
@@ -389,7 +390,7 @@ class Call:
         return tuple(tried)
 
     def _dial(
-        self, state: CallState, step: Step, commands: list[Command], details: dict[str, Any]
+        self, state: CallState, step: Step, commands: list[Command], after: str | None
     ) -> Transition:
         """Create the front desk or doctor leg and start its ring timer.
 
@@ -398,7 +399,7 @@ class Call:
         The ring timer is ours rather than Asterisk's dial timeout so that
         "no answer" is decided in one place, here.
         """
-        state, leg = self._next_id(state, "leg")
+        state, leg = self._next_leg(state)
         wanted = Hold.RINGING if step.kind is StepKind.STAFF else Hold.MOH
         state, sound = self._switch_hold(state, wanted)
         commands += sound
@@ -414,15 +415,27 @@ class Call:
         )
         timer = f"ring:{leg}"
         commands.append(StartTimer(timer, float(step.ring_seconds)))
+        index = state.step
         if step.kind is StepKind.STAFF:
-            commands.append(RecordEvent("staff_ringing", details))
+            commands.append(Record(StaffRinging(index, step.target, step.label, after)))
         else:
-            details |= {"doctor": step.doctor_id, "role": step.role, "confirm": step.confirm}
-            commands.append(RecordEvent("oncall_dialing", details))
+            commands.append(
+                Record(
+                    OncallDialing(
+                        index,
+                        step.target,
+                        _doctor(step),
+                        step.label,
+                        step.role,
+                        step.confirm,
+                        after,
+                    )
+                )
+            )
         return replace(state, phase=Phase.RINGING, leg_id=leg, timer=timer), commands
 
     def _enter_queue(
-        self, state: CallState, step: Step, commands: list[Command], details: dict[str, Any]
+        self, state: CallState, step: Step, commands: list[Command], after: str | None
     ) -> Transition:
         """Hand the caller to app_queue through the dialplan's queue context.
 
@@ -439,21 +452,23 @@ class Call:
             SetVariables(
                 self.call_id,
                 (
-                    (VAR_QUEUE, step.dial),
-                    (VAR_QUEUE_WAIT, str(step.ring_seconds)),
+                    (wire.QUEUE, step.dial),
+                    (wire.QUEUE_WAIT, str(step.ring_seconds)),
                     # The practice's whisper, played by Queue() to the operator
                     # only as they pick up; no extra request when there is none.
                     *(
-                        ((VAR_QUEUE_WHISPER, whisper),)
+                        ((wire.QUEUE_WHISPER, whisper),)
                         if (whisper := self._plan().whisper)
                         else ()
                     ),
-                    ("CALLERID(name)", self._display_name),
+                    (wire.CALLER_NAME, self._display_name),
                 ),
             )
         )
         commands.append(ContinueInDialplan(self.call_id, self.settings.queue_context, watch=True))
-        commands.append(RecordEvent("queue_entered", details | {"max_wait": step.ring_seconds}))
+        commands.append(
+            Record(QueueEntered(state.step, step.target, step.ring_seconds, step.label, after))
+        )
         return replace(state, phase=Phase.QUEUED), commands
 
     @property
@@ -468,33 +483,52 @@ class Call:
         """Give the caller to the dialplan's fallback context (queue, then a fixed number)."""
         state, sound = self._switch_hold(state, Hold.NONE)
         commands += sound
+        if state.announced:
+            # The safety net plays its own announcement unless told the caller heard ours.
+            commands.append(SetVariables(self.call_id, ((wire.ANNOUNCED, "1"),)))
         commands.append(ContinueInDialplan(self.call_id, self.settings.fallback_context))
-        outcome = "failed_over_to_dialplan"
-        commands.append(RecordEvent("ended", {"outcome": outcome, "reason": reason}))
+        outcome = Outcome.FAILED_OVER_TO_DIALPLAN
+        commands.append(Record(Ended(outcome, reason=reason)))
         return replace(state, phase=Phase.DONE, outcome=outcome, timer=None), commands
 
     # --------------------------------------------------------------- RINGING
 
-    def _on_leg_answered(self, event: LegAnswered) -> Transition | None:
+    def _on_leg_in_app(self, event: LegEnteredApp) -> Transition | None:
+        """The leg entered the application: answered too, it is the person's turn."""
+        if event.leg_id != self.state.leg_id:
+            return None
+        return self._leg_answered_when_ready(replace(self.state, leg_in_app=True))
+
+    def _on_leg_up(self, event: LegUp) -> Transition | None:
+        """The leg was answered: in the application too, it is the person's turn."""
+        if event.leg_id != self.state.leg_id:
+            return None
+        return self._leg_answered_when_ready(replace(self.state, leg_up=True))
+
+    def _leg_answered_when_ready(self, state: CallState) -> Transition:
         """Someone picked up. A press-1 step asks them to confirm first.
+
+        Only a leg both answered and in the application can hear a prompt or
+        join a bridge; Asterisk reports the two in either order.
 
         The press-1 rule: a doctor's mobile forwards an unanswered call to
         their personal voicemail, which "answers" like a person would. Only a
         human presses 1, so on `confirm` steps the caller is bridged only
         after the digit arrives; a voicemail never hears the caller.
         """
-        state = self.state
-        if event.leg_id != state.leg_id:
-            return None
+        leg = state.leg_id
+        if leg is None or not (state.leg_in_app and state.leg_up):
+            return state, []
         step = self._plan().steps[state.step]
         commands: list[Command] = [CancelTimer(state.timer)] if state.timer else []
         if not step.confirm:
             return self._bridge(replace(state, timer=None), step, commands)
-        state, playback = self._next_id(state, "pb")
-        timer = f"confirm:{event.leg_id}"
+        state, playback = self._next_playback(state)
+        timer = f"confirm:{leg}"
         commands += [
-            Play(event.leg_id, self.settings.confirm_media(self._plan()), playback),
+            Play(leg, self.settings.confirm_media(self._plan()), playback),
             StartTimer(timer, self.settings.confirm_seconds),
+            Record(OncallAnswered(_doctor(step))),
         ]
         state = replace(state, phase=Phase.CONFIRMING, playback_id=playback, timer=timer, prompts=1)
         return state, commands
@@ -507,11 +541,8 @@ class Call:
         commands: list[Command] = [CancelTimer(state.timer)] if state.timer else []
         step = self._plan().steps[state.step]
         if step.kind is StepKind.ONCALL:
-            name = {
-                LegFailure.BUSY: "oncall_busy",
-                LegFailure.REJECTED: "oncall_declined",
-            }.get(event.cause, "oncall_no_answer")
-            commands.append(RecordEvent(name, {"doctor": step.doctor_id, "cause": event.cause}))
+            missed = _MISSED_BY_CAUSE.get(event.cause, OncallNoAnswer)
+            commands.append(Record(missed(_doctor(step), event.cause.value)))
         return self._next_step(replace(state, leg_id=None, timer=None), commands, event.cause)
 
     def _on_ring_timeout(self, event: TimerFired) -> Transition | None:
@@ -523,7 +554,7 @@ class Call:
         commands: list[Command] = [HangUp(state.leg_id, "no_answer")]
         if step.kind is StepKind.ONCALL:
             commands.append(
-                RecordEvent("oncall_no_answer", {"doctor": step.doctor_id, "cause": "no_answer"})
+                Record(OncallNoAnswer(_doctor(step), LegFailure.NO_ANSWER.value))
             )
         return self._next_step(replace(state, leg_id=None, timer=None), commands, "no_answer")
 
@@ -547,14 +578,14 @@ class Call:
             commands.append(CancelTimer(state.timer))
         if state.playback_id:
             commands.append(StopPlayback(state.playback_id))
-        commands.append(RecordEvent("oncall_confirmed", {"doctor": step.doctor_id}))
+        commands.append(Record(OncallConfirmed(_doctor(step))))
         return self._bridge(
             replace(state, timer=None, playback_id=None, prompts=0, generic_prompt=False),
             step,
             commands,
         )
 
-    def _on_prompt_done(self, event: PlaybackFinished) -> Transition | None:
+    def _on_prompt_done(self, event: PlaybackEnded) -> Transition | None:
         """The press-1 prompt ended without a key: say it again until the timer runs out."""
         state, leg = self.state, self.state.leg_id
         if event.playback_id != state.playback_id or leg is None:
@@ -562,14 +593,14 @@ class Call:
         if event.failed and not state.generic_prompt:
             # The practice's prompt is missing: switch to the generic one now
             # (this does not count as a repeat).
-            state, playback = self._next_id(state, "pb")
+            state, playback = self._next_playback(state)
             media = self.settings.generic_confirm_media
             return replace(state, playback_id=playback, generic_prompt=True), [
                 Play(leg, media, playback)
             ]
         if state.prompts >= self.settings.confirm_plays:
             return replace(state, playback_id=None), []  # silence until the timer decides
-        state, playback = self._next_id(state, "pb")
+        state, playback = self._next_playback(state)
         media = (
             self.settings.generic_confirm_media
             if state.generic_prompt
@@ -586,7 +617,7 @@ class Call:
         step = self._plan().steps[state.step]
         commands: list[Command] = [
             HangUp(state.leg_id, "normal"),
-            RecordEvent("oncall_not_confirmed", {"doctor": step.doctor_id}),
+            Record(OncallNotConfirmed(_doctor(step), "not_confirmed")),
         ]
         cleared = replace(
             state, leg_id=None, timer=None, playback_id=None, prompts=0, generic_prompt=False
@@ -601,14 +632,14 @@ class Call:
         step = self._plan().steps[state.step]
         commands: list[Command] = [CancelTimer(state.timer)] if state.timer else []
         commands.append(
-            RecordEvent("oncall_declined", {"doctor": step.doctor_id, "cause": "hangup"})
+            Record(OncallDeclined(_doctor(step), "hangup"))
         )
         cleared = replace(
             state, leg_id=None, timer=None, playback_id=None, prompts=0, generic_prompt=False
         )
         return self._next_step(cleared, commands, "declined")
 
-    # --------------------------------------------------------------- BRIDGED
+    # --------------------------------------------------------------- TALKING
 
     def _bridge(self, state: CallState, step: Step, commands: list[Command]) -> Transition:
         """Connect caller and callee in a mixing bridge; our ringback/music stops first."""
@@ -617,18 +648,14 @@ class Call:
             raise RuntimeError("bridge without a leg")
         state, sound = self._switch_hold(state, Hold.NONE)
         commands += sound
-        bridge = f"{self.id_prefix}-bridge"
-        commands.append(Bridge(bridge, (self.call_id, leg)))
-        commands.append(
-            RecordEvent(
-                "bridged", {"kind": step.kind.value, "target": step.target, "label": step.label}
-            )
-        )
-        outcome = "answered_by_staff" if step.kind is StepKind.STAFF else "answered_by_oncall"
+        bridge = wire.bridge_id(self.id_prefix)
+        commands.append(MakeBridge(bridge, (self.call_id, leg)))
+        commands.append(Record(Bridged(step.kind, step.target, step.label)))
+        outcome = Outcome.answered_by_kind(step.kind)
         return (
             replace(
                 state,
-                phase=Phase.BRIDGED,
+                phase=Phase.TALKING,
                 bridge_id=bridge,
                 answered_by=step.target,
                 outcome=outcome,
@@ -644,13 +671,16 @@ class Call:
         commands: list[Command] = [HangUp(self.call_id, "normal")]
         if state.bridge_id:
             commands.append(DestroyBridge(state.bridge_id))
-        commands += [RecordEvent("callee_hung_up", {}), self._ended(state)]
-        return replace(state, phase=Phase.DONE, leg_id=None, bridge_id=None), commands
+        commands += [Record(CalleeHungUp()), self._ended(state)]
+        done = replace(
+            state, phase=Phase.DONE, leg_id=None, leg_in_app=False, leg_up=False, bridge_id=None
+        )
+        return done, commands
 
     def _on_bridge_failed(self, event: CommandFailed) -> Transition | None:
         """The bridge could not be made (a channel vanished): drop the leg, try the next step."""
         state = self.state
-        if not isinstance(event.command, Bridge) or event.command.bridge_id != state.bridge_id:
+        if not isinstance(event.command, MakeBridge) or event.command.bridge_id != state.bridge_id:
             return None
         commands: list[Command] = [DestroyBridge(event.command.bridge_id)]
         if state.leg_id:
@@ -662,20 +692,20 @@ class Call:
 
     def _on_queue_result(self, event: QueueResult) -> Transition:
         """The caller is back from the queue unanswered: the maximum wait ran out."""
-        commands: list[Command] = [RecordEvent("queue_timeout", {"status": event.status})]
+        commands: list[Command] = [Record(QueueTimeout(event.status))]
         return self._next_step(replace(self.state, hold=Hold.NONE), commands, "queue")
 
-    def _on_operator_answered(self, event: OperatorAnswered) -> Transition:
+    def _on_operator_answered(self, event: OperatorConnected) -> Transition:
         """app_queue connected the caller to an operator."""
         commands: list[Command] = [
-            RecordEvent("operator_answered", {"member": event.member}),
-            RecordEvent("bridged", {"kind": StepKind.OPERATORS.value, "target": event.member}),
+            Record(OperatorAnswered(event.member)),
+            Record(Bridged(StepKind.OPERATORS, event.member)),
         ]
         state = replace(
             self.state,
             phase=Phase.WITH_OPERATOR,
             answered_by=event.member,
-            outcome="answered_by_operator",
+            outcome=Outcome.ANSWERED_BY_OPERATOR,
         )
         return state, commands
 
@@ -695,14 +725,14 @@ class Call:
         """The operator hung up first and app_queue returned the caller: release them."""
         commands: list[Command] = [
             HangUp(self.call_id, "normal"),
-            RecordEvent("callee_hung_up", {}),
+            Record(CalleeHungUp()),
             self._ended(self.state),
         ]
         return replace(self.state, phase=Phase.DONE), commands
 
     # --------------------------------------------------------------- teardown
 
-    def _on_caller_hung_up(self, event: CallerHungUp) -> Transition:
+    def _on_caller_hung_up(self, event: CallerGone) -> Transition:
         """The caller hung up: tear down every leg, bridge, timer and prompt of the call at once.
 
         Asterisk would not do it for us: a leg we created lives in the
@@ -722,6 +752,8 @@ class Call:
             state,
             phase=Phase.DONE,
             leg_id=None,
+            leg_in_app=False,
+            leg_up=False,
             bridge_id=None,
             timer=None,
             playback_id=None,
@@ -730,11 +762,13 @@ class Call:
             prompts=0,
             generic_prompt=False,
         )
-        commands += [RecordEvent("caller_hung_up", {}), self._ended(state)]
+        commands += [Record(CallerHungUp()), self._ended(state)]
         return state, commands
 
-    def _ended(self, state: CallState) -> RecordEvent:
-        return RecordEvent("ended", {"outcome": state.outcome, "answered_by": state.answered_by})
+    def _ended(self, state: CallState) -> Record:
+        if state.outcome is None:  # pragma: no cover - every ending phase sets one
+            raise RuntimeError("a call ended without an outcome")
+        return Record(Ended(state.outcome, state.answered_by))
 
     # --------------------------------------------------------------- helpers
 
@@ -754,26 +788,25 @@ class Call:
         return replace(state, hold=wanted), commands
 
 
-def _abandoned(phase: Phase) -> str:
+def _abandoned(phase: Phase) -> Outcome:
     """The outcome of a call whose caller hung up before reaching a person."""
     return {
-        Phase.NEW: "abandoned_during_announcement",
-        Phase.ANNOUNCING: "abandoned_during_announcement",
-        Phase.QUEUED: "abandoned_in_queue",
-    }.get(phase, "abandoned_while_ringing")
+        Phase.NEW: Outcome.ABANDONED_DURING_ANNOUNCEMENT,
+        Phase.ANNOUNCING: Outcome.ABANDONED_DURING_ANNOUNCEMENT,
+        Phase.QUEUED: Outcome.ABANDONED_IN_QUEUE,
+    }.get(phase, Outcome.ABANDONED_WHILE_RINGING)
 
 
-def _decision(plan: Plan, *, resumed: bool) -> dict[str, Any]:
-    details: dict[str, Any] = {
-        "practice": plan.practice_id,
-        "status": plan.status,
-        "reason": plan.reason,
-        "known_did": plan.known_did,
-        "steps": [s.to_json() for s in plan.steps],
-    }
-    if resumed:
-        details["resumed"] = True
-    return details
+def _doctor(step: Step) -> str:
+    """The doctor an on-call step rings (its target when no doctor id was given)."""
+    return step.doctor_id or step.target
+
+
+# How a doctor's leg that failed is recorded; anything else is "no answer".
+_MISSED_BY_CAUSE: Mapping[LegFailure, type[OncallMissed]] = {
+    LegFailure.BUSY: OncallBusy,
+    LegFailure.REJECTED: OncallDeclined,
+}
 
 
 _Handler = Callable[[Call, Any], "Transition | None"]
@@ -782,26 +815,27 @@ _Handler = Callable[[Call, Any], "Transition | None"]
 # an event that cannot happen in that phase (or is stale) and changes nothing.
 _TRANSITIONS: Mapping[tuple[Phase, type], _Handler] = {
     (Phase.NEW, CallerEntered): Call._on_entered,
-    (Phase.ANNOUNCING, PlaybackFinished): Call._on_announcement_done,
+    (Phase.ANNOUNCING, PlaybackEnded): Call._on_announcement_done,
     (Phase.ANNOUNCING, CommandFailed): Call._on_announcement_failed,
-    (Phase.ANNOUNCING, CallerHungUp): Call._on_caller_hung_up,
-    (Phase.RINGING, LegAnswered): Call._on_leg_answered,
+    (Phase.ANNOUNCING, CallerGone): Call._on_caller_hung_up,
+    (Phase.RINGING, LegEnteredApp): Call._on_leg_in_app,
+    (Phase.RINGING, LegUp): Call._on_leg_up,
     (Phase.RINGING, LegFailed): Call._on_leg_failed,
     (Phase.RINGING, TimerFired): Call._on_ring_timeout,
     (Phase.RINGING, CommandFailed): Call._on_leg_command_failed,
-    (Phase.RINGING, CallerHungUp): Call._on_caller_hung_up,
+    (Phase.RINGING, CallerGone): Call._on_caller_hung_up,
     (Phase.CONFIRMING, DtmfReceived): Call._on_dtmf,
-    (Phase.CONFIRMING, PlaybackFinished): Call._on_prompt_done,
+    (Phase.CONFIRMING, PlaybackEnded): Call._on_prompt_done,
     (Phase.CONFIRMING, TimerFired): Call._on_confirm_timeout,
     (Phase.CONFIRMING, LegFailed): Call._on_confirm_leg_failed,
-    (Phase.CONFIRMING, CallerHungUp): Call._on_caller_hung_up,
-    (Phase.BRIDGED, LegFailed): Call._on_callee_hung_up,
-    (Phase.BRIDGED, CommandFailed): Call._on_bridge_failed,
-    (Phase.BRIDGED, CallerHungUp): Call._on_caller_hung_up,
+    (Phase.CONFIRMING, CallerGone): Call._on_caller_hung_up,
+    (Phase.TALKING, LegFailed): Call._on_callee_hung_up,
+    (Phase.TALKING, CommandFailed): Call._on_bridge_failed,
+    (Phase.TALKING, CallerGone): Call._on_caller_hung_up,
     (Phase.QUEUED, QueueResult): Call._on_queue_result,
-    (Phase.QUEUED, OperatorAnswered): Call._on_operator_answered,
+    (Phase.QUEUED, OperatorConnected): Call._on_operator_answered,
     (Phase.QUEUED, CommandFailed): Call._on_queue_continue_failed,
-    (Phase.QUEUED, CallerHungUp): Call._on_caller_hung_up,
+    (Phase.QUEUED, CallerGone): Call._on_caller_hung_up,
     (Phase.WITH_OPERATOR, QueueResult): Call._on_operator_done,
-    (Phase.WITH_OPERATOR, CallerHungUp): Call._on_caller_hung_up,
+    (Phase.WITH_OPERATOR, CallerGone): Call._on_caller_hung_up,
 }

@@ -9,9 +9,9 @@ reports a failure back as `CommandFailed(command, gone=...)`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+
+from coverage_engine.journey import JourneyEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +96,7 @@ class HangUp:
 
 
 @dataclass(frozen=True, slots=True)
-class Bridge:
+class MakeBridge:
     """Create the mixing bridge `bridge_id` and put the channels into it."""
 
     bridge_id: str
@@ -150,19 +150,10 @@ class CancelTimer:
 
 
 @dataclass(frozen=True, slots=True)
-class RecordEvent:
-    """A journey event for the call record (vocabulary of the records issue).
+class Record:
+    """Add `event` to the call's journey; the engine stamps it with its clock."""
 
-    The engine stamps it with its clock and hands it to the record store.
-    """
-
-    name: str
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-    def __hash__(self) -> int:
-        # Mappings are not hashable; a record is identified by its name and
-        # details for equality only, hashing on the name is enough.
-        return hash(self.name)
+    event: JourneyEvent
 
 
 Command = (
@@ -175,11 +166,11 @@ Command = (
     | StopPlayback
     | CreateLeg
     | HangUp
-    | Bridge
+    | MakeBridge
     | DestroyBridge
     | SetVariables
     | ContinueInDialplan
     | StartTimer
     | CancelTimer
-    | RecordEvent
+    | Record
 )

@@ -32,29 +32,31 @@ class CallerEntered:
 
     `resumed` means the call is picked up again part-way, by an engine that
     has no memory of it (it was restarted): the caller was already received
-    and heard the announcement, and the steps before `resume_from_step` were
-    tried. `queue_status` is set when the caller comes back from the dialplan
-    queue (`QUEUESTATUS`): step `resume_from_step` was that queue, it is over,
-    and the step after it follows.
-
-    `tried` is what the previous engine left in `COVERAGE_TRIED`: the keys of
-    the steps it tried, the current one last. When present it decides where
-    the call continues in the new plan (`callflow.resume`), and
-    `resume_from_step` (the old index) is only used for channels without it.
+    and heard the announcement. `tried` is what the previous engine left in
+    `COVERAGE_TRIED`: the keys of the steps it tried, the current one last;
+    it decides where the call continues in the new plan (`callflow.resume`).
+    `queue_status` is set when the caller comes back from the dialplan queue
+    (`QUEUESTATUS`): the last step tried was that queue, and it is over.
     """
 
     plan: Plan
     caller_number: str
     caller_name: str
     did: str
-    resume_from_step: int = 0
     tried: tuple[str, ...] = ()
     queue_status: str | None = None
     resumed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
-class LegAnswered:
+class LegEnteredApp:
+    """The outbound leg `leg_id` entered the application (it can be played to, bridged)."""
+
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LegUp:
     """The outbound leg `leg_id` was answered (by a person, or by a voicemail)."""
 
     leg_id: str
@@ -77,7 +79,7 @@ class DtmfReceived:
 
 
 @dataclass(frozen=True, slots=True)
-class PlaybackFinished:
+class PlaybackEnded:
     """The playback `playback_id` ended (played to the end, or stopped).
 
     `failed` is Asterisk's "failed" state: the sound could not be played at
@@ -101,7 +103,7 @@ class QueueResult:
 
 
 @dataclass(frozen=True, slots=True)
-class OperatorAnswered:
+class OperatorConnected:
     """An operator picked the caller up from the queue (app_queue bridged them)."""
 
     member: str
@@ -115,7 +117,7 @@ class TimerFired:
 
 
 @dataclass(frozen=True, slots=True)
-class CallerHungUp:
+class CallerGone:
     """The caller's channel is gone: every other leg, bridge and timer must go too."""
 
 
@@ -135,13 +137,14 @@ class CommandFailed:
 
 Event = (
     CallerEntered
-    | LegAnswered
+    | LegEnteredApp
+    | LegUp
     | LegFailed
     | DtmfReceived
-    | PlaybackFinished
+    | PlaybackEnded
     | QueueResult
-    | OperatorAnswered
+    | OperatorConnected
     | TimerFired
-    | CallerHungUp
+    | CallerGone
     | CommandFailed
 )

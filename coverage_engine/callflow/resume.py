@@ -1,24 +1,17 @@
 """Where a call picks up again after an engine restart, in a plan decided afresh.
 
-A restarted engine has no memory of the call: it decides the plan again for
-the current instant and must find where the call had got to. The step *index*
-the call had reached is not enough, because the new plan can differ from the
-old one: operator presence changed (an operators step is now skipped, or no
-longer skipped), the configuration was reloaded, the on-call handoff passed.
-Index 2 of the old plan may be index 1, or nothing, in the new one.
+A restarted (or another) engine has no memory of the call: it decides the
+plan again for the current instant and must find where the call had got to.
+The step *index* the call had reached is not enough, because the new plan can
+differ from the old one: the configuration was reloaded, or the on-call
+handoff passed (operator presence never changes a plan; it is asked as each
+step starts). Index 2 of the old plan may be index 1, or nothing, in the new one.
 
 So the call keeps on its channel the *keys* of the steps it has tried, in
 order (`COVERAGE_TRIED`). A key names a step by who it reaches, not by where
-it sits: `oncall/patel`, `operators/answering`. Two refinements keep keys
-unambiguous within one plan:
-
-* a person met again later in the same plan gets `#2`, `#3`...
-  (`operators/answering#2`);
-* the plan's last step, the operators as the final safety net, is always
-  `<kind>/<target>#last`. The presence gate never skips it, so it is in every
-  plan, while an earlier operators step to the same queue comes and goes with
-  presence; keying the final one apart keeps "the early queue" from matching
-  "the final queue" (which would skip every doctor in between).
+it sits: `oncall/patel`, `operators/answering`; a person met again later in
+the same plan gets `#2`, `#3`... (`operators/answering#2`), so keys are
+unambiguous within one plan.
 
 The rule (`resume_index`), with `current` the last key tried:
 
@@ -30,9 +23,8 @@ The rule (`resume_index`), with `current` the last key tried:
 3. Otherwise (every step of the new plan was tried): the last step, the
    operators. A restart never leaves a caller with nothing to go to.
 
-A channel from an engine that did not keep keys yet (no `COVERAGE_TRIED`)
-resumes by its saved index, as before, but never past the last step unless
-that step is the one that finished.
+A caller with no keys at all (the engine stopped before its first step
+started) begins the new plan from its first step.
 """
 
 from __future__ import annotations
@@ -47,14 +39,10 @@ SEPARATOR = ","
 
 def step_keys(plan: Plan) -> tuple[str, ...]:
     """The stable key of each step of `plan`, in order (see the module docstring)."""
-    last = len(plan.steps) - 1
     seen: Counter[str] = Counter()
     keys: list[str] = []
-    for index, step in enumerate(plan.steps):
+    for step in plan.steps:
         base = f"{step.kind.value}/{step.target}"
-        if index == last:
-            keys.append(f"{base}#last")
-            continue
         seen[base] += 1
         keys.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
     return tuple(keys)
@@ -70,9 +58,7 @@ def format_tried(keys: tuple[str, ...]) -> str:
     return SEPARATOR.join(keys)
 
 
-def resume_index(
-    plan: Plan, tried: tuple[str, ...], *, finished: bool, saved_index: int = 0
-) -> int:
+def resume_index(plan: Plan, tried: tuple[str, ...], *, finished: bool) -> int:
     """The index of the step of `plan` to continue with; `len(plan.steps)` means none is left.
 
     None left happens only when the step that finished is the new plan's last
@@ -84,10 +70,7 @@ def resume_index(
         return 0
     last = steps - 1
     if not tried:
-        # A channel from before keys were kept: the old index rule, bounded.
-        if finished and saved_index == last:
-            return steps
-        return min(saved_index + 1 if finished else saved_index, last)
+        return 0
     keys = step_keys(plan)
     current = tried[-1]
     if current in keys:

@@ -14,7 +14,6 @@ import contextlib
 import os
 import signal
 import sys
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,13 +25,12 @@ from coverage_engine.agi.route import RouteHandler
 from coverage_engine.agi.server import AgiServer
 from coverage_engine.ami.client import ENV_USER as AMI_USER_ENV
 from coverage_engine.ami.client import AmiError, AmiSettings, PanoramiskAmi
-from coverage_engine.ami.gate import OperatorGate, gate_plan
+from coverage_engine.ami.gate import PresenceGate
 from coverage_engine.ami.tracker import PresenceTracker
 from coverage_engine.bootstrap import presence_gate
-from coverage_engine.clock import ClockOverrideRefused, clock_from_options
+from coverage_engine.clock import Clock, ClockOverrideRefused, clock_from_options
 from coverage_engine.config import ConfigError, CoverageConfig, load_config
 from coverage_engine.logs import configure_logging
-from coverage_engine.plan import Plan
 from coverage_engine.records.recorder import JourneyRecorder
 from coverage_engine.records.sqlite import (
     SqliteRecorder,
@@ -66,13 +64,6 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_cmd_agi)
 
 
-def _decide(
-    config: CoverageConfig, gate: OperatorGate | None, instant: datetime, did: str, caller: str
-) -> Plan:
-    plan = routing.decide(config, instant, did, caller)
-    return plan if gate is None else gate_plan(plan, gate)
-
-
 def _recorder(config: CoverageConfig, config_file: Path) -> SqliteRecorder:
     # The same file the engine and `calls list --config` use.
     path = records_path(config.records.path if config.records else None, config_file)
@@ -93,7 +84,7 @@ def _cmd_agi(args: argparse.Namespace) -> int:
         print(f"coverage-engine agi: {exc}", file=sys.stderr)
         return 1
     try:
-        return asyncio.run(_serve(args, config, clock.now, recorder))
+        return asyncio.run(_serve(args, config, clock, recorder))
     finally:
         if recorder is not None:
             recorder.close()
@@ -102,13 +93,13 @@ def _cmd_agi(args: argparse.Namespace) -> int:
 async def _serve(
     args: argparse.Namespace,
     config: CoverageConfig,
-    now: Any,
+    clock: Clock,
     recorder: JourneyRecorder | None,
 ) -> int:
     # Operator presence, as for the ARI engine: skip an operators step nobody
     # can answer. Optional; on when COVERAGE_AMI_USER is set.
     ami: PanoramiskAmi | None = None
-    gate: OperatorGate | None = None
+    gate: PresenceGate | None = None
     tasks: list[asyncio.Task[None]] = []
     if os.environ.get(AMI_USER_ENV):
         try:
@@ -119,7 +110,12 @@ async def _serve(
             tracker = PresenceTracker(ami)
             tasks.append(asyncio.create_task(tracker.run(), name="operator-presence"))
             gate = presence_gate(lambda: config, tracker)
-    handler = RouteHandler(partial(_decide, config, gate), now, recorder)
+    handler = RouteHandler(
+        partial(routing.decide, config),
+        clock,
+        recorder,
+        operators_check=gate.skip_reason if gate is not None else None,
+    )
     server = AgiServer({"route": handler})
     try:
         host, port = await server.start(args.host, args.port)

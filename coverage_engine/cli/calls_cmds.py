@@ -21,7 +21,8 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from coverage_engine.config import ConfigError, load_config
-from coverage_engine.records import Journey, JourneyFilter, Outcome
+from coverage_engine.journey import Decided, Journey, JourneyEvent, Outcome
+from coverage_engine.records import JourneyFilter
 from coverage_engine.records.report import (
     SERVICE_LEVEL_THRESHOLD,
     Period,
@@ -232,7 +233,7 @@ def journey_json(journey: Journey, *, events: bool) -> dict[str, Any]:
     if events:
         out["plan"] = journey.plan
         out["events"] = [
-            {"at": e.at.isoformat(), "kind": e.kind.value, "details": dict(e.details)}
+            {"at": e.at.isoformat(), "kind": e.name, "details": e.event.details()}
             for e in journey.events
         ]
     return out
@@ -309,11 +310,20 @@ def timeline(journey: Journey, tz: tzinfo) -> str:
     ]
     for event in journey.events:
         offset = (event.at - journey.started_at).total_seconds()
-        shown = {k: v for k, v in event.details.items() if k != "steps" and v not in (None, "")}
+        shown = {k: v for k, v in _shown(event.event).items() if v not in (None, "", [], {})}
         text = " ".join(f"{k}={_one_line(v)}" for k, v in shown.items())
         stamp = event.at.astimezone(tz).strftime("%H:%M:%S")
-        lines.append(f"  {stamp} {offset:+7.1f}s  {event.kind.value:<22} {text}".rstrip())
+        lines.append(f"  {stamp} {offset:+7.1f}s  {event.name:<22} {text}".rstrip())
     return "\n".join(lines)
+
+
+def _shown(event: JourneyEvent) -> dict[str, Any]:
+    """What a timeline line says of an event: the decision's gist, not its whole plan."""
+    if isinstance(event, Decided):
+        gist = {"practice": event.practice, "status": event.status, "reason": event.reason}
+        gist["via"] = event.via.value
+        return gist | ({"resumed": True} if event.resumed else {})
+    return event.details()
 
 
 def _one_line(value: object) -> str:
@@ -367,7 +377,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
             writer.writeheader()
             for journey in journeys:
                 row = journey_json(journey, events=False)
-                row["events"] = " ".join(e.kind.value for e in journey.events)
+                row["events"] = " ".join(e.name for e in journey.events)
                 writer.writerow(row)
     if args.output is not None:
         print(f"{len(journeys)} calls written to {args.output}", file=sys.stderr)

@@ -21,8 +21,9 @@ from coverage_engine.cli.routing_cmds import EXIT_FINDING, EXIT_OK, EXIT_USAGE, 
 from coverage_engine.config import CoverageConfig
 from coverage_engine.config.model import LAST_DAY, check_day_in_range
 from coverage_engine.config.text import show
+from coverage_engine.journey import Journey
 from coverage_engine.logs import mask_caller
-from coverage_engine.records.model import Journey, JourneyFilter
+from coverage_engine.records.model import JourneyFilter
 from coverage_engine.records.sqlite import RecordStore, StoreError, records_path
 from coverage_engine.replay import Change, RecordedCall, ReplayReport, replay
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from coverage_engine import wire
 from coverage_engine.ami.client import ENV_USER as AMI_USER_ENV
 from coverage_engine.ami.client import AmiError, AmiSettings
 from coverage_engine.ari import AriSettings
@@ -119,7 +120,7 @@ def ari_settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> A
         url=args.ari_url or environ.get(ENV_URL) or "http://127.0.0.1:8088/ari",
         username=args.ari_user or environ.get(ENV_USER) or "coverage-engine",
         password=password,
-        app=args.ari_app or environ.get(ENV_APP) or "coverage-engine",
+        app=args.ari_app or environ.get(ENV_APP) or wire.APP,
     )
 
 

@@ -833,7 +833,7 @@ class DefaultRoute(Frozen):
     short_name: ShortName = "COVERAGE"
 
 
-class Engine(Frozen):
+class EngineSection(Frozen):
     """Settings of the live engine that are not per practice."""
 
     default_route: DefaultRoute
@@ -876,7 +876,7 @@ class CoverageConfig(Frozen):
     version: Annotated[int, AfterValidator(_check_version)] = 1
     # How a number without a country code is read (3125550100 -> +13125550100).
     default_region: Annotated[str, AfterValidator(_check_region)] = "US"
-    engine: Engine
+    engine: EngineSection
     trunks: tuple[SafeName, ...] = ()
     records: Records | None = None
     practices: Annotated[dict[Ident, Practice], BeforeValidator(ids_from_keys)] = Field(

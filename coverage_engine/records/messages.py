@@ -17,19 +17,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from coverage_engine.message import Message, MessageFields, Urgency
-from coverage_engine.records.model import JourneyEvent
-from coverage_engine.records.sqlite import _dt, _insert_event, _transaction, _ts
-from coverage_engine.records.vocabulary import EventKind
-
-MESSAGE_EVENTS = frozenset(
-    {
-        EventKind.MESSAGE_TAKEN,
-        EventKind.MESSAGE_CORRECTED,
-        EventKind.DISPOSITION,
-        EventKind.MESSAGE_ACKNOWLEDGED,
-    }
+from coverage_engine.journey import (
+    Disposition,
+    EventKind,
+    MessageAcknowledged,
+    MessageCorrected,
+    MessageEvent,
+    MessageTaken,
+    Stamped,
+    event_class,
+    parse_event,
 )
+from coverage_engine.message import Message, MessageFields, Urgency
+from coverage_engine.records.sqlite import _dt, _insert_event, _transaction, _ts
+
+MESSAGE_EVENTS = frozenset(k for k in EventKind if issubclass(event_class(k), MessageEvent))
 
 
 class MessageError(Exception):
@@ -177,7 +179,7 @@ class MessageStore:
 
     def _take(self, info: CallInfo, fields: MessageFields, by: str, at: datetime) -> Message:
         content = fields.to_json()
-        self._event(info.call_id, at, EventKind.MESSAGE_TAKEN, {"version": 1, "by": by, **content})
+        self._event(info.call_id, at, MessageTaken(by, content, version=1))
         self._disposition(info.call_id, at, fields, by, 1)
         self._conn.execute(
             "INSERT INTO messages (call_id, practice, version, taken_at, taken_by, updated_at, "
@@ -219,12 +221,8 @@ class MessageStore:
         if not changes:
             return current
         version = current.version + 1
-        self._event(
-            current.call_id,
-            at,
-            EventKind.MESSAGE_CORRECTED,
-            {"version": version, "by": by, "changes": changes, "fields": fields.to_json()},
-        )
+        corrected = MessageCorrected(by, version, changes, fields.to_json())
+        self._event(current.call_id, at, corrected)
         if "disposition" in changes or "disposition_note" in changes:
             self._disposition(current.call_id, at, fields, by, version)
         self._conn.execute(
@@ -247,16 +245,11 @@ class MessageStore:
     def _disposition(
         self, call_id: str, at: datetime, fields: MessageFields, by: str, version: int
     ) -> None:
-        details = {
-            "disposition": fields.disposition.value,
-            "note": fields.disposition_note,
-            "by": by,
-            "version": version,
-        }
-        self._event(call_id, at, EventKind.DISPOSITION, details)
+        disposition = Disposition(fields.disposition.value, by, version, fields.disposition_note)
+        self._event(call_id, at, disposition)
 
-    def _event(self, call_id: str, at: datetime, kind: EventKind, details: dict[str, Any]) -> None:
-        _insert_event(self._conn, call_id, JourneyEvent(at, kind, details))
+    def _event(self, call_id: str, at: datetime, event: MessageEvent) -> None:
+        _insert_event(self._conn, call_id, Stamped(at, event))
 
     def mark_read(self, call_id: str, *, by: str, at: datetime) -> None:
         """The first time someone at the practice opens it: unread becomes read."""
@@ -275,7 +268,7 @@ class MessageStore:
                 raise NoSuchMessage(f"call {call_id} has no message")
             if current.acknowledged_at is not None:
                 return current
-            self._event(call_id, at, EventKind.MESSAGE_ACKNOWLEDGED, {"by": by, "via": via})
+            self._event(call_id, at, MessageAcknowledged(by, via))
             self._conn.execute(
                 "UPDATE messages SET acknowledged_at = ?, acknowledged_by = ?, "
                 "read_at = COALESCE(read_at, ?), read_by = COALESCE(read_by, ?) "
@@ -286,7 +279,7 @@ class MessageStore:
         assert saved is not None
         return saved
 
-    def history(self, call_id: str) -> list[JourneyEvent]:
+    def history(self, call_id: str) -> list[Stamped]:
         """The message events of a call, oldest first: every version, kept."""
         kinds = sorted(k.value for k in MESSAGE_EVENTS)
         marks = ", ".join("?" for _ in kinds)
@@ -295,7 +288,7 @@ class MessageStore:
             "ORDER BY id",
             (call_id, *kinds),
         )
-        return [JourneyEvent(_dt(at), EventKind(kind), json.loads(d)) for at, kind, d in rows]
+        return [Stamped(_dt(at), parse_event(kind, json.loads(d))) for at, kind, d in rows]
 
     def list(self, where: MessageFilter) -> list[Message]:
         """Messages matching `where`, newest first."""

@@ -1,54 +1,11 @@
-"""What a call's record holds: the journey and its ordered events (read side)."""
+"""Which journeys to read: the filter of `calls list`, `calls export` and the report."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 
-from coverage_engine.records.vocabulary import EventKind, Outcome
-
-
-@dataclass(frozen=True, slots=True)
-class JourneyEvent:
-    """One thing that happened on a call, with when and the details that explain it."""
-
-    at: datetime
-    kind: EventKind
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Journey:
-    """One call from the moment it entered the application to its end.
-
-    `call_id` is Asterisk's linkedid: it survives transfers and names every leg
-    the engine created for the call. `practice`, `status`, `reason` and `plan`
-    come from the `decided` event; they are empty until the routing decision.
-    `outcome` is None while the call is in progress.
-    """
-
-    call_id: str
-    did: str
-    caller_number: str
-    caller_name: str
-    started_at: datetime
-    practice: str = ""
-    status: str = ""  # "open" / "closed" at the instant of the decision
-    reason: str = ""
-    plan: Mapping[str, Any] | None = None
-    ended_at: datetime | None = None
-    outcome: Outcome | None = None
-    answered_by: str | None = None
-    time_to_person: timedelta | None = None
-    talk_time: timedelta | None = None
-    events: tuple[JourneyEvent, ...] = ()
-
-    @property
-    def in_progress(self) -> bool:
-        """Whether the journey has not been finished yet."""
-        return self.outcome is None
+from coverage_engine.journey import Journey, Outcome
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,8 +31,15 @@ from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 
-from coverage_engine.records.model import Journey
-from coverage_engine.records.vocabulary import ONCALL_MISSED, EventKind, Outcome
+from coverage_engine.journey import (
+    Journey,
+    MessageAcknowledged,
+    MessageCorrected,
+    MessageTaken,
+    OncallDialing,
+    OncallMissed,
+    Outcome,
+)
 
 SERVICE_LEVEL_THRESHOLD = timedelta(seconds=30)
 
@@ -72,14 +79,14 @@ def escalated(journey: Journey) -> bool:
     """Whether the primary on-call doctor was missed and the backup then dialed."""
     primary_missed = False
     dialing: str | None = None
-    for event in journey.events:
-        if event.kind is EventKind.ONCALL_DIALING:
-            role = event.details.get("role")
-            if role == "backup" and primary_missed:
-                return True
-            dialing = str(role) if role else None
-        elif event.kind in ONCALL_MISSED and dialing == "primary":
-            primary_missed = True
+    for stamped in journey.events:
+        match stamped.event:
+            case OncallDialing(role=role):
+                if role == "backup" and primary_missed:
+                    return True
+                dialing = role
+            case OncallMissed() if dialing == "primary":
+                primary_missed = True
     return False
 
 
@@ -136,13 +143,14 @@ class PracticeReport:
             "calls": self.calls,
             "after_hours": self.after_hours,
             "after_hours_share": self.after_hours_share,
-            "answered_by_staff": self.answered_by_staff,
-            "answered_by_operator": self.answered_by_operator,
-            "answered_by_oncall": self.answered_by_oncall,
+            # Counts by outcome carry the outcome's own name.
+            Outcome.ANSWERED_BY_STAFF.value: self.answered_by_staff,
+            Outcome.ANSWERED_BY_OPERATOR.value: self.answered_by_operator,
+            Outcome.ANSWERED_BY_ONCALL.value: self.answered_by_oncall,
             "abandoned": self.abandoned,
             "abandonment_rate": self.abandonment_rate,
-            "failed_over_to_dialplan": self.failed_over,
-            "unknown_did_routed": self.unknown_did,
+            Outcome.FAILED_OVER_TO_DIALPLAN.value: self.failed_over,
+            Outcome.UNKNOWN_DID_ROUTED.value: self.unknown_did,
             "errors": self.errors,
             "in_progress": self.in_progress,
             "median_time_to_person_s": _seconds(self.median_time_to_person),
@@ -184,16 +192,17 @@ def build_report(
 def message_urgency(journey: Journey) -> str | None:
     """The urgency of the call's message as last saved, or None when no message was taken."""
     urgency: str | None = None
-    for event in journey.events:
-        if event.kind is EventKind.MESSAGE_TAKEN:
-            urgency = str(event.details.get("urgency", ""))
-        elif event.kind is EventKind.MESSAGE_CORRECTED:
-            urgency = str(event.details.get("fields", {}).get("urgency", urgency))
+    for stamped in journey.events:
+        match stamped.event:
+            case MessageTaken(fields=fields):
+                urgency = str(fields.get("urgency", ""))
+            case MessageCorrected(fields=fields):
+                urgency = str(fields.get("urgency", urgency))
     return urgency
 
 
 def _acknowledged(journey: Journey) -> bool:
-    return any(e.kind is EventKind.MESSAGE_ACKNOWLEDGED for e in journey.events)
+    return any(isinstance(e.event, MessageAcknowledged) for e in journey.events)
 
 
 def _unknown_did(journey: Journey) -> bool:

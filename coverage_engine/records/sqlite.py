@@ -35,18 +35,17 @@ from typing import Any
 
 import structlog
 
-from coverage_engine.records.model import Journey, JourneyEvent, JourneyFilter
-from coverage_engine.records.reached import outcome_reached
-from coverage_engine.records.recorder import (
-    Ack,
-    AddEvent,
-    FinishJourney,
-    RecorderBase,
-    RecordError,
-    StartJourney,
-    Write,
+from coverage_engine.journey import (
+    Ended,
+    EngineRestarted,
+    Journey,
+    Outcome,
+    Stamped,
+    parse_event,
 )
-from coverage_engine.records.vocabulary import EventKind, Outcome
+from coverage_engine.records.model import JourneyFilter
+from coverage_engine.records.reached import outcome_reached
+from coverage_engine.records.recorder import Ack, RecorderBase, RecordError, Write, folded
 
 log = structlog.get_logger(__name__)
 
@@ -265,7 +264,7 @@ _JOURNEY_COLUMNS = (
 )
 
 
-def _journey(row: Sequence[Any], events: tuple[JourneyEvent, ...] = ()) -> Journey:
+def _journey(row: Sequence[Any], events: tuple[Stamped, ...] = ()) -> Journey:
     (call_id, practice, did, number, name, started, ended, status, reason, plan, outcome,
      answered_by, ttp, talk) = row  # fmt: skip
     return Journey(
@@ -317,7 +316,7 @@ class RecordStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _events(self, call_id: str) -> tuple[JourneyEvent, ...]:
+    def _events(self, call_id: str) -> tuple[Stamped, ...]:
         return _read_events(self._conn, call_id)
 
     def get(self, call_id: str) -> Journey | None:
@@ -399,91 +398,90 @@ class RecordStore:
             return
         reached = outcome_reached(journey.events)
         last = journey.events[-1] if journey.events else None
-        ttp = reached.answered_at - journey.started_at if reached.answered_at else None
-        details = {
-            "outcome_reached": reached.outcome.value,
-            "last_event": last.kind.value if last else None,
-            "last_event_at": _ts(last.at) if last else None,
-        }
-        _insert_event(self._conn, call_id, JourneyEvent(now, EventKind.ENGINE_RESTARTED, details))
-        close = FinishJourney(call_id, now, reached.outcome, reached.answered_by, ttp)
-        _apply(self._conn, close)
+        restarted = EngineRestarted(
+            reached.outcome, last.name if last else None, last.at if last else None
+        )
+        for event in (restarted, Ended(reached.outcome, reached.answered_by)):
+            write = Write(call_id, Stamped(now, event))
+            journey = _store(self._conn, journey, write)
 
 
 # -- the write side ---------------------------------------------------------------------
 
 
-def _insert_event(conn: sqlite3.Connection, call_id: str, event: JourneyEvent) -> None:
+def _insert_event(conn: sqlite3.Connection, call_id: str, stamped: Stamped) -> None:
     conn.execute(
         "INSERT INTO events (call_id, at, kind, details) VALUES (?, ?, ?, ?)",
-        (call_id, _ts(event.at), event.kind.value, json.dumps(event.details, default=str)),
+        (
+            call_id,
+            _ts(stamped.at),
+            stamped.name,
+            json.dumps(stamped.event.details(), default=str),
+        ),
     )
+
+
+def _columns(journey: Journey) -> tuple[Any, ...]:
+    """The journey's folded state as its row's columns (after the call id)."""
+    return (
+        journey.practice,
+        journey.status,
+        journey.reason,
+        json.dumps(journey.plan) if journey.plan is not None else None,
+        _ts(journey.ended_at) if journey.ended_at else None,
+        journey.outcome.value if journey.outcome else None,
+        journey.answered_by,
+        _ms(journey.time_to_person),
+        _ms(journey.talk_time),
+    )
+
+
+def _load(conn: sqlite3.Connection, call_id: str) -> Journey | None:
+    """The journey's row (without its events): all the fold needs to go on."""
+    row = conn.execute(
+        f"SELECT {_JOURNEY_COLUMNS} FROM journeys WHERE call_id = ?",  # noqa: S608 (constant)
+        (call_id,),
+    ).fetchone()
+    return None if row is None else _journey(row)
+
+
+def _store(conn: sqlite3.Connection, current: Journey | None, write: Write) -> Journey:
+    """Fold `write` into `current`; store the event and the new columns (in a transaction)."""
+    after = folded(current, write)
+    if current is None:
+        conn.execute(
+            "INSERT INTO journeys (call_id, did, caller_number, caller_name, started_at, "
+            "practice, status, reason, plan, ended_at, outcome, answered_by, "
+            "time_to_person_ms, talk_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                after.call_id,
+                after.did,
+                after.caller_number,
+                after.caller_name,
+                _ts(after.started_at),
+                *_columns(after),
+            ),
+        )
+    elif _columns(after) != _columns(current):
+        conn.execute(
+            "UPDATE journeys SET practice = ?, status = ?, reason = ?, plan = ?, ended_at = ?, "
+            "outcome = ?, answered_by = ?, time_to_person_ms = ?, talk_ms = ? WHERE call_id = ?",
+            (*_columns(after), write.call_id),
+        )
+    _insert_event(conn, write.call_id, write.stamped)
+    return after
 
 
 def _apply(conn: sqlite3.Connection, write: Write) -> None:
     """Apply one write inside the caller's transaction."""
-    if isinstance(write, StartJourney):
-        try:
-            conn.execute(
-                "INSERT INTO journeys (call_id, did, caller_number, caller_name, started_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (write.call_id, write.did, write.caller_number, write.caller_name, _ts(write.at)),
-            )
-        except sqlite3.IntegrityError as exc:
-            raise RecordError(f"journey {write.call_id} already exists") from exc
-        _insert_event(conn, write.call_id, write.received())
-        return
-    if (
-        conn.execute("SELECT 1 FROM journeys WHERE call_id = ?", (write.call_id,)).fetchone()
-        is None
-    ):
-        raise RecordError(f"no journey {write.call_id}")
-    if isinstance(write, AddEvent):
-        _insert_event(conn, write.call_id, write.event)
-        if write.event.kind == EventKind.DECIDED:
-            plan = write.event.details
-            conn.execute(
-                "UPDATE journeys SET practice = ?, status = ?, reason = ?, plan = ? "
-                "WHERE call_id = ?",
-                (
-                    str(plan.get("practice") or ""),
-                    str(plan.get("status") or ""),
-                    str(plan.get("reason") or ""),
-                    json.dumps(plan),
-                    write.call_id,
-                ),
-            )
-            if plan.get("resumed"):
-                # A restarted engine took the call on again: in progress once more.
-                conn.execute(
-                    "UPDATE journeys SET outcome = NULL, ended_at = NULL WHERE call_id = ?",
-                    (write.call_id,),
-                )
-        return
-    started_at, events = _started_and_events(conn, write.call_id)
-    ttp, talk = write.durations(started_at, events)
-    _insert_event(conn, write.call_id, write.ended())
-    conn.execute(
-        "UPDATE journeys SET ended_at = ?, outcome = ?, answered_by = ?, "
-        "time_to_person_ms = ?, talk_ms = ? WHERE call_id = ?",
-        (_ts(write.at), write.outcome.value, write.answered_by, _ms(ttp), _ms(talk), write.call_id),
-    )
+    _store(conn, _load(conn, write.call_id), write)
 
 
-def _started_and_events(
-    conn: sqlite3.Connection, call_id: str
-) -> tuple[datetime, tuple[JourneyEvent, ...]]:
-    (started,) = conn.execute(
-        "SELECT started_at FROM journeys WHERE call_id = ?", (call_id,)
-    ).fetchone()
-    return _dt(started), _read_events(conn, call_id)
-
-
-def _read_events(conn: sqlite3.Connection, call_id: str) -> tuple[JourneyEvent, ...]:
+def _read_events(conn: sqlite3.Connection, call_id: str) -> tuple[Stamped, ...]:
     rows = conn.execute(
         "SELECT at, kind, details FROM events WHERE call_id = ? ORDER BY id", (call_id,)
     )
-    return tuple(JourneyEvent(_dt(at), EventKind(kind), json.loads(d)) for at, kind, d in rows)
+    return tuple(Stamped(_dt(at), parse_event(kind, json.loads(d))) for at, kind, d in rows)
 
 
 class _Stop:

@@ -28,6 +28,7 @@ from aiohttp import web
 from coverage_engine.ami.presence import DeviceState, Member, Presence
 from coverage_engine.changes import ChangeService
 from coverage_engine.config.model import CoverageConfig, Practice
+from coverage_engine.journey import Journey
 from coverage_engine.logs import mask_caller
 from coverage_engine.message import (
     CORRECTION_WINDOW,
@@ -44,7 +45,7 @@ from coverage_engine.records.messages import (
     MessageFilter,
     NoSuchCall,
 )
-from coverage_engine.records.model import Journey, JourneyFilter
+from coverage_engine.records.model import JourneyFilter
 from coverage_engine.web import changes_api
 from coverage_engine.web.access import AccessEntry, Action
 from coverage_engine.web.accounts import LoginThrottle, Role, Session, User, verify_password
@@ -768,7 +769,7 @@ async def api_call(request: web.Request) -> web.Response:
             "outcome": j.outcome.value if j.outcome else None,
             "answered_by": j.answered_by,
             "events": [
-                {"at": e.at.isoformat(), "kind": e.kind.value, "details": dict(e.details)}
+                {"at": e.at.isoformat(), "kind": e.name, "details": e.event.details()}
                 for e in j.events
             ],
             "earlier_calls": [
@@ -1037,7 +1038,7 @@ async def message_page(request: web.Request) -> web.Response:
             {
                 **_message_json(message),
                 "history": [
-                    {"at": e.at.isoformat(), "kind": e.kind.value, "details": dict(e.details)}
+                    {"at": e.at.isoformat(), "kind": e.name, "details": e.event.details()}
                     for e in versions
                 ],
             }

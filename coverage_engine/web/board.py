@@ -15,28 +15,26 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from coverage_engine.records.vocabulary import ONCALL_MISSED, EventKind
-
-
-class Event(Protocol):
-    """A journey event as the board reads it: its kind is plain text, so a kind this
-    console does not know yet (from a newer engine) passes through harmlessly."""
-
-    @property
-    def at(self) -> datetime: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def details(self) -> Mapping[str, Any]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class RawEvent:
-    """A journey event read back from the store, kind unparsed."""
-
-    at: datetime
-    kind: str
-    details: Mapping[str, Any]
+from coverage_engine.journey import (
+    AnnouncementPlayed,
+    Bridged,
+    CalleeHungUp,
+    CallerHungUp,
+    Decided,
+    Ended,
+    EngineRestarted,
+    OncallAnswered,
+    OncallConfirmed,
+    OncallDialing,
+    OncallMissed,
+    OperatorAnswered,
+    OperatorsSkipped,
+    QueueEntered,
+    QueueTimeout,
+    StaffRinging,
+    Stamped,
+)
+from coverage_engine.plan import StepKind
 
 
 class Directory(Protocol):
@@ -76,72 +74,59 @@ class LiveCall:
     last_event_at: datetime | None = None
     ended: bool = False
 
-    def apply(self, event: Event) -> LiveCall:
-        """The call after `event`."""
-        kind, d = str(event.kind), event.details
-        call = replace(self, last_event_at=event.at)
-        if kind == EventKind.DECIDED:
-            return replace(
-                call,
-                practice=str(d.get("practice") or ""),
-                status=str(d.get("status") or ""),
-                phase="starting",
-            )
-        if kind == EventKind.ANNOUNCEMENT_PLAYED:
-            return replace(call, phase="starting", announcement=True)
-        if kind == EventKind.STAFF_RINGING:
-            return replace(
-                call, phase="ringing", target=str(d.get("target", "")), target_kind="staff"
-            )
-        if kind == EventKind.QUEUE_ENTERED:
-            return replace(
-                call, phase="in queue", target=str(d.get("queue", "")), target_kind="operators"
-            )
-        if kind in (EventKind.QUEUE_TIMEOUT, EventKind.OPERATORS_SKIPPED):
-            return replace(call, phase="escalating", target="", target_kind="")
-        if kind == EventKind.OPERATOR_ANSWERED:
-            phone = operator_phone(str(d.get("member", "")))
-            return replace(
-                call,
-                phase="with operator",
-                target=phone,
-                target_kind="operators",
-                operator_phone=phone,
-                answered_at=call.answered_at or event.at,
-            )
-        if kind == EventKind.ONCALL_DIALING:
-            return replace(
-                call, phase="ringing", target=str(d.get("doctor", "")), target_kind="oncall"
-            )
-        if kind == "oncall_answered":  # the doctor picked up; the press-1 prompt plays
-            return replace(
-                call,
-                phase="confirming",
-                target=str(d.get("doctor", call.target)),
-                target_kind="oncall",
-            )
-        if kind in ONCALL_MISSED:
-            return replace(call, phase="escalating")
-        if kind == EventKind.ONCALL_CONFIRMED:
-            return replace(call, phase="connecting", target=str(d.get("doctor", call.target)))
-        if kind == EventKind.BRIDGED:
-            target_kind = str(d.get("kind", call.target_kind))
-            target = str(d.get("target", call.target))
-            if target_kind.startswith("operator"):
-                target = operator_phone(target)
-            return replace(
-                call,
-                phase="with operator" if target_kind.startswith("operator") else "talking",
-                target=target or call.target,
-                target_kind=target_kind,
-                answered_at=call.answered_at or event.at,
-            )
-        if kind in (EventKind.CALLER_HUNG_UP, EventKind.CALLEE_HUNG_UP):
-            return replace(call, phase="ending")
-        if kind == EventKind.ENDED:
-            return replace(call, ended=True, phase="ended")
-        if kind == EventKind.ENGINE_RESTARTED:
-            return replace(call, phase="resuming")
+    def apply(self, stamped: Stamped) -> LiveCall:
+        """The call after one more journey event (a kind this console does not know changes
+        nothing: it reads as `Unrecognised`)."""
+        call = replace(self, last_event_at=stamped.at)
+        match stamped.event:
+            case Decided(practice=practice, status=status):
+                return replace(call, practice=practice, status=status, phase="starting")
+            case AnnouncementPlayed():
+                return replace(call, phase="starting", announcement=True)
+            case StaffRinging(target=target):
+                return replace(call, phase="ringing", target=target, target_kind=StepKind.STAFF)
+            case QueueEntered(target=queue):
+                return replace(call, phase="in queue", target=queue, target_kind=StepKind.OPERATORS)
+            case QueueTimeout() | OperatorsSkipped():
+                return replace(call, phase="escalating", target="", target_kind="")
+            case OperatorAnswered(member=member):
+                phone = operator_phone(member)
+                return replace(
+                    call,
+                    phase="with operator",
+                    target=phone,
+                    target_kind=StepKind.OPERATORS,
+                    operator_phone=phone,
+                    answered_at=call.answered_at or stamped.at,
+                )
+            case OncallDialing(doctor=doctor):
+                return replace(call, phase="ringing", target=doctor, target_kind=StepKind.ONCALL)
+            case OncallAnswered(doctor=doctor):  # the doctor picked up; the press-1 prompt plays
+                return replace(
+                    call,
+                    phase="confirming",
+                    target=doctor or call.target,
+                    target_kind=StepKind.ONCALL,
+                )
+            case OncallMissed():
+                return replace(call, phase="escalating")
+            case OncallConfirmed(doctor=doctor):
+                return replace(call, phase="connecting", target=doctor or call.target)
+            case Bridged(step_kind=kind, target=target):
+                operators = kind is StepKind.OPERATORS
+                return replace(
+                    call,
+                    phase="with operator" if operators else "talking",
+                    target=(operator_phone(target) if operators else target) or call.target,
+                    target_kind=kind,
+                    answered_at=call.answered_at or stamped.at,
+                )
+            case CallerHungUp() | CalleeHungUp():
+                return replace(call, phase="ending")
+            case Ended():
+                return replace(call, ended=True, phase="over")
+            case EngineRestarted():
+                return replace(call, phase="resuming")
         return call
 
     def label(self, names: Directory) -> str:
@@ -196,7 +181,7 @@ def start(
     return LiveCall(call_id, caller_number, caller_name, did, started_at)
 
 
-def fold(call: LiveCall, events: Iterable[Event]) -> LiveCall:
+def fold(call: LiveCall, events: Iterable[Stamped]) -> LiveCall:
     """`call` after each of `events` in order."""
     for event in events:
         call = call.apply(event)

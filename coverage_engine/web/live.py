@@ -23,9 +23,16 @@ from pathlib import Path
 
 import structlog
 
+from coverage_engine.journey import (
+    Ended,
+    EngineRestarted,
+    MessageEvent,
+    Received,
+    Stamped,
+    parse_event,
+)
 from coverage_engine.records.sqlite import _dt, _ts, open_database
-from coverage_engine.records.vocabulary import EventKind
-from coverage_engine.web.board import LiveCall, RawEvent, start
+from coverage_engine.web.board import LiveCall, start
 
 log = structlog.get_logger("coverage_engine.web")
 
@@ -128,12 +135,11 @@ class LiveSource:
             changed = self._apply(conn, call_id, _event(at, kind, details)) or changed
         return changed
 
-    def _apply(self, conn: sqlite3.Connection, call_id: str, event: RawEvent) -> bool:
+    def _apply(self, conn: sqlite3.Connection, call_id: str, event: Stamped) -> bool:
         call = self.calls.get(call_id)
         if call is None:
-            if event.kind in (EventKind.ENDED, EventKind.ENGINE_RESTARTED) or (
-                event.kind.startswith(("message_", "disposition"))
-            ):
+            # An end, or what the console writes after it, opens no call on the board.
+            if isinstance(event.event, Ended | EngineRestarted | MessageEvent):
                 return False
             row = conn.execute(
                 "SELECT caller_number, caller_name, did, started_at FROM journeys "
@@ -146,7 +152,7 @@ class LiveSource:
             call = start(
                 call_id, caller_number=number, caller_name=name, did=did, started_at=_dt(started)
             )
-            if event.kind is not EventKind.RECEIVED:
+            if not isinstance(event.event, Received):
                 # Resumed by another engine (or we started in the middle): replay its events.
                 call = self._replay(conn, call)
         call = call.apply(event)
@@ -162,12 +168,12 @@ class LiveSource:
             (call.call_id, self._last_id),
         ):
             event = _event(at, kind, details)
-            if event.kind == EventKind.ENDED:
+            if isinstance(event.event, Ended):
                 call = replace(call, ended=False)  # reopened: a restarted engine took it on
                 continue
             call = call.apply(event)
         return call
 
 
-def _event(at: str, kind: str, details: str) -> RawEvent:
-    return RawEvent(_dt(at), kind, json.loads(details))
+def _event(at: str, kind: str, details: str) -> Stamped:
+    return Stamped(_dt(at), parse_event(kind, json.loads(details)))

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from coverage_engine.journey import EventKind
 from coverage_lab.engine_process import EngineProcess
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -247,25 +248,25 @@ def _set_operators(sandbox: Any, *, logged_in: bool) -> None:
 
 
 _WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "decided": lambda e: f"the engine decided: {e.get('status')} ({e.get('reason')})",
-    "announcement_played": lambda e: "the caller heard the emergency announcement",
-    "staff_ringing": lambda e: f"rang the {e.get('label') or e.get('target')}",
-    "queue_entered": lambda e: (
+    EventKind.DECIDED: lambda e: f"the engine decided: {e.get('status')} ({e.get('reason')})",
+    EventKind.ANNOUNCEMENT_PLAYED: lambda e: "the caller heard the emergency announcement",
+    EventKind.STAFF_RINGING: lambda e: f"rang the {e.get('label') or e.get('target')}",
+    EventKind.QUEUE_ENTERED: lambda e: (
         f"put the caller in the operator queue (up to {e.get('max_wait')} s)"
     ),
-    "operators_skipped": lambda e: f"skipped the operator queue: {e.get('reason')}",
-    "queue_timeout": lambda e: f"no operator took the call ({e.get('status')})",
-    "operator_answered": lambda e: f"an operator answered ({e.get('member')})",
-    "oncall_dialing": lambda e: f"rang {e.get('label') or e.get('doctor')}",
-    "oncall_no_answer": lambda e: f"{e.get('doctor')} did not answer",
-    "oncall_busy": lambda e: f"{e.get('doctor')} was busy",
-    "oncall_declined": lambda e: f"{e.get('doctor')} declined",
-    "oncall_not_confirmed": lambda e: (
+    EventKind.OPERATORS_SKIPPED: lambda e: f"skipped the operator queue: {e.get('reason')}",
+    EventKind.QUEUE_TIMEOUT: lambda e: f"no operator took the call ({e.get('status')})",
+    EventKind.OPERATOR_ANSWERED: lambda e: f"an operator answered ({e.get('member')})",
+    EventKind.ONCALL_DIALING: lambda e: f"rang {e.get('label') or e.get('doctor')}",
+    EventKind.ONCALL_NO_ANSWER: lambda e: f"{e.get('doctor')} did not answer",
+    EventKind.ONCALL_BUSY: lambda e: f"{e.get('doctor')} was busy",
+    EventKind.ONCALL_DECLINED: lambda e: f"{e.get('doctor')} declined",
+    EventKind.ONCALL_NOT_CONFIRMED: lambda e: (
         f"{e.get('doctor')}'s phone answered but nobody pressed 1 (a voicemail): hung up on it"
     ),
-    "oncall_confirmed": lambda e: f"{e.get('doctor')} pressed 1 to accept",
-    "bridged": lambda e: f"bridged the caller with {e.get('target')}",
-    "ended": lambda e: f"call ended: {e.get('outcome')}",
+    EventKind.ONCALL_CONFIRMED: lambda e: f"{e.get('doctor')} pressed 1 to accept",
+    EventKind.BRIDGED: lambda e: f"bridged the caller with {e.get('target')}",
+    EventKind.ENDED: lambda e: f"call ended: {e.get('outcome')}",
 }
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import aiohttp
 
-from coverage_engine.records import record
+from coverage_engine.journey import EventKind, Received, parse_event
 from coverage_engine.records.sqlite import SqliteRecorder
 from coverage_engine.web.accounts import Role
 from coverage_engine.web.db import ConsoleDb
@@ -39,7 +39,7 @@ from tests.unit.console_support import write_config
 PASSWORD = "benchmark passphrase"
 # The phases a call moves through, as journey events.
 STEPS: list[tuple[str, dict[str, Any], str]] = [
-    ("queue_entered", {"queue": "answering"}, "in queue"),
+    ("queue_entered", {"target": "answering", "max_wait": 90}, "in queue"),
     ("queue_timeout", {"status": "TIMEOUT"}, "escalating"),
     ("oncall_dialing", {"doctor": "nguyen", "role": "primary"}, "ringing"),
     ("oncall_not_confirmed", {"doctor": "nguyen"}, "escalating"),
@@ -93,25 +93,9 @@ async def calls(
         for i, call_id in enumerate(ids):
             now = datetime.now(UTC)
             caller = f"+1555{i:07d}"
-            record(
-                recorder,
-                call_id,
-                "received",
-                {"did": "+13125550100", "caller": caller, "name": "BENCH CALLER"},
-                at=now,
-            )
-            record(
-                recorder,
-                call_id,
-                "decided",
-                {
-                    "practice": "maple-grove",
-                    "status": "closed",
-                    "reason": "after hours",
-                    "steps": [],
-                },
-                at=now,
-            )
+            recorder.write(call_id, now, Received("+13125550100", caller, "BENCH CALLER"))
+            decided = {"practice": "maple-grove", "status": "closed", "reason": "after hours"}
+            recorder.write(call_id, now, parse_event(EventKind.DECIDED, decided))
         await asyncio.wrap_future(recorder.flush())
         step = dict.fromkeys(ids, 0)
         deadline = time.monotonic() + seconds
@@ -120,7 +104,7 @@ async def calls(
             call_id = rng.choice(ids)
             kind, details, phase = STEPS[step[call_id] % len(STEPS)]
             step[call_id] += 1
-            ack = record(recorder, call_id, kind, details, at=datetime.now(UTC))
+            ack = recorder.write(call_id, datetime.now(UTC), parse_event(kind, details))
             await asyncio.wrap_future(ack)
             written[(call_id, phase)] = time.monotonic()
             events += 1

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from selenium.webdriver.common.keys import Keys
 
+from coverage_engine.journey import EventKind
 from coverage_engine.records.sqlite import RecordStore
-from coverage_engine.records.vocabulary import EventKind
 from coverage_lab.browser import Browser, ConsoleProcess
 from tests.unit.console_support import NIGHT, PASSWORD, place_call
 
@@ -48,7 +48,7 @@ def journey_kinds(console: ConsoleProcess, call_id: str) -> list[EventKind]:
     with RecordStore.open(records(console)) as store:
         journey = store.get(call_id)
     assert journey is not None
-    return [e.kind for e in journey.events]
+    return [EventKind(e.name) for e in journey.events]
 
 
 def test_a_wrong_password_shows_an_error_and_the_right_one_opens_the_board(
@@ -103,12 +103,12 @@ def test_a_call_appears_live_and_the_screen_pop_takes_a_message_by_keyboard_alon
     with RecordStore.open(records(console)) as store:
         journey = store.get("c2")
     assert journey is not None
-    (taken,) = [e for e in journey.events if e.kind is EventKind.MESSAGE_TAKEN]
-    assert taken.details["patient_name"] == "Jane Junior"
-    assert taken.details["reason"] == "Ear pain since dinner."
-    assert taken.details["patient_dob"] == "2018-05-04"
-    assert taken.details["callback"] == "+15550001111"
-    assert taken.details["urgency"] == "routine"
+    (taken,) = [e for e in journey.events if e.name == EventKind.MESSAGE_TAKEN]
+    assert taken.event.details()["patient_name"] == "Jane Junior"
+    assert taken.event.details()["reason"] == "Ear pain since dinner."
+    assert taken.event.details()["patient_dob"] == "2018-05-04"
+    assert taken.event.details()["callback"] == "+15550001111"
+    assert taken.event.details()["urgency"] == "routine"
 
 
 def test_staff_find_the_message_unread_and_acknowledge_it(

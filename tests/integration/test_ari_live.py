@@ -102,8 +102,8 @@ async def test_asterisk_error_answers_map_onto_the_error_tree(
     start = await inbound(events, call)
     channel_id = start.channel.id
     assert await client.get_variable(channel_id, "COVERAGE_NOT_SET") is None
-    await client.set_variable(channel_id, "COVERAGE_STEP", "2")
-    assert await client.get_variable(channel_id, "COVERAGE_STEP") == "2"
+    await client.set_variable(channel_id, "COVERAGE_TRIED", "oncall/patel")
+    assert await client.get_variable(channel_id, "COVERAGE_TRIED") == "oncall/patel"
     await client.create_bridge("live-test-bridge")
     try:
         with pytest.raises(ResourceGone):

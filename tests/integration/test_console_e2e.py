@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.keys import Keys
 
-from coverage_engine.records.vocabulary import EventKind
+from coverage_engine.journey import EventKind
 from coverage_engine.web.accounts import Role
 from coverage_engine.web.db import ConsoleDb
 from coverage_lab.browser import Browser, free_port, unavailable, wait_http

@@ -18,8 +18,15 @@ import pytest
 
 from coverage_engine import routing
 from coverage_engine.config import load_config
+from coverage_engine.journey import (
+    Bridged,
+    EventKind,
+    Journey,
+    OperatorAnswered,
+    OperatorsSkipped,
+)
 from coverage_engine.plan import StepKind
-from coverage_engine.records import EventKind, Journey, JourneyFilter
+from coverage_engine.records import JourneyFilter
 from coverage_engine.records.sqlite import RecordStore, records_path
 from coverage_lab.ari_http import AriCredentials
 from coverage_lab.phones import (
@@ -67,7 +74,7 @@ class EngineProcess:
         while True:
             with RecordStore.open(self.records) as store:
                 found = store.journeys(JourneyFilter(caller=caller), events=True)
-            done = found and any(e.kind is until for e in found[0].events)
+            done = found and any(e.name == until for e in found[0].events)
             if done or time.monotonic() > deadline:
                 assert len(found) == 1, found
                 return found[0]
@@ -186,10 +193,11 @@ def test_with_nobody_logged_in_a_closed_call_goes_straight_to_the_doctor(
     assert doctor_call.answered
     assert doctor_call.digits == "1"
     journey = engine.journey_of(call.caller, until=EventKind.BRIDGED)
-    assert "operators skipped: no operator logged in to queue answering" in journey.reason
-    assert EventKind.QUEUE_ENTERED not in [e.kind for e in journey.events]
-    (bridged,) = [e for e in journey.events if e.kind is EventKind.BRIDGED]
-    assert (bridged.details["kind"], bridged.details["target"]) == ("oncall", doctor)
+    (skipped,) = [e.event for e in journey.events if isinstance(e.event, OperatorsSkipped)]
+    assert skipped.reason == "no operator logged in to queue answering"
+    assert EventKind.QUEUE_ENTERED not in [e.name for e in journey.events]
+    (bridged,) = [e.event for e in journey.events if isinstance(e.event, Bridged)]
+    assert (bridged.step_kind, bridged.target) == (StepKind.ONCALL, doctor)
 
 
 def test_with_one_operator_logged_in_the_operator_answers_and_sees_the_practice(
@@ -220,8 +228,8 @@ def test_with_one_operator_logged_in_the_operator_answers_and_sees_the_practice(
     assert plays, "the whisper prompt was not played"
     assert all("<PJSIP/operator1-" in line for line in plays), plays
     journey = engine.journey_of(call.caller, until=EventKind.OPERATOR_ANSWERED)
-    (answered,) = [e for e in journey.events if e.kind is EventKind.OPERATOR_ANSWERED]
-    assert answered.details["member"] == "PJSIP/operator1"
+    (answered,) = [e.event for e in journey.events if isinstance(e.event, OperatorAnswered)]
+    assert answered.member == "PJSIP/operator1"
 
 
 def test_operators_who_log_out_while_the_doctor_rings_are_skipped_before_the_queue(
@@ -251,9 +259,9 @@ def test_operators_who_log_out_while_the_doctor_rings_are_skipped_before_the_que
     assert backup_call.answered
     journey = engine.journey_of(call.caller, until=EventKind.BRIDGED)
     assert "operators skipped" not in journey.reason
-    kinds_seen = [e.kind for e in journey.events]
+    kinds_seen = [e.name for e in journey.events]
     assert EventKind.QUEUE_ENTERED not in kinds_seen
-    (skipped,) = [e for e in journey.events if e.kind is EventKind.OPERATORS_SKIPPED]
-    assert skipped.details["reason"] == "no operator logged in to queue answering"
-    (bridged,) = [e for e in journey.events if e.kind is EventKind.BRIDGED]
-    assert (bridged.details["kind"], bridged.details["target"]) == ("oncall", backup)
+    (skipped,) = [e.event for e in journey.events if isinstance(e.event, OperatorsSkipped)]
+    assert skipped.reason == "no operator logged in to queue answering"
+    (bridged,) = [e.event for e in journey.events if isinstance(e.event, Bridged)]
+    assert (bridged.step_kind, bridged.target) == (StepKind.ONCALL, backup)

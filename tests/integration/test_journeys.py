@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from coverage_engine.records import Journey, Outcome
+from coverage_engine.journey import Journey, Outcome
 from coverage_engine.records.report import escalated
 from coverage_lab.ari_http import AriCredentials, ari_delete_quietly, ari_get
 from coverage_lab.engine_process import EngineProcess
@@ -98,7 +98,7 @@ def recorded(
         assert journey.answered_by in answered_by
     else:
         assert journey.answered_by == answered_by
-    assert " ".join(k.value for k in kinds(journey)) == " ".join(events.split())
+    assert " ".join(kinds(journey)) == " ".join(events.split())
     assert journey.caller_number == call.caller
     return journey
 
@@ -270,7 +270,7 @@ def test_closed_queue_wait_expires_then_primary_presses_1(
     assert call.wait(timeout=30).ended_by == "remote"
     recorded(engine, call, Outcome.ANSWERED_BY_ONCALL, "nguyen",
              "received decided announcement_played queue_entered queue_timeout oncall_dialing "
-             "oncall_confirmed bridged callee_hung_up ended")
+             "oncall_answered oncall_confirmed bridged callee_hung_up ended")
 
 
 def test_primary_answers_but_never_presses_1_so_backup_does(
@@ -294,7 +294,8 @@ def test_primary_answers_but_never_presses_1_so_backup_does(
     journey = recorded(
         engine, call, Outcome.ANSWERED_BY_ONCALL, "okafor",
         "received decided announcement_played queue_entered queue_timeout oncall_dialing "
-        "oncall_not_confirmed oncall_dialing oncall_confirmed bridged callee_hung_up ended")
+        "oncall_answered oncall_not_confirmed oncall_dialing oncall_answered oncall_confirmed "
+        "bridged callee_hung_up ended")
     assert escalated(journey)  # the report counts it: primary missed -> backup
 
 
@@ -318,7 +319,8 @@ def test_lakeside_closed_goes_to_on_call_first(
     assert any('"LFM: ' in shown for shown in shown_to(phones, "ruiz"))
     assert call.wait(timeout=30).ended_by == "remote"
     recorded(engine, call, Outcome.ANSWERED_BY_ONCALL, "ruiz",
-             "received decided oncall_dialing oncall_confirmed bridged callee_hung_up ended")
+             "received decided oncall_dialing oncall_answered oncall_confirmed bridged "
+             "callee_hung_up ended")
 
 
 def test_primary_and_backup_fail_so_the_operators_answer(
@@ -435,7 +437,8 @@ def test_engine_killed_while_caller_queued_then_restarted_caller_reaches_a_perso
     # One journey across the crash: closed by the restart, then carried on to the doctor.
     recorded(engine, call, Outcome.ANSWERED_BY_ONCALL, "nguyen",
              "received decided announcement_played queue_entered engine_restarted ended "
-             "decided queue_timeout oncall_dialing oncall_confirmed bridged callee_hung_up ended")
+             "decided queue_timeout oncall_dialing oncall_answered oncall_confirmed bridged "
+             "callee_hung_up ended")
 
 
 class DroppingProxy:
@@ -587,7 +590,8 @@ def test_lakeside_primary_voicemail_so_backup_presses_1(
     assert call.wait(timeout=30).ended_by == "remote"
     journey = recorded(
         engine, call, Outcome.ANSWERED_BY_ONCALL, "chen",
-        "received decided oncall_dialing oncall_not_confirmed oncall_dialing oncall_confirmed "
+        "received decided oncall_dialing oncall_answered oncall_not_confirmed oncall_dialing "
+        "oncall_answered oncall_confirmed "
         "bridged callee_hung_up ended")
     assert escalated(journey)
 

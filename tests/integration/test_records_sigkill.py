@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from coverage_engine.records import EventKind, Outcome
+from coverage_engine.journey import EventKind, Outcome
 from coverage_lab.ari_http import AriCredentials
 from coverage_lab.engine_process import EngineProcess
 from coverage_lab.phones import CallerHandle, Phones, never_answers

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
-from coverage_engine.records import record
+from coverage_engine.journey import EventKind, Received, parse_event
 from coverage_engine.records.sqlite import SqliteRecorder
 from coverage_engine.web.accounts import Role
 from coverage_engine.web.db import ConsoleDb
@@ -80,11 +80,11 @@ def place_call(
     """Write a call's journey as the engine would: received, decided, then `events`."""
     recorder, _ = SqliteRecorder.open(records, now=at)
     try:
-        record(recorder, call_id, "received", {"did": did, "caller": caller, "name": name}, at=at)
+        recorder.write(call_id, at, Received(did, caller, name))
         decided = {"practice": practice, "status": "closed", "reason": "after hours", "steps": []}
-        record(recorder, call_id, "decided", decided, at=at)
+        recorder.write(call_id, at, parse_event(EventKind.DECIDED, decided))
         for offset, (kind, details) in enumerate(events or [], start=1):
-            record(recorder, call_id, kind, details, at=at + timedelta(seconds=offset))
+            recorder.write(call_id, at + timedelta(seconds=offset), parse_event(kind, details))
         recorder.flush().result(timeout=10)
     finally:
         recorder.close()

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+import structlog
 
 from coverage_engine.agi.protocol import (
     AgiHangup,
@@ -19,8 +20,10 @@ from coverage_engine.agi.protocol import (
 )
 from coverage_engine.agi.route import RouteHandler, caller_of, did_of, plan_variables
 from coverage_engine.agi.server import AgiServer
+from coverage_engine.clock import FrozenClock
+from coverage_engine.journey import Decided, EventKind, OperatorsSkipped, Via
 from coverage_engine.plan import Plan, Step, StepKind
-from coverage_engine.records import EventKind, MemoryRecorder
+from coverage_engine.records import MemoryRecorder
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 
@@ -84,7 +87,7 @@ async def served() -> AsyncIterator[tuple[int, MemoryRecorder, list[tuple[str, s
 
     recorder = MemoryRecorder()
     server = AgiServer(
-        {"route": RouteHandler(decide, lambda: NOW, recorder)},
+        {"route": RouteHandler(decide, FrozenClock(NOW), recorder)},
         header_timeout=0.5,
         session_timeout=2,
     )
@@ -130,7 +133,10 @@ async def test_route_records_the_journey_start_and_decision(
         "closed",
         "maple-grove",
     )
-    assert [e.kind for e in journey.events] == [EventKind.RECEIVED, EventKind.DECIDED]
+    assert [e.name for e in journey.events] == [EventKind.RECEIVED, EventKind.DECIDED]
+    decided = journey.events[1].event
+    assert isinstance(decided, Decided)
+    assert decided.via is Via.FASTAGI
 
 
 async def test_did_argument_wins_over_extension_and_is_filtered(
@@ -200,7 +206,7 @@ async def test_a_routing_failure_answers_error_so_the_dialplan_takes_its_safety_
     def broken(_at: datetime, _did: str, _caller: str) -> Plan:
         raise RuntimeError("bug")
 
-    server = AgiServer({"route": RouteHandler(broken, lambda: NOW)})
+    server = AgiServer({"route": RouteHandler(broken, FrozenClock(NOW))})
     _, port = await server.start("127.0.0.1", 0)
     try:
         assert await play_asterisk(port, env()) == {"COVERAGE_STATUS": "error"}
@@ -258,3 +264,40 @@ def test_plan_variables_of_an_unknown_caller() -> None:
     assert caller_of(request) == ("", "")
     assert did_of(request) == "+16085550142"
     assert plan_variables(CLOSED)[-1] == ("COVERAGE_STATUS", "closed")
+
+
+async def test_an_operators_step_nobody_can_answer_is_left_out_and_says_why() -> None:
+    """With nobody logged in, the early queue is not offered; the final one always is."""
+    recorder = MemoryRecorder()
+    handler = RouteHandler(
+        lambda _at, _did, _caller: CLOSED,
+        FrozenClock(NOW),
+        recorder,
+        operators_check=lambda _practice, queue: f"no operator logged in to queue {queue}",
+    )
+    server = AgiServer({"route": handler}, header_timeout=0.5, session_timeout=2)
+    _, port = await server.start("127.0.0.1", 0)
+    try:
+        variables = await play_asterisk(port, env())
+    finally:
+        await server.close()
+    assert variables["COVERAGE_STEPS"] == "2"
+    assert [variables[f"COVERAGE_STEP_{n}_KIND"] for n in (1, 2)] == ["oncall", "operators"]
+    assert variables["COVERAGE_REASON"] == "closed: outside office hours"
+    journey = recorder.get("1764212400.1")
+    assert journey is not None
+    assert journey.events[-1].event == OperatorsSkipped(
+        0, "answering", "no operator logged in to queue answering"
+    )
+
+
+async def test_the_callers_number_is_masked_in_the_service_log_however_it_is_written(
+    served: tuple[int, MemoryRecorder, list[tuple[str, str]]],
+) -> None:
+    """A caller id the carrier wrote with words and dashes still shows only its last digits."""
+    port, _, _ = served
+    with structlog.testing.capture_logs() as logs:
+        await play_asterisk(port, env(agi_callerid="caller-555-123-4567"))
+    (decided,) = [e for e in logs if e["event"] == "agi.decided"]
+    assert decided["caller"] == "caller-***-***-4567"
+    assert "555-123" not in repr(logs)

@@ -11,13 +11,13 @@ import pytest
 
 from coverage_engine.ami.client import (
     AmiActionFailed,
+    AmiConnected,
+    AmiDisconnected,
     AmiLoginFailed,
     AmiMessage,
     AmiSettings,
     AmiTimeout,
     AmiUnavailable,
-    Connected,
-    Disconnected,
     PanoramiskAmi,
     read_secret,
 )
@@ -220,21 +220,21 @@ def test_settings_repr_never_shows_the_secret() -> None:
 
 def test_connected_notice_is_a_plain_value() -> None:
     """Notices compare by value, so tests and the tracker can match on them."""
-    assert Connected() == Connected()
+    assert AmiConnected() == AmiConnected()
     assert AmiMessage({"Event": "X"}).name == "X"
 
 
 async def test_a_dropped_connection_is_reported_and_followed_by_a_fresh_login() -> None:
-    """Asterisk restarting: Disconnected, then panoramisk logs in again and Connected follows."""
+    """Asterisk restarting: disconnected, then panoramisk logs in again and a connect follows."""
     async with ami_server() as (fake, port):
         ami = await PanoramiskAmi.connect(settings(port))
         try:
-            assert await asyncio.wait_for(ami.notices.get(), 1) == Connected()
+            assert await asyncio.wait_for(ami.notices.get(), 1) == AmiConnected()
             for writer in fake.writers:
                 writer.close()
-            assert await asyncio.wait_for(ami.notices.get(), 2) == Disconnected()
+            assert await asyncio.wait_for(ami.notices.get(), 2) == AmiDisconnected()
             # panoramisk retries after its reconnect delay (2 s) and logs in again.
-            assert await asyncio.wait_for(ami.notices.get(), 5) == Connected()
+            assert await asyncio.wait_for(ami.notices.get(), 5) == AmiConnected()
             assert [a["Action"] for a in fake.seen].count("Login") == 2
         finally:
             await ami.close()

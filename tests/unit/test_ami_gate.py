@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
-from coverage_engine.ami.gate import PresenceGate, gate_plan, skip_reason
+from coverage_engine.ami.gate import PresenceGate, skip_reason
 from coverage_engine.ami.presence import Presence, QueueAvailability, snapshot
-from coverage_engine.plan import Plan, Step, StepKind
 
 Q = "answering"
 
@@ -75,49 +72,3 @@ def test_gate_uses_current_presence_and_the_practice_limit() -> None:
     assert gate.skip_reason("maple-grove", Q) == (
         "1 caller(s) already waiting in queue answering (the practice allows 1)"
     )
-
-
-class Always:
-    """A gate that gives the same answer for every queue."""
-
-    def __init__(self, reason: str | None) -> None:
-        self.reason = reason
-
-    def skip_reason(self, practice_id: str, queue: str) -> str | None:
-        return self.reason
-
-
-def closed_plan() -> Plan:
-    return Plan(
-        "maple-grove",
-        "Maple Grove Pediatrics",
-        "MGP",
-        "closed",
-        "closed: night",
-        steps=(
-            Step(StepKind.OPERATORS, Q, Q, 90),
-            Step(StepKind.ONCALL, "patel", "PJSIP/patel", 25, confirm=True),
-            Step(StepKind.OPERATORS, Q, Q, 90),
-        ),
-    )
-
-
-def test_nobody_available_sends_the_caller_straight_to_the_doctor_and_says_why() -> None:
-    """With the gate saying skip, the first operators step goes and the reason is recorded."""
-    plan = gate_plan(closed_plan(), Always("no operator logged in to queue answering"))
-    assert [s.kind for s in plan.steps] == [StepKind.ONCALL, StepKind.OPERATORS]
-    assert plan.reason == (
-        "closed: night; operators skipped: no operator logged in to queue answering"
-    )
-
-
-def test_the_last_operators_step_is_never_skipped() -> None:
-    """The final safety-net step stays even when nobody is logged in."""
-    only = replace(closed_plan(), steps=(Step(StepKind.OPERATORS, Q, Q, 90),))
-    assert gate_plan(only, Always("no operator logged in")) == only
-
-
-def test_an_available_queue_leaves_the_plan_untouched() -> None:
-    """When operators can answer, the plan is exactly the routing core's plan."""
-    plan = closed_plan()
-    assert gate_plan(plan, Always(None)) is plan

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from coverage_engine.ami.client import Disconnected
+from coverage_engine.ami.client import AmiDisconnected
 from coverage_engine.ami.presence import QueueAvailability
 from coverage_engine.ami.tracker import PresenceTracker
 from coverage_lab.fake_ami import FakeAmi
@@ -55,7 +55,7 @@ async def test_a_disconnect_forgets_and_the_next_login_resyncs(
     """While AMI is down availability is unknown; after login the snapshot is fetched again."""
     ami, tracker = running
     await ami.queue_add(Q, "PJSIP/operator1", "operator1")
-    ami.notices.put_nowait(Disconnected())
+    ami.notices.put_nowait(AmiDisconnected())
     await until(tracker, None)
     ami.login()
     async with asyncio.timeout(2):

@@ -32,7 +32,7 @@ from coverage_engine.ari import (
     StreamItem,
     UnknownEvent,
 )
-from coverage_engine.ari.client import AriClient, mask_digits
+from coverage_engine.ari.client import AriClient
 from coverage_lab.fake_ari import DialOutcome, FakeAri
 
 T = TypeVar("T")
@@ -187,6 +187,18 @@ async def test_dial_right_after_create_waits_for_the_leg_to_enter_the_app(
     dials = fake.requests_to("POST", "/channels/leg-1/dial")
     assert len(dials) > 1
     assert fake.channels["leg-1"].data["state"] in ("Ringing", "Up")
+
+
+async def test_a_leg_that_never_enters_the_app_fails_its_dial_within_the_bound(
+    fake: FakeAri, ari: AriClient
+) -> None:
+    """The 409 retry gives up within stasis_entry_wait after a handful of tries, not forever."""
+    fake.stasis_entry_delay = 30
+    await ari.create_channel("PJSIP/dr-patel", channel_id="leg-1", app_args=["leg"])
+    with pytest.raises(ResourceConflict, match="not in Stasis"):
+        await ari.dial("leg-1", ring_seconds=5)
+    # Pauses doubling from 5 ms within the 1 s bound: eight tries at the most.
+    assert 2 <= len(fake.requests_to("POST", "/channels/leg-1/dial")) <= 8
 
 
 @pytest.mark.parametrize(("outcome", "cause"), [("busy", 17), ("noanswer", 19)])
@@ -478,7 +490,7 @@ async def test_logs_carry_neither_the_password_nor_full_numbers(fake: FakeAri) -
             await asyncio.sleep(0.3)
     text = repr(logs)
     assert settings.password not in text
-    assert "+15551234567" not in text
+    assert "5551234567" not in text
+    assert "PJSIP/***4567@carrier-out" in text  # the dial string, masked where it is logged
     assert "ari.connected" in text
-    assert mask_digits("PJSIP/+15551234567@carrier-out") == "PJSIP/+*******4567@carrier-out"
     assert settings.password not in repr(settings)

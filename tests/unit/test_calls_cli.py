@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from coverage_engine.cli import calls_cmds, main
-from coverage_engine.records import EventKind, Outcome, acknowledged
+from coverage_engine.journey import Bridged, Ended, EventKind, Outcome, Received, parse_event
+from coverage_engine.plan import StepKind
+from coverage_engine.records import acknowledged
 from coverage_engine.records.sqlite import RecordStore, SqliteRecorder, records_path
 
 MARCH = datetime(2026, 3, 10, 7, 30, tzinfo=UTC)
@@ -31,24 +33,19 @@ async def db(tmp_path: Path) -> Path:
     ]
     for call_id, at, practice, caller, outcome, ttp in calls:
         acks = [
-            rec.start(call_id, at=at, did="+15550100", caller_number=caller, caller_name="PAT"),
-            rec.event(
+            rec.write(call_id, at, Received("+15550100", caller, "PAT")),
+            rec.write(
                 call_id,
-                EventKind.DECIDED,
-                at=at,
-                details={"practice": practice, "status": "closed", "reason": "night"},
+                at,
+                parse_event(
+                    EventKind.DECIDED, {"practice": practice, "status": "closed", "reason": "night"}
+                ),
             ),
         ]
         if ttp is not None:
-            acks.append(
-                rec.event(
-                    call_id,
-                    EventKind.BRIDGED,
-                    at=at + timedelta(seconds=ttp),
-                    details={"kind": "operator", "target": "op1"},
-                )
-            )
-        acks.append(rec.finish(call_id, at=at + timedelta(seconds=90), outcome=outcome))
+            answered = at + timedelta(seconds=ttp)
+            acks.append(rec.write(call_id, answered, Bridged(StepKind.OPERATORS, "op1")))
+        acks.append(rec.write(call_id, at + timedelta(seconds=90), Ended(outcome)))
         await acknowledged(*acks)
     rec.close()
     return path

@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestServer
 
 from coverage_engine.clock import FrozenClock
 from coverage_engine.config import load_config
+from coverage_engine.journey import EventKind
 from coverage_engine.records.sqlite import RecordStore
-from coverage_engine.records.vocabulary import EventKind
 from coverage_engine.web.access import Action
 from coverage_engine.web.app import Console, build_app
 from coverage_engine.web.db import ConsoleDb
@@ -62,7 +62,7 @@ class Desk:
         with RecordStore.open(self.records) as store:
             journey = store.get(call_id)
         assert journey is not None
-        return [e.kind for e in journey.events]
+        return [EventKind(e.name) for e in journey.events]
 
     def access(self) -> list[Any]:
         db = ConsoleDb.open(self.records)
@@ -208,11 +208,11 @@ async def test_a_message_is_saved_on_the_journey_and_appears_in_the_practice_inb
     with RecordStore.open(desk.records) as store:
         journey = store.get("c1")
     assert journey is not None
-    taken = [e for e in journey.events if e.kind is EventKind.MESSAGE_TAKEN]
-    assert taken[0].details["reason"] == MESSAGE["reason"]
-    assert taken[0].details["by"] == "olivia"
+    taken = [e for e in journey.events if e.name == EventKind.MESSAGE_TAKEN]
+    assert taken[0].event.details()["reason"] == MESSAGE["reason"]
+    assert taken[0].event.details()["by"] == "olivia"
     assert [
-        e.details["disposition"] for e in journey.events if e.kind is EventKind.DISPOSITION
+        e.event.details()["disposition"] for e in journey.events if e.name == EventKind.DISPOSITION
     ] == ["message_for_office"]
     async with desk.client() as sam:
         await sign_in(sam, "sam")
@@ -229,8 +229,8 @@ async def test_a_message_is_saved_on_the_journey_and_appears_in_the_practice_inb
     with RecordStore.open(desk.records) as store:
         journey = store.get("c1")
     assert journey is not None
-    (ack,) = [e for e in journey.events if e.kind is EventKind.MESSAGE_ACKNOWLEDGED]
-    assert ack.details == {"by": "sam", "via": "console"}
+    (ack,) = [e for e in journey.events if e.name == EventKind.MESSAGE_ACKNOWLEDGED]
+    assert ack.event.details() == {"by": "sam", "via": "console"}
 
 
 @pytest.mark.parametrize(
@@ -362,9 +362,9 @@ async def test_a_correction_within_15_minutes_keeps_every_version_and_later_ones
     with RecordStore.open(desk.records) as store:
         journey = store.get("c1")
     assert journey is not None
-    (change,) = [e for e in journey.events if e.kind is EventKind.MESSAGE_CORRECTED]
-    assert change.details["changes"] == {"urgency": ["urgent", "emergency"]}
-    assert change.details["version"] == 2
+    (change,) = [e for e in journey.events if e.name == EventKind.MESSAGE_CORRECTED]
+    assert change.event.details()["changes"] == {"urgency": ["urgent", "emergency"]}
+    assert change.event.details()["version"] == 2
 
 
 async def test_the_stream_pops_a_call_up_for_the_operator_whose_phone_took_it(

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from coverage_engine.config import load_config
-from coverage_engine.web.board import LiveCall, RawEvent, fold, initials, start
+from coverage_engine.journey import Stamped, parse_event
+from coverage_engine.web.board import LiveCall, fold, initials, start
 from coverage_engine.web.practices import ConfigDirectory
 from tests.unit.console_support import NIGHT, ROOT
 
@@ -26,7 +27,10 @@ def call_after(*events: tuple[str, dict[str, Any]]) -> LiveCall:
     )
     return fold(
         call,
-        [RawEvent(NIGHT + timedelta(seconds=i), k, d) for i, (k, d) in enumerate(events, start=1)],
+        [
+            Stamped(NIGHT + timedelta(seconds=i), parse_event(k, d))
+            for i, (k, d) in enumerate(events, start=1)
+        ],
     )
 
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from coverage_engine.bootstrap import EngineParts, load_holder, run_engine
 from coverage_engine.clock import FrozenClock
-from coverage_engine.records import EventKind, Outcome
+from coverage_engine.journey import EventKind, Outcome
 from coverage_engine.records.sqlite import RecordStore
 from coverage_lab.fake_ari import FakeAri
 from tests.unit.test_run import bridged, config_in, until
@@ -57,7 +57,7 @@ async def test_a_front_desk_call_is_recorded_and_counted(tmp_path: Path) -> None
     assert journey.outcome is Outcome.ANSWERED_BY_STAFF
     assert journey.answered_by == "frontdesk-maple"
     assert (journey.caller_number, journey.did, journey.status) == (CALLER, MAPLE_DID, "open")
-    assert [e.kind for e in journey.events] == [
+    assert [e.name for e in journey.events] == [
         EventKind.RECEIVED,
         EventKind.DECIDED,
         EventKind.STAFF_RINGING,
@@ -86,7 +86,7 @@ async def test_a_call_left_open_by_a_stop_is_closed_by_the_next_start(tmp_path: 
         journey = store.get(caller)
     assert journey is not None
     assert (journey.outcome, journey.answered_by) == (Outcome.ANSWERED_BY_STAFF, "frontdesk-maple")
-    assert [e.kind for e in journey.events][-3:] == [
+    assert [e.name for e in journey.events][-3:] == [
         EventKind.BRIDGED,
         EventKind.ENGINE_RESTARTED,
         EventKind.ENDED,

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from coverage_engine.records import EventKind, Journey, Outcome
+from coverage_engine.journey import EventKind, Journey, Outcome
 from coverage_lab.engine_process import EngineProcess
 from coverage_lab.fake_ari import FakeAri
 from coverage_lab.records import kinds, wait_for_journey
@@ -66,7 +66,7 @@ async def test_sigkill_during_a_queued_call_loses_nothing_and_the_restart_closes
             resumed = await journey_when(
                 db, CALLER, lambda j: EventKind.ONCALL_DIALING in kinds(j)[len(closed.events) :]
             )
-            assert kinds(resumed)[len(closed.events)] is EventKind.DECIDED
+            assert kinds(resumed)[len(closed.events)] == EventKind.DECIDED
             assert resumed.outcome is None  # in progress again
         finally:
             await asyncio.to_thread(engine.stop)

@@ -16,6 +16,7 @@ from coverage_engine.logs import (
     bind_call,
     call_context,
     configure_logging,
+    mask_caller,
     mask_number,
     mask_phone_numbers,
 )
@@ -44,9 +45,15 @@ MASK_CASES: list[tuple[str, str]] = [
     ("sip:+15557654321@10.0.0.5", "sip:***4321@10.0.0.5"),
     ("PJSIP/+15557654321@carrier-out", "PJSIP/***4321@carrier-out"),
     ("caller_id=abc15557654321x", "caller_id=abc***4321x"),
+    ("caller-555-765-4321", "caller-***4321"),
+    ("caller-5557654321", "caller-***4321"),
+    ("x.5557654321", "x.***4321"),
+    ("+1-555-765-4321", "***4321"),
     # Not phone numbers: kept as they are so logs stay useful.
     ("linkedid 1700000000.12", "linkedid 1700000000.12"),
     ("PJSIP/trunk-00000012", "PJSIP/trunk-00000012"),
+    ("PJSIP/operator1-0000001a rang", "PJSIP/operator1-0000001a rang"),
+    ("leg 1700000000.12-r0a1b2c-leg1", "leg 1700000000.12-r0a1b2c-leg1"),
     ("on 2026-03-01T02:14:03+00:00", "on 2026-03-01T02:14:03+00:00"),
     ("holiday 2026-12-25", "holiday 2026-12-25"),
     ("at 2026-03-01 02:14:03", "at 2026-03-01 02:14:03"),
@@ -59,6 +66,23 @@ MASK_CASES: list[tuple[str, str]] = [
 def test_mask_number(text: str, masked: str) -> None:
     """Phone-number-like runs keep only their last four digits; ids, dates and IPs stay."""
     assert mask_number(text) == masked
+
+
+@pytest.mark.parametrize(
+    ("number", "masked"),
+    [
+        ("+13125559876", "+*******9876"),
+        ("5551234", "***1234"),
+        ("caller-555-123-4567", "caller-***-***-4567"),
+        ("123", "***"),
+        ("", ""),
+    ],
+)
+def test_mask_caller_keeps_only_the_last_four_digits_of_a_number_field(
+    number: str, masked: str
+) -> None:
+    """A field that is a caller's number shows its last four digits, however short or written."""
+    assert mask_caller(number) == masked
 
 
 def test_no_full_caller_number_reaches_the_log_output() -> None:

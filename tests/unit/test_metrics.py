@@ -1,4 +1,4 @@
-"""Prometheus metrics, fed by the journey writes and scraped over HTTP."""
+"""Prometheus metrics, counted from the live journeys and scraped over HTTP."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from coverage_engine.metrics import MeteredRecorder, Metrics, MetricsServerError, serve_metrics
-from coverage_engine.records import MemoryRecorder, Outcome, acknowledged, record
+from coverage_engine.journey import Bridged, Decided, Ended, Outcome, Received, Via
+from coverage_engine.journey.live import LiveJourneys
+from coverage_engine.metrics import Metrics, MetricsServerError, serve_metrics
+from coverage_engine.plan import Plan, StepKind
 
 T0 = datetime(2026, 3, 1, 2, 14, tzinfo=UTC)
 
@@ -24,40 +26,27 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
-async def _call(
-    rec: MeteredRecorder, call_id: str, answer_after: float | None, outcome: str
-) -> None:
-    at = T0
-    acks = [
-        record(rec, call_id, "received", {"did": "+15550100", "caller": "+15557654321"}, at=at),
-        record(rec, call_id, "decided", {"practice": "maple", "status": "closed"}, at=at),
-    ]
+PLAN = Plan("maple", "Maple Grove", "MGP", "closed", "after hours", ())
+
+
+def _call(live: LiveJourneys, call_id: str, answer_after: float | None, outcome: Outcome) -> None:
+    live.record(call_id, T0, Received("+15550100", "+15557654321"))
+    live.record(call_id, T0, Decided.of(PLAN, via=Via.ARI))
     if answer_after is not None:
-        acks.append(
-            record(
-                rec,
-                call_id,
-                "bridged",
-                {"kind": "oncall", "target": "patel"},
-                at=at + timedelta(seconds=answer_after),
-            )
-        )
-    end = {"outcome": outcome, "answered_by": None}
-    acks.append(record(rec, call_id, "ended", end, at=at + timedelta(seconds=100)))
-    await acknowledged(*acks)
+        answered = T0 + timedelta(seconds=answer_after)
+        live.record(call_id, answered, Bridged(StepKind.ONCALL, "patel"))
+    live.record(call_id, T0 + timedelta(seconds=100), Ended(outcome))
 
 
 async def test_metrics_are_scraped_over_http() -> None:
     """The endpoint on 127.0.0.1 serves calls by outcome, time to a person and engine state."""
     metrics = Metrics()
-    memory = MemoryRecorder()
-    rec = MeteredRecorder(memory, metrics)
-    await _call(rec, "c1", 12, "answered_by_oncall")
-    await _call(rec, "c2", 40, "answered_by_oncall")
-    await _call(rec, "c3", None, "abandoned_while_ringing")
-    await acknowledged(
-        rec.start("c4", at=T0, did="+15550100", caller_number="+15557654321")
-    )  # still ringing
+    live = LiveJourneys()
+    metrics.watch(live)
+    _call(live, "c1", 12, Outcome.ANSWERED_BY_ONCALL)
+    _call(live, "c2", 40, Outcome.ANSWERED_BY_ONCALL)
+    _call(live, "c3", None, Outcome.ABANDONED_WHILE_RINGING)
+    live.record("c4", T0, Received("+15550100", "+15557654321"))  # still ringing
     metrics.count_calls_in_progress(lambda: 1)
     metrics.set_ari_connected(True)
     metrics.config_reloaded(ok=True)
@@ -88,24 +77,23 @@ async def test_metrics_are_scraped_over_http() -> None:
     assert got[("coverage_config_reloads_total", (("result", "failure"),))] == 1
     assert got[("coverage_routing_decision_seconds_count", ())] == 1
     assert "5557654321" not in text
-    # The wrapped recorder got every write.
-    journey = memory.get("c1")
-    assert journey is not None
-    assert journey.outcome is Outcome.ANSWERED_BY_ONCALL
+    assert [j.call_id for j in live.calls()] == ["c4"]
 
 
-async def test_a_call_picked_up_after_a_restart_is_counted_without_a_practice() -> None:
-    """Finishing a call this process never started still counts its outcome."""
+def test_a_call_taken_on_after_a_restart_is_counted_without_its_time_to_person() -> None:
+    """A call this process did not see arrive counts its outcome; its start is not ours."""
     metrics = Metrics()
-    memory = MemoryRecorder()
-    await acknowledged(memory.start("old", at=T0, did="1", caller_number="+15550001"))
-    rec = MeteredRecorder(memory, metrics)
-    await acknowledged(rec.finish("old", at=T0, outcome=Outcome.ANSWERED_BY_OPERATOR))
+    live = LiveJourneys()
+    metrics.watch(live)
+    resumed_at = T0 + timedelta(seconds=50)
+    live.record("old", resumed_at, Decided.of(PLAN, via=Via.ARI, resumed=True))
+    live.record("old", resumed_at + timedelta(seconds=5), Bridged(StepKind.ONCALL, "patel"))
+    live.record("old", resumed_at + timedelta(seconds=60), Ended(Outcome.ANSWERED_BY_ONCALL))
     got = samples(metrics.exposition().decode())
-    assert got[("coverage_calls_in_progress", ())] == 0
-    assert (
-        got[("coverage_calls_total", (("outcome", "answered_by_operator"), ("practice", "")))] == 1
-    )
+    maple = (("practice", "maple"),)
+    assert got[("coverage_calls_total", (("outcome", "answered_by_oncall"), *maple))] == 1
+    assert ("coverage_time_to_person_seconds_count", maple) not in got
+    assert live.calls() == []
 
 
 async def test_a_busy_port_is_a_clear_error() -> None:

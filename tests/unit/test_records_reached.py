@@ -7,17 +7,18 @@ from typing import Any
 
 import pytest
 
-from coverage_engine.records import EventKind, JourneyEvent, Outcome, outcome_reached
+from coverage_engine.journey import EventKind, Outcome, Stamped, parse_event
+from coverage_engine.records import outcome_reached
 
 T0 = datetime(2026, 3, 1, 2, 14, tzinfo=UTC)
 
 
-def _events(*specs: tuple[EventKind, dict[str, Any]]) -> list[JourneyEvent]:
-    return [JourneyEvent(T0 + timedelta(seconds=i), k, d) for i, (k, d) in enumerate(specs)]
+def _events(*specs: tuple[EventKind, dict[str, Any]]) -> list[Stamped]:
+    return [Stamped(T0 + timedelta(seconds=i), parse_event(k, d)) for i, (k, d) in enumerate(specs)]
 
 
 R = EventKind.RECEIVED
-CASES: list[tuple[str, list[JourneyEvent], Outcome, str | None]] = [
+CASES: list[tuple[str, list[Stamped], Outcome, str | None]] = [
     ("nothing but received", _events((R, {})), Outcome.ENGINE_ERROR, None),
     (
         "waiting in the operator queue",
@@ -64,9 +65,7 @@ CASES: list[tuple[str, list[JourneyEvent], Outcome, str | None]] = [
 @pytest.mark.parametrize(
     ("events", "outcome", "answered_by"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
-def test_outcome_reached(
-    events: list[JourneyEvent], outcome: Outcome, answered_by: str | None
-) -> None:
+def test_outcome_reached(events: list[Stamped], outcome: Outcome, answered_by: str | None) -> None:
     """Each event history closes with the outcome and the person it had reached."""
     reached = outcome_reached(events)
     assert (reached.outcome, reached.answered_by) == (outcome, answered_by)

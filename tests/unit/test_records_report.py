@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from coverage_engine.records import EventKind, Journey, JourneyEvent, Outcome
+from coverage_engine.journey import EventKind, Journey, Outcome, Stamped, parse_event
 from coverage_engine.records.report import Period, build_report, percentile
 
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # a Monday
@@ -29,15 +29,20 @@ class Spec:
 
 
 def journey(n: int, spec: Spec) -> Journey:
-    events = [JourneyEvent(spec.at, EventKind.RECEIVED, {})]
+    events = [Stamped(spec.at, parse_event(EventKind.RECEIVED, {}))]
     if spec.escalation:
         events += [
-            JourneyEvent(spec.at, EventKind.ONCALL_DIALING, {"doctor": "a", "role": "primary"}),
-            JourneyEvent(spec.at, EventKind.ONCALL_NO_ANSWER, {"doctor": "a"}),
+            Stamped(
+                spec.at, parse_event(EventKind.ONCALL_DIALING, {"doctor": "a", "role": "primary"})
+            ),
+            Stamped(spec.at, parse_event(EventKind.ONCALL_NO_ANSWER, {"doctor": "a"})),
         ]
         if spec.escalation == "backup":
             events.append(
-                JourneyEvent(spec.at, EventKind.ONCALL_DIALING, {"doctor": "b", "role": "backup"})
+                Stamped(
+                    spec.at,
+                    parse_event(EventKind.ONCALL_DIALING, {"doctor": "b", "role": "backup"}),
+                )
             )
     return Journey(
         call_id=f"c{n}",
@@ -177,8 +182,8 @@ def test_the_report_counts_messages_urgent_ones_by_their_last_version_and_acknow
     at = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
 
     def call(call_id: str, *events: tuple[EventKind, dict[str, object]]) -> Journey:
-        return Journey(call_id, "+1", "+15550000000", "", at, practice="maple",
-                       events=tuple(JourneyEvent(at, k, d) for k, d in events))  # fmt: skip
+        return Journey(call_id, at, "+1", "+15550000000", "", practice="maple",
+                       events=tuple(Stamped(at, parse_event(k, d)) for k, d in events))  # fmt: skip
 
     corrected = call(
         "a",

@@ -9,7 +9,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from coverage_engine.records import EventKind, Outcome
+from coverage_engine.journey import EventKind, Outcome
 from coverage_engine.records.sqlite import RecordStore, SqliteRecorder
 
 # The child starts calls and puts each in the operator queue as fast as it can,
@@ -19,7 +19,7 @@ CHILD = r"""
 import sys, threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from coverage_engine.records import EventKind
+from coverage_engine.journey import QueueEntered, Received
 from coverage_engine.records.sqlite import SqliteRecorder
 
 t0 = datetime(2026, 3, 1, 2, 14, tzinfo=UTC)
@@ -39,8 +39,8 @@ n = 0
 while True:
     n += 1
     at = t0 + timedelta(milliseconds=n)
-    rec.start(f"call-{n}", at=at, did="+15550100", caller_number="+15557654321")
-    ack = rec.event(f"call-{n}", EventKind.QUEUE_ENTERED, at=at, details={"queue": "ops"})
+    rec.write(f"call-{n}", at, Received("+15550100", "+15557654321"))
+    ack = rec.write(f"call-{n}", at, QueueEntered(0, "ops", 90))
     ack.add_done_callback(acked(n))
 """
 
@@ -76,7 +76,7 @@ def test_sigkill_loses_no_acknowledged_event_and_restart_closes_the_call(tmp_pat
     assert set(recovered) == set(journeys)
     for n in acked:
         journey = journeys[f"call-{n}"]
-        assert [e.kind for e in journey.events] == [
+        assert [e.name for e in journey.events] == [
             EventKind.RECEIVED,
             EventKind.QUEUE_ENTERED,
             EventKind.ENGINE_RESTARTED,

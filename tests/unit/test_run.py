@@ -70,13 +70,13 @@ async def test_open_call_reaches_the_front_desk_and_stop_leaves_it_connected(
         "+13125559876",
         None,
     )
-    assert [e.kind.value for e in journey.events] == [
+    assert [e.name for e in journey.events] == [
         "received",
         "decided",
         "staff_ringing",
         "bridged",
     ]
-    assert journey.events[-1].details["kind"] == "staff"
+    assert journey.events[-1].event.details()["kind"] == "staff"
 
 
 async def test_an_invalid_reload_keeps_the_old_routing(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from coverage_engine.ami.client import Ami, AmiSettings, AmiUnavailable
 from coverage_engine.bootstrap import EngineParts, load_holder, run_engine
 from coverage_engine.clock import FrozenClock
-from coverage_engine.engine import LoggingJourneySink
+from coverage_engine.journey.sink import NoSink
 from coverage_lab.fake_ami import FakeAmi
 from coverage_lab.fake_ari import FakeAri
 
@@ -37,14 +37,14 @@ async def first_move(fake_ami: FakeAmi | None) -> tuple[str, str]:
         return fake_ami
 
     async with FakeAri() as fake:
-        # No call records here (LoggingJourneySink): this test is about routing only.
+        # No call records here (NoSink): this test is about routing only.
         parts = EngineParts(
             CONFIG,
             fake.settings(),
             clock=FrozenClock(MONDAY_3AM),
             ami_settings=AMI,
             ami_factory=connect,
-            sink=LoggingJourneySink(),
+            sink=NoSink(),
         )
         stop = asyncio.Event()
         runner = asyncio.create_task(run_engine(parts, load_holder(parts), stop))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -10,15 +11,15 @@ import pytest
 from coverage_engine.callflow import Call, CallState, Hold, LegFailure, Phase
 from coverage_engine.callflow.commands import (
     Answer,
-    Bridge,
     CancelTimer,
     Command,
     ContinueInDialplan,
     CreateLeg,
     DestroyBridge,
     HangUp,
+    MakeBridge,
     Play,
-    RecordEvent,
+    Record,
     SetVariables,
     StartMoh,
     StartRinging,
@@ -29,16 +30,27 @@ from coverage_engine.callflow.commands import (
 )
 from coverage_engine.callflow.events import (
     CallerEntered,
-    CallerHungUp,
+    CallerGone,
     CommandFailed,
     DtmfReceived,
     Event,
-    LegAnswered,
+    LegEnteredApp,
     LegFailed,
-    OperatorAnswered,
-    PlaybackFinished,
+    LegUp,
+    OperatorConnected,
+    PlaybackEnded,
     QueueResult,
     TimerFired,
+)
+from coverage_engine.journey import (
+    Decided,
+    Ended,
+    EventKind,
+    Outcome,
+    Received,
+    StaffRinging,
+    Via,
+    event_class,
 )
 from coverage_engine.plan import Plan, Step, StepKind
 
@@ -82,20 +94,30 @@ def entered(plan: Plan, **kw: Any) -> CallerEntered:
     return CallerEntered(plan, "+13125559876", "Jane Doe", "+13125550100", **kw)
 
 
-def rec(record: str, **details: Any) -> RecordEvent:
-    return RecordEvent(record, details)
+def rec(name: str) -> str:
+    """A journey record in the tables below, by its event's name (details have own tests)."""
+    return name
 
 
-def names(commands: list[Command]) -> list[str]:
-    """Records are compared by name in the journey tables; their details have own tests."""
-    return [c.name if isinstance(c, RecordEvent) else repr(c) for c in commands]
+def names(commands: Sequence[Command | str]) -> list[str]:
+    """Commands as comparable text: records by their event's name."""
+    return [
+        c if isinstance(c, str) else c.event.name if isinstance(c, Record) else repr(c)
+        for c in commands
+    ]
 
 
-def expect(call: Call, event: Event, commands: list[Command], state: CallState) -> None:
+def expect(call: Call, event: Event, commands: Sequence[Command | str], state: CallState) -> None:
     """Feed one event; the commands (records by name) and the whole state must match."""
     got = call.handle(event)
     assert names(got) == names(commands)
     assert call.state == state
+
+
+def answer(call: Call, leg: str) -> list[Command]:
+    """Asterisk's two facts of an answered leg: it is in the application, and it is up."""
+    assert call.handle(LegEnteredApp(leg)) == []
+    return call.handle(LegUp(leg))
 
 
 def step_var(*tried: str) -> SetVariables:
@@ -103,8 +125,8 @@ def step_var(*tried: str) -> SetVariables:
     return SetVariables(C, (("COVERAGE_TRIED", ",".join(tried)),))
 
 
-OPEN_KEYS = ("staff/frontdesk-maple", "operators/answering#last")
-CLOSED_KEYS = ("operators/answering", "oncall/patel", "oncall/nguyen", "operators/answering#last")
+OPEN_KEYS = ("staff/frontdesk-maple", "operators/answering")
+CLOSED_KEYS = ("operators/answering", "oncall/patel", "oncall/nguyen", "operators/answering#2")
 
 
 ENTRY_VARS = SetVariables(
@@ -128,10 +150,10 @@ def test_open_front_desk_answers_and_is_bridged() -> None:
         call,
         entered(OPEN),
         [
-            Answer(C),
-            ENTRY_VARS,
             rec("received"),
             rec("decided"),
+            Answer(C),
+            ENTRY_VARS,
             step_var(*OPEN_KEYS[:1]),
             StartRinging(C),
             CreateLeg(
@@ -144,35 +166,40 @@ def test_open_front_desk_answers_and_is_bridged() -> None:
             Phase.RINGING, 0, "caller1-leg1", timer="ring:caller1-leg1", hold=Hold.RINGING, seq=1
         ),
     )
+    assert call.handle(LegEnteredApp("caller1-leg1")) == []
     expect(
         call,
-        LegAnswered("caller1-leg1"),
+        LegUp("caller1-leg1"),
         [
             CancelTimer("ring:caller1-leg1"),
             StopRinging(C),
-            Bridge("caller1-bridge", (C, "caller1-leg1")),
+            MakeBridge("caller1-bridge", (C, "caller1-leg1")),
             rec("bridged"),
         ],
         CallState(
-            Phase.BRIDGED,
+            Phase.TALKING,
             0,
             "caller1-leg1",
             bridge_id="caller1-bridge",
             answered_by="frontdesk-maple",
-            outcome="answered_by_staff",
+            outcome=Outcome.ANSWERED_BY_STAFF,
             seq=1,
+            leg_in_app=True,
+            leg_up=True,
         ),
     )
     expect(
         call,
-        CallerHungUp(),
+        CallerGone(),
         [
             HangUp("caller1-leg1"),
             DestroyBridge("caller1-bridge"),
             rec("caller_hung_up"),
             rec("ended"),
         ],
-        CallState(Phase.DONE, 0, answered_by="frontdesk-maple", outcome="answered_by_staff", seq=1),
+        CallState(
+            Phase.DONE, 0, answered_by="frontdesk-maple", outcome=Outcome.ANSWERED_BY_STAFF, seq=1
+        ),
     )
     assert call.finished
 
@@ -196,22 +223,26 @@ def test_open_front_desk_no_answer_goes_to_the_operator_queue() -> None:
     )
     expect(
         call,
-        OperatorAnswered("PJSIP/operator2"),
+        OperatorConnected("PJSIP/operator2"),
         [rec("operator_answered"), rec("bridged")],
         CallState(
             Phase.WITH_OPERATOR,
             1,
             answered_by="PJSIP/operator2",
-            outcome="answered_by_operator",
+            outcome=Outcome.ANSWERED_BY_OPERATOR,
             seq=1,
         ),
     )
     expect(
         call,
-        CallerHungUp(),
+        CallerGone(),
         [rec("caller_hung_up"), rec("ended")],
         CallState(
-            Phase.DONE, 1, answered_by="PJSIP/operator2", outcome="answered_by_operator", seq=1
+            Phase.DONE,
+            1,
+            answered_by="PJSIP/operator2",
+            outcome=Outcome.ANSWERED_BY_OPERATOR,
+            seq=1,
         ),
     )
 
@@ -223,17 +254,17 @@ def closed_call_in_queue() -> Call:
         call,
         entered(CLOSED),
         [
-            Answer(C),
-            ENTRY_VARS,
             rec("received"),
             rec("decided"),
+            Answer(C),
+            ENTRY_VARS,
             Play(C, "sound:coverage-engine/emergency-maple-grove", "caller1-pb1"),
         ],
         CallState(Phase.ANNOUNCING, playback_id="caller1-pb1", seq=1),
     )
     expect(
         call,
-        PlaybackFinished("caller1-pb1"),
+        PlaybackEnded("caller1-pb1"),
         [
             rec("announcement_played"),
             step_var(*CLOSED_KEYS[:1]),
@@ -241,7 +272,7 @@ def closed_call_in_queue() -> Call:
             TO_QUEUE,
             rec("queue_entered"),
         ],
-        CallState(Phase.QUEUED, 0, seq=1),
+        CallState(Phase.QUEUED, 0, seq=1, announced=True),
     )
     return call
 
@@ -261,16 +292,24 @@ def test_closed_queue_timeout_then_primary_presses_1() -> None:
             rec("oncall_dialing"),
         ],
         CallState(
-            Phase.RINGING, 1, "caller1-leg2", timer="ring:caller1-leg2", hold=Hold.MOH, seq=2
+            Phase.RINGING,
+            1,
+            "caller1-leg2",
+            timer="ring:caller1-leg2",
+            hold=Hold.MOH,
+            seq=2,
+            announced=True,
         ),
     )
+    assert call.handle(LegEnteredApp("caller1-leg2")) == []
     expect(
         call,
-        LegAnswered("caller1-leg2"),
+        LegUp("caller1-leg2"),
         [
             CancelTimer("ring:caller1-leg2"),
             Play("caller1-leg2", PROMPT, "caller1-pb3"),
             StartTimer("confirm:caller1-leg2", 15.0),
+            rec("oncall_answered"),
         ],
         CallState(
             Phase.CONFIRMING,
@@ -281,12 +320,15 @@ def test_closed_queue_timeout_then_primary_presses_1() -> None:
             hold=Hold.MOH,
             seq=3,
             prompts=1,
+            announced=True,
+            leg_in_app=True,
+            leg_up=True,
         ),
     )
     # The prompt repeats while the doctor thinks.
     expect(
         call,
-        PlaybackFinished("caller1-pb3"),
+        PlaybackEnded("caller1-pb3"),
         [Play("caller1-leg2", PROMPT, "caller1-pb4")],
         CallState(
             Phase.CONFIRMING,
@@ -297,6 +339,9 @@ def test_closed_queue_timeout_then_primary_presses_1() -> None:
             hold=Hold.MOH,
             seq=4,
             prompts=2,
+            announced=True,
+            leg_in_app=True,
+            leg_up=True,
         ),
     )
     expect(
@@ -307,24 +352,34 @@ def test_closed_queue_timeout_then_primary_presses_1() -> None:
             StopPlayback("caller1-pb4"),
             rec("oncall_confirmed"),
             StopMoh(C),
-            Bridge("caller1-bridge", (C, "caller1-leg2")),
+            MakeBridge("caller1-bridge", (C, "caller1-leg2")),
             rec("bridged"),
         ],
         CallState(
-            Phase.BRIDGED,
+            Phase.TALKING,
             1,
             "caller1-leg2",
             bridge_id="caller1-bridge",
             answered_by="patel",
-            outcome="answered_by_oncall",
+            outcome=Outcome.ANSWERED_BY_ONCALL,
             seq=4,
+            announced=True,
+            leg_in_app=True,
+            leg_up=True,
         ),
     )
     expect(
         call,
         LegFailed("caller1-leg2", LegFailure.GONE),
         [HangUp(C), DestroyBridge("caller1-bridge"), rec("callee_hung_up"), rec("ended")],
-        CallState(Phase.DONE, 1, answered_by="patel", outcome="answered_by_oncall", seq=4),
+        CallState(
+            Phase.DONE,
+            1,
+            answered_by="patel",
+            outcome=Outcome.ANSWERED_BY_ONCALL,
+            seq=4,
+            announced=True,
+        ),
     )
 
 
@@ -332,7 +387,7 @@ def test_primary_voicemail_never_presses_1_so_backup_is_dialed() -> None:
     """The press-1 rule: an answer without a 1 (a voicemail) is hung up and the backup is dialed."""
     call = closed_call_in_queue()
     call.handle(QueueResult("TIMEOUT"))
-    call.handle(LegAnswered("caller1-leg2"))
+    answer(call, "caller1-leg2")
     call.handle(DtmfReceived("caller1-leg2", "5"))  # not 1: ignored
     expect(
         call,
@@ -346,7 +401,13 @@ def test_primary_voicemail_never_presses_1_so_backup_is_dialed() -> None:
             rec("oncall_dialing"),
         ],
         CallState(
-            Phase.RINGING, 2, "caller1-leg4", timer="ring:caller1-leg4", hold=Hold.MOH, seq=4
+            Phase.RINGING,
+            2,
+            "caller1-leg4",
+            timer="ring:caller1-leg4",
+            hold=Hold.MOH,
+            seq=4,
+            announced=True,
         ),
     )
 
@@ -366,7 +427,7 @@ def test_doctor_leg_failure_is_recorded_by_cause(cause: LegFailure, record: str)
     call.handle(QueueResult("TIMEOUT"))
     got = call.handle(LegFailed("caller1-leg2", cause))
     assert names(got)[:2] == ["CancelTimer(name='ring:caller1-leg2')", record]
-    assert got[1] == RecordEvent(record, {"doctor": "patel", "cause": cause})
+    assert got[1] == Record(event_class(EventKind(record))(doctor="patel", cause=cause.value))
     assert call.state.step == 2
     assert call.state.leg_id == "caller1-leg3"
 
@@ -388,15 +449,21 @@ def test_primary_and_backup_fail_so_the_caller_goes_back_to_the_operators() -> N
             TO_QUEUE,
             rec("queue_entered"),
         ],
-        CallState(Phase.QUEUED, 3, seq=3),
+        CallState(Phase.QUEUED, 3, seq=3, announced=True),
     )
     # Even the final queue returns the caller (no operator logged in): the
     # dialplan's fallback context is the last safety net.
     expect(
         call,
         QueueResult("JOINEMPTY"),
-        [rec("queue_timeout"), ContinueInDialplan(C, "coverage-fallback"), rec("ended")],
-        CallState(Phase.DONE, 3, outcome="failed_over_to_dialplan", seq=3),
+        [
+            rec("queue_timeout"),
+            # The safety net must not repeat the announcement the caller heard.
+            SetVariables(C, (("COVERAGE_ANNOUNCED", "1"),)),
+            ContinueInDialplan(C, "coverage-fallback"),
+            rec("ended"),
+        ],
+        CallState(Phase.DONE, 3, outcome=Outcome.FAILED_OVER_TO_DIALPLAN, seq=3, announced=True),
     )
 
 
@@ -406,14 +473,14 @@ def test_caller_hangs_up_while_the_doctor_rings_tears_everything_down() -> None:
     call.handle(QueueResult("TIMEOUT"))
     expect(
         call,
-        CallerHungUp(),
+        CallerGone(),
         [
             CancelTimer("ring:caller1-leg2"),
             HangUp("caller1-leg2"),
             rec("caller_hung_up"),
             rec("ended"),
         ],
-        CallState(Phase.DONE, 1, outcome="abandoned_while_ringing", seq=2),
+        CallState(Phase.DONE, 1, outcome=Outcome.ABANDONED_WHILE_RINGING, seq=2, announced=True),
     )
     # Late news about the leg we hung up changes nothing.
     expect(call, LegFailed("caller1-leg2", LegFailure.GONE), [], call.state)
@@ -423,11 +490,13 @@ def test_caller_hangs_up_during_the_press_1_prompt() -> None:
     """The caller hangs up while the doctor hears the prompt: the doctor's leg is hung up."""
     call = closed_call_in_queue()
     call.handle(QueueResult("TIMEOUT"))
-    call.handle(LegAnswered("caller1-leg2"))
-    got = call.handle(CallerHungUp())
+    answer(call, "caller1-leg2")
+    got = call.handle(CallerGone())
     assert HangUp("caller1-leg2") in got
     assert CancelTimer("confirm:caller1-leg2") in got
-    assert call.state == CallState(Phase.DONE, 1, outcome="abandoned_while_ringing", seq=3)
+    assert call.state == CallState(
+        Phase.DONE, 1, outcome=Outcome.ABANDONED_WHILE_RINGING, seq=3, announced=True
+    )
 
 
 def test_caller_hangs_up_in_the_queue() -> None:
@@ -435,9 +504,9 @@ def test_caller_hangs_up_in_the_queue() -> None:
     call = closed_call_in_queue()
     expect(
         call,
-        CallerHungUp(),
+        CallerGone(),
         [rec("caller_hung_up"), rec("ended")],
-        CallState(Phase.DONE, 0, outcome="abandoned_in_queue", seq=1),
+        CallState(Phase.DONE, 0, outcome=Outcome.ABANDONED_IN_QUEUE, seq=1, announced=True),
     )
 
 
@@ -445,10 +514,8 @@ def test_caller_hangs_up_during_the_announcement() -> None:
     """Hanging up during the announcement is its own outcome."""
     call = Call(C)
     call.handle(entered(CLOSED))
-    got = call.handle(CallerHungUp())
-    assert got[-1] == RecordEvent(
-        "ended", {"outcome": "abandoned_during_announcement", "answered_by": None}
-    )
+    got = call.handle(CallerGone())
+    assert got[-1] == Record(Ended(Outcome.ABANDONED_DURING_ANNOUNCEMENT))
 
 
 def test_a_missing_announcement_does_not_hold_the_caller() -> None:
@@ -484,13 +551,13 @@ def test_queue_context_missing_falls_back_to_the_dialplan() -> None:
     call = closed_call_in_queue()
     got = call.handle(CommandFailed(TO_QUEUE, gone=False, reason="500"))
     assert ContinueInDialplan(C, "coverage-fallback") in got
-    assert call.state.outcome == "failed_over_to_dialplan"
+    assert call.state.outcome is Outcome.FAILED_OVER_TO_DIALPLAN
 
 
 def test_operator_hangs_up_first_and_the_caller_is_released() -> None:
     """When the operator ends the call, app_queue returns the caller, who is hung up."""
     call = closed_call_in_queue()
-    call.handle(OperatorAnswered("PJSIP/operator1"))
+    call.handle(OperatorConnected("PJSIP/operator1"))
     got = call.handle(QueueResult(""))
     assert got[0] == HangUp(C)
     assert call.state.phase is Phase.DONE
@@ -500,8 +567,8 @@ def test_bridge_failure_tries_the_next_step() -> None:
     """A bridge that cannot be built (a channel vanished) hangs up the leg and moves on."""
     call = Call(C)
     call.handle(entered(OPEN))
-    bridge = call.handle(LegAnswered("caller1-leg1"))[2]
-    assert isinstance(bridge, Bridge)
+    bridge = answer(call, "caller1-leg1")[2]
+    assert isinstance(bridge, MakeBridge)
     got = call.handle(CommandFailed(bridge, gone=False, reason="422"))
     assert got[:2] == [DestroyBridge("caller1-bridge"), HangUp("caller1-leg1")]
     assert call.state.phase is Phase.QUEUED
@@ -510,13 +577,16 @@ def test_bridge_failure_tries_the_next_step() -> None:
 def test_resumed_from_the_queue_after_a_restart_goes_to_the_next_step() -> None:
     """A caller back from the queue that the engine does not remember resumes after that step."""
     call = Call(C, id_prefix="caller1-r1")
-    got = call.handle(entered(CLOSED, resume_from_step=0, queue_status="TIMEOUT", resumed=True))
+    got = call.handle(
+        entered(CLOSED, tried=("operators/answering",), queue_status="TIMEOUT", resumed=True)
+    )
     assert names(got)[:4] == [
+        "decided",
         "Answer(channel_id='caller1')",
         repr(ENTRY_VARS),
-        "decided",
         "queue_timeout",
     ]
+    assert got[0] == Record(Decided.of(CLOSED, via=Via.ARI, resumed=True))
     assert (
         CreateLeg("caller1-r1-leg1", "PJSIP/patel", C, "MGP: Jane Doe", "+13125559876", 30) in got
     )
@@ -527,35 +597,34 @@ def test_record_details_say_what_a_person_would_ask() -> None:
     """The journey records carry the decision, the doctor and the outcome."""
     call = Call(C)
     got = call.handle(entered(OPEN))
-    assert got[2] == RecordEvent(
-        "received", {"did": "+13125550100", "caller": "+13125559876", "name": "Jane Doe"}
-    )
-    decided = got[3]
-    assert isinstance(decided, RecordEvent)
-    assert decided.details["status"] == "open"
-    assert decided.details["reason"] == "office hours"
-    assert got[-1] == rec("staff_ringing", step=0, target="frontdesk-maple", label="Front desk")
+    assert got[0] == Record(Received("+13125550100", "+13125559876", "Jane Doe"))
+    decided = got[1]
+    assert isinstance(decided, Record)
+    assert isinstance(decided.event, Decided)
+    assert (decided.event.status, decided.event.reason) == ("open", "office hours")
+    assert got[-1] == Record(StaffRinging(0, "frontdesk-maple", "Front desk"))
 
 
 # Events that make no sense in a phase: each must leave the whole state as it was.
 ILLEGAL: list[tuple[str, list[Event], Event]] = [
     ("new: dtmf", [], DtmfReceived(C, "1")),
-    ("new: hangup before entering", [], CallerHungUp()),
-    ("ringing: stale leg answered", [entered(OPEN)], LegAnswered("other-leg")),
+    ("new: hangup before entering", [], CallerGone()),
+    ("ringing: stale leg answered", [entered(OPEN)], LegUp("other-leg")),
+    ("ringing: stale leg in app", [entered(OPEN)], LegEnteredApp("other-leg")),
     ("ringing: stale timer", [entered(OPEN)], TimerFired("ring:old")),
     ("ringing: dtmf before answer", [entered(OPEN)], DtmfReceived("caller1-leg1", "1")),
     ("ringing: queue result", [entered(OPEN)], QueueResult("TIMEOUT")),
     ("ringing: second entry", [entered(OPEN)], entered(CLOSED)),
-    ("queued: leg answered", [entered(OPEN), TimerFired("ring:caller1-leg1")], LegAnswered("x")),
+    ("queued: leg answered", [entered(OPEN), TimerFired("ring:caller1-leg1")], LegUp("x")),
     (
         "bridged: dtmf",
-        [entered(OPEN), LegAnswered("caller1-leg1")],
+        [entered(OPEN), LegEnteredApp("caller1-leg1"), LegUp("caller1-leg1")],
         DtmfReceived("caller1-leg1", "1"),
     ),
     (
         "done: anything",
-        [entered(OPEN), CallerHungUp()],
-        LegAnswered("caller1-leg1"),
+        [entered(OPEN), CallerGone()],
+        LegUp("caller1-leg1"),
     ),
 ]
 
@@ -575,9 +644,9 @@ def test_the_prompt_repeats_a_bounded_number_of_times() -> None:
     """A prompt that ends at once (a missing sound) is not replayed forever; the timer decides."""
     call = closed_call_in_queue()
     call.handle(QueueResult("TIMEOUT"))
-    call.handle(LegAnswered("caller1-leg2"))
+    answer(call, "caller1-leg2")
     plays = 1
-    while call.handle(PlaybackFinished(call.state.playback_id or "")):
+    while call.handle(PlaybackEnded(call.state.playback_id or "")):
         plays += 1
     assert plays == 3
     assert call.state.phase is Phase.CONFIRMING
@@ -589,10 +658,55 @@ def test_a_missing_practice_prompt_falls_back_to_the_generic_one() -> None:
     """If the practice's press-1 prompt cannot play, the doctor hears the generic prompt."""
     call = closed_call_in_queue()
     call.handle(QueueResult("TIMEOUT"))
-    call.handle(LegAnswered("caller1-leg2"))
-    got = call.handle(PlaybackFinished("caller1-pb3", failed=True))
+    answer(call, "caller1-leg2")
+    got = call.handle(PlaybackEnded("caller1-pb3", failed=True))
     assert got == [Play("caller1-leg2", "sound:coverage/coverage-press-1", "caller1-pb4")]
     assert call.state.generic_prompt
     assert call.state.prompts == 1
-    again = call.handle(PlaybackFinished("caller1-pb4"))
+    again = call.handle(PlaybackEnded("caller1-pb4"))
     assert again == [Play("caller1-leg2", "sound:coverage/coverage-press-1", "caller1-pb5")]
+
+
+def test_the_safety_net_plays_its_announcement_when_ours_did_not_play() -> None:
+    """A caller whose announcement could not play reaches the safety net without the flag."""
+    call = Call(C)
+    play = call.handle(entered(CLOSED))[-1]
+    call.handle(CommandFailed(play, gone=False, reason="sound not found"))
+    got = call.handle(CommandFailed(TO_QUEUE, gone=False, reason="500"))
+    assert ContinueInDialplan(C, "coverage-fallback") in got
+    assert not any(isinstance(c, SetVariables) for c in got)
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        [LegEnteredApp("caller1-leg1"), LegUp("caller1-leg1")],
+        [LegUp("caller1-leg1"), LegEnteredApp("caller1-leg1")],
+    ],
+    ids=["in the application, then up", "up, then in the application"],
+)
+def test_a_leg_is_answered_once_in_the_application_and_up_in_either_order(
+    facts: list[Event],
+) -> None:
+    """The first fact alone changes nothing audible; the second bridges the front desk."""
+    call = Call(C)
+    call.handle(entered(OPEN))
+    first, second = facts
+    assert call.handle(first) == []
+    assert call.state.phase is Phase.RINGING
+    got = call.handle(second)
+    assert MakeBridge("caller1-bridge", (C, "caller1-leg1")) in got
+    assert call.state.phase is Phase.TALKING
+
+
+def test_the_facts_of_an_earlier_leg_do_not_count_for_the_next() -> None:
+    """A leg given up on was in the application; the next leg must get there itself."""
+    call = Call(C)
+    call.handle(entered(CLOSED))
+    call.handle(PlaybackEnded("caller1-pb1"))
+    call.handle(QueueResult("TIMEOUT"))
+    assert call.handle(LegEnteredApp("caller1-leg2")) == []
+    call.handle(LegFailed("caller1-leg2", LegFailure.BUSY))
+    assert (call.state.leg_id, call.state.leg_in_app) == ("caller1-leg3", False)
+    assert call.handle(LegUp("caller1-leg3")) == []
+    assert call.state.phase is Phase.RINGING

@@ -1,4 +1,4 @@
-"""Presence asked again right before each operators step, and restarts that find their step."""
+"""Presence asked as each operators step starts, and restarts that find their step."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from coverage_engine.callflow.commands import (
     Command,
     ContinueInDialplan,
     CreateLeg,
-    RecordEvent,
+    Record,
     SetVariables,
 )
 from coverage_engine.callflow.events import CallerEntered, LegFailed, LegFailure, QueueResult
+from coverage_engine.journey import JourneyEvent, OperatorsSkipped
 from coverage_engine.plan import Plan, Step, StepKind
 
 C = "caller1"
@@ -42,22 +43,16 @@ def entered(plan: Plan, **kw: Any) -> CallerEntered:
 
 
 def resume(
-    plan: Plan, tried_before: tuple[str, ...], saved_index: int, queue_status: str | None = None
+    plan: Plan, tried_before: tuple[str, ...], queue_status: str | None = None
 ) -> tuple[Call, list[Command]]:
-    """A call picked up by a restarted engine; `saved_index` is what the old index rule had."""
+    """A call picked up by a restarted engine that finds `tried_before` on the channel."""
     call = Call(C, id_prefix="caller1-r1")
-    event = entered(
-        plan,
-        resumed=True,
-        queue_status=queue_status,
-        resume_from_step=saved_index,
-        tried=tried_before,
-    )
+    event = entered(plan, resumed=True, queue_status=queue_status, tried=tried_before)
     return call, call.handle(event)
 
 
-def records(commands: list[Command]) -> list[tuple[str, dict[str, Any]]]:
-    return [(c.name, dict(c.details)) for c in commands if isinstance(c, RecordEvent)]
+def records(commands: list[Command]) -> list[JourneyEvent]:
+    return [c.event for c in commands if isinstance(c, Record)]
 
 
 def dialed(commands: list[Command]) -> list[str]:
@@ -81,10 +76,8 @@ def test_queue_that_emptied_while_the_doctor_rang_is_skipped_with_its_reason() -
     got = call.handle(LegFailed("caller1-leg1", LegFailure.NO_ANSWER))
     assert TO_QUEUE not in got
     assert dialed(got) == ["PJSIP/nguyen"]
-    assert (
-        "operators_skipped",
-        {"step": 1, "target": "answering", "reason": "no operator logged in to queue answering"},
-    ) in records(got)
+    skipped = OperatorsSkipped(1, "answering", "no operator logged in to queue answering")
+    assert skipped in records(got)
     assert call.state.phase is Phase.RINGING
     assert call.state.step == 2
     assert presence.asked == [("maple-grove", "answering")]
@@ -99,7 +92,7 @@ def test_queue_still_staffed_is_entered_as_planned() -> None:
     call.handle(entered(NIGHT))
     got = call.handle(LegFailed("caller1-leg1", LegFailure.NO_ANSWER))
     assert TO_QUEUE in got
-    assert "operators_skipped" not in [name for name, _ in records(got)]
+    assert not [r for r in records(got) if isinstance(r, OperatorsSkipped)]
     assert call.state.phase is Phase.QUEUED
 
 
@@ -125,23 +118,33 @@ def test_without_presence_no_step_is_skipped() -> None:
     assert call.state.step == 1
 
 
-def test_resumed_from_the_early_queue_now_skipped_rings_the_next_doctor() -> None:
-    """Back from the early queue after a restart, with that queue gone from the new plan."""
-    new_plan = Plan(
-        "maple-grove", "Maple Grove Pediatrics", "MGP", "closed", "night", (NGUYEN, QUEUE)
-    )
-    # By the old index (1) the caller would be sent to the final queue, past Dr. Nguyen.
-    call, got = resume(new_plan, ("oncall/patel", "operators/answering"), 1, "TIMEOUT")
+def test_resumed_from_the_early_queue_rings_the_next_doctor() -> None:
+    """Back from the early queue after a restart: the doctor after it, not the queue again."""
+    call, got = resume(NIGHT, ("oncall/patel", "operators/answering"), "TIMEOUT")
     assert dialed(got) == ["PJSIP/nguyen"]
     assert TO_QUEUE not in got
-    assert call.state.step == 0
+    assert call.state.step == 2
     assert tried(got) == "oncall/patel,operators/answering,oncall/nguyen"
+
+
+def test_a_resumed_call_asks_presence_like_any_other() -> None:
+    """Taken on after a restart with nobody logged in: the early queue is passed over."""
+    presence = Presence()
+    presence.empty = True
+    call = Call(C, id_prefix="caller1-r1", operators_check=presence)
+    got = call.handle(entered(NIGHT, resumed=True, tried=("oncall/patel",), queue_status=None))
+    assert dialed(got) == ["PJSIP/patel"]  # the interrupted step is tried again
+    got = call.handle(LegFailed("caller1-r1-leg1", LegFailure.NO_ANSWER))
+    assert dialed(got) == ["PJSIP/nguyen"]
+    assert OperatorsSkipped(1, "answering", "no operator logged in to queue answering") in records(
+        got
+    )
 
 
 def test_resumed_mid_step_in_a_plan_that_gained_a_step_rings_the_same_doctor() -> None:
     """Interrupted while Dr. Nguyen rang; the new plan has a queue before him again."""
     # By the old index (1) the caller would be sent to the early queue instead.
-    call, got = resume(NIGHT, ("oncall/patel", "oncall/nguyen"), 1)
+    call, got = resume(NIGHT, ("oncall/patel", "oncall/nguyen"))
     assert dialed(got) == ["PJSIP/nguyen"]
     assert call.state.step == 2
     assert tried(got) == "oncall/patel,oncall/nguyen"  # the resumed step is not listed twice
@@ -152,8 +155,8 @@ def test_resumed_mid_step_in_a_plan_that_gained_a_step_rings_the_same_doctor() -
 
 def test_resumed_call_back_from_the_final_queue_goes_to_the_dialplan_safety_net() -> None:
     """Every person was tried before the restart: the dialplan fallback takes over, as before."""
-    before = ("oncall/patel", "oncall/nguyen", "operators/answering#last")
-    call, got = resume(NIGHT, before, 2, "TIMEOUT")
+    before = ("oncall/patel", "operators/answering", "oncall/nguyen", "operators/answering#2")
+    call, got = resume(NIGHT, before, "TIMEOUT")
     assert ContinueInDialplan(C, "coverage-fallback") in got
     assert call.finished
     assert call.handle(QueueResult("TIMEOUT")) == []

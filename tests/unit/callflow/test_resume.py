@@ -18,14 +18,14 @@ def plan(*steps: Step) -> Plan:
     return Plan("maple-grove", "Maple Grove Pediatrics", "MGP", "closed", "night", steps)
 
 
-def test_step_keys_name_people_and_set_the_final_queue_apart() -> None:
-    """Keys say who a step reaches; a repeat gets #2, and the final step is keyed #last."""
+def test_step_keys_name_people_and_number_repeats() -> None:
+    """Keys say who a step reaches; a person met again later in the plan gets #2, #3."""
     assert step_keys(plan(QUEUE, PATEL, QUEUE, NGUYEN, QUEUE)) == (
         "operators/answering",
         "oncall/patel",
         "operators/answering#2",
         "oncall/nguyen",
-        "operators/answering#last",
+        "operators/answering#3",
     )
 
 
@@ -36,7 +36,7 @@ def test_tried_keys_round_trip_through_the_channel_variable() -> None:
     assert parse_tried("") == ()
 
 
-# (why, the new plan, the keys tried before the restart, the step finished?, saved index,
+# (why, the new plan, the keys tried before the restart, the step finished?,
 #  the index to continue with in the new plan)
 CASES = [
     (
@@ -44,7 +44,6 @@ CASES = [
         plan(QUEUE, PATEL, NGUYEN, QUEUE),
         ("operators/answering",),
         True,
-        0,
         1,
     ),
     (
@@ -53,39 +52,27 @@ CASES = [
         ("operators/answering", "oncall/patel"),
         False,
         1,
-        1,
     ),
     (
-        "the early queue is now skipped (nobody logged in): the doctor is found one step up",
+        "same plan, back from the final queue: every step done, the dialplan's safety net",
+        plan(QUEUE, PATEL, NGUYEN, QUEUE),
+        ("operators/answering", "oncall/patel", "oncall/nguyen", "operators/answering#2"),
+        True,
+        4,
+    ),
+    (
+        "a reload dropped the early queue: the doctor is found one step up",
         plan(PATEL, NGUYEN, QUEUE),
         ("operators/answering", "oncall/patel"),
         False,
-        1,
         0,
     ),
     (
-        "the early queue is back (operators logged in): the doctor is found one step down",
+        "a reload added an early queue: the doctor is found one step down",
         plan(QUEUE, PATEL, NGUYEN, QUEUE),
         ("oncall/patel",),
         False,
-        0,
         1,
-    ),
-    (
-        "back from the early queue which the new plan skips: not the final queue, the doctor",
-        plan(PATEL, NGUYEN, QUEUE),
-        ("operators/answering",),
-        True,
-        0,
-        0,
-    ),
-    (
-        "back from the final queue while the new plan has an early queue again: every step done",
-        plan(QUEUE, PATEL, NGUYEN, QUEUE),
-        ("oncall/patel", "oncall/nguyen", "operators/answering#last"),
-        True,
-        2,
-        4,
     ),
     (
         "the on-call handoff passed: the new primary was never tried, ring them",
@@ -93,14 +80,12 @@ CASES = [
         ("operators/answering", "oncall/patel"),
         False,
         1,
-        1,
     ),
     (
         "the handoff passed after the backup was tried: the new primary, not the queue",
         plan(KIM, PATEL, QUEUE),
         ("oncall/patel", "oncall/nguyen"),
         True,
-        1,
         0,
     ),
     (
@@ -109,7 +94,6 @@ CASES = [
         ("oncall/patel", "oncall/nguyen"),
         False,
         1,
-        1,
     ),
     (
         "a reload emptied the chain down to the queue: the operators always remain",
@@ -117,42 +101,24 @@ CASES = [
         ("staff/frontdesk-maple",),
         True,
         0,
-        0,
     ),
     (
-        "a channel from an engine without keys: the saved index, as before",
+        "no keys at all (stopped before the first step started): the first step",
         plan(QUEUE, PATEL, NGUYEN, QUEUE),
         (),
-        True,
-        0,
-        1,
-    ),
-    (
-        "a channel without keys whose index is past the shorter new plan: the operators",
-        plan(PATEL, QUEUE),
-        (),
         False,
-        3,
-        1,
-    ),
-    (
-        "a channel without keys back from the new plan's last step: every step done",
-        plan(PATEL, QUEUE),
-        (),
-        True,
-        1,
-        2,
+        0,
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("new_plan", "tried", "finished", "saved_index", "expected"),
+    ("new_plan", "tried", "finished", "expected"),
     [case[1:] for case in CASES],
     ids=[case[0] for case in CASES],
 )
 def test_resume_index_follows_the_steps_tried_not_the_old_index(
-    new_plan: Plan, tried: tuple[str, ...], finished: bool, saved_index: int, expected: int
+    new_plan: Plan, tried: tuple[str, ...], finished: bool, expected: int
 ) -> None:
     """The call continues after the step it had reached, wherever that step now sits."""
-    assert resume_index(new_plan, tried, finished=finished, saved_index=saved_index) == expected
+    assert resume_index(new_plan, tried, finished=finished) == expected

@@ -1,0 +1,253 @@
+"""The engine: ARI events in, calls carried, in three parts and a coordinator.
+
+    ARI event stream ──> translate (pure) ──> actions ──> Engine (this coordinator)
+                                                            │  Deliver ─> CallRunner (per call:
+    (re)connect ──> list channels/bridges ──> reconcile ────┘            inbox, timers, executor)
+                                              (pure)         StartCall / ResumeCall ─> route, spawn
+
+`translate` (ARI item -> actions) and `reconcile` (what Asterisk has vs what
+we know -> actions) decide; `CallRunner` runs one call; `Engine` only does
+the I/O they ask for: routing a new caller, reading a channel's memory,
+listing channels after a connect, the few requests that belong to no call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable
+
+import structlog
+
+from coverage_engine import wire
+from coverage_engine.ari import Ari, AriError, Channel, StreamItem
+from coverage_engine.callflow import Call, CallSettings
+from coverage_engine.callflow.events import CallerEntered
+from coverage_engine.clock import Clock
+from coverage_engine.engine.actions import (
+    Action,
+    Adopt,
+    CallMemory,
+    Deliver,
+    EndAdopted,
+    Fallback,
+    HangUpChannel,
+    LinkDown,
+    LinkUp,
+    ResumeCall,
+    StartCall,
+)
+from coverage_engine.engine.executor import quietly
+from coverage_engine.engine.reconcile import needs_memory, reconcile
+from coverage_engine.engine.registry import Registry
+from coverage_engine.engine.runner import CallRunner, LoopScheduler, Scheduler
+from coverage_engine.engine.translate import translate
+from coverage_engine.journey.sink import JourneySink, NoSink
+from coverage_engine.plan import Plan, Router
+from coverage_engine.presence import OperatorsCheck
+
+log = structlog.get_logger("coverage_engine.engine")
+
+__all__ = ["Engine", "LoopScheduler", "Scheduler"]
+
+
+class Engine:
+    """Carries every call in the ARI application from its arrival to a person."""
+
+    def __init__(
+        self,
+        ari: Ari,
+        router: Router,
+        *,
+        clock: Clock,
+        sink: JourneySink | None = None,
+        settings: CallSettings | None = None,
+        scheduler: Scheduler | None = None,
+        on_link: Callable[[bool], None] | None = None,
+        operators_check: OperatorsCheck | None = None,
+    ) -> None:
+        self._ari = ari
+        self._router = router
+        self._clock = clock
+        self._sink = sink or NoSink()
+        self._settings = settings or CallSettings()
+        self._scheduler = scheduler or LoopScheduler()
+        # Told True/False as the ARI event link comes up and goes down (metrics).
+        self._on_link = on_link
+        # Operator presence, asked by each call as an operators step is about
+        # to start (None: presence unknown, no step is skipped).
+        self._operators_check = operators_check
+        self._registry = Registry()
+        self._runners: dict[str, CallRunner] = {}
+
+    def set_router(self, router: Router) -> None:
+        """Decide calls that arrive from now on with `router` (a reloaded config)."""
+        self._router = router
+
+    @property
+    def calls_in_progress(self) -> int:
+        """How many calls the engine is carrying."""
+        return len(self._registry)
+
+    def call(self, call_id: str) -> Call | None:
+        """The call logic of a call in progress (tests and diagnostics)."""
+        return self._registry.call(call_id)
+
+    async def run(self) -> None:
+        """Consume the ARI event stream until it ends or the task is cancelled."""
+        try:
+            async for item in self._ari.events():
+                await self.dispatch(item)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Stop every call's task and timers, leaving the calls connected in Asterisk.
+
+        A stopping engine must not hang anyone up: bridged calls go on, and
+        the next engine (or the dialplan, when a queued caller comes back)
+        takes the rest on.
+        """
+        runners = list(self._runners.values())
+        self._runners.clear()
+        await asyncio.gather(*(runner.stop() for runner in runners))
+        self._registry.clear()
+
+    async def dispatch(self, item: StreamItem) -> None:
+        """Act on one item of the event stream."""
+        for action in translate(self._registry, item):
+            await self._perform(action)
+
+    async def _perform(self, action: Action) -> None:
+        match action:
+            case Deliver(call_id, event):
+                runner = self._runners.get(call_id)
+                if runner is not None:
+                    runner.deliver(event)
+            case StartCall(channel, did):
+                await self._start(channel, did)
+            case ResumeCall(channel, memory, queue_status):
+                await self._resume(channel, memory, queue_status)
+            case HangUpChannel(channel_id):
+                log.info("recovery_hangup_leg", channel=channel_id)
+                await quietly(self._ari.hangup(channel_id, "normal"))
+            case Fallback(channel_id, reason):
+                await self._fallback(channel_id, reason)
+            case Adopt(bridge_id, channel_ids):
+                log.info("recovery_adopt_bridge", bridge=bridge_id, channels=len(channel_ids))
+                self._registry.adopt(bridge_id, channel_ids)
+            case EndAdopted(bridge_id, others):
+                self._registry.end_adoption(bridge_id)
+                for other in others:
+                    await quietly(self._ari.hangup(other, "normal"))
+                await quietly(self._ari.destroy_bridge(bridge_id))
+            case LinkUp(attempt):
+                log.info("ari_connected", attempt=attempt)
+                if self._on_link is not None:
+                    self._on_link(True)
+                await self._reconcile()
+            case LinkDown(reason):
+                log.warning("ari_disconnected", reason=reason, calls=len(self._registry))
+                if self._on_link is not None:
+                    self._on_link(False)
+
+    async def _reconcile(self) -> None:
+        """After a (re)connect: read what Asterisk has, and act on the difference."""
+        app = self._ari.app
+        try:
+            channels = await self._ari.list_channels()
+            bridges = await self._ari.list_bridges()
+            unread = needs_memory(app, channels, self._registry)
+            read = await asyncio.gather(*map(self._memory, unread))
+            memories = dict(zip(unread, read, strict=True))
+        except AriError as exc:
+            log.warning("recovery_failed", error=str(exc))
+            return
+        for action in reconcile(app, channels, bridges, self._registry, memories):
+            await self._perform(action)
+
+    async def _memory(self, channel_id: str) -> CallMemory:
+        """What an engine left on a channel, read variable by variable (no `channelvars`)."""
+        values = await asyncio.gather(*(self._variable(channel_id, n) for n in wire.CALL_MEMORY))
+        return CallMemory.from_variables(dict(zip(wire.CALL_MEMORY, values, strict=True)))
+
+    async def _variable(self, channel_id: str, name: str) -> str:
+        try:
+            return await self._ari.get_variable(channel_id, name) or ""
+        except AriError:
+            return ""
+
+    async def _start(self, channel: Channel, did: str) -> None:
+        plan = self._route(channel, did)
+        if plan is None:
+            await self._fallback(channel.id, "routing failed")
+            return
+        entered = CallerEntered(plan, channel.caller.number, channel.caller.name, did)
+        self._spawn(channel.id, None, plan, entered)
+
+    async def _resume(
+        self, channel: Channel, memory: CallMemory | None, queue_status: str | None
+    ) -> None:
+        """Take on a caller this engine has no memory of: the channel says where it was."""
+        if memory is None:
+            memory = await self._memory(channel.id)
+        plan = self._route(channel, memory.did)
+        if plan is None:
+            await self._fallback(channel.id, "routing failed on resume")
+            return
+        log.info(
+            "call_resumed",
+            call_id=channel.id,
+            tried=",".join(memory.tried) or None,
+            queue_status=queue_status,
+        )
+        entered = CallerEntered(
+            plan,
+            channel.caller.number,
+            channel.caller.name,
+            memory.did,
+            tried=memory.tried,
+            queue_status=queue_status,
+            resumed=True,
+        )
+        # A fresh id prefix: legs of the previous engine may still exist.
+        prefix = wire.resumed_prefix(channel.id, secrets.token_hex(3))
+        self._spawn(channel.id, prefix, plan, entered)
+
+    def _route(self, channel: Channel, did: str) -> Plan | None:
+        try:
+            return self._router(self._clock.now(), did, channel.caller.number)
+        except Exception:
+            log.exception("routing_failed", call_id=channel.id, did=did)
+            return None
+
+    def _spawn(self, call_id: str, prefix: str | None, plan: Plan, entered: CallerEntered) -> None:
+        call = Call(
+            call_id,
+            id_prefix=prefix,
+            settings=self._settings,
+            operators_check=self._operators_check,
+        )
+        runner = CallRunner(
+            call,
+            ari=self._ari,
+            registry=self._registry,
+            scheduler=self._scheduler,
+            sink=self._sink,
+            now=self._clock.now,
+        )
+        self._runners[call_id] = runner
+        runner.start(entered, practice=plan.practice_id, on_done=self._forget)
+
+    def _forget(self, runner: CallRunner) -> None:
+        if self._runners.get(runner.call.call_id) is runner:
+            del self._runners[runner.call.call_id]
+
+    async def _fallback(self, channel_id: str, reason: str) -> None:
+        """Hand a caller to the dialplan's safety net (queue, then a fixed on-call number)."""
+        log.warning("dialplan_fallback", call_id=channel_id, reason=reason)
+        await quietly(
+            self._ari.continue_in_dialplan(
+                channel_id, context=self._settings.fallback_context, extension="s", priority=1
+            )
+        )

@@ -1,0 +1,130 @@
+"""After a (re)connect: what to do about what Asterisk has, `reconcile(...) -> actions` (pure).
+
+Events sent while the link was down are lost, and a restarted engine
+remembers nothing; so after every connect the engine lists the channels
+and bridges and compares them with what it knows (`Registry`):
+
+* a call in progress whose caller or current leg vanished is told so;
+* a caller in our application that no call carries is taken on: resumed
+  when its channel says an engine had taken it (`CallMemory.taken`: the call
+  continues its journey, no second `received`), started as a new call
+  otherwise (it arrived while nobody was listening);
+* a caller back from the queue is resumed after the queue step;
+* two people talking in a bridge are left talking (adopted: when one hangs
+  up, the other is released); a leg nobody will bridge is hung up; a channel
+  with Stasis arguments we do not make goes to the dialplan's safety net.
+
+`app` is the application this engine answers for: channels in other
+applications are not ours. A surviving engine that takes over another's
+calls (two engines on one PBX) decides here which of them are now its own;
+`resume_or_start` is where a call found becomes a continued or a new journey.
+
+Reading the channel memory costs one request per channel unless ari.conf's
+`channelvars` puts the COVERAGE_* variables in every snapshot:
+`needs_memory` says which channels must be read before calling `reconcile`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from coverage_engine import wire
+from coverage_engine.ari import Bridge, Channel
+from coverage_engine.callflow.events import CallerGone, LegFailed, LegFailure
+from coverage_engine.engine.actions import (
+    Action,
+    Adopt,
+    CallMemory,
+    Deliver,
+    Fallback,
+    HangUpChannel,
+    ResumeCall,
+    StartCall,
+)
+from coverage_engine.engine.registry import Registry
+
+
+def needs_memory(app: str, channels: Sequence[Channel], registry: Registry) -> list[str]:
+    """The callers `reconcile` will take on whose snapshot lacks their memory (to read first)."""
+    return [
+        channel.id
+        for channel in channels
+        if not registry.knows(channel.id)
+        and not channel.variables
+        and isinstance(_entry(app, channel), wire.Inbound | wire.QueueReturn)
+    ]
+
+
+def reconcile(
+    app: str,
+    channels: Sequence[Channel],
+    bridges: Sequence[Bridge],
+    registry: Registry,
+    memories: Mapping[str, CallMemory] | None = None,
+) -> list[Action]:
+    """What to do so that what the engine knows and what Asterisk has agree again.
+
+    `memories` holds what was read for the channels `needs_memory` named;
+    a channel whose snapshot carries its variables needs none.
+    """
+    memories = memories or {}
+    present = {c.id: c for c in channels}
+    actions: list[Action] = []
+    for call in registry.calls():
+        if call.call_id not in present:
+            actions.append(Deliver(call.call_id, CallerGone()))
+        elif call.state.leg_id is not None and call.state.leg_id not in present:
+            actions.append(Deliver(call.call_id, LegFailed(call.state.leg_id, LegFailure.GONE)))
+    bridged = {c: b for b in bridges if len(b.channels) >= 2 for c in b.channels}
+    adopted: set[str] = set()
+    for channel in channels:
+        if registry.knows(channel.id):
+            continue
+        entry = _entry(app, channel)
+        if entry is None:
+            if wire.is_leg(channel.id) and not _caller_elsewhere(app, channel, present):
+                # A leg a previous engine of ours was still dialing (not yet in
+                # the application): nobody will bridge it, stop that phone ringing.
+                actions.append(HangUpChannel(channel.id))
+            continue  # not ours (another application, the queue, the dialplan)
+        bridge = bridged.get(channel.id)
+        if bridge is not None:
+            if bridge.id not in adopted:
+                adopted.add(bridge.id)
+                actions.append(Adopt(bridge.id, bridge.channels))
+            continue
+        memory = memories.get(channel.id) or CallMemory.from_variables(channel.variables)
+        actions.append(resume_or_start(channel, entry, memory))
+    return actions
+
+
+def resume_or_start(channel: Channel, entry: wire.StasisEntry, memory: CallMemory) -> Action:
+    """What a channel in our application that no call carries becomes."""
+    match entry:
+        case wire.QueueReturn(status=status):
+            return ResumeCall(channel, memory, queue_status=status)
+        case wire.Inbound(did=did) if memory.taken:
+            # An engine decided this call (and so wrote its journey): it goes
+            # on from where it was, in the same journey.
+            return ResumeCall(channel, memory)
+        case wire.Inbound(did=did):
+            # Never touched: it arrived while nobody listened (or during this
+            # very recovery). An ordinary new call.
+            return StartCall(channel, did)
+        case wire.LegEntry():
+            return HangUpChannel(channel.id)  # a leg whose call is gone, not talking to anyone
+        case wire.UnknownEntry():
+            return Fallback(channel.id, "unknown channel in the application")
+    raise AssertionError(entry)  # pragma: no cover - the match is exhaustive
+
+
+def _entry(app: str, channel: Channel) -> wire.StasisEntry | None:
+    return wire.snapshot_entry(app, channel.dialplan.app_name, channel.dialplan.app_data)
+
+
+def _caller_elsewhere(app: str, leg: Channel, present: Mapping[str, Channel]) -> bool:
+    """Whether a stray leg's caller is in another ARI application (the leg is that one's)."""
+    caller = present.get(wire.call_of(leg.id))
+    if caller is None or caller.dialplan.app_name.lower() != "stasis":
+        return False
+    return _entry(app, caller) is None

@@ -1,0 +1,150 @@
+"""ARI events into what they mean for the calls: `translate(registry, item) -> actions` (pure).
+
+Each item of the event stream becomes zero or more actions: most often an
+event of the call flow delivered to the call it is about (`Deliver`), found
+by the channel or playback id through the registry. A caller nobody carries
+yet becomes `StartCall` or `ResumeCall`, a leg nobody will bridge is hung
+up, the link's ups and downs start recovery. Whatever means nothing to us
+(events about channels we do not own, event types we do not act on) is [].
+
+The Asterisk facts this relies on are named where they are used: hangup
+causes and DIALSTATUS words, the Stasis arguments (`wire`), app_queue's
+MEMBERINTERFACE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from coverage_engine import wire
+from coverage_engine.ari import (
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    ChannelHangupRequest,
+    ChannelStateChange,
+    ChannelVarset,
+    Connected,
+    Dial,
+    Disconnected,
+    PlaybackFinished,
+    StasisStart,
+    StreamItem,
+)
+from coverage_engine.callflow.events import (
+    CallerGone,
+    DtmfReceived,
+    LegEnteredApp,
+    LegFailed,
+    LegFailure,
+    LegUp,
+    OperatorConnected,
+    PlaybackEnded,
+    QueueResult,
+)
+from coverage_engine.engine.actions import (
+    Action,
+    CallMemory,
+    Deliver,
+    EndAdopted,
+    Fallback,
+    HangUpChannel,
+    LinkDown,
+    LinkUp,
+    ResumeCall,
+    StartCall,
+)
+from coverage_engine.engine.registry import Registry
+
+# Q.850 hangup causes of a leg that never reached a person.
+_CAUSES: Mapping[int, LegFailure] = {
+    17: LegFailure.BUSY,  # user busy (SIP 486)
+    18: LegFailure.NO_ANSWER,  # no user responding (SIP 408)
+    19: LegFailure.NO_ANSWER,  # no answer (SIP 480)
+    21: LegFailure.REJECTED,  # call rejected (SIP 603 decline)
+}
+# DIALSTATUS words of a failed dial attempt.
+_DIALSTATUS: Mapping[str, LegFailure] = {
+    "BUSY": LegFailure.BUSY,
+    "NOANSWER": LegFailure.NO_ANSWER,
+    "CHANUNAVAIL": LegFailure.GONE,
+    "CONGESTION": LegFailure.GONE,
+    "CANCEL": LegFailure.GONE,
+}
+
+
+def translate(registry: Registry, item: StreamItem) -> list[Action]:
+    """What one item of the event stream means for the calls the registry knows."""
+    match item:
+        case Connected(attempt=attempt):
+            return [LinkUp(attempt)]
+        case Disconnected(reason=reason):
+            return [LinkDown(reason)]
+        case StasisStart():
+            return _stasis_start(registry, item)
+        case ChannelStateChange(channel=channel) if channel.is_up:
+            call = registry.call_of_channel(channel.id)
+            if call is None or call == channel.id:
+                return []  # the caller answered: we did that ourselves
+            return [Deliver(call, LegUp(channel.id))]
+        case Dial(peer=peer, dialstatus=status) if status in _DIALSTATUS:
+            call = registry.call_of_channel(peer.id)
+            return [] if call is None else [Deliver(call, LegFailed(peer.id, _DIALSTATUS[status]))]
+        case ChannelDestroyed(channel=channel, cause=cause):
+            return _destroyed(registry, channel.id, cause)
+        case ChannelHangupRequest(channel=channel):
+            # The caller asked to hang up: tear the other legs down now rather
+            # than after Asterisk finished destroying the channel.
+            call = registry.call_of_channel(channel.id)
+            return [Deliver(call, CallerGone())] if call == channel.id else []
+        case ChannelDtmfReceived(channel=channel, digit=digit):
+            call = registry.call_of_channel(channel.id)
+            return [] if call is None else [Deliver(call, DtmfReceived(channel.id, digit))]
+        case PlaybackFinished(playback=playback):
+            call = registry.call_of_playback(playback.id)
+            # "failed": the sound could not be played at all (missing on this PBX).
+            ended = PlaybackEnded(playback.id, failed=playback.state == "failed")
+            return [] if call is None else [Deliver(call, ended)]
+        case ChannelVarset(channel=channel, variable=wire.QUEUE_MEMBER, value=member) if (
+            channel is not None and member and registry.call(channel.id) is not None
+        ):
+            # app_queue names the operator on the caller's channel as it bridges them.
+            return [Deliver(channel.id, OperatorConnected(member))]
+    return []
+
+
+def _stasis_start(registry: Registry, event: StasisStart) -> list[Action]:
+    channel = event.channel
+    match wire.parse_entry(event.args):
+        case wire.LegEntry():
+            call = registry.call_of_channel(channel.id)
+            if call is None:
+                # A leg of a call this engine does not know (created before a
+                # restart): nobody will bridge it, so do not let it ring on.
+                return [HangUpChannel(channel.id)]
+            entered: list[Action] = [Deliver(call, LegEnteredApp(channel.id))]
+            return entered + ([Deliver(call, LegUp(channel.id))] if channel.is_up else [])
+        case wire.QueueReturn(status=status):
+            if registry.call(channel.id) is not None:
+                return [Deliver(channel.id, QueueResult(status))]
+            # Back from the queue with no call in memory: an engine restarted
+            # while the caller waited. The channel's memory says where it was.
+            memory = CallMemory.from_variables(channel.variables) if channel.variables else None
+            return [ResumeCall(channel, memory, queue_status=status)]
+        case wire.Inbound(did=did):
+            return [] if registry.call(channel.id) is not None else [StartCall(channel, did)]
+        case wire.UnknownEntry():
+            return [Fallback(channel.id, "unexpected Stasis arguments")]
+    return []  # pragma: no cover - the match is exhaustive
+
+
+def _destroyed(registry: Registry, channel_id: str, cause: int) -> list[Action]:
+    bridge = registry.adopted_bridge(channel_id)
+    if bridge is not None:
+        others = tuple(c for c in registry.adopted_channels(bridge) if c != channel_id)
+        return [EndAdopted(bridge, others)]
+    call = registry.call_of_channel(channel_id)
+    if call is None:
+        return []
+    if call == channel_id:
+        return [Deliver(call, CallerGone())]
+    return [Deliver(call, LegFailed(channel_id, _CAUSES.get(cause, LegFailure.GONE)))]

@@ -1,0 +1,212 @@
+"""`reconcile`: after a (re)connect or a restart, what Asterisk has becomes what to do (pure).
+
+These are the restart cases the integration tests play with a real engine
+killed mid-call; here each is one table row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pytest
+
+from coverage_engine import wire
+from coverage_engine.ari import Bridge, Channel
+from coverage_engine.callflow.events import CallerGone, LegFailed, LegFailure
+from coverage_engine.engine.actions import (
+    Action,
+    Adopt,
+    CallMemory,
+    Deliver,
+    Fallback,
+    HangUpChannel,
+    ResumeCall,
+    StartCall,
+)
+from coverage_engine.engine.reconcile import needs_memory, reconcile, resume_or_start
+from coverage_engine.engine.registry import Registry
+from tests.unit.engine.fixtures import APP, DID, bridge, channel, registry_of, ringing_patel
+
+IN_QUEUE = {"COVERAGE_DID": DID, "COVERAGE_PRACTICE": "maple-grove"}
+TRIED_QUEUE = {**IN_QUEUE, "COVERAGE_TRIED": "operators/answering"}
+TRIED_PATEL = {**IN_QUEUE, "COVERAGE_TRIED": "operators/answering,oncall/patel"}
+DECIDED_ONLY = {"COVERAGE_DID": DID, "COVERAGE_PRACTICE": "maple-grove"}
+ARRIVED_ONLY = {"COVERAGE_DID": DID}  # set by the dialplan before Stasis: not an engine's mark
+
+BACK = channel("back", stasis="coverage-engine,queue-result,TIMEOUT", variables=TRIED_QUEUE)
+MID_STEP = channel("ringing", stasis=f"coverage-engine,inbound,{DID}", variables=TRIED_PATEL)
+DECIDED = channel("decided", stasis=f"coverage-engine,inbound,{DID}", variables=DECIDED_ONLY)
+NEW = channel("new", stasis=f"coverage-engine,inbound,{DID}", variables=ARRIVED_ONLY)
+TALK_A = channel("talk-a", stasis=f"coverage-engine,inbound,{DID}", variables=TRIED_PATEL)
+TALK_B = channel("talk-a-leg2", stasis="coverage-engine,leg,talk-a")
+LEFTOVER = channel("old-leg3", stasis="coverage-engine,leg,old")
+DIALING = channel("gone-r0a1b2c-leg2", state="Ringing")
+QUEUED = channel("queued")  # waiting in app_queue, outside any application
+ELSEWHERE = channel("theirs", stasis=f"engine-b,inbound,{DID}")
+ELSEWHERE_LEG = channel("theirs-leg1", state="Ringing")
+ODD = channel("odd", stasis="coverage-engine,transfer,x")
+
+# (what the restarted engine finds, channels, bridges, what it does)
+RESTART: list[tuple[str, list[Channel], list[Bridge], list[Action]]] = [
+    (
+        "a caller back from the queue with no call in memory: resumed after that step",
+        [BACK],
+        [],
+        [ResumeCall(BACK, CallMemory(DID, "maple-grove", ("operators/answering",)), "TIMEOUT")],
+    ),
+    (
+        "a caller mid-step (the doctor was ringing): resumed, that step tried again",
+        [MID_STEP],
+        [],
+        [
+            ResumeCall(
+                MID_STEP, CallMemory(DID, "maple-grove", ("operators/answering", "oncall/patel"))
+            )
+        ],
+    ),
+    (
+        "a caller decided but no step started yet: resumed, not a second journey",
+        [DECIDED],
+        [],
+        [ResumeCall(DECIDED, CallMemory(DID, "maple-grove"))],
+    ),
+    (
+        "a caller who arrived while nobody listened: a new call",
+        [NEW],
+        [],
+        [StartCall(NEW, DID)],
+    ),
+    (
+        "a bridged pair: left talking, adopted once",
+        [TALK_A, TALK_B],
+        [bridge("b1", "talk-a", "talk-a-leg2")],
+        [Adopt("b1", ("talk-a", "talk-a-leg2"))],
+    ),
+    (
+        "a leftover leg in the application, talking to nobody: hung up",
+        [LEFTOVER],
+        [],
+        [HangUpChannel("old-leg3")],
+    ),
+    (
+        "a leftover leg alone in a bridge: hung up",
+        [LEFTOVER],
+        [bridge("b2", "old-leg3")],
+        [HangUpChannel("old-leg3")],
+    ),
+    (
+        "a leg a previous engine was still dialing (outside the application): hung up",
+        [DIALING],
+        [],
+        [HangUpChannel("gone-r0a1b2c-leg2")],
+    ),
+    (
+        "a leg still dialing for a caller of another engine: not ours",
+        [ELSEWHERE, ELSEWHERE_LEG],
+        [],
+        [],
+    ),
+    ("a caller waiting in the queue: app_queue has them", [QUEUED], [], []),
+    ("a caller in another engine's application: not ours", [ELSEWHERE], [], []),
+    (
+        "a channel with Stasis arguments we never make: the safety net",
+        [ODD],
+        [],
+        [Fallback("odd", "unknown channel in the application")],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("channels", "bridges", "expected"), [r[1:] for r in RESTART], ids=[r[0] for r in RESTART]
+)
+def test_a_restarted_engine_takes_on_what_it_finds(
+    channels: list[Channel], bridges: list[Bridge], expected: list[Action]
+) -> None:
+    """With nothing in memory, every channel found gets its one action."""
+    assert reconcile(APP, channels, bridges, Registry()) == expected
+
+
+def caller_of(ident: str = "c1") -> Channel:
+    return channel(ident, stasis=f"coverage-engine,inbound,{DID}", variables=TRIED_PATEL)
+
+
+# (what a reconnecting engine finds for its call c1, ringing Dr. Patel on c1-leg2)
+RECONNECT: list[tuple[str, Sequence[str], list[Action]]] = [
+    ("everything still there: nothing to do", ("c1", "c1-leg2"), []),
+    ("the caller hung up while we were away", ("c1-leg2",), [Deliver("c1", CallerGone())]),
+    (
+        "the doctor's leg ended while we were away",
+        ("c1",),
+        [Deliver("c1", LegFailed("c1-leg2", LegFailure.GONE))],
+    ),
+    ("both gone", (), [Deliver("c1", CallerGone())]),
+]
+
+
+@pytest.mark.parametrize(
+    ("present", "expected"), [r[1:] for r in RECONNECT], ids=[r[0] for r in RECONNECT]
+)
+def test_a_reconnecting_engine_tells_its_calls_what_vanished(
+    present: Sequence[str], expected: list[Action]
+) -> None:
+    """Events lost while the link was down are made up for by what is no longer there."""
+    registry = registry_of(ringing_patel("c1"))
+    snapshots = {
+        "c1": caller_of(),
+        "c1-leg2": channel("c1-leg2", stasis="coverage-engine,leg,c1", state="Ringing"),
+    }
+    assert reconcile(APP, [snapshots[c] for c in present], [], registry) == expected
+
+
+def test_channels_we_carry_are_not_taken_on_twice() -> None:
+    """A caller and leg the engine already carries are never started or hung up again."""
+    registry = registry_of(ringing_patel("c1"))
+    found = [caller_of(), channel("c1-leg2", stasis="coverage-engine,leg,c1")]
+    assert reconcile(APP, found, [], registry) == []
+
+
+def test_the_application_name_decides_what_is_ours() -> None:
+    """A second engine (its own application) sees the first one's callers as not its own."""
+    assert reconcile("engine-b", [MID_STEP, NEW], [], Registry()) == []
+    assert reconcile("engine-b", [ELSEWHERE], [], Registry()) == [StartCall(ELSEWHERE, DID)]
+
+
+def test_without_channelvars_the_memory_is_read_first_and_then_used() -> None:
+    """Snapshots without variables: reconcile names the callers to read, then uses what was read."""
+    bare_back = channel("back", stasis="coverage-engine,queue-result,TIMEOUT")
+    bare_new = channel("new", stasis=f"coverage-engine,inbound,{DID}")
+    leg = channel("old-leg1", stasis="coverage-engine,leg,old")
+    found = [bare_back, bare_new, leg, QUEUED, MID_STEP]
+    registry = Registry()
+    assert needs_memory(APP, found, registry) == ["back", "new"]
+    read: Mapping[str, CallMemory] = {
+        "back": CallMemory(DID, "maple-grove", ("operators/answering",)),
+        "new": CallMemory(DID),
+    }
+    assert reconcile(APP, found, [], registry, read) == [
+        ResumeCall(bare_back, read["back"], "TIMEOUT"),
+        StartCall(bare_new, DID),
+        HangUpChannel("old-leg1"),
+        ResumeCall(
+            MID_STEP, CallMemory(DID, "maple-grove", ("operators/answering", "oncall/patel"))
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("memory", "resumed"),
+    [
+        (CallMemory(), False),
+        (CallMemory(did=DID), False),
+        (CallMemory(DID, "maple-grove"), True),
+        (CallMemory(DID, "", ("oncall/patel",)), True),
+    ],
+    ids=["nothing", "only the dialed number (the dialplan's)", "decided", "a step tried"],
+)
+def test_resume_or_start_follows_whether_an_engine_had_taken_the_call(
+    memory: CallMemory, resumed: bool
+) -> None:
+    """A caller continues its journey exactly when an engine had decided it."""
+    action = resume_or_start(NEW, wire.Inbound(DID), memory)
+    assert isinstance(action, ResumeCall if resumed else StartCall)
