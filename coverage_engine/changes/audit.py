@@ -31,7 +31,7 @@ class AuditEntry:
     before: Mapping[str, Any] | None
     after: Mapping[str, Any] | None
     revision: int
-    section: str = ""  # where in the changes file: overrides, swaps or ended
+    section: str = ""  # where in the changes file: overrides, swaps or ended_early
     undoes: int | None = None  # for `undo`: the seq of the change reversed
 
     def to_json(self) -> dict[str, Any]:

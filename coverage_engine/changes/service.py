@@ -57,7 +57,7 @@ from coverage_engine.config.overlay import (
 from coverage_engine.config.text import show
 from coverage_engine.config.yamlsource import SourceError, parse_text, read_source
 
-Section = Literal["overrides", "swaps", "ended"]
+Section = Literal["overrides", "swaps", "ended_early"]
 State = Literal["upcoming", "running", "over", "cancelled"]
 
 
@@ -320,10 +320,10 @@ class ChangeService:
                 at=_local(stop, where),
                 reason=reason,
             )
-            old = next((e for e in changes.ended if e.id == entry.id), None)
-            kept = tuple(e for e in changes.ended if e.id != entry.id)
-            new = changes.model_copy(update={"ended": (*kept, ended)})
-            return new, _dump(old) if old else None, _dump(ended), "ended"
+            old = next((e for e in changes.ended_early if e.id == entry.id), None)
+            kept = tuple(e for e in changes.ended_early if e.id != entry.id)
+            new = changes.model_copy(update={"ended_early": (*kept, ended)})
+            return new, _dump(old) if old else None, _dump(ended), "ended_early"
 
         entry = self.find(wanted)
         return self._change(
@@ -341,7 +341,7 @@ class ChangeService:
         if target is None:
             raise ChangeRefused(f"no change number {seq} in the audit log")
         section: Section
-        if target.section not in ("overrides", "swaps", "ended"):
+        if target.section not in ("overrides", "swaps", "ended_early"):
             raise ChangeRefused(f"change {seq} ({target.action}) cannot be undone")
         section = target.section  # type: ignore[assignment]  # checked just above
 
@@ -535,7 +535,7 @@ def _entries(base: CoverageConfig, overlay: Overlay, kind: EntryKind | None) -> 
     """Every override and swap of the YAML (with early ends applied) and of the changes."""
     overlay = overlay or EMPTY
     changes = overlay.changes
-    ended = {e.id: e for e in changes.ended}
+    ended = {e.id: e for e in changes.ended_early}
     found: list[Entry] = []
     for key, practice in base.practices.items():
         zone = practice.zone

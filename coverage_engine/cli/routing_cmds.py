@@ -126,7 +126,7 @@ def run_check(args: argparse.Namespace) -> int:
         changes = loaded.overlay.changes
         print(
             f"{loaded.overlay.name}: {len(changes.overrides)} override(s), "
-            f"{len(changes.swaps)} swap(s) and {len(changes.ended)} early end(s) made with "
+            f"{len(changes.swaps)} swap(s) and {len(changes.ended_early)} early end(s) made with "
             f"commands, revision {changes.revision} (coverage-engine override list, swap list, "
             "changes log)"
         )

@@ -13,8 +13,8 @@ How they merge, per practice:
   latest change wins where two overlap ("closed all day" then "open after
   all from noon");
 * an override or swap written in the YAML can be ended early by a command:
-  an `ended` entry names it by its id (a hash of what it says) and from when
-  it no longer applies. Edit that entry in the YAML and the `ended` entry no
+  an `ended_early` entry names it by its id (a hash of what it says) and from when
+  it no longer applies. Edit that entry in the YAML and the `ended_early` entry no
   longer matches; `check` warns about it.
 
 Pure apart from reading: writing, locking and the audit log live in
@@ -156,7 +156,7 @@ class OverlayFile(Frozen):
     revision: Annotated[int, Field(ge=0)] = 0
     overrides: tuple[OverlayOverride, ...] = ()
     swaps: tuple[OverlaySwap, ...] = ()
-    ended: tuple[Ended, ...] = ()
+    ended_early: tuple[Ended, ...] = ()
 
 
 def entry_id(practice: str, kind: EntryKind, entry: Override | Swap) -> str:
@@ -301,7 +301,7 @@ def merge(base: CoverageConfig, overlay: Overlay) -> Merged:
     for entry_id_, (index, _) in ended.items():
         merged.warnings.append(
             (
-                ("ended", index, "id"),
+                ("ended_early", index, "id"),
                 f"warning: {entry_id_} matches no override or swap in the YAML file any more "
                 "(it was edited or removed there); this entry has no effect",
             )
@@ -311,9 +311,9 @@ def merge(base: CoverageConfig, overlay: Overlay) -> Merged:
 
 
 def _ended_by_id(changes: OverlayFile) -> dict[str, tuple[int, datetime]]:
-    """Each ended YAML entry's id -> (its index in `ended`, from when it no longer applies)."""
+    """Each ended YAML entry's id -> (its index in `ended_early`, when it stops applying)."""
     found: dict[str, tuple[int, datetime]] = {}
-    for index, entry in enumerate(changes.ended):
+    for index, entry in enumerate(changes.ended_early):
         found[entry.id] = (index, entry.at)
     return found
 

@@ -13,6 +13,7 @@ from coverage_engine.bootstrap import EngineParts, load_holder, run_engine
 from coverage_engine.clock import FrozenClock
 from coverage_engine.config import load_text
 from coverage_engine.config.numbers import normalize_number
+from coverage_engine.journey.events import Bridged
 from coverage_engine.records.sqlite import RecordStore
 from coverage_engine.routing import decide
 from coverage_lab.fake_ari import FakeAri
@@ -129,7 +130,7 @@ async def test_the_engine_routes_a_ten_digit_did_to_its_practice(tmp_path: Path)
         journey = store.get(caller)
     assert journey is not None
     assert journey.practice == "maple-grove"
-    assert [e.details.get("target") for e in journey.events if e.kind.value == "bridged"] == [
+    assert [e.event.target for e in journey.events if isinstance(e.event, Bridged)] == [
         "frontdesk-maple"
     ]
 
