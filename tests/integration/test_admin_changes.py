@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from coverage_engine.records import Outcome
+from coverage_engine.journey import Outcome
 from coverage_lab.engine_process import EngineProcess
 from coverage_lab.phones import CallerHandle, Phones, answers, never_answers, wait_bridged
 from coverage_lab.records import wait_for_journey
