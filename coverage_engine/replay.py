@@ -48,14 +48,8 @@ class Answer:
 
     @classmethod
     def of_record(cls, decision: Mapping[str, Any]) -> Answer:
-        """From the recorded decision: the plan's JSON, nested under `plan` or (in records
-        written before the typed `Decided` event) at the top."""
-        inner = decision.get("plan")
-        steps = (
-            (inner.get("steps") if isinstance(inner, Mapping) else None)
-            or decision.get("steps")
-            or []
-        )
+        """From the recorded decision (the `Decided` event: the plan's JSON)."""
+        steps = decision.get("steps") or []
         first = "nobody"
         if steps and isinstance(steps[0], Mapping):
             first = f"{steps[0].get('kind')} {steps[0].get('target')}"

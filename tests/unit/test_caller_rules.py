@@ -107,3 +107,32 @@ def test_replay_finds_the_er_calls_a_new_rule_would_change(tmp_path: Path) -> No
     assert [c.call.call_id for c in report.changes] == ["er"]
     assert report.changes[0].was.first == "operators answering"
     assert report.changes[0].now.first == "oncall nguyen"
+
+
+async def test_the_journey_records_which_caller_rule_matched(tmp_path: Path) -> None:
+    """The ER's night call through the engine: the Decided event keeps the rule's name."""
+    import asyncio
+
+    from coverage_engine.bootstrap import EngineParts, load_holder, run_engine
+    from coverage_engine.clock import FrozenClock
+    from coverage_engine.records.sqlite import RecordStore
+    from coverage_lab.fake_ari import FakeAri
+    from tests.unit.test_run import config_in
+
+    async with FakeAri() as fake:
+        parts = EngineParts(config_in(tmp_path), fake.settings(), clock=FrozenClock(NIGHT))
+        stop = asyncio.Event()
+        runner = asyncio.create_task(run_engine(parts, load_holder(parts), stop))
+        await fake.wait_for_websockets()
+        channel = await fake.start_call(MAPLE_DID, "3125557000")
+        async with asyncio.timeout(5):
+            while not fake.requests_to("POST", f"/channels/{channel}-leg*"):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)  # the doctor's leg: the rule was applied
+        stop.set()
+        await asyncio.wait_for(runner, 5)
+    with RecordStore.open(tmp_path / "records.sqlite") as store:
+        journey = store.get(channel)
+    assert journey is not None
+    assert journey.plan is not None
+    assert journey.plan["caller_rule"] == "hospital-er"
+    assert journey.plan["announcement"] is None
