@@ -20,6 +20,8 @@ from aiohttp import web
 from coverage_engine.ami import Ami, AmiError, AmiSettings, PanoramiskAmi, PresenceTracker
 from coverage_engine.ami.gate import PresenceGate
 from coverage_engine.ari import Ari, AriSettings
+from coverage_engine.ari.astdb import AstDb, DialplanPort
+from coverage_engine.ari.client import AriClient
 from coverage_engine.callflow import CallSettings
 from coverage_engine.changes.files import loaded_status_path
 from coverage_engine.clock import Clock, SystemClock
@@ -37,6 +39,7 @@ from coverage_engine.records.sink import RecorderSink
 from coverage_engine.records.sqlite import SqliteRecorder, StoreError, records_path
 from coverage_engine.reload import ConfigHolder
 from coverage_engine.routing import decide
+from coverage_engine.safetynet.publish import SafetyNetPublisher, SoundCheck
 from coverage_engine.unknown_numbers import counted
 from coverage_engine.web import ConsoleUnavailable, RunningConsole, start_console
 
@@ -147,16 +150,23 @@ def build_engine(
     holder: ConfigHolder[CoverageConfig],
     parts: EngineParts,
     gate: PresenceGate | None = None,
+    on_link: Callable[[bool], None] | None = None,
 ) -> Engine:
     """The engine wired to ARI, to the (reloadable) current config and to the metrics."""
     metrics = parts.metrics
+
+    def link(up: bool) -> None:
+        metrics.set_ari_connected(up)
+        if on_link is not None:
+            on_link(up)
+
     engine = Engine(
         ari,
         metrics.timed(counted(router_for(holder), metrics.registry)),
         clock=parts.clock,
         sink=parts.sink,
         settings=parts.call_settings,
-        on_link=metrics.set_ari_connected,
+        on_link=link,
         operators_check=gate.skip_reason if gate is not None else None,
     )
     metrics.count_calls_in_progress(lambda: engine.calls_in_progress)
@@ -200,8 +210,6 @@ async def run_engine(
         ari = parts.ari_factory(parts.ari_settings)
         await _serve(ari, holder, parts, stop)
         return
-    from coverage_engine.ari.client import AriClient
-
     async with AriClient(parts.ari_settings) as client:
         await _serve(client, holder, parts, stop)
 
@@ -212,7 +220,10 @@ async def _serve(
     ami = await _connect_ami(parts)
     tracker = PresenceTracker(ami) if ami is not None else None
     gate = presence_gate(lambda: holder.current, tracker) if tracker is not None else None
-    engine = build_engine(ari, holder, parts, gate)
+    publisher = safety_net_publisher(ari, holder, parts)
+    engine = build_engine(
+        ari, holder, parts, gate, on_link=_nudge_on_connect(publisher) if publisher else None
+    )
     metrics_runner = await _start_metrics(parts)
     console = await _start_console(parts, holder, tracker)
     log.info(
@@ -231,6 +242,8 @@ async def _serve(
         tasks.append(asyncio.create_task(tracker.run(), name="operator-presence"))
     if any(p.oncall and p.oncall.feed for p in holder.current.practices.values()):
         tasks.append(asyncio.create_task(_feeds(parts, holder), name="oncall-feeds"))
+    if publisher is not None:
+        tasks.append(asyncio.create_task(publisher.run(), name="safety-net"))
     stopper = asyncio.create_task(stop.wait(), name="stop")
     try:
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -260,6 +273,27 @@ async def _feeds(parts: EngineParts, holder: ConfigHolder[CoverageConfig]) -> No
     # Real time, not the engine's (possibly started) clock: a feed's
     # freshness is about when it was really fetched.
     await run_refresher(parts.config_path, lambda: holder.current, on_result=gauges.update)
+def safety_net_publisher(
+    ari: Ari, holder: ConfigHolder[CoverageConfig], parts: EngineParts
+) -> SafetyNetPublisher | None:
+    """Keeps the dialplan's safety net current in AstDB; None when `ari` cannot (a test fake)."""
+    if not isinstance(ari, DialplanPort):
+        return None
+    sounds = SoundCheck(ari.sound_exists) if isinstance(ari, AriClient) else None
+    return SafetyNetPublisher(
+        AstDb(ari, owner=parts.ari_settings.app),
+        lambda: holder.current,
+        now=parts.clock.now,
+        prompts=sounds.prompts if sounds is not None else None,
+    )
+
+
+def _nudge_on_connect(publisher: SafetyNetPublisher) -> Callable[[bool], None]:
+    def link(up: bool) -> None:
+        if up:
+            publisher.nudge()
+
+    return link
 
 
 async def _start_metrics(parts: EngineParts) -> web.AppRunner | None:

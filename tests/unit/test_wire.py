@@ -16,7 +16,8 @@ ENGINE_DIALPLAN = ROOT / "dialplan" / "coverage-engine.conf"
 GLOBALS_FILE = ROOT / "config" / "asterisk" / "extensions.conf"
 
 _READ = re.compile(r"\$\{(COVERAGE_[A-Z0-9_]*)")
-_SET = re.compile(r"(?:Set|Read)\((COVERAGE_[A-Z0-9_]+)[=,]")
+# `__NAME`: a variable the channels Dial creates inherit.
+_SET = re.compile(r"(?:Set|Read)\((?:__)?(COVERAGE_[A-Z0-9_]+)[=,]")
 _STASIS = re.compile(r"\bStasis\(([^)]*)\)")
 
 
@@ -70,7 +71,13 @@ def test_the_contexts_the_engine_continues_callers_into_exist(context: str) -> N
 def test_every_variable_the_dialplan_reads_is_set_by_someone_known() -> None:
     """A variable the dialplan reads but never sets comes from the engine, FastAGI or [globals]."""
     text = everything()
-    known = {*wire.ENGINE_SETS, *wire.AGI_SETS, *wire.DIALPLAN_GLOBALS, wire.AGI_STEP_PREFIX}
+    known = {
+        *wire.ENGINE_SETS,
+        *wire.AGI_SETS,
+        *wire.DIALPLAN_GLOBALS,
+        *wire.ASTDB_SETS,
+        wire.AGI_STEP_PREFIX,
+    }
     unknown = read_names(text) - set_names(text) - known
     assert unknown == set()
 
