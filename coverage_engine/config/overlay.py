@@ -84,48 +84,24 @@ class _Stamped(Frozen):
     added: LocalDateTime
 
 
-class OverlayOverride(_Stamped):
-    """An override added by a command."""
+class OverlayOverride(Override, _Stamped):
+    """An override added by a command: the YAML's override, stamped with who and when."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    start: LocalDateTime = Field(alias="from")
-    until: LocalDateTime
-    status: Literal["open", "closed"] = "closed"
-    reason: Text
-    route: Literal["oncall"] | None = None
 
     def as_override(self) -> Override:
         """The override as the practice model holds it."""
-        return Override(
-            start=self.start,
-            until=self.until,
-            status=self.status,
-            reason=self.reason,
-            route=self.route,
-        )
+        return Override(**{name: getattr(self, name) for name in Override.model_fields})
 
 
-class OverlaySwap(_Stamped):
-    """A swap added by a command."""
+class OverlaySwap(Swap, _Stamped):
+    """A swap added by a command: the YAML's swap, stamped with who and when."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    doctor: Ident
-    start: LocalDateTime = Field(alias="from")
-    until: LocalDateTime
-    backup: Ident | None = None
-    reason: Text
-
     def as_swap(self) -> Swap:
         """The swap as the roster holds it."""
-        return Swap(
-            doctor=self.doctor,
-            start=self.start,
-            until=self.until,
-            backup=self.backup,
-            reason=self.reason,
-        )
+        return Swap(**{name: getattr(self, name) for name in Swap.model_fields})
 
 
 class Ended(_Stamped):
