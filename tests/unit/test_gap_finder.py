@@ -193,3 +193,53 @@ def test_the_plan_notes_unstaffed_hours_only_when_they_are(tmp_path: Path) -> No
     at = datetime(2026, 12, 1, 7, 0, tzinfo=CHICAGO)
     assert decide(config, at, MAPLE_DID).operators_staffed
     assert not decide(config, at.replace(hour=6, minute=59), MAPLE_DID).operators_staffed
+
+
+async def test_the_engine_carries_a_call_to_the_fallback_when_the_queue_is_empty(
+    tmp_path: Path,
+) -> None:
+    """Lakeside at night with Night Owl as fallback: both doctors busy, nobody on the queue,
+    and the fallback answers: bridged, answered by the other service's operators."""
+    import asyncio
+
+    from coverage_engine.bootstrap import EngineParts, load_holder, run_engine
+    from coverage_engine.clock import FrozenClock
+    from coverage_engine.journey import Outcome
+    from coverage_engine.journey.events import Bridged
+    from coverage_engine.records.sqlite import RecordStore
+    from coverage_lab.fake_ari import FakeAri
+
+    example = "    # fallback:\n    #   name: Night Owl Answering\n    #   number: +16085550190\n"
+    text = REFERENCE_TEXT.replace(
+        example + "    #   trunk: carrier-out\n    #   ring_seconds: 60\n",
+        "    fallback:\n      name: Night Owl Answering\n      number: +16085550190\n"
+        "      trunk: carrier-out\n      ring_seconds: 60\n",
+    ).replace("../var/records.sqlite", "records.sqlite")
+    config = written(tmp_path, text)
+    night = datetime(2026, 12, 1, 3, 0, tzinfo=ZoneInfo("America/Los_Angeles"))
+    async with FakeAri() as fake:
+        fake.dial_outcomes["PJSIP/ruiz"] = "busy"
+        fake.dial_outcomes["PJSIP/chen"] = "busy"
+        fake.dial_outcomes["PJSIP/+16085550190@carrier-out"] = "answer"
+        parts = EngineParts(config, fake.settings(), clock=FrozenClock(night))
+        stop = asyncio.Event()
+        runner = asyncio.create_task(run_engine(parts, load_holder(parts), stop))
+        await fake.wait_for_websockets()
+        caller = await fake.start_call(LAKESIDE_DID, "+15553334444")
+        async with asyncio.timeout(10):
+            while not fake.requests_to("POST", f"/channels/{caller}/continue"):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)  # the doctors were busy: into the queue
+        await fake.reenter(caller, "queue-result", "JOINEMPTY")
+        async with asyncio.timeout(10):
+            while not any(caller in b["channels"] for b in fake.bridges.values()):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        await fake.remote_hangup(caller)
+        await asyncio.sleep(0.2)
+        stop.set()
+        await asyncio.wait_for(runner, 5)
+    with RecordStore.open(tmp_path / "records.sqlite") as store:
+        journey = store.get(caller)
+    assert journey is not None
+    bridged = [e.event for e in journey.events if isinstance(e.event, Bridged)]
+    assert [(b.step_kind, b.target) for b in bridged] == [(StepKind.FALLBACK, "+16085550190")]
+    assert journey.outcome is Outcome.ANSWERED_BY_OPERATOR
