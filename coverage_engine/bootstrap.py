@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +33,7 @@ from coverage_engine.feeds import FeedGauges, run_refresher
 from coverage_engine.journey.live import LiveJourneys
 from coverage_engine.journey.sink import Fanout, JourneySink
 from coverage_engine.metrics import Metrics, MetricsServerError, serve_metrics
+from coverage_engine.paging.setup import start_paging
 from coverage_engine.plan import Plan, Router
 from coverage_engine.records.recorder import JourneyRecorder
 from coverage_engine.records.sink import RecorderSink
@@ -41,7 +42,7 @@ from coverage_engine.reload import ConfigHolder
 from coverage_engine.routing import decide
 from coverage_engine.safetynet.publish import SafetyNetPublisher, SoundCheck
 from coverage_engine.unknown_numbers import counted
-from coverage_engine.web import ConsoleUnavailable, RunningConsole, start_console
+from coverage_engine.web import ConsoleThread, ConsoleUnavailable
 
 log = structlog.get_logger("coverage_engine.bootstrap")
 
@@ -99,6 +100,11 @@ class EngineParts:
     console_address: tuple[str, int] | None = None
     # Mark the console's cookies Secure (it is reached over HTTPS through a proxy).
     console_secure_cookies: bool = False
+    # Builds the voice pages' ARI client (their own application); None with a
+    # fake `ari_factory` means no voice pages, with the real client the default.
+    page_ari_factory: Callable[[AriSettings], Ari] | None = None
+    # Where paging's secrets may come from ($COVERAGE_WEBHOOK_SECRET, $COVERAGE_SMTP_PASSWORD).
+    environ: Mapping[str, str] = field(default_factory=dict)
 
 
 def load_holder(parts: EngineParts) -> ConfigHolder[CoverageConfig]:
@@ -173,10 +179,15 @@ def build_engine(
     return engine
 
 
+def records_file(parts: EngineParts, holder: ConfigHolder[CoverageConfig]) -> Path:
+    """The record file of the current configuration (records.path, next to the config)."""
+    config = holder.current
+    return records_path(config.records.path if config.records else None, parts.config_path)
+
+
 def open_records(parts: EngineParts, holder: ConfigHolder[CoverageConfig]) -> SqliteRecorder:
     """Open the call records at records.path, closing journeys a crash left open (blocking)."""
-    config = holder.current
-    path = records_path(config.records.path if config.records else None, parts.config_path)
+    path = records_file(parts, holder)
     recorder, recovered = SqliteRecorder.open(path, now=parts.clock.now())
     log.info("records.opened", path=str(path), recovered_journeys=len(recovered))
     return recorder
@@ -226,6 +237,16 @@ async def _serve(
     )
     metrics_runner = await _start_metrics(parts)
     console = await _start_console(parts, holder, tracker)
+    paging = await start_paging(
+        records_file(parts, holder),
+        config=lambda: holder.current,
+        now=parts.clock.now,
+        ari_settings=parts.ari_settings,
+        ari_factory=parts.page_ari_factory,
+        production_ari=parts.ari_factory is None,
+        registry=parts.metrics.registry,
+        environ=parts.environ,
+    )
     log.info(
         "engine.started",
         ari=parts.ari_settings.safe_url,
@@ -244,6 +265,7 @@ async def _serve(
         tasks.append(asyncio.create_task(_feeds(parts, holder), name="oncall-feeds"))
     if publisher is not None:
         tasks.append(asyncio.create_task(publisher.run(), name="safety-net"))
+    tasks.extend(paging.tasks())
     stopper = asyncio.create_task(stop.wait(), name="stop")
     try:
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -263,7 +285,8 @@ async def _serve(
         if metrics_runner is not None:
             await metrics_runner.cleanup()
         if console is not None:
-            await console.close()
+            await asyncio.to_thread(console.stop)
+        await paging.close()
         log.info("engine.stopped", calls_left_connected=in_progress)
 
 
@@ -312,24 +335,23 @@ async def _start_metrics(parts: EngineParts) -> web.AppRunner | None:
 
 async def _start_console(
     parts: EngineParts, holder: ConfigHolder[CoverageConfig], tracker: PresenceTracker | None
-) -> RunningConsole | None:
+) -> ConsoleThread | None:
     """Serve the operators' console if asked; a failure is logged and never stops the calls."""
     if parts.console_address is None:
         return None
     host, port = parts.console_address
-    config = holder.current
-    path = records_path(config.records.path if config.records else None, parts.config_path)
+    console = ConsoleThread(
+        records_file(parts, holder),
+        config=lambda: holder.current,
+        now=parts.clock.now,
+        presence=(lambda: tracker.presence) if tracker is not None else (lambda: None),
+        host=host,
+        port=port,
+        secure_cookies=parts.console_secure_cookies,
+        config_path=parts.config_path,  # overrides and swaps from the console
+    )
     try:
-        console = await start_console(
-            path,
-            config=lambda: holder.current,
-            now=parts.clock.now,
-            presence=(lambda: tracker.presence) if tracker is not None else (lambda: None),
-            host=host,
-            port=port,
-            secure_cookies=parts.console_secure_cookies,
-            config_path=parts.config_path,
-        )
+        await asyncio.to_thread(console.start)
     except (ConsoleUnavailable, StoreError) as exc:
         log.error("console.unavailable", error=str(exc))
         return None

@@ -36,6 +36,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "coverage_engine.cli.agi_cmd",
     "coverage_engine.cli.users_cmds",
     "coverage_engine.cli.console_cmd",
+    "coverage_engine.cli.messages_cmds",
 )
 
 PLUGIN_GROUP = "coverage_engine.commands"

@@ -785,6 +785,118 @@ class Card(Frozen):
     notes: CardText | None = None  # anything else the operator should know
 
 
+# --- paging: urgent messages reach the doctor on call ------------------------------
+
+PageChannel = Literal["voice", "webhook", "email"]
+PageTarget = Literal["primary", "backup", "operators"]
+DEFAULT_PAGE_LADDER: tuple[PageTarget, ...] = ("primary", "primary", "backup", "operators")
+
+
+def _check_email_address(value: str) -> str:
+    # One plain address: no display name, no list, nothing a mail header could
+    # be split on (the address goes into To: as it is).
+    if not re.fullmatch(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}",
+                        value):  # fmt: skip
+        raise ValueError(f"{_show(value)} is not an e-mail address (e.g. pager@example.org)")
+    return value
+
+
+def _check_url(value: str) -> str:
+    if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?", value):
+        raise ValueError(f"{_show(value)} is not an http:// or https:// address")
+    return value.rstrip("/")
+
+
+EmailAddress = Annotated[str, AfterValidator(_check_email_address)]
+HttpUrl = Annotated[str, AfterValidator(_check_url)]
+FilePath = Annotated[str, AfterValidator(_check_record_path)]
+
+
+class AckSeconds(Frozen):
+    """How long a paged doctor has to acknowledge before the next step, per urgency."""
+
+    urgent: Seconds = 600
+    emergency: Seconds = 300
+
+
+class HandoffCheck(Frozen):
+    """Call the incoming doctor at each handoff and swap start: press 1 to confirm."""
+
+    attempts: int = Field(default=3, ge=1, le=10)
+    retry_seconds: Seconds = 300
+    ring_seconds: Seconds = 30
+
+
+def _check_ladder(ladder: tuple[str, ...]) -> tuple[str, ...]:
+    if "operators" not in ladder:
+        raise ValueError(
+            "the escalation must reach the operators (e.g. [primary, primary, backup, "
+            "operators]), so an unacknowledged message always reaches a person who can act"
+        )
+    return ladder
+
+
+class PracticePaging(Frozen):
+    """How the practice's urgent messages reach the doctor on call, and who is told when not."""
+
+    channels: tuple[PageChannel, ...] = Field(default=("voice",), min_length=1)
+    ack_seconds: AckSeconds = AckSeconds()
+    escalation: Annotated[
+        tuple[PageTarget, ...], Field(min_length=1, max_length=20), AfterValidator(_check_ladder)
+    ] = DEFAULT_PAGE_LADDER
+    ring_seconds: Seconds = 30
+    # Press 2 on a voice page dials the callback number through this trunk;
+    # without one the doctor is not offered the connection.
+    callback_trunk: SafeName | None = None
+    # E-mail (pager gateway) address of each doctor, for the email channel.
+    pagers: dict[Ident, EmailAddress] = Field(default_factory=dict)
+    # Told when the operators are alerted and when a handoff goes unconfirmed.
+    alert_email: tuple[EmailAddress, ...] = ()
+    handoff_check: HandoffCheck | None = None
+
+    @field_validator("channels")
+    @classmethod
+    def _distinct(cls, channels: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(channels)) != len(channels):
+            raise ValueError("name each channel once")
+        return channels
+
+
+class Webhook(Frozen):
+    """Where page notifications are POSTed (JSON, HMAC-SHA256 signed)."""
+
+    url: HttpUrl
+    # The signing secret: this file, else $COVERAGE_WEBHOOK_SECRET; never in this file.
+    secret_file: FilePath | None = None
+    timeout_seconds: Annotated[int, Field(ge=1, le=60)] = 10
+    tries: Annotated[int, Field(ge=1, le=10)] = 4
+
+
+class Smtp(Frozen):
+    """The mail server page notifications go through (a pager or SMS gateway takes e-mail)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    host: Annotated[str, _pattern(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}", "is not a host name")]
+    port: Annotated[int, Field(ge=1, le=65535)] = 25
+    sender: EmailAddress = Field(alias="from")
+    starttls: bool = False
+    username: Text | None = None
+    # The password: this file, else $COVERAGE_SMTP_PASSWORD; never in this file.
+    password_file: FilePath | None = None
+    timeout_seconds: Annotated[int, Field(ge=1, le=60)] = 10
+    tries: Annotated[int, Field(ge=1, le=10)] = 4
+
+
+class Notifications(Frozen):
+    """How pages and alerts leave the box: without patient data, with a link to sign in."""
+
+    # The console's address as the doctors reach it (links in notifications).
+    console_url: HttpUrl
+    webhook: Webhook | None = None
+    smtp: Smtp | None = None
+
+
 # --- practice and file ------------------------------------------------------------
 
 
@@ -809,6 +921,8 @@ class Practice(Frozen):
     when_open: WhenOpen | None = None
     when_closed: WhenClosed
     card: Card | None = None
+    # Urgent messages: how they reach the doctor on call (default: voice pages).
+    paging: PracticePaging = PracticePaging()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -837,6 +951,7 @@ class EngineSection(Frozen):
     """Settings of the live engine that are not per practice."""
 
     default_route: DefaultRoute
+    notifications: Notifications | None = None
 
 
 class Records(Frozen):

@@ -26,7 +26,9 @@ Finding = tuple[PathKey, str]
 
 def semantic_findings(config: CoverageConfig) -> list[Finding]:
     """Every cross-reference problem in the file, in file order."""
-    return findings_for(config.practices, set(config.trunks))
+    findings = findings_for(config.practices, set(config.trunks))
+    findings.extend(_notifications(config))
+    return findings
 
 
 def findings_for(practices: Mapping[str, Practice], trunks: set[str] | None) -> list[Finding]:
@@ -80,6 +82,48 @@ def _practice_findings(trunks: set[str] | None, key: str, practice: Practice) ->
     if practice.when_closed.chain is not None:
         closed_path = (*closed_path, "chain")
     yield from _chain(practice, practice.when_closed.steps, closed_path, "closed")
+    yield from _paging(trunks, practice, (*base, "paging"))
+
+
+def _paging(trunks: set[str] | None, practice: Practice, path: PathKey) -> Iterator[Finding]:
+    paging = practice.paging
+    trunk = paging.callback_trunk
+    if trunks is not None and trunk is not None and trunk not in trunks:
+        known = ", ".join(sorted(trunks)) or "none declared"
+        yield ((*path, "callback_trunk"), f'trunk "{trunk}" is not listed under trunks: ({known})')
+    doctors = practice.oncall.doctors if practice.oncall is not None else {}
+    for doctor in paging.pagers:
+        if doctor not in doctors:
+            yield (
+                (*path, "pagers", doctor),
+                f'doctor "{doctor}" is not defined under oncall.doctors',
+            )
+    if "email" in paging.channels:
+        missing = sorted(d for d in doctors if d not in paging.pagers)
+        if missing:
+            yield (
+                (*path, "channels"),
+                f"the email channel needs a pagers: address for every doctor "
+                f"(missing: {', '.join(missing)})",
+            )
+
+
+def _notifications(config: CoverageConfig) -> Iterator[Finding]:
+    """Channels and alerts that leave the box need the engine's notification settings."""
+    notifications = config.engine.notifications
+    for key, practice in config.practices.items():
+        paging = practice.paging
+        path: PathKey = ("practices", key, "paging")
+        for wanted, setting in (("webhook", "webhook"), ("email", "smtp")):
+            if wanted in paging.channels and (
+                notifications is None or getattr(notifications, setting) is None
+            ):
+                yield (
+                    (*path, "channels"),
+                    f"the {wanted} channel needs engine.notifications.{setting}",
+                )
+        if paging.alert_email and (notifications is None or notifications.smtp is None):
+            yield ((*path, "alert_email"), "alert_email needs engine.notifications.smtp")
 
 
 def _trunks(declared: set[str], practice: Practice, base: PathKey) -> Iterator[Finding]:
