@@ -18,7 +18,6 @@ import os
 import signal
 import sys
 from collections.abc import Mapping
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +30,9 @@ from coverage_engine.ami.client import ENV_USER as AMI_USER_ENV
 from coverage_engine.ami.client import AmiError, AmiSettings, PanoramiskAmi
 from coverage_engine.ami.gate import PresenceGate
 from coverage_engine.ami.tracker import PresenceTracker
-from coverage_engine.bootstrap import presence_gate
+from coverage_engine.bootstrap import config_holder, keep_days, presence_gate
 from coverage_engine.clock import Clock, ClockOverrideRefused, clock_from_options
-from coverage_engine.config import ConfigError, CoverageConfig, load_config
+from coverage_engine.config import ConfigError, CoverageConfig
 from coverage_engine.logs import configure_logging
 from coverage_engine.records.recorder import JourneyRecorder
 from coverage_engine.records.retention import keep_records
@@ -43,6 +42,7 @@ from coverage_engine.records.sqlite import (
     open_database,
     records_path,
 )
+from coverage_engine.reload import ConfigHolder
 
 log = structlog.get_logger("coverage_engine.agi")
 
@@ -135,7 +135,10 @@ def guard_from_options(args: argparse.Namespace, environ: Mapping[str, str]) -> 
 def _cmd_agi(args: argparse.Namespace) -> int:
     configure_logging()
     try:
-        config = load_config(args.config)
+        # Reloaded like the engine's (YAML, changes file, feed copies): an
+        # override made with the CLI reaches the next AGI request too.
+        holder = config_holder(args.config)
+        config = holder.load_initial()
         clock = clock_from_options(args.clock_start, os.environ)
         guard = guard_from_options(args, os.environ)
         recorder = None if args.no_records else _recorder(config, args.config)
@@ -144,7 +147,7 @@ def _cmd_agi(args: argparse.Namespace) -> int:
         return 1
     try:
         return asyncio.run(
-            _serve(args, config, clock, recorder, _records_file(config, args.config), guard)
+            _serve(args, holder, clock, recorder, _records_file(config, args.config), guard)
         )
     finally:
         if recorder is not None:
@@ -153,7 +156,7 @@ def _cmd_agi(args: argparse.Namespace) -> int:
 
 async def _serve(
     args: argparse.Namespace,
-    config: CoverageConfig,
+    holder: ConfigHolder[CoverageConfig],
     clock: Clock,
     recorder: JourneyRecorder | None,
     records_file: Path,
@@ -163,7 +166,9 @@ async def _serve(
     # can answer. Optional; on when COVERAGE_AMI_USER is set.
     ami: PanoramiskAmi | None = None
     gate: PresenceGate | None = None
-    tasks: list[asyncio.Task[None]] = []
+    tasks: list[asyncio.Task[None]] = [
+        asyncio.create_task(holder.watch(), name="config-watch")
+    ]
     if os.environ.get(AMI_USER_ENV):
         try:
             ami = await PanoramiskAmi.connect(AmiSettings.from_env())
@@ -172,17 +177,18 @@ async def _serve(
         else:
             tracker = PresenceTracker(ami)
             tasks.append(asyncio.create_task(tracker.run(), name="operator-presence"))
-            gate = presence_gate(lambda: config, tracker)
-    if recorder is not None and config.records is not None and config.records.keep_days:
-        # On a FreePBX system this service may be the records' only writer.
-        days = config.records.keep_days
+            gate = presence_gate(lambda: holder.current, tracker)
+    if recorder is not None:
+        # On a FreePBX system this service may be the records' only writer;
+        # keep_days is read at each run, so a reload can change it.
         tasks.append(
             asyncio.create_task(
-                keep_records(records_file, lambda: days, clock.now), name="retention"
+                keep_records(records_file, lambda: keep_days(holder.current), clock.now),
+                name="retention",
             )
         )
     handler = RouteHandler(
-        partial(routing.decide, config),
+        lambda instant, did, caller: routing.decide(holder.current, instant, did, caller),
         clock,
         recorder,
         operators_check=gate.skip_reason if gate is not None else None,

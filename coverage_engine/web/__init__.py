@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from coverage_engine.ami.presence import Presence
+from coverage_engine.changes import ChangeService
 from coverage_engine.config.model import CoverageConfig
 from coverage_engine.web.app import Console, ConsoleUnavailable, build_app, serve_console
 from coverage_engine.web.db import ConsoleDb
@@ -62,6 +63,7 @@ async def start_console(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     secure_cookies: bool = False,
+    config_path: Path | None = None,
 ) -> RunningConsole:
     """Serve the console for the record file `records` on host:port."""
     db = await asyncio.to_thread(ConsoleDb.open, records)
@@ -73,6 +75,8 @@ async def start_console(
         now=now,
         presence=presence,
         secure_cookies=secure_cookies,
+        # Overrides and swaps on the console: the CLI's change service.
+        changes=ChangeService(config_path) if config_path is not None else None,
     )
     task = asyncio.create_task(live.run(), name="console-live-board")
     try:

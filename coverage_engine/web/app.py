@@ -26,6 +26,7 @@ import structlog
 from aiohttp import web
 
 from coverage_engine.ami.presence import DeviceState, Member, Presence
+from coverage_engine.changes import ChangeService
 from coverage_engine.config.model import CoverageConfig, Practice
 from coverage_engine.journey import EventKind, Journey
 from coverage_engine.logs import mask_caller
@@ -45,6 +46,7 @@ from coverage_engine.records.messages import (
     NoSuchCall,
 )
 from coverage_engine.records.model import JourneyFilter
+from coverage_engine.web import changes_api
 from coverage_engine.web.access import AccessEntry, Action
 from coverage_engine.web.accounts import LoginThrottle, Role, Session, User, verify_password
 from coverage_engine.web.board import LiveCall
@@ -84,6 +86,8 @@ class Console:
     presence: Callable[[], Presence | None] = lambda: None
     secure_cookies: bool = False  # set when served over HTTPS (behind a TLS proxy)
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    # Overrides and swaps (coverage_engine.changes); None: not served (no config file).
+    changes: ChangeService | None = None
     # A board is sent at least this often, so proxies keep the stream open.
     stream_keepalive_seconds: float = 15.0
     # Caches shared by every viewer (see `_practices`, `_signed_in_phones`).
@@ -1242,6 +1246,7 @@ def build_app(console: Console) -> web.Application:
     app.router.add_get("/api/messages/{call_id}", message_page)
     app.router.add_post("/api/messages/{call_id}/ack", acknowledge)
     app.router.add_get("/api/openapi.yaml", openapi)
+    changes_api.add_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/favicon.ico", favicon)
     app.router.add_static("/static/", HERE / "static", append_version=True)
