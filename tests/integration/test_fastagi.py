@@ -170,6 +170,21 @@ def test_closed_with_an_operator_reaches_the_operator_with_the_practice_tag(
 
 
 @pytest.mark.usefixtures("agi_route")
+def test_every_phone_rung_shows_the_practice_tag_and_a_harmless_name(
+    agi_service: Callable[..., None], phones: Phones,
+    place_call: Callable[..., CallerHandle],
+) -> None:
+    """The front desk's Dial() shows "MGP: " and the service's display name, not the raw one."""
+    agi_service(MONDAY_10AM)
+    phones.start("frontdesk-maple", answers(after=1, hangup_after=2))
+    call = place_call(f"agi{DID}", caller_name="Jane\x1bP0;pwned\x07 \u202eeoD " + "A" * 200)
+    phones.wait_for("answered", call.caller, timeout=30)
+    call.wait(timeout=30)
+    (shown,) = invite_display_names(phones["frontdesk-maple"].events_file)
+    assert shown == "MGP: " + "JaneP0;pwned eoD " + "A" * (40 - len("JaneP0;pwned eoD "))
+
+
+@pytest.mark.usefixtures("agi_route")
 def test_a_service_without_the_dialplans_secret_is_not_followed(
     agi_service: Callable[..., None], phones: Phones,
     place_call: Callable[..., CallerHandle], tmp_path: Path, logged_in: Callable[[str], None],
