@@ -9,13 +9,14 @@ the ones a practice sees most:
 * `open-frontdesk`: office hours, the front desk's phone answers at once and is
   bridged to the caller.
 * `closed-queue`: after hours, the emergency announcement plays, the caller is
-  handed to app_queue in the dialplan, and an operator answers (app_queue sets
-  MEMBERINTERFACE on the caller, which the engine watches).
+  handed to app_queue in the dialplan, and an operator answers (what app_queue
+  then says about the caller, whom the engine watches: `FakeAri.queue_answer`).
 
-`CountingFakeAri` attributes every event it pushes and every REST request it
-receives to the call it is about (ids the engine derives from the caller's
-channel id: `<call>-leg1`, `<call>-bridge`, `<call>-pb1`), which is what the
-event-diet regression test and the throughput benchmark report.
+`CountingFakeAri` attributes every event it sends (past the application's
+event filter) and every REST request it receives to the call it is about
+(ids the engine derives from the caller's channel id: `<call>-leg1`,
+`<call>-bridge`, `<call>-pb1`), which is what the event-diet regression test
+and the throughput benchmark report.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from coverage_lab.fake_ari import FakeAri
 INSTANT = datetime(2026, 11, 30, 19, 30, tzinfo=ZoneInfo("America/Chicago"))
 CALLER_NUMBER = "+13125559876"
 OPERATOR = "PJSIP/operator-1"
+# Rung with the operator who answers (ringall), as in the sandbox's queue.
+OTHER_OPERATORS = ("PJSIP/operator-2", "PJSIP/operator-3")
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,9 +162,12 @@ class CountingFakeAri(FakeAri):
 
     async def push(self, event_type: str, **fields: Any) -> None:
         subject = _event_subject(fields)
+        if event_type == "Dial" and isinstance(caller := fields.get("caller"), dict):
+            subject = str(caller.get("id", subject))  # app_queue's dial, about the queued caller
         if subject is not None:
             call_id = call_of(subject)
-            self.cost(call_id).events[event_type] += 1
+            if self.passes_filter(event_type):
+                self.cost(call_id).events[event_type] += 1
             self._observe(event_type, subject, call_id, fields)
         await super().push(event_type, **fields)
 
@@ -211,13 +217,7 @@ class CountingFakeAri(FakeAri):
         await self.start_call(journey.did, CALLER_NUMBER, channel_id=call_id)
         setup = await self.settled(call_id, "setup", timeout) - started
         if journey.via_queue:
-            # app_queue bridges an operator: it sets MEMBERINTERFACE on the caller.
-            await self.push(
-                "ChannelVarset",
-                variable="MEMBERINTERFACE",
-                value=OPERATOR,
-                channel=self.channels[call_id].data,
-            )
+            await self.queue_answer(call_id, OPERATOR, also_rang=OTHER_OPERATORS)
             await self.remote_hangup(call_id)
         else:
             await self.remote_hangup(call_id)

@@ -58,11 +58,17 @@ EXPECTED_EVENTS: dict[str, Counter[str]] = {
             "ChannelStateChange": 3,  # caller answered; leg Ringing, leg Up
             "Dial": 3,  # "", RINGING, ANSWER
             "ChannelEnteredBridge": 2,
+            "ChannelConnectedLine": 1,  # the front desk's, as it is bridged
             "ChannelHangupRequest": 2,  # the caller's, then the leg's
             "StasisEnd": 2,
             "ChannelDestroyed": 1,  # the leg only: the caller's subscription ended at StasisEnd
             "ChannelLeftBridge": 2,
             "BridgeDestroyed": 1,
+            # 3 the engine sets, STASISSTATUS x2 (the leg's entry and exit),
+            # BRIDGEPEER and BRIDGEPVTCALLID on both sides as they are bridged
+            # and again as they leave, RTP statistics x5 on each at hang-up and
+            # x5 more (...BRIDGED) on the leg as the caller hangs up.
+            "ChannelVarset": 28,
         }
     ),
     "closed-queue": Counter(
@@ -71,8 +77,16 @@ EXPECTED_EVENTS: dict[str, Counter[str]] = {
             "ChannelStateChange": 1,
             "PlaybackStarted": 1,
             "PlaybackFinished": 1,
+            "ChannelCallerId": 1,  # the operator's view of the caller ("MGP: ...")
             "StasisEnd": 1,
-            "ChannelVarset": 1,  # MEMBERINTERFACE: app_queue connected an operator
+            "ChannelDialplan": 3,  # into coverage-queue
+            # app_queue rings three operators: "", RINGING each, ANSWER, CANCEL x2.
+            "Dial": 9,
+            "ChannelConnectedLine": 1,
+            # 5 the engine sets, STASISSTATUS, Queue()'s 6 at entry, 10 as an
+            # operator is connected (MEMBERINTERFACE...), BRIDGEPEER and
+            # BRIDGEPVTCALLID set and cleared, 4 timings at the end, RTP x5.
+            "ChannelVarset": 35,
             "ChannelHangupRequest": 1,
             "ChannelDestroyed": 1,
         }
