@@ -21,7 +21,7 @@ exercise the production client; it lives in the lab, outside this package.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from coverage_engine.ari import (
@@ -226,6 +226,9 @@ class MemoryAri:
     async def application_channel_ids(self) -> list[str]:
         self._request("application_channel_ids", "")
         return list(self.channels)
+
+    async def filter_events(self, allowed: Collection[str]) -> None:
+        self._request("filter_events", self._app, allowed=frozenset(allowed))
 
     def _bridge(self, bridge_id: str) -> Bridge:
         if bridge_id not in self.bridges:

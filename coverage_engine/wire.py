@@ -248,11 +248,6 @@ DIALPLAN_GLOBALS: Mapping[str, str] = {
     "COVERAGE_CONFIRM_PROMPT": "what a doctor hears before pressing 1 (FastAGI example)",
 }
 
-# Set by Asterisk itself, read by the engine.
-#: app_queue sets it on the caller just before bridging them to an operator
-#: (queues.conf `setinterfacevar = yes`): which operator answered.
-QUEUE_MEMBER = "MEMBERINTERFACE"
-
 # A dialplan function the call flow writes through a channel variable: what
 # an operator's phone shows for a queued caller ("MGP: Jane Doe").
 CALLER_NAME = "CALLERID(name)"

@@ -28,7 +28,7 @@ import json
 import random
 import socket
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from typing import Any, Final, cast
 from urllib.parse import quote
 
@@ -491,6 +491,15 @@ class AriClient:
         data = await self._request("GET", f"/applications/{_segment(self.app)}")
         ids = data.get("channel_ids") if isinstance(data, Mapping) else None
         return [str(i) for i in ids] if isinstance(ids, list) else []
+
+    async def filter_events(self, allowed: Collection[str]) -> None:
+        # The body is the filter itself: {"allowed": [{"type": ...}, ...]}
+        # (checked against Asterisk 22 in tests/integration/test_ari_live.py).
+        await self._request(
+            "PUT",
+            f"/applications/{_segment(self.app)}/eventFilter",
+            body={"allowed": [{"type": name} for name in sorted(allowed)], "disallowed": []},
+        )
 
 
 class _EventIterator:

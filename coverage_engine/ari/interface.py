@@ -17,7 +17,7 @@ Contract shared by every method:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from typing import Literal, Protocol
 
 from coverage_engine.ari.events import StreamItem
@@ -210,6 +210,17 @@ class AriOperations(Protocol):
 
     async def application_channel_ids(self) -> list[str]:
         """Ids of the channels our application is subscribed to (`GET /applications/{app}`)."""
+        ...
+
+    # -- the application's event diet ------------------------------------------------
+
+    async def filter_events(self, allowed: Collection[str]) -> None:
+        """Receive only events of the `allowed` types (`PUT /applications/{app}/eventFilter`).
+
+        Asterisk keeps the filter with the application, which it destroys when
+        the application's last WebSocket closes: set it again after every
+        (re)connect. Events of other types are not even sent.
+        """
         ...
 
 

@@ -175,6 +175,54 @@ async def test_an_unknown_endpoint_fails_at_create(client: AriClient) -> None:
     assert (caught.value.status, caught.value.message) == (500, "Allocation failed")
 
 
+async def test_the_event_filter_keeps_every_other_type_away(
+    client: AriClient, place_call: Callable[..., CallerHandle]
+) -> None:
+    """PUT eventFilter with {"allowed": [{"type": ...}]}: only those types come for a call."""
+    events = client.events()
+    await client.filter_events({"StasisStart", "StasisEnd"})
+    call = place_call(DID)
+    start = await inbound(events, call)
+    # A state change, a variable, a hang-up request: none of them may come.
+    await client.answer(start.channel.id)
+    await client.set_variable(start.channel.id, "COVERAGE_TRIED", "x")
+    await client.hangup(start.channel.id)
+    seen: list[str] = []
+    async with asyncio.timeout(10):
+        async for item in events:
+            seen.append(type(item).__name__)
+            if isinstance(item, StasisEnd) and item.channel.id == start.channel.id:
+                break
+    assert seen == ["StasisEnd"]
+
+
+async def test_app_queue_names_the_operator_who_answered_in_a_dial_event(
+    client: AriClient,
+    phones: Phones,
+    place_call: Callable[..., CallerHandle],
+    logged_in: Callable[..., None],
+) -> None:
+    """A watched caller in the queue: app_queue's Dial ANSWER has the caller as its caller and
+    the queue member's interface as its dialstring (what MEMBERINTERFACE says later)."""
+    logged_in("operator1")
+    phones.start("operator1", answers(after=1, hangup_after=3))
+    events = client.events()
+    call = place_call(DID)
+    caller = (await inbound(events, call)).channel
+    await client.answer(caller.id)
+    await client.set_variable(caller.id, "COVERAGE_QUEUE", "answering")
+    await client.subscribe_channel(caller.id)
+    await client.continue_in_dialplan(caller.id, context="coverage-queue", extension="s")
+    answered = await next_of(
+        events,
+        Dial,
+        lambda e: e.caller is not None and e.caller.id == caller.id and e.dialstatus == "ANSWER",
+    )
+    assert answered.dialstring == "PJSIP/operator1"
+    assert answered.peer.name.startswith("PJSIP/operator1-")
+    await client.hangup(caller.id)
+
+
 async def test_a_dropped_websocket_reconnects_and_calls_in_the_app_survive(
     client: AriClient, place_call: Callable[..., CallerHandle]
 ) -> None:

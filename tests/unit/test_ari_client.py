@@ -176,6 +176,29 @@ async def test_outbound_leg_is_created_into_the_app_and_dialed(
     assert (await ari.get_channel("leg-1")).is_up
 
 
+async def test_the_event_filter_keeps_other_types_away_until_the_link_drops(
+    fake: FakeAri, ari: AriClient
+) -> None:
+    """filter_events sets the application's allowed types; Asterisk forgets them with the
+    application when its WebSocket closes, so a reconnected client hears everything again."""
+    events = ari.events()
+    await ari.filter_events({"ChannelDestroyed", "StasisStart"})
+    sent = fake.requests_to("PUT", "/applications/coverage-engine/eventFilter")[-1]
+    assert sent.body == {
+        "allowed": [{"type": "ChannelDestroyed"}, {"type": "StasisStart"}],
+        "disallowed": [],
+    }
+    caller = await fake.start_call("+15551230001")
+    await ari.answer(caller)  # a ChannelStateChange, filtered out
+    await fake.remote_hangup(caller)
+    await fake.push("ChannelDestroyed", cause=16, channel={"id": caller})
+    kinds = [type(await anext(events)).__name__ for _ in range(3)]
+    assert kinds == ["Connected", "StasisStart", "ChannelDestroyed"]
+    await fake.drop_websockets()
+    await next_of(events, Connected)
+    assert fake.events_allowed == []
+
+
 async def test_dial_right_after_create_waits_for_the_leg_to_enter_the_app(
     fake: FakeAri, ari: AriClient
 ) -> None:

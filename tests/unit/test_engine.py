@@ -15,7 +15,6 @@ from coverage_engine.ari import (
     ChannelDestroyed,
     ChannelDtmfReceived,
     ChannelStateChange,
-    ChannelVarset,
     Connected,
     Dial,
     DialplanLocation,
@@ -117,6 +116,9 @@ class FakeAri:
 
     async def subscribe_channel(self, channel_id: str) -> None:
         self._do("subscribe", channel_id)
+
+    async def filter_events(self, allowed: Any) -> None:
+        self._do("filter_events", self.app, frozenset(allowed))
 
     async def create_bridge(self, bridge_id: str, *, name: str = "") -> Bridge:
         self._do("create_bridge", bridge_id)
@@ -283,13 +285,14 @@ async def test_ring_timeout_hands_the_caller_to_the_queue_and_watches_them() -> 
     await settle()
     assert ("hangup", "c1-leg1") in ari.requests
     assert ari.ops("c1")[-2:] == [("subscribe", "c1"), ("continue", "c1", "coverage-queue")]
-    varset = ChannelVarset(
-        type="ChannelVarset",
-        variable="MEMBERINTERFACE",
-        value="PJSIP/operator2",
-        channel=caller("c1"),
+    answered = Dial(
+        type="Dial",
+        caller=caller("c1"),
+        peer=Channel("1733000000.9", state="Up"),
+        dialstatus="ANSWER",
+        dialstring="PJSIP/operator2",
     )
-    await engine.dispatch(varset)
+    await engine.dispatch(answered)
     await settle()
     assert sink.names("c1")[-2:] == ["operator_answered", "bridged"]
 
