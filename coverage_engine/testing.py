@@ -164,6 +164,29 @@ class MemoryAri:
         self.channels[channel_id] = channel
         return channel
 
+    async def originate(
+        self,
+        endpoint: str,
+        *,
+        channel_id: str,
+        ring_seconds: int,
+        app_args: Sequence[str] = (),
+        originator: str | None = None,
+        caller_id: CallerId | None = None,
+    ) -> Channel:
+        self._request(
+            "originate",
+            channel_id,
+            endpoint=endpoint,
+            ring_seconds=ring_seconds,
+            app_args=tuple(app_args),
+            originator=originator,
+            caller_id=caller_id,
+        )
+        channel = Channel(channel_id, name=f"{endpoint}-{len(self.channels):08x}", state="Down")
+        self.channels[channel_id] = channel
+        return channel
+
     async def dial(self, channel_id: str, *, ring_seconds: int, caller: str | None = None) -> None:
         self._request("dial", channel_id, ring_seconds=ring_seconds, caller=caller)
 
@@ -204,6 +227,10 @@ class MemoryAri:
     async def set_variable(self, channel_id: str, name: str, value: str) -> None:
         self._request("set_variable", channel_id, name=name, value=value)
         self.variables.setdefault(channel_id, {})[name] = value
+
+    async def set_variables(self, channel_id: str, variables: Sequence[tuple[str, str]]) -> None:
+        self._request("set_variables", channel_id, variables=tuple(variables))
+        self.variables.setdefault(channel_id, {}).update(variables)
 
     async def get_variable(self, channel_id: str, name: str) -> str | None:
         self._request("get_variable", channel_id, name=name)

@@ -392,6 +392,8 @@ class FakeAri:
             exten=did,
             app_args=("inbound", did),
         )
+        # What dialplan/coverage-engine.conf does before Stasis.
+        self.channels[ident].variables[wire.DID] = did
         await self.push("StasisStart", args=["inbound", did], channel=self.channels[ident].data)
         return ident
 

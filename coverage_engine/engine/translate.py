@@ -23,7 +23,6 @@ from coverage_engine.ari import (
     ChannelDestroyed,
     ChannelDtmfReceived,
     ChannelHangupRequest,
-    ChannelStateChange,
     Connected,
     Dial,
     Disconnected,
@@ -79,7 +78,6 @@ _DIALSTATUS: Mapping[str, LegFailure] = {
 EVENTS: frozenset[str] = frozenset(
     {
         "StasisStart",
-        "ChannelStateChange",
         "Dial",
         "ChannelDestroyed",
         "ChannelHangupRequest",
@@ -98,11 +96,6 @@ def translate(registry: Registry, item: StreamItem) -> list[Action]:
             return [LinkDown(reason)]
         case StasisStart():
             return _stasis_start(registry, item)
-        case ChannelStateChange(channel=channel) if channel.is_up:
-            call = registry.call_of_channel(channel.id)
-            if call is None or call == channel.id:
-                return []  # the caller answered: we did that ourselves
-            return [Deliver(call, LegUp(channel.id))]
         case Dial(peer=peer, dialstatus=status) if status in _DIALSTATUS:
             call = registry.call_of_channel(peer.id)
             return [] if call is None else [Deliver(call, LegFailed(peer.id, _DIALSTATUS[status]))]
@@ -143,6 +136,7 @@ def _stasis_start(registry: Registry, event: StasisStart) -> list[Action]:
                 # A leg of a call this engine does not know (created before a
                 # restart): nobody will bridge it, so do not let it ring on.
                 return [HangUpChannel(channel.id)]
+            # An originated leg enters the application as it is answered: Up.
             entered: list[Action] = [Deliver(call, LegEnteredApp(channel.id))]
             return entered + ([Deliver(call, LegUp(channel.id))] if channel.is_up else [])
         case wire.QueueReturn(status=status):

@@ -87,8 +87,8 @@ def _event_subject(fields: dict[str, Any]) -> str | None:
 
 def _request_subject(path: str, query: dict[str, str]) -> str | None:
     parts = path.strip("/").split("/")
-    if parts[:2] == ["channels", "create"]:
-        return query.get("channelId")
+    if parts == ["channels"] or parts[:2] == ["channels", "create"]:
+        return query.get("channelId")  # originate, create
     if parts[0] in ("channels", "bridges") and len(parts) > 1:
         return parts[1]
     if parts[0] == "applications" and "eventSource" in query:

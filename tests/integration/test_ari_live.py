@@ -158,6 +158,68 @@ async def test_an_outbound_leg_is_created_dialed_and_bridged_with_the_caller(
         await client.destroy_bridge("live-call-1")
 
 
+async def test_an_originated_leg_rings_at_once_and_enters_the_app_answered(
+    client: AriClient, phones: Phones, place_call: Callable[..., CallerHandle]
+) -> None:
+    """originate (POST /channels) rings the phone in one request, showing the caller; the app
+    hears the leg's Dial events at once and its StasisStart, state Up, when it answers."""
+    phones.start("operator1", answers(after=1))
+    events = client.events()
+    call = place_call(DID)
+    caller = (await inbound(events, call)).channel
+    await client.originate(
+        "PJSIP/operator1",
+        channel_id="live-orig-1",
+        ring_seconds=15,
+        app_args=["leg", caller.id],
+        originator=caller.id,
+        caller_id=CallerId(name="MGP: Test Caller", number=call.caller),
+    )
+    try:
+        ringing = await next_of(events, Dial, lambda e: e.peer.id == "live-orig-1")
+        assert ringing.dialstatus == ""
+        entered = await next_of(events, StasisStart, lambda e: e.channel.id == "live-orig-1")
+        assert (entered.args, entered.channel.state) == (("leg", caller.id), "Up")
+        (operator_call,) = phones.calls("operator1")
+        assert operator_call.caller == call.caller
+    finally:
+        await client.hangup("live-orig-1")
+        await client.hangup(caller.id)
+
+
+async def test_an_originated_leg_to_a_busy_phone_is_destroyed_with_cause_17(
+    client: AriClient, phones: Phones
+) -> None:
+    """Busy: the app hears the originated leg's ChannelDestroyed with cause 17 (user busy)."""
+    phones.start("operator3", busy())
+    events = client.events()
+    await client.originate("PJSIP/operator3", channel_id="live-orig-busy", ring_seconds=10)
+    destroyed = await next_of(events, ChannelDestroyed, lambda e: e.channel.id == "live-orig-busy")
+    assert destroyed.cause == 17
+
+
+async def test_several_variables_set_in_one_request_arrive_exactly(
+    client: AriClient, place_call: Callable[..., CallerHandle]
+) -> None:
+    """ARRAY() through ARI: caller text with commas, quotes, parentheses, brackets, a
+    backslash and dialplan syntax is stored as given, beside the empty and plain values."""
+    events = client.events()
+    call = place_call(DID)
+    channel_id = (await inbound(events, call)).channel.id
+    hostile = 'Jane, "Doe" (x) [y] \\ back|pipe ${EXTEN} $[1+1] é ; end'
+    values = [
+        ("COVERAGE_PRACTICE", "maple-grove"),
+        ("COVERAGE_TRIED", "staff/frontdesk-maple,operators/answering"),
+        ("COVERAGE_QUEUE_WHISPER", ""),
+        ("COVERAGE_X", hostile),
+        ("CALLERID(name)", f"MGP: {hostile}"),
+    ]
+    await client.set_variables(channel_id, values)
+    for name, value in values:
+        assert await client.get_variable(channel_id, name) == value, name
+    await client.hangup(channel_id)
+
+
 async def test_a_busy_phone_ends_the_leg_with_cause_17(client: AriClient, phones: Phones) -> None:
     """A busy callee shows as the leg's StasisEnd and ChannelDestroyed(17), not as a Dial event."""
     phones.start("operator3", busy())
