@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from coverage_engine.ari import (
@@ -556,8 +558,19 @@ async def test_close_ends_the_stream_and_closes_the_websocket_cleanly(fake: Fake
     assert fake.connected_websockets == 0
 
 
+@pytest.fixture
+def debug_lines() -> Iterator[None]:
+    """structlog lets debug lines through for the test (as `run --verbose` does)."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    yield
+    structlog.configure(**saved)
+
+
+@pytest.mark.usefixtures("debug_lines")
 async def test_logs_carry_neither_the_password_nor_full_numbers(fake: FakeAri) -> None:
-    """Nothing the client logs contains the ARI password or a full external number."""
+    """Nothing the client logs, debug lines included, holds the ARI password or a full
+    external number."""
     settings = fake.settings()
     with capture_logs() as logs:
         async with AriClient(settings) as ari:
