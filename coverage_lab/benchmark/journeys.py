@@ -16,13 +16,15 @@ the ones a practice sees most:
 event filter) and every REST request it receives to the call it is about
 (ids the engine derives from the caller's channel id: `<call>-leg1`,
 `<call>-bridge`, `<call>-pb1`), which is what the event-diet regression test
-and the throughput benchmark report.
+and the throughput benchmark report. `drive` times what the engine does for
+each call: how soon its first request for the caller comes (the leg that
+rings the phone, or the announcement), and how soon it reacts to the phone
+answering (the bridge) or to the announcement's end (the queue).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -96,6 +98,19 @@ def _request_subject(path: str, query: dict[str, str]) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Drive:
+    """What one driven call measured, in seconds."""
+
+    setup: float  # arrival to bridged with the phone, or handed to app_queue
+    first_request: float  # arrival to the leg's originate, or to the announcement's play
+    reaction: float  # the phone's answer to the bridge, the announcement's end to the queue
+
+
+# What `drive` waits for, per call (`_observe`, and the requests in `_auth_and_record`).
+_MILESTONES = ("dialed", "played", "ringing", "answered", "joined", "announced", "queued", "gone")
+
+
 @dataclass(slots=True)
 class CallCost:
     """What one call cost on the ARI link."""
@@ -120,8 +135,9 @@ def _shape(method: str, path: str) -> str:
 class CountingFakeAri(FakeAri):
     """The fake ARI server, counting events and requests per call, and telling when calls settle.
 
-    `settled(call_id, what)` waits for a milestone the driver needs: "setup"
-    (bridged to the phone, or handed to the queue) and "gone" (the engine has
+    `settled(call_id, what)` waits for a milestone the driver needs: the leg
+    dialed, ringing, answered and bridged to the caller; the announcement
+    played and ended, the caller handed to the queue; "gone" (the engine has
     torn down what it created).
     """
 
@@ -151,7 +167,7 @@ class CountingFakeAri(FakeAri):
             future.set_result(time.perf_counter())
 
     async def settled(self, call_id: str, what: str, timeout: float = 10.0) -> float:  # noqa: ASYNC109
-        """Wait until the call reaches `what` ("setup" or "gone"); the perf_counter instant."""
+        """Wait until the call reaches `what` (one of `_MILESTONES`); the perf_counter instant."""
         future = self._milestone(call_id, what)
         try:
             async with asyncio.timeout(timeout):
@@ -173,11 +189,17 @@ class CountingFakeAri(FakeAri):
 
     def _observe(self, event_type: str, subject: str, call_id: str, fields: dict[str, Any]) -> None:
         if event_type == "ChannelEnteredBridge" and subject != call_id:
-            self._reach(call_id, "setup")  # the phone's leg joined the caller's bridge
+            self._reach(call_id, "joined")  # the phone's leg joined the caller's bridge
         elif event_type == "StasisEnd" and subject == call_id:
             dialplan = fields["channel"].get("dialplan", {})
             if dialplan.get("context") == "coverage-queue":
-                self._reach(call_id, "setup")  # handed to app_queue
+                self._reach(call_id, "queued")  # handed to app_queue
+        elif event_type == "Dial" and subject != call_id:
+            status = fields.get("dialstatus")
+            if status in ("RINGING", "ANSWER"):
+                self._reach(call_id, "ringing" if status == "RINGING" else "answered")
+        elif event_type == "PlaybackFinished":
+            self._reach(call_id, "announced")
         elif event_type == "BridgeDestroyed":
             self._reach(call_id, "gone")
 
@@ -187,7 +209,12 @@ class CountingFakeAri(FakeAri):
             path = request.path.removeprefix("/ari")
             subject = _request_subject(path, dict(request.query))
             if subject is not None:
-                self.cost(call_of(subject)).requests[_shape(request.method, path)] += 1
+                shape = _shape(request.method, path)
+                self.cost(call_of(subject)).requests[shape] += 1
+                if shape == "POST /channels":
+                    self._reach(call_of(subject), "dialed")
+                elif shape == "POST /channels/{id}/play/{playback}":
+                    self._reach(call_of(subject), "played")
         response = await super()._auth_and_record(request, handler)
         if not self.keep_requests and len(self.requests) > 64:
             # Kept short, not emptied: the fake reads the last request's body.
@@ -209,19 +236,47 @@ class CountingFakeAri(FakeAri):
             while not self.requests_to("GET", "/bridges"):  # noqa: ASYNC110 - polling our own state
                 await asyncio.sleep(0.01)
 
-    async def drive(self, journey: Journey, call_id: str, timeout: float = 10.0) -> float:  # noqa: ASYNC109
-        """Carry one call of `journey` from arrival to hang-up; return its setup time in seconds."""
+    async def drive(
+        self,
+        journey: Journey,
+        call_id: str,
+        timeout: float = 10.0,  # noqa: ASYNC109
+        *,
+        answer_after: float = 0.0,
+        hold: float = 0.0,
+    ) -> Drive:
+        """Carry one call of `journey` from arrival to hang-up and time the engine's part.
+
+        The phone (or the operator, once the caller is in the queue) answers
+        `answer_after` seconds after it starts ringing; the conversation lasts
+        `hold` seconds; then the caller hangs up. A call that does not get
+        where its journey goes within `timeout` of each step raises TimeoutError.
+        """
         if journey.phone is not None:
-            self.dial_outcomes[journey.phone] = "answer"
+            self.dial_outcomes[journey.phone] = "ring" if answer_after else "answer"
         started = time.perf_counter()
         await self.start_call(journey.did, CALLER_NUMBER, channel_id=call_id)
-        setup = await self.settled(call_id, "setup", timeout) - started
-        if journey.via_queue:
-            await self.queue_answer(call_id, OPERATOR, also_rang=OTHER_OPERATORS)
+        try:
+            if journey.via_queue:
+                played = await self.settled(call_id, "played", timeout)
+                announced = await self.settled(call_id, "announced", timeout)
+                done = await self.settled(call_id, "queued", timeout)
+                first, stimulus = played, announced
+                await asyncio.sleep(answer_after)
+                await self.queue_answer(call_id, OPERATOR, also_rang=OTHER_OPERATORS)
+            else:
+                first = await self.settled(call_id, "dialed", timeout)
+                if answer_after:
+                    await self.settled(call_id, "ringing", timeout)
+                    await asyncio.sleep(answer_after)
+                    await self.answer(f"{call_id}-leg1")
+                stimulus = await self.settled(call_id, "answered", timeout)
+                done = await self.settled(call_id, "joined", timeout)
+            await asyncio.sleep(hold)
             await self.remote_hangup(call_id)
-        else:
-            await self.remote_hangup(call_id)
-            await self.settled(call_id, "gone", timeout)
-        with contextlib.suppress(KeyError):
-            self._milestones.pop((call_id, "setup"))
-        return setup
+            if not journey.via_queue:
+                await self.settled(call_id, "gone", timeout)
+        finally:
+            for what in _MILESTONES:
+                self._milestones.pop((call_id, what), None)
+        return Drive(done - started, first - started, done - stimulus)
