@@ -19,12 +19,13 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -112,6 +113,20 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
+class _Stderr(io.TextIOBase):
+    """The process's standard error as it is when a line is written, not when logging
+    was configured (a daemon's redirect, a test's capture)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 class _LineWriter:
     """Where our own lines go, one write each; `name` is what `add_logger_name` reads.
 
@@ -140,7 +155,8 @@ def configure_logging(
 
     `json` None means: JSON lines unless `stream` is a terminal.
     """
-    out = stream if stream is not None else sys.stderr
+    # _Stderr has the TextIO methods logging and structlog call (write, flush, isatty).
+    out = stream if stream is not None else cast(TextIO, _Stderr())
     as_json = json if json is not None else not out.isatty()
     renderer: Processor = (
         structlog.processors.JSONRenderer()

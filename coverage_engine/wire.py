@@ -197,6 +197,18 @@ ENGINE_SETS: tuple[str, ...] = (PRACTICE, TRIED, QUEUE, QUEUE_WAIT, QUEUE_WHISPE
 #: Those of them the dialplan reads.
 DIALPLAN_READS: tuple[str, ...] = (QUEUE, QUEUE_WAIT, QUEUE_WHISPER, ANNOUNCED)
 
+# On a Local channel the engine originates into `coverage-astdb` (`ari/astdb.py`): a batch
+# of AstDB operations n = 1, 2, ... and where the dialplan leaves what reads return.
+ASTDB_CONTEXT = "coverage-astdb"
+ASTDB_OP = "COVERAGE_DB_OP"  # <n>: put | deltree | get | keys
+ASTDB_KEY = "COVERAGE_DB_KEY"  # <n>: family/key
+ASTDB_VALUE = "COVERAGE_DB_VALUE"  # <n>: what put writes
+# The mailbox prefix: results go to the globals <OUT><n>, the batch's token to <OUT>DONE.
+ASTDB_OUT = "COVERAGE_DB_OUT"
+ASTDB_TOKEN = "COVERAGE_DB_TOKEN"  # noqa: S105 (a variable's name, not a secret)
+#: What the engine sets on an AstDB batch's channel (numbered ones by their prefix).
+ASTDB_SETS: tuple[str, ...] = (ASTDB_OP, ASTDB_KEY, ASTDB_VALUE, ASTDB_OUT, ASTDB_TOKEN)
+
 # The FastAGI service's answer (`agi/route.py`), read by dialplan/freepbx-example.conf.
 AGI_PRACTICE_NAME = "COVERAGE_PRACTICE_NAME"
 AGI_SHORT_NAME = "COVERAGE_SHORT_NAME"

@@ -390,11 +390,12 @@ class FakeAri:
             channel_id=channel_id,
             caller_number=caller_number,
             exten=did,
-            app_args=("inbound", did),
+            app_args=(wire.Entry.INBOUND.value, did),
         )
         # What dialplan/coverage-engine.conf does before Stasis.
         self.channels[ident].variables[wire.DID] = did
-        await self.push("StasisStart", args=["inbound", did], channel=self.channels[ident].data)
+        args = [wire.Entry.INBOUND.value, did]
+        await self.push("StasisStart", args=args, channel=self.channels[ident].data)
         return ident
 
     async def reenter(self, channel_id: str, *args: str) -> None:
@@ -647,6 +648,7 @@ class FakeAri:
         query = request.query
         endpoint = query.get("endpoint", "")
         if not endpoint or not query.get("app"):
+            # A channel that would run the dialplan: this fake has none.
             return _error(400, "Endpoint and app are required")
         if query["app"] != self.app:
             return _error(400, "Application not found")

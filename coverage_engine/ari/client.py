@@ -568,6 +568,46 @@ class AriClient:
         )
 
 
+    # -- the PBX's own state (dialplan globals, dialplan work on a Local channel) -------
+
+    async def get_global(self, name: str) -> str:
+        """A dialplan global variable ("" when unset)."""
+        data = await self._request("GET", "/asterisk/variable", params={"variable": name})
+        value = data.get("value") if isinstance(data, Mapping) else None
+        return "" if value is None else str(value)
+
+    async def set_global(self, name: str, value: str) -> None:
+        """Set a dialplan global variable."""
+        await self._request(
+            "POST", "/asterisk/variable", params={"variable": name, "value": value}
+        )
+
+    async def run_dialplan(
+        self, endpoint: str, *, context: str, extension: str, variables: Mapping[str, str]
+    ) -> None:
+        """Originate `endpoint` (a Local channel) with `variables`; it runs the dialplan itself.
+
+        The channel is not put into the application: what it does is the
+        dialplan's business (`extension` of `context` is where its other half
+        goes if it is ever answered). Asterisk answers at once; the work
+        happens on the new channel's own thread.
+        """
+        await self._request(
+            "POST",
+            "/channels",
+            params={"endpoint": endpoint, "context": context, "extension": extension},
+            body={"variables": dict(variables)},
+        )
+
+    async def sound_exists(self, sound: str) -> bool:
+        """Whether the PBX has the sound `sound` (e.g. coverage/accept-maple-grove)."""
+        try:
+            await self._request("GET", f"/sounds/{_segment(sound)}")
+        except ResourceGone:
+            return False
+        return True
+
+
 class _EventIterator:
     """Reads the client's event queue; ends when the client is closed."""
 

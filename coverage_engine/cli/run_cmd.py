@@ -173,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
         metrics_address=(args.metrics_host, port) if port else None,
         console_address=(args.console_host, console_port) if console_port else None,
         console_secure_cookies=args.console_secure_cookies,
+        environ=os.environ,
     )
     try:
         holder = load_holder(parts)

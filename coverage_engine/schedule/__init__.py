@@ -7,15 +7,17 @@ is asked about, as a timezone-aware datetime.
 from __future__ import annotations
 
 from coverage_engine.schedule.holidays import HolidayHit, holidays_on
-from coverage_engine.schedule.rotation import OnCallAssignment, oncall_at
+from coverage_engine.schedule.rotation import OnCallAssignment, OnCallSpan, oncall_at, oncall_spans
 from coverage_engine.schedule.status import PracticeStatus, practice_status, require_aware
 
 __all__ = [
     "HolidayHit",
     "OnCallAssignment",
+    "OnCallSpan",
     "PracticeStatus",
     "holidays_on",
     "oncall_at",
+    "oncall_spans",
     "practice_status",
     "require_aware",
 ]

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from coverage_engine import wire
 from coverage_lab.fake_ari import FakeAri
 
 # Monday 2026-11-30 19:30 in Chicago: Maple Grove (Chicago) closed at 17:30,
@@ -65,11 +66,6 @@ JOURNEYS: dict[str, Journey] = {
         Journey("closed-queue", "+13125550100", via_queue=True),
     )
 }
-
-
-def call_of(ident: str) -> str:
-    """The call a channel, bridge or playback id belongs to (caller ids carry no dash)."""
-    return ident.split("-", 1)[0]
 
 
 def _event_subject(fields: dict[str, Any]) -> str | None:
@@ -181,7 +177,7 @@ class CountingFakeAri(FakeAri):
         if event_type == "Dial" and isinstance(caller := fields.get("caller"), dict):
             subject = str(caller.get("id", subject))  # app_queue's dial, about the queued caller
         if subject is not None:
-            call_id = call_of(subject)
+            call_id = wire.call_of(subject)
             if self.passes_filter(event_type):
                 self.cost(call_id).events[event_type] += 1
             self._observe(event_type, subject, call_id, fields)
@@ -192,7 +188,7 @@ class CountingFakeAri(FakeAri):
             self._reach(call_id, "joined")  # the phone's leg joined the caller's bridge
         elif event_type == "StasisEnd" and subject == call_id:
             dialplan = fields["channel"].get("dialplan", {})
-            if dialplan.get("context") == "coverage-queue":
+            if dialplan.get("context") == wire.QUEUE_CONTEXT:
                 self._reach(call_id, "queued")  # handed to app_queue
         elif event_type == "Dial" and subject != call_id:
             status = fields.get("dialstatus")
@@ -210,11 +206,11 @@ class CountingFakeAri(FakeAri):
             subject = _request_subject(path, dict(request.query))
             if subject is not None:
                 shape = _shape(request.method, path)
-                self.cost(call_of(subject)).requests[shape] += 1
+                self.cost(wire.call_of(subject)).requests[shape] += 1
                 if shape == "POST /channels":
-                    self._reach(call_of(subject), "dialed")
+                    self._reach(wire.call_of(subject), "dialed")
                 elif shape == "POST /channels/{id}/play/{playback}":
-                    self._reach(call_of(subject), "played")
+                    self._reach(wire.call_of(subject), "played")
         response = await super()._auth_and_record(request, handler)
         if not self.keep_requests and len(self.requests) > 64:
             # Kept short, not emptied: the fake reads the last request's body.

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from coverage_lab.ari_http import AriCredentials
+from coverage_lab.engine_process import EngineProcess
 from coverage_lab.phones import (
     CallerHandle,
     Phones,
     answers,
     busy,
     never_answers,
+    presses,
+    voicemail,
     wait_bridged,
 )
-from coverage_lab.sandbox import Sandbox
+from coverage_lab.sandbox import Sandbox, project_root
 
 pytestmark = pytest.mark.integration
 
@@ -58,20 +64,80 @@ def no_operators_logged_in(sandbox: Sandbox) -> None:
 
 
 @pytest.mark.usefixtures("no_operators_logged_in")
-def test_with_no_engine_and_no_operators_the_on_call_number_answers(
+def test_a_number_no_practice_has_reaches_the_fixed_line_once_it_presses_1(
     phones: Phones, place_call: Callable[..., CallerHandle], ari: AriCredentials
 ) -> None:
-    """An empty operator queue does not hold the caller: the on-call line (patel) rings."""
-    phones.start("patel", answers(after=1, hangup_after=2))
+    """No practice to look up: after the empty queue, COVERAGE_FALLBACK_DIAL (patel) rings
+    and is connected only after pressing 1, like every other number the safety net rings."""
+    phones.start("patel", presses("1", after=1, delay=1, hangup_after=3))
 
     call = place_call("+15550100")
     phones.wait_for("answered", call.caller, timeout=45)
-    wait_bridged(ari, "carrier-in", "patel", timeout=10)
+    wait_bridged(ari, "carrier-in", "patel", timeout=20)
     result = call.wait(timeout=60)
 
     assert result.ended_by == "remote"
     assert phones.answered_by(call.caller) == "patel"
     assert phones.rang(call.caller) == ["patel"]
+    assert phones.calls("patel")[-1].digits == "1"
+
+
+TUESDAY_NIGHT = datetime(2026, 12, 1, 3, 0, tzinfo=ZoneInfo("America/Chicago"))
+
+
+@pytest.fixture
+def table_published_for_tuesday_night(ari: AriCredentials, tmp_path: Path) -> None:
+    """An engine ran at Tuesday 03:00 (Nguyen on call, Okafor backup), published, and stopped.
+
+    Its clock is started at that instant; the table it leaves is in the
+    PBX's own time, so the dialplan reads it as "now".
+    """
+    config = tmp_path / "coverage.yaml"
+    text = (project_root() / "config" / "coverage.yaml").read_text(encoding="utf-8")
+    config.write_text(text.replace("../var/records.sqlite", "records.sqlite"), encoding="utf-8")
+    engine = EngineProcess(
+        config,
+        ari_url=ari.url,
+        ari_user=ari.user,
+        ari_password=ari.password,
+        log_path=tmp_path / "engine.log",
+    )
+    engine.start(clock_start=TUESDAY_NIGHT)
+    try:
+        engine.wait_log("safety_net.published", timeout=20)
+    finally:
+        assert engine.stop() == 0
+    assert not engine.app_registered()
+
+
+@pytest.mark.usefixtures("no_operators_logged_in", "table_published_for_tuesday_night")
+def test_with_no_engine_and_no_operator_the_night_doctor_answers_only_after_pressing_1(
+    phones: Phones, place_call: Callable[..., CallerHandle], ari: AriCredentials
+) -> None:
+    """Maple Grove at night, nobody in the queue, no engine: Nguyen (on call that night, not
+    the fixed line) answers silently like a voicemail and is hung up; the backup, Okafor,
+    presses 1 and gets the caller."""
+    phones.start("nguyen", voicemail(after=1))
+    phones.start("okafor", presses("1", after=1, delay=1, hangup_after=3))
+    phones.start("patel", answers(after=1))
+
+    call = place_call("+13125550100")
+    phones.wait_for("answered", call.caller, timeout=90)
+    wait_bridged(ari, "carrier-in", "okafor", timeout=60)
+    result = call.wait(timeout=120)
+
+    assert result.ended_by == "remote"
+    assert phones.answered_by(call.caller) == "okafor"
+    assert phones.rang(call.caller) == ["nguyen", "okafor"]
+    (nguyen,) = phones.calls("nguyen")
+    (okafor,) = phones.calls("okafor")
+    # The silent answer was hung up by the PBX, before the backup's phone rang.
+    assert nguyen.answered
+    assert nguyen.ended_by == "remote"
+    assert nguyen.digits == ""
+    assert nguyen.ended_at is not None
+    assert nguyen.ended_at <= okafor.invited_at
+    assert okafor.digits == "1"
 
 
 def test_an_operator_logs_out_with_star_22_and_the_queue_forgets_them(

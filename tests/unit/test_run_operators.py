@@ -56,7 +56,7 @@ async def first_move(fake_ami: FakeAmi | None) -> tuple[str, str]:
         moves = lambda: [  # noqa: E731
             r
             for r in fake.requests
-            if (r.method, r.path) == ("POST", "/channels")
+            if ((r.method, r.path) == ("POST", "/channels") and "app" in r.query)
             or r.path == f"/channels/{caller}/continue"
         ]
         await until(lambda: bool(moves()))

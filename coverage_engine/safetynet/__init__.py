@@ -1,0 +1,1 @@
+"""The dialplan's safety net, kept current by the engine; the journeys of calls it carried."""
