@@ -142,13 +142,15 @@ class LiveSource:
             if isinstance(event.event, Ended | EngineRestarted | MessageEvent):
                 return False
             row = conn.execute(
-                "SELECT caller_number, caller_name, did, started_at FROM journeys "
+                "SELECT caller_number, caller_name, did, started_at, outcome FROM journeys "
                 "WHERE call_id = ?",
                 (call_id,),
             ).fetchone()
-            if row is None:
+            # Only a journey in progress is a call on the board: the pages of a
+            # message, written long after its call ended, do not bring it back.
+            if row is None or row[4] is not None:
                 return False
-            number, name, did, started = row
+            number, name, did, started, _ = row
             call = start(
                 call_id, caller_number=number, caller_name=name, did=did, started_at=_dt(started)
             )

@@ -18,8 +18,9 @@ from aiohttp.test_utils import TestServer
 
 from coverage_engine.clock import FrozenClock
 from coverage_engine.config import load_config
-from coverage_engine.journey import EventKind
-from coverage_engine.records.sqlite import RecordStore
+from coverage_engine.journey import EventKind, PageSent
+from coverage_engine.records.pages import write_event
+from coverage_engine.records.sqlite import RecordStore, _transaction, open_database
 from coverage_engine.web.access import Action
 from coverage_engine.web.app import Console, build_app
 from coverage_engine.web.db import ConsoleDb
@@ -188,6 +189,26 @@ async def test_the_board_shows_only_the_practices_a_user_covers(desk: Desk) -> N
         board = await (await lena.get("/api/board")).json()
     assert board["calls"] == []
     assert [p["id"] for p in board["practices"]] == ["lakeside"]
+
+
+async def test_a_message_paged_after_its_call_ended_does_not_bring_the_call_back(
+    desk: Desk,
+) -> None:
+    """The call ended; its urgent message is paged minutes later: the board stays empty."""
+    place_call(desk.records, "c1", at=NIGHT, events=[("caller_hung_up", {}),
+               ("ended", {"outcome": "abandoned_in_queue"})])  # fmt: skip
+    conn = open_database(desk.records)
+    try:
+        with _transaction(conn):
+            sent = PageSent(1, "voice", "primary", "nguyen")
+            write_event(conn, "c1", NIGHT + timedelta(minutes=2), sent)
+    finally:
+        conn.close()
+    await asyncio.sleep(0.2)
+    async with desk.client() as sam:
+        await sign_in(sam, "sam")
+        board = await (await sam.get("/api/board")).json()
+    assert board["calls"] == []
 
 
 async def test_a_message_is_saved_on_the_journey_and_appears_in_the_practice_inbox(
