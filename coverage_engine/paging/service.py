@@ -27,7 +27,7 @@ from typing import Protocol, TypeVar
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from coverage_engine.config.model import CoverageConfig, Practice
+from coverage_engine.config.model import CoverageConfig, Notifications, Practice
 from coverage_engine.journey import (
     PageEscalated,
     PageEvent,
@@ -149,7 +149,7 @@ class PagingService:
         config: Callable[[], CoverageConfig],
         now: Callable[[], datetime],
         owner: str,
-        notifiers: Mapping[Channel, Notifier],
+        notifiers: Callable[[Notifications | None], Mapping[Channel, Notifier]],
         voice: VoicePager | None = None,
         metrics: PagingMetrics | None = None,
         poll_seconds: float = POLL_SECONDS,
@@ -158,7 +158,7 @@ class PagingService:
         self._config = config
         self._now = now
         self._owner = owner
-        self._notifiers = dict(notifiers)
+        self._notifiers = notifiers
         self._voice = voice
         self._metrics = metrics
         self._poll = poll_seconds
@@ -353,9 +353,10 @@ class PagingService:
         practice: Practice | None,
         config: CoverageConfig,
     ) -> list[PageEvent]:
-        notifier = self._notifiers.get(channel)
-        doctor = attempt.doctor
         settings = config.engine.notifications
+        # The configuration's notifiers now: a reload may have changed them.
+        notifier = self._notifiers(settings).get(channel)
+        doctor = attempt.doctor
         if notifier is None or settings is None:
             reason = f"the {channel.value} channel is not set up (engine.notifications)"
             return [PageFailed(number, channel.value, reason, doctor)]

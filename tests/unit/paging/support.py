@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+
+from aiohttp import web
 
 from coverage_engine.config import CoverageConfig
 from coverage_engine.config.loader import load_text
@@ -119,3 +123,39 @@ class FakeVoice:
             await acknowledge()
             return []
         return [PageFailed(job.attempt, "voice", "not confirmed", job.doctor)]
+
+
+@dataclass
+class Receiver:
+    """A webhook endpoint whose answers the test chooses, one per request."""
+
+    answers: list[int | str] = field(default_factory=list)  # status, or "slow"
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    url: str = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.received.append((dict(request.headers), body))
+        answer = self.answers.pop(0) if self.answers else 200
+        if answer == "slow":
+            await asyncio.sleep(5)
+            answer = 200
+        return web.Response(status=int(answer), text="ok")
+
+
+@asynccontextmanager
+async def receiving() -> AsyncIterator[Receiver]:
+    """A real webhook receiver on the loopback (an aiohttp server), at `Receiver.url`."""
+    box = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", box.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    box.url = f"http://127.0.0.1:{port}/hook"
+    try:
+        yield box
+    finally:
+        await runner.cleanup()

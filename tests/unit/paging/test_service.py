@@ -14,6 +14,7 @@ from coverage_engine.config import CoverageConfig
 from coverage_engine.paging.notifiers import Delivery
 from coverage_engine.paging.policy import Channel
 from coverage_engine.paging.service import PagingDb, PagingMetrics, PagingService
+from coverage_engine.paging.setup import Notifiers
 from coverage_engine.records.sqlite import open_database
 from coverage_engine.web.db import ConsoleDb
 from tests.unit.console_support import NIGHT
@@ -22,6 +23,7 @@ from tests.unit.paging.support import (
     FakeVoice,
     config,
     page_events,
+    receiving,
     take_message,
 )
 
@@ -63,7 +65,7 @@ class Box:
             config=lambda: cfg,
             now=clock,
             owner=owner,
-            notifiers={Channel.WEBHOOK: self.webhook, Channel.EMAIL: self.email},
+            notifiers=lambda _settings: {Channel.WEBHOOK: self.webhook, Channel.EMAIL: self.email},
             voice=self.voice,
             metrics=self.metrics,
         )
@@ -294,3 +296,43 @@ async def test_an_attempt_cut_off_by_a_crash_is_taken_on_again_a_minute_later(
     failed = [d["reason"] for k, d in page_events(records, CALL) if k == "page_failed"]
     assert failed[:1] == ["cut off by an engine restart"]
     restarted.close()
+
+
+async def test_a_reload_that_moves_the_webhook_sends_the_next_page_to_the_new_address(
+    records: Path, clock: Clock
+) -> None:
+    """The clinic's IT points the webhook elsewhere with the engine running: the first page
+    went to the old receiver, the next one (ten minutes later) goes to the new one."""
+    async with receiving() as old, receiving() as new:
+        current = [config(WEBHOOK_ONLY, webhook_at(old.url))]
+        service = PagingService(
+            PagingDb(open_database(records)),
+            config=lambda: current[0],
+            now=clock,
+            owner="a",
+            notifiers=Notifiers({"COVERAGE_WEBHOOK_SECRET": "rotated-by-it"}),
+            voice=FakeVoice(),
+        )
+        take_message(records, CALL)
+        await asyncio.gather(*await service.tick())
+        current[0] = config(WEBHOOK_ONLY, webhook_at(new.url))
+        clock.advance(minutes=10)
+        await asyncio.gather(*await service.tick())
+    assert (len(old.received), len(new.received)) == (1, 1)
+    sent = [d for k, d in page_events(records, CALL) if k == "page_sent"]
+    assert [(d["attempt"], d["channel"]) for d in sent] == [(1, "webhook"), (2, "webhook")]
+
+
+WEBHOOK_ONLY = """
+    paging:
+      channels: [webhook]
+"""
+
+
+def webhook_at(url: str) -> str:
+    """engine.notifications with only a webhook, at `url`."""
+    return f"""
+  notifications:
+    console_url: https://console.example.org
+    webhook: {{url: "{url}", timeout_seconds: 2, tries: 1}}
+"""
