@@ -444,5 +444,13 @@ def render_report(row: PracticeReport, threshold: float) -> str:
             f"  escalations           {row.escalations} (on-call primary missed -> backup)",
             f"  messages taken        {row.messages} ({row.urgent_messages} urgent or emergency, "
             f"{row.acknowledged_messages} acknowledged)",
+            f"  pages                 {row.pages} ({row.pages_acknowledged} acknowledged; "
+            f"{row.pages_to_backup} reached the backup, {row.pages_to_operators} the operators)",
+            f"  time to acknowledge   median {_minutes(row.median_time_to_ack)}, "
+            f"90th percentile {_minutes(row.p90_time_to_ack)}",
         ]
     )
+
+
+def _minutes(delta: timedelta | None) -> str:
+    return "-" if delta is None else f"{delta.total_seconds() / 60:.1f} min"

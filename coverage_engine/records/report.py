@@ -19,6 +19,11 @@ Definitions (also in docs/records.md, since contracts are judged by them):
 * messages: calls on which an operator took a message; urgent ones are those
   whose latest version says emergency or urgent; acknowledged ones were
   acknowledged by the practice.
+* pages: messages paged to the doctor on call (a `page_requested`). Time to
+  acknowledgement: from the first page request to the acknowledgement
+  (nearest-rank median and 90th percentile of the acknowledged pages).
+  Reached the backup / the operators: a page went out to that rung of the
+  escalation ladder (the doctor on call did not acknowledge in time).
 """
 
 from __future__ import annotations
@@ -39,7 +44,10 @@ from coverage_engine.journey import (
     OncallDialing,
     OncallMissed,
     Outcome,
+    PageRequested,
+    PageSent,
 )
+from coverage_engine.paging.policy import Target
 
 SERVICE_LEVEL_THRESHOLD = timedelta(seconds=30)
 
@@ -114,6 +122,12 @@ class PracticeReport:
     messages: int = 0
     urgent_messages: int = 0  # emergency or urgent, as last corrected
     acknowledged_messages: int = 0
+    pages: int = 0  # messages paged to the doctor on call
+    pages_acknowledged: int = 0
+    median_time_to_ack: timedelta | None = None
+    p90_time_to_ack: timedelta | None = None
+    pages_to_backup: int = 0  # a page went out to the backup doctor
+    pages_to_operators: int = 0  # the operators were alerted
 
     @property
     def answered(self) -> int:
@@ -160,6 +174,12 @@ class PracticeReport:
             "messages": self.messages,
             "urgent_messages": self.urgent_messages,
             "acknowledged_messages": self.acknowledged_messages,
+            "pages": self.pages,
+            "pages_acknowledged": self.pages_acknowledged,
+            "median_time_to_ack_s": _seconds(self.median_time_to_ack),
+            "p90_time_to_ack_s": _seconds(self.p90_time_to_ack),
+            "pages_to_backup": self.pages_to_backup,
+            "pages_to_operators": self.pages_to_operators,
         }
 
 
@@ -201,6 +221,39 @@ def message_urgency(journey: Journey) -> str | None:
     return urgency
 
 
+@dataclass(frozen=True, slots=True)
+class PageFigures:
+    """What happened to one call's page: when it was asked for, acknowledged, how far it went."""
+
+    requested_at: datetime
+    acknowledged_at: datetime | None
+    targets: frozenset[str]  # the rungs a page went out to: primary, backup, operators
+
+    @property
+    def time_to_ack(self) -> timedelta | None:
+        if self.acknowledged_at is None:
+            return None
+        return self.acknowledged_at - self.requested_at
+
+
+def page_figures(journey: Journey) -> PageFigures | None:
+    """The call's page, or None when its message was never paged."""
+    requested: datetime | None = None
+    acknowledged: datetime | None = None
+    targets: set[str] = set()
+    for stamped in journey.events:
+        match stamped.event:
+            case PageRequested() if requested is None:
+                requested = stamped.at
+            case PageSent(target=target):
+                targets.add(target)
+            case MessageAcknowledged() if requested is not None and acknowledged is None:
+                acknowledged = stamped.at
+    if requested is None:
+        return None
+    return PageFigures(requested, acknowledged, frozenset(targets))
+
+
 def _acknowledged(journey: Journey) -> bool:
     return any(isinstance(e.event, MessageAcknowledged) for e in journey.events)
 
@@ -216,6 +269,8 @@ def _row(practice: str, label: str, calls: list[Journey], threshold: timedelta) 
         return sum(1 for j in calls if j.outcome in outcomes)
 
     urgencies = [message_urgency(j) for j in calls]
+    paged = [f for f in (page_figures(j) for j in calls) if f is not None]
+    acks = [t for t in (f.time_to_ack for f in paged) if t is not None]
     times = [
         j.time_to_person
         for j in calls
@@ -241,4 +296,10 @@ def _row(practice: str, label: str, calls: list[Journey], threshold: timedelta) 
         messages=sum(1 for u in urgencies if u is not None),
         urgent_messages=sum(1 for u in urgencies if u in ("emergency", "urgent")),
         acknowledged_messages=sum(1 for j in calls if _acknowledged(j)),
+        pages=len(paged),
+        pages_acknowledged=len(acks),
+        median_time_to_ack=percentile(acks, 50),
+        p90_time_to_ack=percentile(acks, 90),
+        pages_to_backup=sum(1 for f in paged if Target.BACKUP in f.targets),
+        pages_to_operators=sum(1 for f in paged if Target.OPERATORS in f.targets),
     )
