@@ -37,7 +37,15 @@ from coverage_engine.journey import (
 from coverage_engine.message import Message, Urgency
 from coverage_engine.paging.notice import Notice, NoticeKind, message_link
 from coverage_engine.paging.notifiers import Delivery
-from coverage_engine.paging.policy import Attempt, Channel, Target, next_due, plan_attempt
+from coverage_engine.paging.policy import (
+    Attempt,
+    Channel,
+    Target,
+    escalation_reason,
+    next_due,
+    plan_attempt,
+    soon_after_nothing_went_out,
+)
 from coverage_engine.records.messages import MessageStore
 from coverage_engine.records.pages import Page, PageStore
 
@@ -65,6 +73,7 @@ class VoiceJob:
     practice: Practice
     urgency: Urgency
     attempt: int
+    target: str  # the rung: primary / backup
     doctor: str
     dial: str  # the doctor's dial string, from validated config
     callback: str  # as the operator typed it (validated as a phone number, or empty)
@@ -223,7 +232,8 @@ class PagingService:
             for skip in attempt.skipped
         ]
         if page.attempts > 0:
-            events.append(PageEscalated(number, attempt.target.value, "not acknowledged in time"))
+            reached = await self._db.run(lambda db: db.pages.reached(page.call_id, page.attempts))
+            events.append(PageEscalated(number, attempt.target.value, escalation_reason(reached)))
         due = next_due(now, practice, page.urgency)
         started = await self._db.run(
             lambda db: db.pages.start_attempt(
@@ -247,7 +257,8 @@ class PagingService:
             doctor=attempt.doctor,
             channels=[c.value for c in attempt.channels],
         )
-        jobs = [self._deliver(channel, page, message, attempt, number, practice, config)
+        went_out: list[PageEvent] = []  # every event of this attempt, as it is written
+        jobs = [self._deliver(channel, page, message, attempt, number, config, went_out)
                 for channel in attempt.channels]  # fmt: skip
         results = await asyncio.gather(*jobs, return_exceptions=True)
         outcome: list[PageEvent] = []
@@ -258,9 +269,16 @@ class PagingService:
                 outcome.append(PageFailed(number, channel.value, reason, attempt.doctor))
             else:
                 outcome.extend(result)
+        reached = any(isinstance(e, PageSent) for e in [*went_out, *outcome])
+        if not reached:
+            log.warning("paging.reached_nobody", attempt=number, target=attempt.target.value)
         await self._db.run(
             lambda db: db.pages.finish_attempt(
-                page.call_id, owner=self._owner, at=self._now(), events=outcome
+                page.call_id,
+                owner=self._owner,
+                at=self._now(),
+                events=outcome,
+                sooner=None if reached else soon_after_nothing_went_out(now),
             )
         )
 
@@ -280,14 +298,15 @@ class PagingService:
         message: Message,
         attempt: Attempt,
         number: int,
-        practice: Practice | None,
         config: CoverageConfig,
+        went_out: list[PageEvent],
     ) -> list[PageEvent]:
         """One channel of one attempt; its result as events (never raises on a failure)."""
+        practice = config.practice(page.practice)
         if channel is Channel.CONSOLE:
             events: list[PageEvent] = [PageSent(number, channel.value, attempt.target.value)]
         elif channel is Channel.VOICE:
-            events = await self._voice_page(page, message, attempt, number, practice)
+            events = await self._voice_page(page, message, attempt, number, practice, went_out)
         else:
             events = await self._notify(channel, page, attempt, number, practice, config)
         self._count(channel.value, page, events)
@@ -308,6 +327,7 @@ class PagingService:
         attempt: Attempt,
         number: int,
         practice: Practice | None,
+        went_out: list[PageEvent],
     ) -> list[PageEvent]:
         doctor = attempt.doctor
         if practice is None or doctor is None or practice.oncall is None:
@@ -319,6 +339,7 @@ class PagingService:
             practice=practice,
             urgency=page.urgency,
             attempt=number,
+            target=attempt.target.value,
             doctor=doctor,
             dial=practice.oncall.doctors[doctor].dial,
             callback=message.fields.callback,
@@ -340,6 +361,7 @@ class PagingService:
 
         async def record(events: Sequence[PageEvent]) -> None:
             await self._db.run(lambda db: db.pages.record(page.call_id, self._now(), events))
+            went_out.extend(events)
             self._count("voice", page, events)
 
         return await self._voice.page(job, acknowledge, record)

@@ -288,7 +288,7 @@ class AriVoicePager:
             reason = f"could not call {job.doctor} ({job.dial}): {exc}"
             return [PageFailed(job.attempt, "voice", reason, job.doctor)]
         # Progress is written as it happens, so the record reads in order.
-        await record([PageSent(job.attempt, "voice", "doctor", job.doctor)])
+        await record([PageSent(job.attempt, "voice", job.target, job.doctor)])
         try:
             await leg.answered(job.ring_seconds + 5)
             await record([PageAnswered(job.attempt, job.doctor)])

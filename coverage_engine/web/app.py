@@ -37,6 +37,7 @@ from coverage_engine.message import (
     Urgency,
     parse_fields,
 )
+from coverage_engine.paging.policy import pages
 from coverage_engine.records.messages import (
     CorrectionClosed,
     MessageConflict,
@@ -734,9 +735,26 @@ async def _show_call(request: web.Request, action: Action, template: str) -> web
         **_call_context(console, view, user),
         form=form,
         problems={},
-        notice="Message saved." if saved else "",
+        notice=saved_notice(view.message, view.practice) if saved else "",
         conflict=None,
     )
+
+
+def saved_notice(message: Message | None, practice: Practice | None) -> str:
+    """What the operator reads after saving: and what paging will make of it, when it matters."""
+    if message is None or not pages(message.fields.urgency):
+        return "Message saved."
+    if practice is None:
+        return (
+            "Message saved. No doctor can be paged: this call reached no practice in the "
+            "configuration, so the operators are alerted instead (see the board)."
+        )
+    if not message.fields.callback:
+        return (
+            "Message saved and paged to the doctor on call without a callback number: "
+            "they will hear that there is none and read the message here."
+        )
+    return "Message saved and paged to the doctor on call."
 
 
 async def call_page(request: web.Request) -> web.Response:

@@ -255,6 +255,35 @@ async def test_a_message_is_saved_on_the_journey_and_appears_in_the_practice_inb
 
 
 @pytest.mark.parametrize(
+    ("practice", "callback", "notice"),
+    [
+        ("maple-grove", "+1 555 765 4321", "Message saved and paged to the doctor on call."),
+        ("maple-grove", "", "paged to the doctor on call without a callback number"),
+        ("", "+1 555 765 4321", "No doctor can be paged: this call reached no practice"),
+    ],
+)
+async def test_saving_an_urgent_message_says_what_paging_will_do_with_it(
+    desk: Desk, practice: str, callback: str, notice: str
+) -> None:
+    """After saving, the operator reads whether the message is paged, and how: without a
+    callback number it still is; on a call that reached no practice the operators are alerted."""
+    place_call(desk.records, "c1", at=NIGHT, practice=practice)
+    async with desk.client() as ada:
+        await sign_in(ada, "ada")
+        csrf = await csrf_token(ada)
+        form = {**MESSAGE, "callback": callback, "csrf": csrf, "version": "0"}
+        page = await ada.post("/calls/c1/message", data=form)
+        text = await page.text()
+    assert page.status == 200
+    assert notice in text
+    db = ConsoleDb.open(desk.records)
+    try:
+        assert db.messages.get("c1") is not None
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize(
     ("field", "value", "complaint"),
     [
         ("reason", "x" * 2001, "too long"),

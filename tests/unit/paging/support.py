@@ -59,9 +59,17 @@ def config(paging: str = PAGING, notifications: str = NOTIFICATIONS) -> Coverage
     return load_text(config_text(paging, notifications))
 
 
-def take_message(records: Path, call_id: str, *, at: datetime = NIGHT, **changes: str) -> Message:
-    """A call to Maple Grove with a message taken on it by olivia (urgent unless changed)."""
-    place_call(records, call_id, at=at)
+def take_message(
+    records: Path,
+    call_id: str,
+    *,
+    at: datetime = NIGHT,
+    practice: str = "maple-grove",
+    **changes: str,
+) -> Message:
+    """A call to Maple Grove (or `practice`, "" for a number no practice claims) with a message
+    taken on it by olivia (urgent unless changed)."""
+    place_call(records, call_id, at=at, practice=practice)
     db = ConsoleDb.open(records)
     try:
         fields = parse_fields({**MESSAGE, **changes}, today=at.date())
@@ -104,7 +112,8 @@ class FakeNotifier:
 class FakeVoice:
     """A doctor's phone as the voice pager sees it: scripted per doctor (press 1, voicemail...)."""
 
-    behaviour: dict[str, str] = field(default_factory=dict)  # doctor -> ack / voicemail / no_answer
+    # doctor -> ack / voicemail / no_answer / unreachable
+    behaviour: dict[str, str] = field(default_factory=dict)
     calls: list[VoiceJob] = field(default_factory=list)
 
     async def page(
@@ -115,7 +124,9 @@ class FakeVoice:
     ) -> list[PageEvent]:
         self.calls.append(job)
         what = self.behaviour.get(job.doctor, "no_answer")
-        await record([PageSent(job.attempt, "voice", "doctor", job.doctor)])
+        if what == "unreachable":  # the dial itself fails: nothing went out
+            return [PageFailed(job.attempt, "voice", "could not call", job.doctor)]
+        await record([PageSent(job.attempt, "voice", job.target, job.doctor)])
         if what == "no_answer":
             return [PageFailed(job.attempt, "voice", "no answer", job.doctor)]
         await record([PageAnswered(job.attempt, job.doctor)])

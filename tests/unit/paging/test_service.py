@@ -28,6 +28,14 @@ from tests.unit.paging.support import (
 )
 
 CALL = "1764579600.1"
+VOICE_ONLY = """
+    paging:
+      channels: [voice]
+"""
+WEBHOOK_ONLY = """
+    paging:
+      channels: [webhook]
+"""
 
 
 class Clock:
@@ -185,6 +193,31 @@ async def test_a_voicemail_does_not_acknowledge_and_the_backup_is_paged(
     box.close()
 
 
+async def test_a_doctor_who_cannot_be_dialed_is_passed_over_a_minute_later_not_ten(
+    records: Path, clock: Clock
+) -> None:
+    """Voice only, and Dr. Nguyen's phone cannot be dialed: nothing reached anyone, so the next
+    rung comes a minute later (nguyen again, then okafor), not after the 10-minute window."""
+    box = Box(records, clock, config(VOICE_ONLY))
+    box.voice.behaviour = {"nguyen": "unreachable", "okafor": "ack"}
+    take_message(records, CALL)
+    await box.tick()
+    clock.advance(seconds=59)
+    assert await box.tick() == 0
+    clock.advance(seconds=1)
+    await box.tick()
+    clock.advance(minutes=1)
+    await box.tick()
+    assert [job.doctor for job in box.voice.calls] == ["nguyen", "nguyen", "okafor"]
+    escalated = [d for k, d in page_events(records, CALL) if k == "page_escalated"]
+    assert escalated == [
+        {"attempt": 2, "target": "primary", "reason": "the last attempt reached nobody"},
+        {"attempt": 3, "target": "backup", "reason": "the last attempt reached nobody"},
+    ]
+    assert box.db.messages.get(CALL).acknowledged_by == "okafor"  # type: ignore[union-attr]
+    box.close()
+
+
 async def test_an_acknowledgement_in_the_console_stops_the_paging(
     records: Path, box: Box, clock: Clock
 ) -> None:
@@ -237,13 +270,29 @@ async def test_a_page_of_an_unknown_practice_goes_to_the_operators_and_says_why(
     await box.tick()
     escalated = [d["reason"] for k, d in page_events(records, CALL) if k == "page_escalated"]
     assert escalated == [
-        'passed over: practice "maple-grove" is not in the configuration',
-        'passed over: practice "maple-grove" is not in the configuration',
-        'passed over: practice "maple-grove" is not in the configuration',
+        'passed over: practice "maple-grove" is not in the configuration (removed or '
+        "renamed?): no doctor to page"
     ]
     assert [p.call_id for p in box.db.pages.alerts()] == [CALL]
     assert box.db.messages.get(CALL) is not None
     box.close()
+
+
+async def test_an_urgent_message_on_a_call_to_an_unknown_number_alerts_the_operators(
+    records: Path, box: Box
+) -> None:
+    """The call reached no practice: no doctor is paged; the operators are alerted at once and
+    the record says why; the message is kept."""
+    take_message(records, CALL, practice="")
+    await box.tick()
+    assert box.voice.calls == []
+    events = page_events(records, CALL)
+    assert ("page_escalated", {"attempt": 1, "target": "primary", "reason": "passed over: the "
+            "call reached no practice (a number no practice claims): no doctor to page"}) in events
+    assert ("page_sent", {"attempt": 1, "channel": "console", "target": "operators",
+            "doctor": None}) in events  # fmt: skip
+    assert [p.call_id for p in box.db.pages.alerts()] == [CALL]
+    assert box.db.messages.get(CALL) is not None
 
 
 async def test_a_doctor_without_a_pager_address_fails_that_channel_clearly(
@@ -321,12 +370,6 @@ async def test_a_reload_that_moves_the_webhook_sends_the_next_page_to_the_new_ad
     assert (len(old.received), len(new.received)) == (1, 1)
     sent = [d for k, d in page_events(records, CALL) if k == "page_sent"]
     assert [(d["attempt"], d["channel"]) for d in sent] == [(1, "webhook"), (2, "webhook")]
-
-
-WEBHOOK_ONLY = """
-    paging:
-      channels: [webhook]
-"""
 
 
 def webhook_at(url: str) -> str:
