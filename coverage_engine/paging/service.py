@@ -46,6 +46,7 @@ from coverage_engine.paging.policy import (
     plan_attempt,
     soon_after_nothing_went_out,
 )
+from coverage_engine.records.handoffs import HandoffStore
 from coverage_engine.records.messages import MessageStore
 from coverage_engine.records.pages import Page, PageStore
 
@@ -125,6 +126,18 @@ class PagingMetrics:
             "Messages the operators are alerted about that nobody has acknowledged yet.",
             registry=registry,
         )
+        self.handoff_checks = Counter(
+            "coverage_handoff_checks",
+            "Handoff checks ended, by practice and result (confirmed / not_confirmed / "
+            "cancelled).",
+            ["practice", "result"],
+            registry=registry,
+        )
+        self.handoff_alerts_open = Gauge(
+            "coverage_handoff_alerts_open",
+            "Unconfirmed handoffs the operators are alerted about, not yet resolved.",
+            registry=registry,
+        )
 
 
 class PagingDb:
@@ -135,6 +148,7 @@ class PagingDb:
         self._lock = threading.Lock()
         self.pages = PageStore(conn)
         self.messages = MessageStore(conn)
+        self.handoffs = HandoffStore(conn)
 
     async def run(self, work: Callable[[PagingDb], T]) -> T:
         def locked() -> T:

@@ -1,4 +1,5 @@
-"""Paging's part of the composition root: the service, its channels and its ARI link.
+"""Paging's part of the composition root: the paging and handoff-check services, their
+channels and their ARI link.
 
 Secrets come from files named in the configuration or from the environment,
 never from the YAML or the command line. A channel that cannot be set up
@@ -22,6 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from coverage_engine.ari import Ari, AriSettings
 from coverage_engine.config.model import CoverageConfig, Notifications
+from coverage_engine.paging.handoff_checks import HandoffService
 from coverage_engine.paging.notifiers import EmailNotifier, WebhookNotifier
 from coverage_engine.paging.policy import Channel
 from coverage_engine.paging.service import Notifier, PagingDb, PagingMetrics, PagingService
@@ -107,6 +109,7 @@ class RunningPaging:
     """The paging service and its voice link, as the engine runs them."""
 
     service: PagingService | None = None
+    handoffs: HandoffService | None = None
     db: PagingDb | None = None
     link: VoiceLink | None = None
     pager: AriVoicePager | None = None
@@ -119,6 +122,8 @@ class RunningPaging:
             found.append(asyncio.create_task(self.link.run(), name="paging-voice-link"))
         if self.service is not None:
             found.append(asyncio.create_task(self.service.run(), name="paging"))
+        if self.handoffs is not None:
+            found.append(asyncio.create_task(self.handoffs.run(), name="handoff-checks"))
         return found
 
     async def close(self) -> None:
@@ -167,14 +172,26 @@ async def start_paging(
     if ari is not None:
         running.link = VoiceLink(ari)
         running.pager = AriVoicePager(running.link)
+    owner = f"{socket.gethostname()}/{page_settings.app}"
+    notifiers = Notifiers(environ)
+    metrics = PagingMetrics(registry)
     running.service = PagingService(
         running.db,
         config=config,
         now=now,
-        owner=f"{socket.gethostname()}/{page_settings.app}",
-        notifiers=Notifiers(environ),
+        owner=owner,
+        notifiers=notifiers,
         voice=running.pager,
-        metrics=PagingMetrics(registry),
+        metrics=metrics,
+    )
+    running.handoffs = HandoffService(
+        running.db,
+        config=config,
+        now=now,
+        owner=owner,
+        notifiers=notifiers,
+        caller=running.pager,
+        metrics=metrics,
     )
     log.info("paging.started", app=page_settings.app)
     return running

@@ -24,6 +24,9 @@ Definitions (also in docs/records.md, since contracts are judged by them):
   (nearest-rank median and 90th percentile of the acknowledged pages).
   Reached the backup / the operators: a page went out to that rung of the
   escalation ladder (the doctor on call did not acknowledge in time).
+* handoff checks: the engine's calls to doctors coming on call (journeys of
+  their own, never counted as calls): confirmed by pressing 1, or not
+  confirmed (the operators and the practice were alerted).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from typing import Any
 
 from coverage_engine.journey import (
     Journey,
+    JourneyKind,
     MessageAcknowledged,
     MessageCorrected,
     MessageTaken,
@@ -128,6 +132,9 @@ class PracticeReport:
     p90_time_to_ack: timedelta | None = None
     pages_to_backup: int = 0  # a page went out to the backup doctor
     pages_to_operators: int = 0  # the operators were alerted
+    handoff_checks: int = 0
+    handoffs_confirmed: int = 0
+    handoffs_not_confirmed: int = 0
 
     @property
     def answered(self) -> int:
@@ -180,6 +187,9 @@ class PracticeReport:
             "p90_time_to_ack_s": _seconds(self.p90_time_to_ack),
             "pages_to_backup": self.pages_to_backup,
             "pages_to_operators": self.pages_to_operators,
+            "handoff_checks": self.handoff_checks,
+            Outcome.HANDOFF_CONFIRMED.value: self.handoffs_confirmed,
+            Outcome.HANDOFF_NOT_CONFIRMED.value: self.handoffs_not_confirmed,
         }
 
 
@@ -264,7 +274,12 @@ def _unknown_did(journey: Journey) -> bool:
     return journey.outcome is Outcome.UNKNOWN_DID_ROUTED or plan.get("known_did") is False
 
 
-def _row(practice: str, label: str, calls: list[Journey], threshold: timedelta) -> PracticeReport:
+def _row(
+    practice: str, label: str, journeys: list[Journey], threshold: timedelta
+) -> PracticeReport:
+    calls = [j for j in journeys if j.kind is JourneyKind.CALL]
+    checks = [j for j in journeys if j.kind is JourneyKind.HANDOFF_CHECK]
+
     def count(*outcomes: Outcome) -> int:
         return sum(1 for j in calls if j.outcome in outcomes)
 
@@ -302,4 +317,9 @@ def _row(practice: str, label: str, calls: list[Journey], threshold: timedelta) 
         p90_time_to_ack=percentile(acks, 90),
         pages_to_backup=sum(1 for f in paged if Target.BACKUP in f.targets),
         pages_to_operators=sum(1 for f in paged if Target.OPERATORS in f.targets),
+        handoff_checks=len(checks),
+        handoffs_confirmed=sum(1 for j in checks if j.outcome is Outcome.HANDOFF_CONFIRMED),
+        handoffs_not_confirmed=sum(
+            1 for j in checks if j.outcome is Outcome.HANDOFF_NOT_CONFIRMED
+        ),
     )

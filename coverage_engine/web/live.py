@@ -26,6 +26,7 @@ import structlog
 from coverage_engine.journey import (
     Ended,
     EngineRestarted,
+    JourneyKind,
     MessageEvent,
     Received,
     Stamped,
@@ -103,8 +104,8 @@ class LiveSource:
         cutoff = _ts(self._now() - STALE_AFTER)
         rows = conn.execute(
             "SELECT call_id, caller_number, caller_name, did, started_at FROM journeys "
-            "WHERE outcome IS NULL AND started_at >= ?",
-            (cutoff,),
+            "WHERE outcome IS NULL AND started_at >= ? AND kind = ?",
+            (cutoff, JourneyKind.CALL.value),
         ).fetchall()
         for call_id, number, name, did, started in rows:
             call = start(
@@ -143,11 +144,12 @@ class LiveSource:
                 return False
             row = conn.execute(
                 "SELECT caller_number, caller_name, did, started_at, outcome FROM journeys "
-                "WHERE call_id = ?",
-                (call_id,),
+                "WHERE call_id = ? AND kind = ?",
+                (call_id, JourneyKind.CALL.value),
             ).fetchone()
-            # Only a journey in progress is a call on the board: the pages of a
-            # message, written long after its call ended, do not bring it back.
+            # Only a call in progress is a call on the board: the pages of a
+            # message, written long after its call ended, do not bring it back,
+            # and a handoff check is no caller.
             if row is None or row[4] is not None:
                 return False
             number, name, did, started, _ = row

@@ -18,9 +18,9 @@ from aiohttp.test_utils import TestServer
 
 from coverage_engine.clock import FrozenClock
 from coverage_engine.config import load_config
-from coverage_engine.journey import EventKind, PageSent
+from coverage_engine.journey import EventKind, HandoffCheckStarted, HandoffDialing, PageSent
 from coverage_engine.records.pages import write_event
-from coverage_engine.records.sqlite import RecordStore, _transaction, open_database
+from coverage_engine.records.sqlite import RecordStore, SqliteRecorder, _transaction, open_database
 from coverage_engine.web.access import Action
 from coverage_engine.web.app import Console, build_app
 from coverage_engine.web.db import ConsoleDb
@@ -204,6 +204,21 @@ async def test_a_message_paged_after_its_call_ended_does_not_bring_the_call_back
             write_event(conn, "c1", NIGHT + timedelta(minutes=2), sent)
     finally:
         conn.close()
+    await asyncio.sleep(0.2)
+    async with desk.client() as sam:
+        await sign_in(sam, "sam")
+        board = await (await sam.get("/api/board")).json()
+    assert board["calls"] == []
+
+
+async def test_a_handoff_check_in_progress_is_no_call_on_the_board(desk: Desk) -> None:
+    """The engine is calling the doctor coming on call: that is not a caller waiting."""
+    recorder, _ = SqliteRecorder.open(desk.records, now=NIGHT)
+    started = HandoffCheckStarted("maple-grove", "okafor", NIGHT, None, "nguyen", "rotation", 3)
+    recorder.write("handoff-maple-grove-20261201T0900Z", NIGHT, started)
+    recorder.write("handoff-maple-grove-20261201T0900Z", NIGHT, HandoffDialing(1, "okafor"))
+    recorder.flush().result(timeout=10)
+    recorder.close()
     await asyncio.sleep(0.2)
     async with desk.client() as sam:
         await sign_in(sam, "sam")

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from coverage_engine.journey import EventKind, Journey, Outcome, Stamped, parse_event
+from coverage_engine.journey import EventKind, Journey, JourneyKind, Outcome, Stamped, parse_event
 from coverage_engine.records.report import Period, build_report, percentile
 
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # a Monday
@@ -226,3 +226,21 @@ def test_the_report_says_how_fast_pages_were_acknowledged_and_how_far_they_climb
     assert row.p90_time_to_ack == timedelta(minutes=25)
     assert (row.pages_to_backup, row.pages_to_operators) == (2, 1)
     assert row.to_json()["median_time_to_ack_s"] == 240.0
+
+
+def test_handoff_checks_are_counted_apart_and_never_as_calls() -> None:
+    """One call and two handoff checks (one confirmed, one not): one call in the figures."""
+    at = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
+    call = Journey(
+        "c1", at, "+1", "+15550000000", "", practice="maple", outcome=Outcome.ANSWERED_BY_OPERATOR
+    )
+
+    def check(check_id: str, outcome: Outcome) -> Journey:
+        return Journey(
+            check_id, at, practice="maple", outcome=outcome, kind=JourneyKind.HANDOFF_CHECK
+        )
+
+    checks = [check("h1", Outcome.HANDOFF_CONFIRMED), check("h2", Outcome.HANDOFF_NOT_CONFIRMED)]
+    (row,) = build_report([call, *checks], period=Period.ALL, tz=UTC)
+    assert (row.calls, row.answered_by_operator, row.abandoned) == (1, 1, 0)
+    assert (row.handoff_checks, row.handoffs_confirmed, row.handoffs_not_confirmed) == (2, 1, 1)

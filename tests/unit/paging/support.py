@@ -14,12 +14,17 @@ from aiohttp import web
 from coverage_engine.config import CoverageConfig
 from coverage_engine.config.loader import load_text
 from coverage_engine.journey import (
+    HandoffAnswered,
+    HandoffAttemptFailed,
+    HandoffDialing,
+    HandoffEvent,
     PageAnswered,
     PageEvent,
     PageFailed,
     PageSent,
 )
 from coverage_engine.message import Message, parse_fields
+from coverage_engine.paging.handoff_checks import HandoffCall
 from coverage_engine.paging.notice import Notice
 from coverage_engine.paging.notifiers import Delivery
 from coverage_engine.paging.service import VoiceJob
@@ -170,3 +175,25 @@ async def receiving() -> AsyncIterator[Receiver]:
         yield box
     finally:
         await runner.cleanup()
+
+
+@dataclass
+class FakeCaller:
+    """The doctors' phones as a handoff check sees them: per doctor, press 1 or a voicemail."""
+
+    behaviour: dict[str, str] = field(default_factory=dict)  # doctor -> confirm / voicemail
+    calls: list[HandoffCall] = field(default_factory=list)
+
+    async def call(
+        self,
+        job: HandoffCall,
+        confirm: Callable[[], Awaitable[None]],
+        record: Callable[[Sequence[HandoffEvent]], Awaitable[None]],
+    ) -> HandoffAttemptFailed | None:
+        self.calls.append(job)
+        await record([HandoffDialing(job.attempt, job.doctor)])
+        await record([HandoffAnswered(job.attempt, job.doctor)])
+        if self.behaviour.get(job.doctor) == "confirm":
+            await confirm()
+            return None
+        return HandoffAttemptFailed(job.attempt, job.doctor, "answered, but nobody pressed 1")
