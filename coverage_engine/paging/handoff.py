@@ -44,7 +44,7 @@ class Handoff:
     @property
     def check_id(self) -> str:
         """The check's journey id: one per practice and handoff instant."""
-        return f"handoff-{self.practice}-{self.at.astimezone(UTC):%Y%m%dT%H%MZ}"
+        return f"handoff-{self.practice}-{self.at.astimezone(UTC):%Y-%m-%dT%H%MZ}"
 
 
 def handoffs(practice: Practice, since: datetime, until: datetime) -> list[Handoff]:

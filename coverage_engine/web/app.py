@@ -27,7 +27,7 @@ from aiohttp import web
 
 from coverage_engine.ami.presence import DeviceState, Member, Presence
 from coverage_engine.config.model import CoverageConfig, Practice
-from coverage_engine.journey import Journey
+from coverage_engine.journey import Journey, JourneyKind
 from coverage_engine.logs import mask_caller
 from coverage_engine.message import (
     CORRECTION_WINDOW,
@@ -38,6 +38,7 @@ from coverage_engine.message import (
     parse_fields,
 )
 from coverage_engine.paging.policy import pages
+from coverage_engine.records.handoffs import HandoffCheck
 from coverage_engine.records.messages import (
     CorrectionClosed,
     MessageConflict,
@@ -48,6 +49,7 @@ from coverage_engine.records.messages import (
 from coverage_engine.records.model import JourneyFilter
 from coverage_engine.web.access import AccessEntry, Action
 from coverage_engine.web.accounts import LoginThrottle, Role, Session, User, verify_password
+from coverage_engine.web.alerts import alerts_json
 from coverage_engine.web.board import LiveCall
 from coverage_engine.web.db import ConsoleDb
 from coverage_engine.web.live import LiveSource
@@ -453,6 +455,13 @@ def board_json(console: Console, user: User, phones: Mapping[str, str]) -> dict[
         )
     return {
         "now": now.isoformat(),
+        "alerts": alerts_json(
+            console.live.page_alerts,
+            [c for c in console.live.handoff_alerts if c.alert_open(now)],
+            config,
+            visible=lambda practice: may_see(user, practice),
+            message_links=user.role is not Role.OPERATOR,
+        ),
         "calls": calls,
         "operators": _operators(console, phones),
         "practices": [_practice_json(p, now) for p in _practices(console, user)],
@@ -599,6 +608,7 @@ class CallView:
     message: Message | None
     versions: list[Any]
     live: LiveCall | None
+    check: HandoffCheck | None = None  # the journey is a handoff check's
 
 
 async def _load_call(request: web.Request, action: Action) -> CallView | web.Response:
@@ -637,10 +647,13 @@ async def _load_call(request: web.Request, action: Action) -> CallView | web.Res
                     since=since,
                     practice=journey.practice or None,
                     caller=journey.caller_number or None,
+                    kind=JourneyKind.CALL,
                 )
             )
             if j.caller_number == journey.caller_number and j.call_id != call_id
         ]
+        if journey.kind is not JourneyKind.CALL:
+            earlier = []
         earlier.sort(key=lambda j: j.started_at, reverse=True)
         message = db.messages.get(call_id)
         versions = db.messages.history(call_id) if message is not None else []
@@ -670,6 +683,9 @@ async def _load_call(request: web.Request, action: Action) -> CallView | web.Res
         return earlier[:20], message, versions
 
     earlier, message, versions = await console.db.run(load)
+    check = None
+    if journey.kind is JourneyKind.HANDOFF_CHECK:
+        check = await console.db.run(lambda db: db.handoffs.get(call_id))
     config = console.config()
     return CallView(
         journey,
@@ -678,6 +694,7 @@ async def _load_call(request: web.Request, action: Action) -> CallView | web.Res
         message,
         versions,
         console.live.calls.get(call_id),
+        check,
     )
 
 
@@ -696,7 +713,9 @@ def _call_context(console: Console, view: CallView, user: User) -> dict[str, Any
         "versions": view.versions,
         "zone": zone,
         "live_label": view.live.label(ConfigDirectory(config)) if view.live else "",
-        "can_take": user.role is not Role.STAFF,
+        "check": view.check,
+        "alert_open": view.check is not None and view.check.alert_open(console.now()),
+        "can_take": user.role is not Role.STAFF and view.check is None,
         "can_correct": message is not None
         and user.role is not Role.STAFF
         and (
@@ -1107,6 +1126,51 @@ async def acknowledge(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/messages/{found.call_id}")
 
 
+async def resolve_handoff(request: web.Request) -> web.StreamResponse:
+    """Mark an unconfirmed handoff dealt with (the doctor, or the backup, reached another way)."""
+    console = _console(request)
+    user = _session(request).user
+    check_id = request.match_info["check_id"]
+    check = (
+        await console.db.run(lambda db: db.handoffs.get(check_id))
+        if _CALL_ID.fullmatch(check_id)
+        else None
+    )
+    if check is None or not check.alert_open(console.now()):
+        return _refuse(request, 404, "There is no open alert for that handoff.")
+    if not may_see(user, check.practice):
+        return await _deny(
+            request,
+            Action.RESOLVE_HANDOFF_ALERT,
+            "This handoff belongs to a practice you do not cover.",
+            call_id=check_id,
+            practice=check.practice,
+        )
+    data = await _form_data(request)
+    note = data.get("note", "").strip()[:200]
+    now = console.now()
+
+    def resolve(db: ConsoleDb) -> None:
+        db.handoffs.resolve(check_id, by=user.username, at=now, note=note)
+        db.access.write(
+            AccessEntry(
+                now,
+                user.username,
+                Action.RESOLVE_HANDOFF_ALERT,
+                True,
+                check_id,
+                check.practice,
+                _remote(request),
+            )
+        )
+
+    await console.db.run(resolve)
+    log.info("console.handoff_alert_resolved", check=check_id, by=user.username)
+    if _wants_json(request):
+        return web.json_response({"id": check_id, "resolved_by": user.username})
+    raise web.HTTPSeeOther("/")
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
@@ -1137,6 +1201,8 @@ def build_app(console: Console) -> web.Application:
     app.router.add_get("/messages", inbox)
     app.router.add_get("/messages/{call_id}", message_page)
     app.router.add_post("/messages/{call_id}/ack", acknowledge)
+    app.router.add_post("/handoffs/{check_id}/resolve", resolve_handoff)
+    app.router.add_post("/api/handoffs/{check_id}/resolve", resolve_handoff)
     app.router.add_get("/api/board", api_board)
     app.router.add_get("/api/stream", stream)
     app.router.add_get("/api/calls/{call_id}", api_call)

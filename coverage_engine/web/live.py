@@ -16,6 +16,7 @@ import contextlib
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -26,12 +27,17 @@ import structlog
 from coverage_engine.journey import (
     Ended,
     EngineRestarted,
+    HandoffEvent,
     JourneyKind,
+    MessageAcknowledged,
     MessageEvent,
+    PageEvent,
     Received,
     Stamped,
     parse_event,
 )
+from coverage_engine.records.handoffs import HandoffCheck, HandoffStore
+from coverage_engine.records.pages import Page, PageStore
 from coverage_engine.records.sqlite import _dt, _ts, open_database
 from coverage_engine.web.board import LiveCall, start
 
@@ -40,6 +46,9 @@ log = structlog.get_logger("coverage_engine.web")
 # An open journey older than this is a leftover (its engine died and none has
 # recovered it yet), not a caller still on the line.
 STALE_AFTER = timedelta(hours=12)
+ALERTS_REFRESH = 5.0
+#: Events after which the operators' alerts may have changed.
+AlertEvent = PageEvent | HandoffEvent | MessageAcknowledged
 
 
 class LiveSource:
@@ -54,6 +63,11 @@ class LiveSource:
         self._conn: sqlite3.Connection | None = None
         self._last_id = 0
         self.calls: dict[str, LiveCall] = {}
+        # The operators' alerts (web/alerts.py): read again when a page or handoff event
+        # lands, and every ALERTS_REFRESH seconds (a doctor's turn ends with no event).
+        self.page_alerts: list[Page] = []
+        self.handoff_alerts: list[HandoffCheck] = []
+        self._alerts_read_at = -ALERTS_REFRESH
         self.version = 0
         self._changed = asyncio.Condition()
         self._lock = threading.Lock()  # the connection, between poll threads and closing
@@ -131,10 +145,24 @@ class LiveSource:
             (self._last_id,),
         ).fetchall()
         changed = first
+        alerting = first or time.monotonic() - self._alerts_read_at >= ALERTS_REFRESH
         for event_id, call_id, at, kind, details in rows:
             self._last_id = event_id
-            changed = self._apply(conn, call_id, _event(at, kind, details)) or changed
+            event = _event(at, kind, details)
+            alerting = alerting or isinstance(event.event, AlertEvent)
+            changed = self._apply(conn, call_id, event) or changed
+        if alerting:
+            changed = self._read_alerts(conn) or changed
         return changed
+
+    def _read_alerts(self, conn: sqlite3.Connection) -> bool:
+        self._alerts_read_at = time.monotonic()
+        pages = PageStore(conn).alerts()
+        handoffs = HandoffStore(conn).alerts(self._now())
+        if (pages, handoffs) == (self.page_alerts, self.handoff_alerts):
+            return False
+        self.page_alerts, self.handoff_alerts = pages, handoffs
+        return True
 
     def _apply(self, conn: sqlite3.Connection, call_id: str, event: Stamped) -> bool:
         call = self.calls.get(call_id)

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 CHICAGO = ZoneInfo("America/Chicago")
 HANDOFF = datetime(2026, 12, 7, 8, 0, tzinfo=CHICAGO)
-CHECK = "handoff-maple-grove-20261207T1400Z"
+CHECK = "handoff-maple-grove-2026-12-07T1400Z"
 
 
 @dataclass

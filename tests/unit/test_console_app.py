@@ -36,6 +36,7 @@ from tests.unit.console_support import (
     sign_in,
     write_config,
 )
+from tests.unit.paging.support import CHECK, alert_on_a_handoff, alert_on_a_page
 
 Client = aiohttp.ClientSession
 
@@ -215,8 +216,8 @@ async def test_a_handoff_check_in_progress_is_no_call_on_the_board(desk: Desk) -
     """The engine is calling the doctor coming on call: that is not a caller waiting."""
     recorder, _ = SqliteRecorder.open(desk.records, now=NIGHT)
     started = HandoffCheckStarted("maple-grove", "okafor", NIGHT, None, "nguyen", "rotation", 3)
-    recorder.write("handoff-maple-grove-20261201T0900Z", NIGHT, started)
-    recorder.write("handoff-maple-grove-20261201T0900Z", NIGHT, HandoffDialing(1, "okafor"))
+    recorder.write("handoff-maple-grove-2026-12-01T0900Z", NIGHT, started)
+    recorder.write("handoff-maple-grove-2026-12-01T0900Z", NIGHT, HandoffDialing(1, "okafor"))
     recorder.flush().result(timeout=10)
     recorder.close()
     await asyncio.sleep(0.2)
@@ -498,3 +499,59 @@ async def test_caller_text_is_escaped_in_pages(desk: Desk) -> None:
         text = await (await ada.get("/calls/c1")).text()
     assert "<script>alert(1)</script>" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+async def test_the_board_shows_each_viewer_the_alerts_of_their_practices(desk: Desk) -> None:
+    """An unacknowledged urgent message and an unconfirmed handoff at Maple Grove: Olivia
+    (operator) sees both, the message's link opening its call; Sam (staff) opens the message
+    itself; Lena (Lakeside) sees neither. No patient data in an alert."""
+    alert_on_a_page(desk.records, "c1")
+    alert_on_a_handoff(desk.records)
+    await asyncio.sleep(0.3)
+    seen = {}
+    for user in ("olivia", "sam", "lena"):
+        async with desk.client() as client:
+            await sign_in(client, user)
+            seen[user] = (await (await client.get("/api/board")).json())["alerts"]
+    assert [(a["kind"], a["id"], a["link"]) for a in seen["olivia"]] == [
+        ("handoff", CHECK, f"/calls/{CHECK}"),
+        ("page", "c1", "/calls/c1"),
+    ]
+    assert seen["olivia"][0]["headline"] == (
+        "MGP: Dr. Adaeze Okafor did not confirm being on call from Tue 02:00 (1 call without "
+        "a press of 1)"
+    )
+    assert (
+        seen["olivia"][1]["headline"]
+        == "MGP: URGENT message taken 03:00 not acknowledged after 1 page"
+    )
+    assert [a["link"] for a in seen["sam"]] == [f"/calls/{CHECK}", "/messages/c1"]
+    assert seen["lena"] == []
+    shown = json.dumps(seen["olivia"])
+    assert not any(item in shown for item in ("Mary Jones", "Tom Jones", "765 4321", "Fever"))
+
+
+async def test_an_operator_marks_a_handoff_alert_done_and_it_leaves_every_board(desk: Desk) -> None:
+    """Olivia reached Dr. Okafor on her cell: with the form's token the alert is resolved (on
+    the record and in the access log) and gone; without the token nothing changes."""
+    alert_on_a_handoff(desk.records)
+    await asyncio.sleep(0.3)
+    async with desk.client() as olivia:
+        await sign_in(olivia, "olivia")
+        refused = await olivia.post(f"/handoffs/{CHECK}/resolve", data={"note": "x"},
+                                    allow_redirects=False)  # fmt: skip
+        assert refused.status == 403
+        csrf = await csrf_token(olivia)
+        done = await olivia.post(f"/handoffs/{CHECK}/resolve",
+                                 data={"csrf": csrf, "note": "reached on her cell"},
+                                 allow_redirects=False)  # fmt: skip
+        assert done.status == 303
+        await asyncio.sleep(0.3)
+        board = await (await olivia.get("/api/board")).json()
+        page = await (await olivia.get(f"/calls/{CHECK}")).text()
+    assert board["alerts"] == []
+    assert "dealt with by olivia" in page
+    kinds = desk.kinds(CHECK)
+    assert kinds[-1] == EventKind.HANDOFF_ALERT_RESOLVED
+    resolved = [e for e in desk.access() if e.action is Action.RESOLVE_HANDOFF_ALERT]
+    assert [(e.username, e.call_id, e.allowed) for e in resolved] == [("olivia", CHECK, True)]

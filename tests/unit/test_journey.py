@@ -334,7 +334,7 @@ def test_a_handoff_check_opens_a_journey_of_its_own_kind_and_ends_with_its_outco
     """Started, dialed, confirmed, ended: a journey of kind handoff_check for the practice,
     confirmed by the doctor, and never counted as answered by a person for a caller."""
     started = HandoffCheckStarted("maple-grove", "okafor", T0, None, "nguyen", "rotation", 3)
-    journey = Journey.begin("handoff-maple-grove-20261207T1400Z", T0, started)
+    journey = Journey.begin("handoff-maple-grove-2026-12-07T1400Z", T0, started)
     for event in (HandoffDialing(1, "okafor"), HandoffDoctorConfirmed(1, "okafor"),
                   Ended(Outcome.HANDOFF_CONFIRMED, "okafor")):  # fmt: skip
         journey = journey.apply(T0 + timedelta(seconds=20), event)

@@ -321,7 +321,7 @@ async def test_restart_leaves_an_open_handoff_check_to_the_paging_service(tmp_pa
     rec, _ = SqliteRecorder.open(path, now=T0)
     started = HandoffCheckStarted("maple", "okafor", T0, None, "nguyen", "rotation", 3)
     await acknowledged(
-        rec.write("handoff-maple-20260301T0814Z", T0, started),
+        rec.write("handoff-maple-2026-03-01T0814Z", T0, started),
         start(rec, "queued", at=T0, did="1", caller_number="+15550001"),
     )
     rec.close()
@@ -329,12 +329,12 @@ async def test_restart_leaves_an_open_handoff_check_to_the_paging_service(tmp_pa
     rec2.close()
     assert recovered == ["queued"]
     with RecordStore.open(path) as store:
-        check = store.get("handoff-maple-20260301T0814Z")
+        check = store.get("handoff-maple-2026-03-01T0814Z")
         handoffs = store.journeys(JourneyFilter(kind=JourneyKind.HANDOFF_CHECK))
         calls = store.journeys(JourneyFilter(kind=JourneyKind.CALL))
     assert check is not None
     assert (check.kind, check.outcome, check.practice) == (JourneyKind.HANDOFF_CHECK, None, "maple")
-    assert [j.call_id for j in handoffs] == ["handoff-maple-20260301T0814Z"]
+    assert [j.call_id for j in handoffs] == ["handoff-maple-2026-03-01T0814Z"]
     assert [j.call_id for j in calls] == ["queued"]
 
 

@@ -101,6 +101,51 @@
     }
   }
 
+  // Alerts (an urgent message nobody acknowledged, a doctor who did not confirm being on
+  // call) stay above the board until dealt with.
+  function renderAlerts(alerts) {
+    const box = document.getElementById("alerts");
+    const list = document.getElementById("alert-list");
+    if (!box || !list) return;
+    list.replaceChildren();
+    for (const a of alerts) {
+      const li = document.createElement("li");
+      li.className = "alert alert-" + a.kind;
+      li.dataset.alert = a.id;
+      const head = document.createElement("strong");
+      head.className = "headline";
+      head.textContent = a.headline;
+      const advice = document.createElement("span");
+      advice.className = "advice";
+      advice.textContent = a.advice;
+      const since = document.createElement("span");
+      since.className = "muted";
+      since.textContent = "since " + a.since_local;
+      const open = document.createElement("a");
+      open.href = a.link;
+      open.textContent = "Open";
+      li.append(head, " ", advice, " ", since, " ", open);
+      if (a.resolvable) {
+        const form = document.createElement("form");
+        form.method = "post";
+        form.action = "/handoffs/" + encodeURIComponent(a.id) + "/resolve";
+        form.className = "inline resolve";
+        const csrf = document.createElement("input");
+        csrf.type = "hidden";
+        csrf.name = "csrf";
+        csrf.value = document.body.dataset.csrf || "";
+        const button = document.createElement("button");
+        button.type = "submit";
+        button.textContent = "Doctor reached";
+        form.append(csrf, button);
+        li.append(" ", form);
+      }
+      list.appendChild(li);
+    }
+    document.getElementById("alert-count").textContent = String(alerts.length);
+    box.hidden = alerts.length === 0;
+  }
+
   function dirty() {
     const form = popArea.querySelector("form");
     if (!form) return false;
@@ -137,6 +182,7 @@
       const board = JSON.parse(e.data);
       offsetMs = Date.parse(board.now) - Date.now();
       calls = board.calls;
+      renderAlerts(board.alerts || []);
       renderCalls();
       renderOperators(board.operators);
       renderPractices(board.practices);

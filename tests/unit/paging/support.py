@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -24,10 +24,13 @@ from coverage_engine.journey import (
     PageSent,
 )
 from coverage_engine.message import Message, parse_fields
+from coverage_engine.paging.handoff import Handoff
 from coverage_engine.paging.handoff_checks import HandoffCall
 from coverage_engine.paging.notice import Notice
 from coverage_engine.paging.notifiers import Delivery
 from coverage_engine.paging.service import VoiceJob
+from coverage_engine.records.handoffs import HandoffStore
+from coverage_engine.records.pages import PageStore
 from coverage_engine.records.sqlite import open_database
 from coverage_engine.web.db import ConsoleDb
 from tests.unit.console_support import MESSAGE, NIGHT, ROOT, place_call
@@ -197,3 +200,39 @@ class FakeCaller:
             await confirm()
             return None
         return HandoffAttemptFailed(job.attempt, job.doctor, "answered, but nobody pressed 1")
+
+
+def alert_on_a_page(records: Path, call_id: str) -> None:
+    """An urgent message whose page has climbed to the operators' rung."""
+    take_message(records, call_id)
+    conn = open_database(records)
+    try:
+        pages = PageStore(conn)
+        (page,) = pages.claim_due(now=NIGHT, owner="t", lease=timedelta(minutes=3))
+        pages.start_attempt(page, owner="t", at=NIGHT, rung=3, next_rung=4,
+                            next_at=NIGHT + timedelta(minutes=10), alerts_operators=True,
+                            events=[])  # fmt: skip
+    finally:
+        conn.close()
+
+
+#: The check of `alert_on_a_handoff`.
+CHECK = "handoff-maple-grove-2026-12-01T0800Z"
+
+
+def alert_on_a_handoff(records: Path) -> None:
+    """Dr. Okafor came on call at 02:00 and did not press 1 on the one call made."""
+    handoff = Handoff("maple-grove", NIGHT - timedelta(hours=1), "okafor", "nguyen",
+                      NIGHT + timedelta(days=6), "swap: flu")  # fmt: skip
+    conn = open_database(records)
+    try:
+        store = HandoffStore(conn)
+        store.open_check(handoff, attempts=1, at=handoff.at)
+        (check,) = store.claim_due(now=handoff.at, owner="t", lease=timedelta(minutes=3))
+        store.start_attempt(check, owner="t", at=handoff.at)
+        failure = HandoffAttemptFailed(1, "okafor", "answered, but nobody pressed 1")
+        alerting = store.failed(check, owner="t", at=handoff.at, failure=failure,
+                                retry=timedelta(minutes=5))  # fmt: skip
+        store.alerted(alerting, owner="t", at=handoff.at, events=[])
+    finally:
+        conn.close()

@@ -36,7 +36,7 @@ def test_the_weekly_handoff_brings_the_next_doctor_until_the_one_after() -> None
     practice = checked().practices["maple-grove"]
     (handoff,) = handoffs(practice, at(7, 7), at(7, 9))
     assert handoff == Handoff("maple-grove", HANDOFF, "okafor", "nguyen", at(14, 8), "rotation")
-    assert handoff.check_id == "handoff-maple-grove-20261207T1400Z"
+    assert handoff.check_id == "handoff-maple-grove-2026-12-07T1400Z"
 
 
 def test_a_swap_is_two_handoffs_its_start_and_its_end() -> None:

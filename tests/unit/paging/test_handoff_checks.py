@@ -28,7 +28,7 @@ from tests.unit.paging.support import FakeCaller, FakeNotifier, config, events_o
 
 CHICAGO = ZoneInfo("America/Chicago")
 HANDOFF = datetime(2026, 12, 7, 8, 0, tzinfo=CHICAGO)
-CHECK = "handoff-maple-grove-20261207T1400Z"
+CHECK = "handoff-maple-grove-2026-12-07T1400Z"
 CHECKED = """
     paging:
       channels: [voice, webhook]
@@ -257,7 +257,7 @@ async def test_a_check_whose_swap_was_removed_is_cancelled_not_called(
     )
     clock.advance(minutes=5)
     await engine.tick()
-    check = "handoff-maple-grove-20261224T1800Z"
+    check = "handoff-maple-grove-2026-12-24T1800Z"
     assert [job.doctor for job in engine.caller.calls] == ["okafor"]
     assert events_of(records, check)[-2] == (
         EventKind.HANDOFF_CHECK_CANCELLED,
