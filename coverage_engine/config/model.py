@@ -29,10 +29,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
 
+from coverage_engine.config.numbers import normalize_number, supported_region
 from coverage_engine.config.text import show as _show
 from coverage_engine.wallclock import first_instant
 
@@ -425,6 +427,15 @@ class Override(Frozen):
     until: LocalDateTime
     status: Literal["open", "closed"] = "closed"
     reason: Text
+    # `oncall`: while it runs, calls go straight to the doctor on call
+    # (primary, backup, then the operators) instead of the closed chain.
+    route: Literal["oncall"] | None = None
+
+    @model_validator(mode="after")
+    def _route_when_closed(self) -> Override:
+        if self.route is not None and self.status != "closed":
+            raise ValueError("route: oncall is for a closed override (status: closed)")
+        return self
 
 
 # --- people -----------------------------------------------------------------------
@@ -472,6 +483,23 @@ class Staff(Reachable):
     ring_seconds: Seconds = 20
 
 
+# One plain address, as feeds name doctors and as pages and alerts are sent to:
+# no display name, no list, nothing a mail header could be split on (it goes
+# into To: as it is), a domain of dot-separated labels.
+_EMAIL = re.compile(
+    r"[^@\s<>,;:\"']{1,64}@(?=[A-Za-z0-9.-]{4,190}$)[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}"
+)
+
+
+def _check_email(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ValueError(f"{_show(value)} is not an e-mail address (e.g. pager@example.org)")
+    return value.lower()
+
+
+Email = Annotated[str, AfterValidator(_check_email)]
+
+
 class Doctor(Reachable):
     """A doctor who can be on call."""
 
@@ -479,6 +507,22 @@ class Doctor(Reachable):
     # How else to reach them, for the operator's screen (e.g. "cell +1 312 555 0199,
     # text first"): shown only, never dialed.
     contact: Text | None = None
+    # How an on-call feed may name them: by e-mail (attendee, organizer) or
+    # by other spellings of their name ("Patel, P").
+    email: Email | None = None
+    aliases: tuple[Text, ...] = ()
+
+
+def _staffing(value: object) -> object:
+    """`always` (None here) or weekly hours; an empty value is a mistake, not a choice."""
+    if value == "always":
+        return None
+    if value is None or value == "":
+        raise ValueError(
+            "write always (the answering service is staffed around the clock) or the weekly "
+            "hours it is staffed, like office hours"
+        )
+    return value
 
 
 class Operators(Frozen):
@@ -490,6 +534,26 @@ class Operators(Frozen):
     # With this many callers already waiting in the queue, a new caller skips
     # the operators step (needs AMI; see docs/operators.md). None: no limit.
     max_waiting_callers: Annotated[int, Field(ge=1, le=1000)] | None = None
+    # When the answering service has people on the queue, in the practice's
+    # local time; None is `always`. The gap finder uses it; live presence
+    # (AMI) still decides each actual call.
+    staffed: Annotated[WeekHours | None, BeforeValidator(_staffing)] = None
+
+    def staffed_at(self, weekday: int, minute: int) -> bool:
+        """Whether the queue is staffed at `minute` of a local day of `weekday` (0 is Monday)."""
+        if self.staffed is None:
+            return True
+        return any(r.start <= minute < r.end for r in self.staffed.for_weekday(weekday))
+
+
+class Fallback(Reachable):
+    """The final fallback: another answering service, for when nobody takes the queue."""
+
+    name: Text
+    ring_seconds: Seconds = 60
+    # Another answering service answers with a person; press 1 is available
+    # for a line that might end in a voicemail.
+    confirm: bool = False
 
 
 # --- on call ----------------------------------------------------------------------
@@ -537,6 +601,31 @@ class Swap(Frozen):
     reason: str = ""
 
 
+def _check_feed_url(value: str) -> str:
+    if not re.fullmatch(r"https?://[^\s/$.?#][^\s]{0,2000}", value):
+        raise ValueError(f"{_show(value)} is not an http:// or https:// address")
+    return value
+
+
+class OnCallFeed(Frozen):
+    """Where the on-call schedule is published as iCalendar, and how fresh it must be."""
+
+    url: Annotated[str, AfterValidator(_check_feed_url)] | None = None
+    path: Annotated[str, AfterValidator(_check_record_path)] | None = None
+    refresh_minutes: int = Field(default=15, ge=1, le=1440)
+    stale_after_hours: int = Field(default=24, ge=1, le=720)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> OnCallFeed:
+        if (self.url is None) == (self.path is None):
+            raise ValueError("give either url (http:// or https://) or path (a file)")
+        return self
+
+    @property
+    def source(self) -> str:
+        return self.url if self.url is not None else str(self.path)
+
+
 class OnCallRoster(Frozen):
     """The doctors and who of them is on call when."""
 
@@ -547,6 +636,12 @@ class OnCallRoster(Frozen):
     # a rotation, none without.
     backup: str | None = None
     swaps: tuple[Swap, ...] = ()
+    # The schedule published by the practice's scheduling system; the
+    # rotation (or primary) above answers wherever it names nobody.
+    feed: OnCallFeed | None = None
+    # The feed's shifts as last fetched (schedule.feed.FeedState), attached
+    # by the loader from the local copy: never written in the file.
+    _feed_state: Any = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _shape(self) -> OnCallRoster:
@@ -643,15 +738,43 @@ class WhenClosed(Frozen):
         """The explicit chain, or the one the policy stands for."""
         if self.chain is not None:
             return self.chain
+        if self.policy == "operators_first":
+            operators = ChainStep(to="operators")
+            return (operators, *self.oncall_steps[:-1], operators)
+        return self.oncall_steps
+
+    @property
+    def oncall_steps(self) -> tuple[ChainStep, ...]:
+        """Straight to the doctors on call, then the operators (`oncall_first`)."""
         ring = self.oncall_ring_seconds
-        doctors = (
+        return (
             ChainStep(to="oncall_primary", ring_seconds=ring, confirm=True),
             ChainStep(to="oncall_backup", ring_seconds=ring, confirm=True),
+            ChainStep(to="operators"),
         )
-        operators = ChainStep(to="operators")
-        if self.policy == "operators_first":
-            return (operators, *doctors, operators)
-        return (*doctors, operators)
+
+
+# --- callers ----------------------------------------------------------------------
+
+
+class CallerRule(Frozen):
+    """Named callers (the hospital's ER, the practice's own clinicians) handled their own way."""
+
+    name: Ident
+    numbers: tuple[E164, ...] = Field(min_length=1)
+    # `oncall`: straight to the doctor on call (primary, backup, operators).
+    route: Literal["oncall"] | None = None
+    skip_announcement: bool = False
+    # `closed`: only while the practice is closed; `always`: open hours too.
+    when: Literal["closed", "always"] = "closed"
+
+    @model_validator(mode="after")
+    def _does_something(self) -> CallerRule:
+        if self.route is None and not self.skip_announcement:
+            raise ValueError(
+                "a caller rule needs route: oncall or skip_announcement: true (or both)"
+            )
+        return self
 
 
 # --- the operator's card ----------------------------------------------------------
@@ -674,22 +797,12 @@ PageTarget = Literal["primary", "backup", "operators"]
 DEFAULT_PAGE_LADDER: tuple[PageTarget, ...] = ("primary", "primary", "backup", "operators")
 
 
-def _check_email_address(value: str) -> str:
-    # One plain address: no display name, no list, nothing a mail header could
-    # be split on (the address goes into To: as it is).
-    if not re.fullmatch(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}",
-                        value):  # fmt: skip
-        raise ValueError(f"{_show(value)} is not an e-mail address (e.g. pager@example.org)")
-    return value
-
-
 def _check_url(value: str) -> str:
     if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?", value):
         raise ValueError(f"{_show(value)} is not an http:// or https:// address")
     return value.rstrip("/")
 
 
-EmailAddress = Annotated[str, AfterValidator(_check_email_address)]
 HttpUrl = Annotated[str, AfterValidator(_check_url)]
 FilePath = Annotated[str, AfterValidator(_check_record_path)]
 
@@ -731,9 +844,9 @@ class PracticePaging(Frozen):
     # without one the doctor is not offered the connection.
     callback_trunk: SafeName | None = None
     # E-mail (pager gateway) address of each doctor, for the email channel.
-    pagers: dict[Ident, EmailAddress] = Field(default_factory=dict)
+    pagers: dict[Ident, Email] = Field(default_factory=dict)
     # Told when the operators are alerted and when a handoff goes unconfirmed.
-    alert_email: tuple[EmailAddress, ...] = ()
+    alert_email: tuple[Email, ...] = ()
     handoff_check: HandoffCheck | None = None
 
     @field_validator("channels")
@@ -761,7 +874,7 @@ class Smtp(Frozen):
 
     host: Annotated[str, _pattern(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}", "is not a host name")]
     port: Annotated[int, Field(ge=1, le=65535)] = 25
-    sender: EmailAddress = Field(alias="from")
+    sender: Email = Field(alias="from")
     starttls: bool = False
     username: Text | None = None
     # The password: this file, else $COVERAGE_SMTP_PASSWORD; never in this file.
@@ -795,7 +908,11 @@ class Practice(Frozen):
     overrides: tuple[Override, ...] = ()
     staff: Staff | None = None
     operators: Operators
+    # Rung after the chain's last step (the operators) when they do not answer.
+    fallback: Fallback | None = None
     oncall: OnCallRoster | None = None
+    # Named callers routed their own way; the first rule naming the caller wins.
+    callers: tuple[CallerRule, ...] = ()
     when_open: WhenOpen | None = None
     when_closed: WhenClosed
     card: Card | None = None
@@ -838,6 +955,15 @@ class Records(Frozen):
     path: Annotated[str, AfterValidator(_check_record_path)]
 
 
+def _check_region(value: str) -> str:
+    if not supported_region(value):
+        raise ValueError(
+            f"{_show(value)} is not a region code for phone numbers (ISO 3166 alpha-2 in "
+            "capitals, e.g. US, CA, GB)"
+        )
+    return value
+
+
 def _check_version(value: int) -> int:
     if value != 1:
         raise ValueError(f"version {value} is not supported by this release (write version: 1)")
@@ -858,6 +984,8 @@ class CoverageConfig(Frozen):
     """The whole coverage file."""
 
     version: Annotated[int, AfterValidator(_check_version)] = 1
+    # How a number without a country code is read (3125550100 -> +13125550100).
+    default_region: Annotated[str, AfterValidator(_check_region)] = "US"
     engine: EngineSection
     trunks: tuple[SafeName, ...] = ()
     records: Records | None = None
@@ -869,14 +997,20 @@ class CoverageConfig(Frozen):
         """The practice with this id, if any."""
         return self.practices.get(practice_id)
 
-    def practice_for_did(self, did: str) -> Practice | None:
-        """The practice a dialed number reaches.
+    def normalize(self, number: str) -> str | None:
+        """A DID or caller number as E.164, read with `default_region`; None if unreadable."""
+        return normalize_number(number, self.default_region)
 
-        Carriers differ on whether the `+` is sent, so a DID of digits only is
-        also matched with a `+` in front; nothing else is guessed.
+    def practice_for_did(self, did: str) -> Practice | None:
+        """The practice a dialed number reaches, however the carrier wrote it.
+
+        `3125550100`, `1-312-555-0100` and `+13125550100` all reach the
+        practice with +13125550100 (see `config.numbers`).
         """
-        candidates = (did,) if did.startswith("+") else (did, f"+{did}")
+        number = self.normalize(did)
+        if number is None:
+            return None
         for practice in self.practices.values():
-            if any(c in practice.dids for c in candidates):
+            if number in practice.dids:
                 return practice
         return None

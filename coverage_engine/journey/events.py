@@ -92,6 +92,8 @@ _ANSWERED_BY: Mapping[StepKind, Outcome] = {
     StepKind.STAFF: Outcome.ANSWERED_BY_STAFF,
     StepKind.OPERATORS: Outcome.ANSWERED_BY_OPERATOR,
     StepKind.ONCALL: Outcome.ANSWERED_BY_ONCALL,
+    # The practice's final fallback is another answering service: its operators.
+    StepKind.FALLBACK: Outcome.ANSWERED_BY_OPERATOR,
 }
 
 

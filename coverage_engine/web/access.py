@@ -37,6 +37,8 @@ class Action(StrEnum):
     RESOLVE_HANDOFF_ALERT = "resolve_handoff_alert"
     CSRF_REFUSED = "csrf_refused"
     USER_CHANGED = "user_changed"
+    # An override, swap or undo refused (the change log keeps those made).
+    CHANGE_ROUTING = "change_routing"
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,18 +37,19 @@ from coverage_engine.journey import (
     parse_event,
 )
 from coverage_engine.records.handoffs import HandoffCheck, HandoffStore
-from coverage_engine.records.pages import Page, PageStore
 from coverage_engine.records.sqlite import _dt, _ts, open_database
-from coverage_engine.web.board import LiveCall, start
+from coverage_engine.web.board import LiveCall, Paging, start
 
 log = structlog.get_logger("coverage_engine.web")
 
 # An open journey older than this is a leftover (its engine died and none has
 # recovered it yet), not a caller still on the line.
 STALE_AFTER = timedelta(hours=12)
-ALERTS_REFRESH = 5.0
-#: Events after which the operators' alerts may have changed.
-AlertEvent = PageEvent | HandoffEvent | MessageAcknowledged
+# Paging of a message older than this is no longer followed on the board.
+PAGING_WINDOW = timedelta(days=2)
+# Unconfirmed handoffs are read from the store when a handoff event lands, and at
+# least this often (a doctor's turn ends, and its alert with it, without an event).
+HANDOFFS_REFRESH = 5.0
 
 
 class LiveSource:
@@ -63,11 +64,11 @@ class LiveSource:
         self._conn: sqlite3.Connection | None = None
         self._last_id = 0
         self.calls: dict[str, LiveCall] = {}
-        # The operators' alerts (web/alerts.py): read again when a page or handoff event
-        # lands, and every ALERTS_REFRESH seconds (a doctor's turn ends with no event).
-        self.page_alerts: list[Page] = []
-        self.handoff_alerts: list[HandoffCheck] = []
-        self._alerts_read_at = -ALERTS_REFRESH
+        # The paging of urgent messages (calls long ended): the board's alerts.
+        self.paging: dict[str, Paging] = {}
+        # Doctors coming on call who did not confirm: the board's other alerts.
+        self.handoffs: list[HandoffCheck] = []
+        self._handoffs_read_at = -HANDOFFS_REFRESH
         self.version = 0
         self._changed = asyncio.Condition()
         self._lock = threading.Lock()  # the connection, between poll threads and closing
@@ -131,6 +132,21 @@ class LiveSource:
             ):
                 call = call.apply(_event(at, kind, details))
             self.calls[call_id] = call
+        since = _ts(self._now() - PAGING_WINDOW)
+        for call_id, practice in conn.execute(
+            "SELECT call_id, practice FROM messages "
+            "WHERE acknowledged_at IS NULL AND taken_at >= ?",
+            (since,),
+        ).fetchall():
+            paging = Paging(call_id, practice)
+            for at, kind, details in conn.execute(
+                "SELECT at, kind, details FROM events WHERE call_id = ? AND id <= ? "
+                "AND (kind LIKE 'page%' OR kind = 'message_acknowledged') ORDER BY id",
+                (call_id, last),
+            ):
+                paging = paging.apply(_event(at, kind, details))
+            if paging.urgency and not paging.done:
+                self.paging[call_id] = paging
         self._last_id = last
 
     def _poll(self) -> bool:
@@ -145,26 +161,29 @@ class LiveSource:
             (self._last_id,),
         ).fetchall()
         changed = first
-        alerting = first or time.monotonic() - self._alerts_read_at >= ALERTS_REFRESH
+        handoffs = first or time.monotonic() - self._handoffs_read_at >= HANDOFFS_REFRESH
         for event_id, call_id, at, kind, details in rows:
             self._last_id = event_id
             event = _event(at, kind, details)
-            alerting = alerting or isinstance(event.event, AlertEvent)
+            if isinstance(event.event, HandoffEvent):
+                handoffs = True
+                continue  # a handoff check is no call on the board
             changed = self._apply(conn, call_id, event) or changed
-        if alerting:
-            changed = self._read_alerts(conn) or changed
+        if handoffs:
+            changed = self._read_handoffs(conn) or changed
         return changed
 
-    def _read_alerts(self, conn: sqlite3.Connection) -> bool:
-        self._alerts_read_at = time.monotonic()
-        pages = PageStore(conn).alerts()
-        handoffs = HandoffStore(conn).alerts(self._now())
-        if (pages, handoffs) == (self.page_alerts, self.handoff_alerts):
+    def _read_handoffs(self, conn: sqlite3.Connection) -> bool:
+        self._handoffs_read_at = time.monotonic()
+        found = HandoffStore(conn).alerts(self._now())
+        if found == self.handoffs:
             return False
-        self.page_alerts, self.handoff_alerts = pages, handoffs
+        self.handoffs = found
         return True
 
     def _apply(self, conn: sqlite3.Connection, call_id: str, event: Stamped) -> bool:
+        if isinstance(event.event, PageEvent | MessageAcknowledged):
+            return self._page(conn, call_id, event)
         call = self.calls.get(call_id)
         if call is None:
             # An end, or what the console writes after it, opens no call on the board.
@@ -175,12 +194,11 @@ class LiveSource:
                 "WHERE call_id = ? AND kind = ?",
                 (call_id, JourneyKind.CALL.value),
             ).fetchone()
-            # Only a call in progress is a call on the board: the pages of a
-            # message, written long after its call ended, do not bring it back,
-            # and a handoff check is no caller.
+            # A journey that has ended stays off the board, whatever is added to it
+            # later (a resumed call's journey is reopened before its next event).
             if row is None or row[4] is not None:
                 return False
-            number, name, did, started, _ = row
+            number, name, did, started, _outcome = row
             call = start(
                 call_id, caller_number=number, caller_name=name, did=did, started_at=_dt(started)
             )
@@ -193,6 +211,21 @@ class LiveSource:
         else:
             self.calls[call_id] = call
         return True
+
+    def _page(self, conn: sqlite3.Connection, call_id: str, event: Stamped) -> bool:
+        paging = self.paging.get(call_id)
+        if paging is None:
+            row = conn.execute("SELECT practice FROM journeys WHERE call_id = ?", (call_id,))
+            found = row.fetchone()
+            if found is None:
+                return False
+            paging = Paging(call_id, found[0])
+        after = paging.apply(event)
+        if after.done:
+            self.paging.pop(call_id, None)
+        else:
+            self.paging[call_id] = after
+        return after.alerting or after.alerting != paging.alerting
 
     def _replay(self, conn: sqlite3.Connection, call: LiveCall) -> LiveCall:
         for at, kind, details in conn.execute(

@@ -174,7 +174,7 @@ def test_alerts_appear_above_the_board_live_and_leave_once_dealt_with(
     assert olivia.find("#alerts").is_displayed()
     text = olivia.text("#alerts")
     assert "Dr. Adaeze Okafor did not confirm being on call" in text
-    assert "URGENT message taken 03:00 not acknowledged after 1 page" in text
+    assert "URGENT message for Maple Grove Pediatrics not acknowledged since 03:00" in text
     assert "Mary Jones" not in text
     olivia.find(f"li[data-alert='{CHECK}'] button").send_keys(Keys.ENTER)
     olivia.wait(lambda: len(olivia.all("#alert-list li")) == 1, timeout=10, what="one alert left")

@@ -38,8 +38,8 @@ def _command_names() -> set[str]:
 
 
 RUNTIME_COMMANDS = {
-    "check", "explain", "calendar", "run", "calls", "report", "operators", "agi",
-    "users", "access-log", "console", "messages",
+    "check", "explain", "calendar", "override", "swap", "changes", "replay", "diff", "feeds",
+    "run", "calls", "report", "operators", "agi", "users", "access-log", "console", "messages",
 }  # fmt: skip
 LAB_COMMANDS = {"sandbox", "demo", "bench"}
 

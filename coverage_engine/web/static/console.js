@@ -118,13 +118,10 @@
       const advice = document.createElement("span");
       advice.className = "advice";
       advice.textContent = a.advice;
-      const since = document.createElement("span");
-      since.className = "muted";
-      since.textContent = "since " + a.since_local;
       const open = document.createElement("a");
       open.href = a.link;
-      open.textContent = "Open";
-      li.append(head, " ", advice, " ", since, " ", open);
+      open.textContent = a.link_text;
+      li.append(head, " ", advice, " ", open);
       if (a.resolvable) {
         const form = document.createElement("form");
         form.method = "post";

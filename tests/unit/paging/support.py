@@ -19,6 +19,7 @@ from coverage_engine.journey import (
     HandoffDialing,
     HandoffEvent,
     PageAnswered,
+    PageEscalated,
     PageEvent,
     PageFailed,
     PageSent,
@@ -203,15 +204,18 @@ class FakeCaller:
 
 
 def alert_on_a_page(records: Path, call_id: str) -> None:
-    """An urgent message whose page has climbed to the operators' rung."""
+    """An urgent message whose page has climbed to the operators' rung, as paging writes it."""
     take_message(records, call_id)
     conn = open_database(records)
     try:
         pages = PageStore(conn)
         (page,) = pages.claim_due(now=NIGHT, owner="t", lease=timedelta(minutes=3))
+        escalated = PageEscalated(1, "operators", "not acknowledged in time")
         pages.start_attempt(page, owner="t", at=NIGHT, rung=3, next_rung=4,
                             next_at=NIGHT + timedelta(minutes=10), alerts_operators=True,
-                            events=[])  # fmt: skip
+                            events=[escalated])  # fmt: skip
+        sent = PageSent(1, "console", "operators")
+        pages.finish_attempt(call_id, owner="t", at=NIGHT, events=[sent])
     finally:
         conn.close()
 
