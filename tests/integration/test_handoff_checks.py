@@ -31,6 +31,7 @@ from coverage_engine.records.sqlite import RecordStore
 from coverage_lab.ari_http import AriCredentials
 from coverage_lab.engine_process import EngineProcess
 from coverage_lab.phones import Phones, presses, voicemail
+from tests.unit.console_support import with_paging
 
 pytestmark = pytest.mark.integration
 
@@ -82,8 +83,7 @@ def checked_config(path: Path, smtp_port: int) -> Path:
         "      alert_email: [manager@maplegrove.example]\n"
         "      handoff_check: {attempts: 2, retry_seconds: 10, ring_seconds: 8}\n\n"
     )
-    marker = "    # What the operators' console shows when a call for Maple Grove comes in."
-    text = text.replace(marker, paging + marker, 1)
+    text = with_paging(text, paging)
     text = text.replace("../var/records.sqlite", "records.sqlite")
     path.write_text(text, encoding="utf-8")
     return path

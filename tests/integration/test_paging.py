@@ -28,6 +28,7 @@ from coverage_engine.web.db import ConsoleDb
 from coverage_lab.ari_http import AriCredentials
 from coverage_lab.engine_process import EngineProcess
 from coverage_lab.phones import Phones, answers, never_answers, presses, voicemail, wait_bridged
+from tests.unit.console_support import with_paging
 
 pytestmark = pytest.mark.integration
 
@@ -58,8 +59,7 @@ MESSAGE = {
 
 def paging_config(path: Path) -> Path:
     text = (ROOT / "config" / "coverage.yaml").read_text(encoding="utf-8")
-    marker = "    # What the operators' console shows when a call for Maple Grove comes in."
-    text = text.replace(marker, PAGING + marker, 1)
+    text = with_paging(text, PAGING)
     text = text.replace("../var/records.sqlite", "records.sqlite")
     path.write_text(text, encoding="utf-8")
     return path

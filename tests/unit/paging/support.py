@@ -34,7 +34,7 @@ from coverage_engine.records.handoffs import HandoffStore
 from coverage_engine.records.pages import PageStore
 from coverage_engine.records.sqlite import open_database
 from coverage_engine.web.db import ConsoleDb
-from tests.unit.console_support import MESSAGE, NIGHT, ROOT, place_call
+from tests.unit.console_support import MESSAGE, NIGHT, ROOT, place_call, with_paging
 
 PAGING = """
     paging:
@@ -60,8 +60,7 @@ def config_text(paging: str = PAGING, notifications: str = NOTIFICATIONS) -> str
     text = text.replace(
         "    short_name: COVERAGE\n", "    short_name: COVERAGE\n" + notifications, 1
     )
-    marker = "    # What the operators' console shows when a call for Maple Grove comes in."
-    return text.replace(marker, paging.strip("\n") + "\n\n" + marker, 1)
+    return with_paging(text, paging)
 
 
 def config(paging: str = PAGING, notifications: str = NOTIFICATIONS) -> CoverageConfig:
