@@ -104,7 +104,11 @@ def _list(args: argparse.Namespace) -> int:
             state=args.state,
         )
         messages, pages = MessageStore(conn), PageStore(conn)
-        for message in messages.list(where):
+        found = messages.list(where)
+        if not args.json and found:
+            print(f"{'taken':<24} {'call id':<16} {'practice':<12} {'urgency':<9} "
+                  f"{'state':<12} page")  # fmt: skip
+        for message in found:
             page = pages.get(message.call_id)
             print(json.dumps(_json(message, page)) if args.json else _line(message, page, tz))
     finally:
