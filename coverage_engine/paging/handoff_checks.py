@@ -18,7 +18,6 @@ never both call.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,7 +37,14 @@ from coverage_engine.paging.handoff import Handoff, due, not_wanted
 from coverage_engine.paging.notice import Notice, NoticeKind, call_link
 from coverage_engine.paging.policy import Channel
 from coverage_engine.paging.prompts import Sentence, handoff_sentence
-from coverage_engine.paging.service import POLL_SECONDS, Notifier, PagingDb, PagingMetrics
+from coverage_engine.paging.service import (
+    POLL_SECONDS,
+    Notifier,
+    PagingDb,
+    PagingMetrics,
+    Tasks,
+    every,
+)
 from coverage_engine.records.handoffs import ALERTING
 from coverage_engine.records.handoffs import HandoffCheck as Check
 
@@ -105,23 +111,14 @@ class HandoffService:
         self._caller = caller
         self._metrics = metrics
         self._poll = poll_seconds
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks()
 
     async def run(self) -> None:
         """Release this owner's leases, then open and work due checks, until cancelled."""
         taken = await self._db.run(lambda db: db.handoffs.recover(owner=self._owner))
         if taken:
             log.info("handoff.recovered", checks=len(taken))
-        try:
-            while True:
-                await self.tick()
-                await asyncio.sleep(self._poll)
-        finally:
-            for task in list(self._tasks):
-                task.cancel()
-            for task in list(self._tasks):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        await every(self._poll, self.tick, self._tasks)
 
     async def tick(self) -> list[asyncio.Task[None]]:
         """Open the checks that came due, claim what is due, and start working each."""
@@ -140,12 +137,9 @@ class HandoffService:
         claimed = await self._db.run(
             lambda db: db.handoffs.claim_due(now=now, owner=self._owner, lease=lease)
         )
-        started = []
-        for check in claimed:
-            task = asyncio.create_task(self._work(check), name=f"handoff-{check.check_id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            started.append(task)
+        started = [
+            self._tasks.start(self._work(c), name=f"handoff-{c.check_id}") for c in claimed
+        ]
         if self._metrics is not None:
             alerts = await self._db.run(lambda db: db.handoffs.alerts(now))
             self._metrics.handoff_alerts_open.set(len(alerts))

@@ -19,10 +19,10 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -162,6 +162,36 @@ class PagingDb:
             self._conn.close()
 
 
+class Tasks:
+    """The attempts a service has started, each a task of its own, all stopped with it."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def every(seconds: float, tick: Callable[[], Awaitable[object]], tasks: Tasks) -> None:
+    """Run `tick` every `seconds` until cancelled; then stop the tasks it started."""
+    try:
+        while True:
+            await tick()
+            await asyncio.sleep(seconds)
+    finally:
+        await tasks.stop()
+
+
 class PagingService:
     """Pages every pending message, rung by rung, until it is acknowledged."""
 
@@ -185,23 +215,14 @@ class PagingService:
         self._voice = voice
         self._metrics = metrics
         self._poll = poll_seconds
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks()
 
     async def run(self) -> None:
         """Recover this owner's pages, then page what comes due, until cancelled."""
         taken = await self._db.run(lambda db: db.pages.recover(owner=self._owner, now=self._now()))
         if taken:
             log.info("paging.recovered", pages=len(taken))
-        try:
-            while True:
-                await self.tick()
-                await asyncio.sleep(self._poll)
-        finally:
-            for task in list(self._tasks):
-                task.cancel()
-            for task in list(self._tasks):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        await every(self._poll, self.tick, self._tasks)
 
     async def tick(self) -> list[asyncio.Task[None]]:
         """Claim what is due and start an attempt for each (returns their tasks)."""
@@ -209,12 +230,7 @@ class PagingService:
         due = await self._db.run(
             lambda db: db.pages.claim_due(now=now, owner=self._owner, lease=LEASE)
         )
-        started = []
-        for page in due:
-            task = asyncio.create_task(self._attempt(page), name=f"page-{page.call_id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            started.append(task)
+        started = [self._tasks.start(self._attempt(p), name=f"page-{p.call_id}") for p in due]
         if self._metrics is not None:
             alerts = await self._db.run(lambda db: db.pages.alerts())
             self._metrics.unacknowledged_alerts.set(len(alerts))

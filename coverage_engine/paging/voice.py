@@ -14,9 +14,13 @@ own queue (`VoiceLink`); each page is a short sequence over its queue:
                                  └─ 2 ─> the callback number through the practice's
                                          trunk, bridged with the doctor: page_connected
 
-A voicemail never presses 1, so it never acknowledges. After a restart the
-legs of pages left in the application are hung up; their attempts are taken
-on again by the paging service (see `records.pages`).
+A handoff check's call (`AriVoicePager.call`) is the same dial and the same
+press-1 rounds with its own sentence ("you are on call ... until ...", said
+twice), confirmed durably before the thank-you plays.
+
+A voicemail never presses 1, so it never acknowledges or confirms. After a
+restart the legs left in the application are hung up; their attempts are
+taken on again by the services (see `records.pages`, `records.handoffs`).
 """
 
 from __future__ import annotations

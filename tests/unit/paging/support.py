@@ -54,6 +54,19 @@ NOTIFICATIONS = """
 """
 
 
+class Clock:
+    """The services' clock, moved by the test."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, **delta: float) -> None:
+        self.at += timedelta(**delta)
+
+
 def config_text(paging: str = PAGING, notifications: str = NOTIFICATIONS) -> str:
     """config/coverage.yaml with `paging` for maple-grove and the engine's notifications."""
     text = (ROOT / "config" / "coverage.yaml").read_text(encoding="utf-8")

@@ -24,7 +24,7 @@ from coverage_engine.paging.policy import Channel
 from coverage_engine.paging.service import PagingDb, PagingMetrics
 from coverage_engine.records.model import JourneyFilter
 from coverage_engine.records.sqlite import RecordStore, open_database
-from tests.unit.paging.support import FakeCaller, FakeNotifier, config, events_of
+from tests.unit.paging.support import Clock, FakeCaller, FakeNotifier, config, events_of
 
 CHICAGO = ZoneInfo("America/Chicago")
 HANDOFF = datetime(2026, 12, 7, 8, 0, tzinfo=CHICAGO)
@@ -35,17 +35,6 @@ CHECKED = """
       alert_email: [manager@maplegrove.example]
       handoff_check: {attempts: 3, retry_seconds: 300, ring_seconds: 30}
 """
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, **delta: float) -> None:
-        self.at += timedelta(**delta)
 
 
 class Engine:

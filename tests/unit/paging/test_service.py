@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from coverage_engine.records.sqlite import open_database
 from coverage_engine.web.db import ConsoleDb
 from tests.unit.console_support import NIGHT
 from tests.unit.paging.support import (
+    Clock,
     FakeNotifier,
     FakeVoice,
     config,
@@ -36,17 +37,6 @@ WEBHOOK_ONLY = """
     paging:
       channels: [webhook]
 """
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, **delta: float) -> None:
-        self.at += timedelta(**delta)
 
 
 @pytest.fixture
