@@ -30,7 +30,7 @@ from coverage_engine.journey import EventKind, JourneyKind, Outcome
 from coverage_engine.records.sqlite import RecordStore
 from coverage_lab.ari_http import AriCredentials
 from coverage_lab.engine_process import EngineProcess
-from coverage_lab.phones import Phones, presses, voicemail
+from coverage_lab.phones import Phones, never_answers, presses, voicemail
 from tests.unit.console_support import with_paging
 
 pytestmark = pytest.mark.integration
@@ -199,3 +199,39 @@ def test_a_doctor_who_presses_1_is_confirmed_and_two_engines_call_once(
     (row,) = [json.loads(line) for line in listed.stdout.splitlines()]
     assert (row["call_id"], row["outcome"]) == (CHECK, "handoff_confirmed")
     assert "paging.prompt_failed" not in one.log() + two.log()
+
+
+def test_a_check_cut_off_by_a_sigkill_goes_on_after_the_restart_and_is_not_made_twice(
+    ari: AriCredentials, phones: Phones, mailbox: tuple[Mailbox, int], tmp_path: Path
+) -> None:
+    """The engine is killed while Okafor's phone rings for the first call: after the restart
+    the cut-off call is on the record, the second call comes (not a new check, not a third
+    call), and with no 1 pressed the alert fires once."""
+    box, port = mailbox
+    config = checked_config(tmp_path / "coverage.yaml", port)
+    phones.start("okafor", never_answers())
+    engine = engine_for(config, ari, tmp_path / "engine.log")
+    records = tmp_path / "records.sqlite"
+    started = time.monotonic()
+    try:
+        engine.start(HANDOFF - timedelta(seconds=3))
+        engine.wait_log("handoff.calling", timeout=30)
+        time.sleep(2)
+        engine.kill()
+        engine.start(HANDOFF - timedelta(seconds=3) + timedelta(seconds=time.monotonic() - started))
+        store = wait_ended(records, timeout=120)
+    finally:
+        engine.stop()
+    with store:
+        journey = store.get(CHECK)
+        assert journey is not None
+        kinds = [EventKind(e.name) for e in journey.events]
+        failed = [e.event.details()["reason"] for e in journey.events
+                  if e.name == EventKind.HANDOFF_ATTEMPT_FAILED]  # fmt: skip
+        assert journey.outcome is Outcome.HANDOFF_NOT_CONFIRMED
+    assert kinds.count(EventKind.HANDOFF_CHECK_STARTED) == 1
+    assert kinds.count(EventKind.HANDOFF_DIALING) == 2
+    assert failed[0] == "cut off by an engine restart"
+    assert len(failed) == 2
+    assert len(phones.calls("okafor")) == 2
+    assert len(box.messages) == 1
