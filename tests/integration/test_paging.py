@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -214,8 +215,10 @@ def test_a_doctor_whose_phone_cannot_be_dialed_fails_and_the_backup_is_paged(
     """Dr. Nguyen's endpoint is not on the PBX (a typo, a phone removed): the dial fails at once,
     page_failed says so, and Dr. Okafor, the backup, is paged and presses 1."""
     config = paging_config(tmp_path / "coverage.yaml")
-    text = config.read_text(encoding="utf-8")
-    config.write_text(text.replace("endpoint: nguyen}", "endpoint: nguyen-retired}"), "utf-8")
+    retired, count = re.subn(r"(\n\s+nguyen: \{[^}\n]*endpoint: )nguyen\b", r"\1nguyen-retired",
+                             config.read_text(encoding="utf-8"))  # fmt: skip
+    assert count == 1, "Dr. Nguyen's endpoint is in the example configuration"
+    config.write_text(retired, "utf-8")
     engine = EngineProcess(config, ari_url=ari.url, ari_user=ari.user, ari_password=ari.password,
                            log_path=tmp_path / "engine.log")  # fmt: skip
     phones.start("okafor", presses("1", after=1, delay=2))
