@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
 
+from coverage_engine import wire
 from coverage_engine.ari.settings import AriSettings
 
 DialOutcome = Literal["answer", "busy", "noanswer", "unavailable", "missing", "ring"]
@@ -304,9 +305,10 @@ class FakeAri:
             channel_id=channel_id,
             caller_number=caller_number,
             exten=did,
-            app_args=("inbound", did),
+            app_args=(wire.Entry.INBOUND.value, did),
         )
-        await self.push("StasisStart", args=["inbound", did], channel=self.channels[ident].data)
+        args = [wire.Entry.INBOUND.value, did]
+        await self.push("StasisStart", args=args, channel=self.channels[ident].data)
         return ident
 
     async def reenter(self, channel_id: str, *args: str) -> None:

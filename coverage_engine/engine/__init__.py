@@ -157,7 +157,7 @@ class Engine:
         try:
             channels = await self._ari.list_channels()
             bridges = await self._ari.list_bridges()
-            unread = needs_memory(app, channels, self._registry)
+            unread = needs_memory(app, channels, bridges, self._registry)
             read = await asyncio.gather(*map(self._memory, unread))
             memories = dict(zip(unread, read, strict=True))
         except AriError as exc:

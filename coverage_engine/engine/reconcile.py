@@ -44,13 +44,17 @@ from coverage_engine.engine.actions import (
 from coverage_engine.engine.registry import Registry
 
 
-def needs_memory(app: str, channels: Sequence[Channel], registry: Registry) -> list[str]:
+def needs_memory(
+    app: str, channels: Sequence[Channel], bridges: Sequence[Bridge], registry: Registry
+) -> list[str]:
     """The callers `reconcile` will take on whose snapshot lacks their memory (to read first)."""
+    talking = _talking(bridges)
     return [
         channel.id
         for channel in channels
         if not registry.knows(channel.id)
         and not channel.variables
+        and channel.id not in talking
         and isinstance(_entry(app, channel), wire.Inbound | wire.QueueReturn)
     ]
 
@@ -75,7 +79,7 @@ def reconcile(
             actions.append(Deliver(call.call_id, CallerGone()))
         elif call.state.leg_id is not None and call.state.leg_id not in present:
             actions.append(Deliver(call.call_id, LegFailed(call.state.leg_id, LegFailure.GONE)))
-    bridged = {c: b for b in bridges if len(b.channels) >= 2 for c in b.channels}
+    bridged = _talking(bridges)
     adopted: set[str] = set()
     for channel in channels:
         if registry.knows(channel.id):
@@ -116,6 +120,11 @@ def resume_or_start(channel: Channel, entry: wire.StasisEntry, memory: CallMemor
         case wire.UnknownEntry():
             return Fallback(channel.id, "unknown channel in the application")
     raise AssertionError(entry)  # pragma: no cover - the match is exhaustive
+
+
+def _talking(bridges: Sequence[Bridge]) -> dict[str, Bridge]:
+    """The channels talking to someone: in a bridge with at least one other."""
+    return {c: b for b in bridges if len(b.channels) >= 2 for c in b.channels}
 
 
 def _entry(app: str, channel: Channel) -> wire.StasisEntry | None:

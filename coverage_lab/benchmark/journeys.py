@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from coverage_engine import wire
 from coverage_lab.fake_ari import FakeAri
 
 # Monday 2026-11-30 19:30 in Chicago: Maple Grove (Chicago) closed at 17:30,
@@ -60,11 +61,6 @@ JOURNEYS: dict[str, Journey] = {
         Journey("closed-queue", "+13125550100", via_queue=True),
     )
 }
-
-
-def call_of(ident: str) -> str:
-    """The call a channel, bridge or playback id belongs to (caller ids carry no dash)."""
-    return ident.split("-", 1)[0]
 
 
 def _event_subject(fields: dict[str, Any]) -> str | None:
@@ -160,7 +156,7 @@ class CountingFakeAri(FakeAri):
     async def push(self, event_type: str, **fields: Any) -> None:
         subject = _event_subject(fields)
         if subject is not None:
-            call_id = call_of(subject)
+            call_id = wire.call_of(subject)
             self.cost(call_id).events[event_type] += 1
             self._observe(event_type, subject, call_id, fields)
         await super().push(event_type, **fields)
@@ -170,7 +166,7 @@ class CountingFakeAri(FakeAri):
             self._reach(call_id, "setup")  # the phone's leg joined the caller's bridge
         elif event_type == "StasisEnd" and subject == call_id:
             dialplan = fields["channel"].get("dialplan", {})
-            if dialplan.get("context") == "coverage-queue":
+            if dialplan.get("context") == wire.QUEUE_CONTEXT:
                 self._reach(call_id, "setup")  # handed to app_queue
         elif event_type == "BridgeDestroyed":
             self._reach(call_id, "gone")
@@ -181,7 +177,7 @@ class CountingFakeAri(FakeAri):
             path = request.path.removeprefix("/ari")
             subject = _request_subject(path, dict(request.query))
             if subject is not None:
-                self.cost(call_of(subject)).requests[_shape(request.method, path)] += 1
+                self.cost(wire.call_of(subject)).requests[_shape(request.method, path)] += 1
         response = await super()._auth_and_record(request, handler)
         if not self.keep_requests and len(self.requests) > 64:
             # Kept short, not emptied: the fake reads the last request's body.
@@ -214,7 +210,7 @@ class CountingFakeAri(FakeAri):
             # app_queue bridges an operator: it sets MEMBERINTERFACE on the caller.
             await self.push(
                 "ChannelVarset",
-                variable="MEMBERINTERFACE",
+                variable=wire.QUEUE_MEMBER,
                 value=OPERATOR,
                 channel=self.channels[call_id].data,
             )

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import pytest
 
+from coverage_engine import wire
 from coverage_engine.ari import (
     AriHttpError,
     AriSettings,
@@ -91,6 +92,24 @@ async def test_a_sipp_call_yields_stasis_start_with_the_did(
     result = await asyncio.to_thread(call.wait, 20)
     assert not result.answered
     assert call.proc.poll() is not None  # the PBX ended the call
+
+
+async def test_snapshots_carry_the_call_memory_named_in_channelvars(
+    client: AriClient, place_call: Callable[..., CallerHandle]
+) -> None:
+    """ari.conf's channelvars: events and the channel list show COVERAGE_* with no request each."""
+    events = client.events()
+    call = place_call(DID)
+    start = await inbound(events, call)
+    channel_id = start.channel.id
+    # Set by the dialplan before Stasis; the others are not set yet, and still listed.
+    assert start.channel.variables.get(wire.DID) == DID
+    assert set(wire.CALL_MEMORY) <= set(start.channel.variables)
+    await client.set_variable(channel_id, wire.TRIED, "operators/answering,oncall/patel")
+    (listed,) = [c for c in await client.list_channels() if c.id == channel_id]
+    assert listed.variables[wire.TRIED] == "operators/answering,oncall/patel"
+    assert listed.variables[wire.DID] == DID
+    await client.hangup(channel_id)
 
 
 async def test_asterisk_error_answers_map_onto_the_error_tree(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -135,6 +136,7 @@ class FakeAri:
         self._do("set_variable", channel_id, name, value)
 
     async def get_variable(self, channel_id: str, name: str) -> str | None:
+        self.requests.append(("get_variable", channel_id, name))
         return self.variables.get((channel_id, name))
 
     async def get_channel(self, channel_id: str) -> Channel:
@@ -513,3 +515,31 @@ async def test_engine_asks_presence_again_before_an_operators_step() -> None:
     assert asked == [("maple-grove", "answering")]
     assert sink.names("c1")[:3] == ["received", "decided", "operators_skipped"]
     assert any(r[0] == "create_channel" and r[2] == "PJSIP/patel" for r in ari.requests)
+
+
+async def test_a_restart_reads_the_memory_from_the_channel_list_when_snapshots_carry_it() -> None:
+    """With ari.conf's channelvars the restarted engine asks nothing per channel to resume."""
+    memory = {
+        "COVERAGE_DID": "+13125550100",
+        "COVERAGE_PRACTICE": "maple-grove",
+        "COVERAGE_TRIED": "operators/answering",
+    }
+    back = replace(
+        caller("back", app_data="coverage-engine,queue-result,TIMEOUT"), variables=memory
+    )
+    with_vars, ari_with, _, _ = make({"+13125550100": CLOSED})
+    ari_with.channels = [back]
+    await with_vars.dispatch(Connected(attempt=1))
+    await settle()
+    without_vars, ari_without, _, _ = make({"+13125550100": CLOSED})
+    ari_without.channels = [replace(back, variables={})]
+    ari_without.variables = {("back", name): value for name, value in memory.items()}
+    await without_vars.dispatch(Connected(attempt=1))
+    await settle()
+    for engine in (with_vars, without_vars):
+        resumed = engine.call("back")
+        assert resumed is not None
+        assert resumed.state.step == 1  # after the queue: Dr. Patel
+    assert [r for r in ari_with.requests if r[0] == "get_variable"] == []
+    reads = [r for r in ari_without.requests if r[0] == "get_variable"]
+    assert sorted(r[2] for r in reads) == sorted(memory)
