@@ -41,7 +41,7 @@ from coverage_engine.engine.executor import quietly
 from coverage_engine.engine.reconcile import needs_memory, reconcile
 from coverage_engine.engine.registry import Registry
 from coverage_engine.engine.runner import CallRunner, LoopScheduler, Scheduler
-from coverage_engine.engine.translate import translate
+from coverage_engine.engine.translate import EVENTS, translate
 from coverage_engine.journey.sink import JourneySink, NoSink
 from coverage_engine.plan import Plan, Router
 from coverage_engine.presence import OperatorsCheck
@@ -145,11 +145,23 @@ class Engine:
                 log.info("ari_connected", attempt=attempt)
                 if self._on_link is not None:
                     self._on_link(True)
+                await self._filter_events()
                 await self._reconcile()
             case LinkDown(reason):
                 log.warning("ari_disconnected", reason=reason, calls=len(self._registry))
                 if self._on_link is not None:
                     self._on_link(False)
+
+    async def _filter_events(self) -> None:
+        """Ask Asterisk for the events the engine acts on only (about 1 in 6 of a call's).
+
+        Without it (a refused filter) every event still comes and means what
+        it meant: slower, never wrong.
+        """
+        try:
+            await self._ari.filter_events(EVENTS)
+        except AriError as exc:
+            log.warning("ari_event_filter_failed", error=str(exc))
 
     async def _reconcile(self) -> None:
         """After a (re)connect: read what Asterisk has, and act on the difference."""

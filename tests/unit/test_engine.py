@@ -15,8 +15,6 @@ from coverage_engine.ari import (
     Channel,
     ChannelDestroyed,
     ChannelDtmfReceived,
-    ChannelStateChange,
-    ChannelVarset,
     Connected,
     Dial,
     DialplanLocation,
@@ -111,6 +109,19 @@ class FakeAri:
     async def dial(self, channel_id: str, *, ring_seconds: int, caller: str | None = None) -> None:
         self._do("dial", channel_id, ring_seconds)
 
+    async def originate(
+        self,
+        endpoint: str,
+        *,
+        channel_id: str,
+        ring_seconds: int,
+        app_args: Sequence[str] = (),
+        originator: str | None = None,
+        caller_id: CallerId | None = None,
+    ) -> Channel:
+        self._do("originate", channel_id, endpoint, tuple(app_args), caller_id, ring_seconds)
+        return Channel(channel_id)
+
     async def continue_in_dialplan(
         self, channel_id: str, *, context: str, extension: str, priority: int = 1
     ) -> None:
@@ -118,6 +129,9 @@ class FakeAri:
 
     async def subscribe_channel(self, channel_id: str) -> None:
         self._do("subscribe", channel_id)
+
+    async def filter_events(self, allowed: Any) -> None:
+        self._do("filter_events", self.app, frozenset(allowed))
 
     async def create_bridge(self, bridge_id: str, *, name: str = "") -> Bridge:
         self._do("create_bridge", bridge_id)
@@ -134,6 +148,9 @@ class FakeAri:
 
     async def set_variable(self, channel_id: str, name: str, value: str) -> None:
         self._do("set_variable", channel_id, name, value)
+
+    async def set_variables(self, channel_id: str, variables: Sequence[tuple[str, str]]) -> None:
+        self._do("set_variables", channel_id, tuple(variables))
 
     async def get_variable(self, channel_id: str, name: str) -> str | None:
         self.requests.append(("get_variable", channel_id, name))
@@ -236,14 +253,16 @@ async def test_front_desk_answers_and_caller_hangup_tears_down_leg_and_bridge() 
     await settle()
     assert ("answer", "c1") in ari.requests
     assert ("ring", "c1") in ari.requests
-    assert (
-        "create_channel",
+    # Dial first: the front desk's leg goes out before the caller is answered.
+    assert ari.ops("c1-leg1")[0] == (
+        "originate",
         "c1-leg1",
         "PJSIP/frontdesk-maple",
         ("leg", "c1"),
         CallerId("MGP: Jane Doe", "+13125559876"),
-    ) in ari.requests
-    assert ("dial", "c1-leg1", 25) in ari.requests
+        25,
+    )
+    assert ari.requests.index(ari.ops("c1-leg1")[0]) < ari.requests.index(("answer", "c1"))
     await engine.dispatch(leg_up("c1-leg1"))
     await settle()
     assert ari.ops("c1-bridge") == [
@@ -258,20 +277,17 @@ async def test_front_desk_answers_and_caller_hangup_tears_down_leg_and_bridge() 
     assert engine.calls_in_progress == 0
 
 
-async def test_leg_answered_only_once_in_stasis_and_up() -> None:
-    """A leg is bridged only when it is both in the application and answered, in either order."""
+async def test_an_originated_leg_is_bridged_as_it_enters_the_application_answered() -> None:
+    """The leg's Dial progress bridges nothing; its StasisStart (state Up, as an originated
+    channel enters the application only once answered) does."""
     engine, ari, _, _ = make()
     await engine.dispatch(inbound("c1"))
     await settle()
-    ringing = StasisStart(
-        type="StasisStart", channel=Channel("c1-leg1", state="Ringing"), args=("leg",)
-    )
-    await engine.dispatch(ringing)
+    for status in ("", "RINGING", "ANSWER"):
+        await engine.dispatch(Dial(type="Dial", peer=Channel("c1-leg1"), dialstatus=status))
     await settle()
     assert not ari.ops("c1-bridge")
-    await engine.dispatch(
-        ChannelStateChange(type="ChannelStateChange", channel=Channel("c1-leg1", state="Up"))
-    )
+    await engine.dispatch(leg_up("c1-leg1"))
     await settle()
     assert ("create_bridge", "c1-bridge") in ari.requests
 
@@ -285,13 +301,14 @@ async def test_ring_timeout_hands_the_caller_to_the_queue_and_watches_them() -> 
     await settle()
     assert ("hangup", "c1-leg1") in ari.requests
     assert ari.ops("c1")[-2:] == [("subscribe", "c1"), ("continue", "c1", "coverage-queue")]
-    varset = ChannelVarset(
-        type="ChannelVarset",
-        variable="MEMBERINTERFACE",
-        value="PJSIP/operator2",
-        channel=caller("c1"),
+    answered = Dial(
+        type="Dial",
+        caller=caller("c1"),
+        peer=Channel("1733000000.9", state="Up"),
+        dialstatus="ANSWER",
+        dialstring="PJSIP/operator2",
     )
-    await engine.dispatch(varset)
+    await engine.dispatch(answered)
     await settle()
     assert sink.names("c1")[-2:] == ["operator_answered", "bridged"]
 
@@ -305,11 +322,12 @@ async def test_doctor_busy_by_dial_status_moves_on() -> None:
     await engine.dispatch(back)
     await settle()
     assert (
-        "create_channel",
+        "originate",
         "c1-leg1",
         "PJSIP/patel",
         ("leg", "c1"),
         CallerId("MGP: Jane Doe", "+13125559876"),
+        30,
     ) in ari.requests
     await engine.dispatch(Dial(type="Dial", peer=Channel("c1-leg1"), dialstatus="BUSY"))
     await settle()
@@ -339,7 +357,7 @@ async def test_press_1_over_dtmf_bridges_the_doctor() -> None:
 async def test_a_bug_in_one_call_sends_it_to_the_fallback_and_spares_the_other() -> None:
     """An exception in one call hands that caller to the dialplan; another call goes on."""
     engine, ari, _, sink = make()
-    ari.fail[("create_channel", "bad-leg1")] = RuntimeError("boom")
+    ari.fail[("originate", "bad-leg1")] = RuntimeError("boom")
     await engine.dispatch(inbound("bad"))
     await engine.dispatch(inbound("good"))
     await settle()
@@ -363,8 +381,8 @@ async def test_routing_failure_goes_to_the_dialplan_fallback() -> None:
 async def test_a_gone_caller_channel_tears_the_call_down() -> None:
     """A 404 on the caller's channel is the caller hanging up: the ringing leg is hung up."""
     engine, ari, _, sink = make()
-    ari.fail[("dial", "c1-leg1")] = ResourceGone(
-        "POST", "/channels/c1-leg1/dial", 404, "Channel not found"
+    ari.fail[("originate", "c1-leg1")] = ResourceGone(
+        "POST", "/channels", 404, "Channel not found"
     )
     await engine.dispatch(inbound("c1"))
     await settle()
@@ -416,7 +434,7 @@ async def test_recovery_after_restart_resumes_hangs_up_and_adopts() -> None:
     resumed = engine.call("lone")
     assert resumed is not None
     assert resumed.state.step == 1
-    assert any(r[0] == "create_channel" and r[2] == "PJSIP/patel" for r in ari.requests)
+    assert any(r[0] == "originate" and r[2] == "PJSIP/patel" for r in ari.requests)
     assert not ari.ops("queued")
     assert not ari.ops("talk-a")
     assert "received" not in sink.names("lone")
@@ -489,7 +507,7 @@ async def test_resume_finds_the_step_by_the_keys_tried() -> None:
     resumed = engine.call("back")
     assert resumed is not None
     assert resumed.state.step == 1
-    assert any(r[0] == "create_channel" and r[2] == "PJSIP/patel" for r in ari.requests)
+    assert any(r[0] == "originate" and r[2] == "PJSIP/patel" for r in ari.requests)
     assert sink.names("back")[:3] == ["decided", "queue_timeout", "oncall_dialing"]
 
 
@@ -514,7 +532,7 @@ async def test_engine_asks_presence_again_before_an_operators_step() -> None:
     await settle()
     assert asked == [("maple-grove", "answering")]
     assert sink.names("c1")[:3] == ["received", "decided", "operators_skipped"]
-    assert any(r[0] == "create_channel" and r[2] == "PJSIP/patel" for r in ari.requests)
+    assert any(r[0] == "originate" and r[2] == "PJSIP/patel" for r in ari.requests)
 
 
 async def test_a_restart_reads_the_memory_from_the_channel_list_when_snapshots_carry_it() -> None:
