@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from coverage_engine.config import CoverageConfig
+from coverage_engine.logs import mask_number
 from coverage_engine.paging.handoff import GRACE, Handoff, due, handoffs, not_wanted
 from coverage_engine.paging.prompts import handoff_sentence, spoken_instant
 from tests.unit.paging.support import config
@@ -37,6 +38,7 @@ def test_the_weekly_handoff_brings_the_next_doctor_until_the_one_after() -> None
     (handoff,) = handoffs(practice, at(7, 7), at(7, 9))
     assert handoff == Handoff("maple-grove", HANDOFF, "okafor", "nguyen", at(14, 8), "rotation")
     assert handoff.check_id == "handoff-maple-grove-2026-12-07T1400Z"
+    assert mask_number(handoff.check_id) == handoff.check_id  # logs keep it readable
 
 
 def test_a_swap_is_two_handoffs_its_start_and_its_end() -> None:
