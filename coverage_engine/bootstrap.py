@@ -128,9 +128,11 @@ def build_engine(
         sink=parts.sink,
         settings=parts.call_settings,
         on_link=link,
+        on_claim=metrics.claimed,
         operators_check=gate.skip_reason if gate is not None else None,
     )
     metrics.count_calls_in_progress(lambda: engine.calls_in_progress)
+    metrics.engine_is(ari.app)
     return engine
 
 

@@ -61,6 +61,8 @@ class MemoryAri:
         self.variables: dict[str, dict[str, str]] = {}
         # (op, target) -> the error that request raises, every time until removed.
         self.failures: dict[tuple[str, str], Exception] = {}
+        # Channels another engine claimed first: our claim of them is refused.
+        self.claimed_by_others: set[str] = set()
         self._events: asyncio.Queue[StreamItem | None] = asyncio.Queue()
 
     # -- the test's side ----------------------------------------------------------
@@ -177,6 +179,10 @@ class MemoryAri:
             extension=extension,
             priority=priority,
         )
+
+    async def claim(self, channel_id: str) -> bool:
+        self._request("claim", channel_id)
+        return channel_id not in self.claimed_by_others
 
     async def subscribe_channel(self, channel_id: str) -> None:
         self._request("subscribe_channel", channel_id)

@@ -118,6 +118,8 @@ class FakeAri:
         self.playbacks: dict[str, dict[str, Any]] = {}
         self.dial_outcomes: dict[str, DialOutcome] = {}
         self.ws_connections_total = 0
+        # Channels another application claimed before us (POST /events/claim answers 409).
+        self.claimed_by_others: set[str] = set()
         self._failures: list[_Failure] = []
         self._sockets: list[tuple[web.Request, web.WebSocketResponse]] = []
         self._ws_changed = asyncio.Condition()
@@ -421,6 +423,7 @@ class FakeAri:
             ("POST", br + "/removeChannel", self._remove_from_bridge),
             ("GET", "/ari/applications/{app}", self._application),
             ("POST", "/ari/applications/{app}/subscription", self._subscribe),
+            ("POST", "/ari/events/claim", self._claim),
         ]
         for method, path, handler in routes:
             router.add_route(method, path, handler)
@@ -701,6 +704,15 @@ class FakeAri:
                 "events_disallowed": [],
             }
         )
+
+    async def _claim(self, request: web.Request) -> web.Response:
+        """A claim: this fake broadcasts nothing; `claimed_by_others` answers 409."""
+        ident = request.query.get("channelId", "")
+        if request.query.get("application") != self.app or ident not in self.channels:
+            return _error(404, "Channel not found")
+        if ident in self.claimed_by_others:
+            return _error(409, "Channel has already been claimed by another application")
+        return web.Response(status=204)
 
     async def _subscribe(self, request: web.Request) -> web.Response:
         kind, _, ident = request.query.get("eventSource", "").partition(":")

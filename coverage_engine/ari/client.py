@@ -416,6 +416,19 @@ class AriClient:
             params={"context": context, "extension": extension, "priority": priority},
         )
 
+    async def claim(self, channel_id: str) -> bool:
+        try:
+            await self._request(
+                "POST",
+                "/events/claim",
+                params={"channelId": channel_id, "application": self.app},
+            )
+        except (ResourceConflict, ResourceGone):
+            # 409: another application claimed it first; 404: the offer ended
+            # (timed out, or the caller hung up). Either way: not ours.
+            return False
+        return True
+
     async def subscribe_channel(self, channel_id: str) -> None:
         await self._request(
             "POST",

@@ -157,6 +157,15 @@ class AriOperations(Protocol):
         """
         ...
 
+    async def claim(self, channel_id: str) -> bool:
+        """Claim a channel `StasisBroadcast()` offered (a `CallBroadcast`); True if we got it.
+
+        `POST /events/claim?channelId=...&application=<app>`. Only the first
+        claim wins; a later one (another engine was faster) or one after the
+        offer ran out is refused, which is False here, not an error.
+        """
+        ...
+
     async def subscribe_channel(self, channel_id: str) -> None:
         """Keep receiving a channel's events after it leaves the application.
 

@@ -8,10 +8,13 @@ URL (URLs end up in logs and exception messages).
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from coverage_engine.wire import APP
+
+_APP_NAME = re.compile(re.escape(APP) + r"[A-Za-z0-9_.-]{0,40}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,14 @@ class AriSettings:
             raise ValueError("put the ARI user and password in settings, not in the URL")
         if self.request_timeout <= 0 or self.heartbeat <= 0:
             raise ValueError("ARI timeouts must be positive")
+        if not _APP_NAME.fullmatch(self.app):
+            # The name goes into the dialplan (COVERAGE_ENGINE, the queue's
+            # broadcast filter) and into global-variable names.
+            raise ValueError(
+                f"ARI application {self.app!r}: use letters, digits, '-', '_' and '.', "
+                f"starting with {APP!r} so the PBX's broadcasts reach it "
+                "(coverage-engine, coverage-engine-b, ...)"
+            )
 
     def authorization_header(self) -> str:
         """The HTTP Basic `Authorization` header value for these credentials."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 
 import structlog
 
@@ -28,6 +29,7 @@ from coverage_engine.engine.actions import (
     Action,
     Adopt,
     CallMemory,
+    Claim,
     Deliver,
     EndAdopted,
     Fallback,
@@ -64,16 +66,20 @@ class Engine:
         settings: CallSettings | None = None,
         scheduler: Scheduler | None = None,
         on_link: Callable[[bool], None] | None = None,
+        on_claim: Callable[[bool], None] | None = None,
         operators_check: OperatorsCheck | None = None,
     ) -> None:
         self._ari = ari
         self._router = router
         self._clock = clock
         self._sink = sink or NoSink()
-        self._settings = settings or CallSettings()
+        # The application name goes on each caller (COVERAGE_ENGINE), see CallSettings.
+        self._settings = replace(settings or CallSettings(), engine=ari.app)
         self._scheduler = scheduler or LoopScheduler()
         # Told True/False as the ARI event link comes up and goes down (metrics).
         self._on_link = on_link
+        # Told whether each claim of a broadcast caller was won (metrics).
+        self._on_claim = on_claim
         # Operator presence, asked by each call as an operators step is about
         # to start (None: presence unknown, no step is skipped).
         self._operators_check = operators_check
@@ -124,6 +130,8 @@ class Engine:
                 runner = self._runners.get(call_id)
                 if runner is not None:
                     runner.deliver(event)
+            case Claim(channel_id):
+                await self._claim(channel_id)
             case StartCall(channel, did):
                 await self._start(channel, did)
             case ResumeCall(channel, memory, queue_status):
@@ -157,14 +165,27 @@ class Engine:
         try:
             channels = await self._ari.list_channels()
             bridges = await self._ari.list_bridges()
-            unread = needs_memory(app, channels, self._registry)
+            claimed = frozenset(await self._ari.application_channel_ids())
+            unread = needs_memory(app, channels, self._registry, claimed)
             read = await asyncio.gather(*map(self._memory, unread))
             memories = dict(zip(unread, read, strict=True))
         except AriError as exc:
             log.warning("recovery_failed", error=str(exc))
             return
-        for action in reconcile(app, channels, bridges, self._registry, memories):
+        for action in reconcile(app, channels, bridges, self._registry, memories, claimed):
             await self._perform(action)
+
+    async def _claim(self, channel_id: str) -> None:
+        """Ask for a broadcast caller; losing to another engine is normal, and quiet."""
+        try:
+            won = await self._ari.claim(channel_id)
+        except AriError as exc:
+            log.warning("claim_failed", call_id=channel_id, error=str(exc))
+            return
+        if self._on_claim is not None:
+            self._on_claim(won)
+        if not won:
+            log.debug("claim_lost", call_id=channel_id)
 
     async def _memory(self, channel_id: str) -> CallMemory:
         """What an engine left on a channel, read variable by variable (no `channelvars`)."""

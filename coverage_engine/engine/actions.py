@@ -55,6 +55,13 @@ class StartCall:
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    """`StasisBroadcast()` offers a caller to every engine: ask for it (the first claim wins)."""
+
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ResumeCall:
     """Take on a call an engine had started and lost (a restart): continue its journey.
 
@@ -115,6 +122,7 @@ class LinkDown:
 
 Action = (
     Deliver
+    | Claim
     | StartCall
     | ResumeCall
     | HangUpChannel

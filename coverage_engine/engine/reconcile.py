@@ -26,7 +26,7 @@ Reading the channel memory costs one request per channel unless ari.conf's
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from coverage_engine import wire
 from coverage_engine.ari import Bridge, Channel
@@ -44,14 +44,19 @@ from coverage_engine.engine.actions import (
 from coverage_engine.engine.registry import Registry
 
 
-def needs_memory(app: str, channels: Sequence[Channel], registry: Registry) -> list[str]:
+def needs_memory(
+    app: str,
+    channels: Sequence[Channel],
+    registry: Registry,
+    claimed: Collection[str] = frozenset(),
+) -> list[str]:
     """The callers `reconcile` will take on whose snapshot lacks their memory (to read first)."""
     return [
         channel.id
         for channel in channels
         if not registry.knows(channel.id)
         and not channel.variables
-        and isinstance(_entry(app, channel), wire.Inbound | wire.QueueReturn)
+        and isinstance(_entry(app, channel, claimed), wire.Inbound | wire.QueueReturn)
     ]
 
 
@@ -61,11 +66,14 @@ def reconcile(
     bridges: Sequence[Bridge],
     registry: Registry,
     memories: Mapping[str, CallMemory] | None = None,
+    claimed: Collection[str] = frozenset(),
 ) -> list[Action]:
     """What to do so that what the engine knows and what Asterisk has agree again.
 
     `memories` holds what was read for the channels `needs_memory` named;
-    a channel whose snapshot carries its variables needs none.
+    a channel whose snapshot carries its variables needs none. `claimed`
+    are the channels in `app` (`GET /applications/<app>`): a channel that
+    entered through `StasisBroadcast` is ours only if we won it.
     """
     memories = memories or {}
     present = {c.id: c for c in channels}
@@ -80,9 +88,9 @@ def reconcile(
     for channel in channels:
         if registry.knows(channel.id):
             continue
-        entry = _entry(app, channel)
+        entry = _entry(app, channel, claimed)
         if entry is None:
-            if wire.is_leg(channel.id) and not _caller_elsewhere(app, channel, present):
+            if wire.is_leg(channel.id) and not _caller_elsewhere(app, channel, present, claimed):
                 # A leg a previous engine of ours was still dialing (not yet in
                 # the application): nobody will bridge it, stop that phone ringing.
                 actions.append(HangUpChannel(channel.id))
@@ -118,13 +126,17 @@ def resume_or_start(channel: Channel, entry: wire.StasisEntry, memory: CallMemor
     raise AssertionError(entry)  # pragma: no cover - the match is exhaustive
 
 
-def _entry(app: str, channel: Channel) -> wire.StasisEntry | None:
-    return wire.snapshot_entry(app, channel.dialplan.app_name, channel.dialplan.app_data)
+def _entry(app: str, channel: Channel, claimed: Collection[str]) -> wire.StasisEntry | None:
+    return wire.snapshot_entry(
+        app, channel.dialplan.app_name, channel.dialplan.app_data, claimed=channel.id in claimed
+    )
 
 
-def _caller_elsewhere(app: str, leg: Channel, present: Mapping[str, Channel]) -> bool:
+def _caller_elsewhere(
+    app: str, leg: Channel, present: Mapping[str, Channel], claimed: Collection[str]
+) -> bool:
     """Whether a stray leg's caller is in another ARI application (the leg is that one's)."""
     caller = present.get(wire.call_of(leg.id))
-    if caller is None or caller.dialplan.app_name.lower() != "stasis":
+    if caller is None or caller.dialplan.app_name.lower() not in ("stasis", "stasisbroadcast"):
         return False
-    return _entry(app, caller) is None
+    return _entry(app, caller, claimed) is None

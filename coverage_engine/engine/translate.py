@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 from coverage_engine import wire
 from coverage_engine.ari import (
+    CallBroadcast,
     ChannelDestroyed,
     ChannelDtmfReceived,
     ChannelHangupRequest,
@@ -44,6 +45,7 @@ from coverage_engine.callflow.events import (
 from coverage_engine.engine.actions import (
     Action,
     CallMemory,
+    Claim,
     Deliver,
     EndAdopted,
     Fallback,
@@ -79,6 +81,11 @@ def translate(registry: Registry, item: StreamItem) -> list[Action]:
             return [LinkUp(attempt)]
         case Disconnected(reason=reason):
             return [LinkDown(reason)]
+        case CallBroadcast(channel=channel):
+            # Every engine connected to the PBX is offered every caller (a new
+            # one, or one back from the queue: first to the engine that sent
+            # them there); the first claim wins and gets the StasisStart.
+            return [Claim(channel.id)]
         case StasisStart():
             return _stasis_start(registry, item)
         case ChannelStateChange(channel=channel) if channel.is_up:

@@ -41,8 +41,9 @@ EXPECTED_REQUESTS: dict[str, Counter[str]] = {
     "closed-queue": Counter(
         {
             "POST /channels/{id}/answer": 1,
-            # DID, practice, step, queue, queue wait, and the operator's caller-name prefix.
-            "POST /channels/{id}/variable": 6,
+            # DID, practice, step, queue, queue wait, the operator's caller-name prefix,
+            # and this engine's name (the queue offers the caller back to it first).
+            "POST /channels/{id}/variable": 7,
             "POST /channels/{id}/play/{playback}": 1,  # the emergency announcement
             "POST /applications/{app}/subscription": 1,  # keep hearing about the queued caller
             "POST /channels/{id}/continue": 1,  # into app_queue
