@@ -25,9 +25,8 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,6 +45,7 @@ from coverage_engine.journey import (
 from coverage_engine.records.model import JourneyFilter
 from coverage_engine.records.reached import outcome_reached
 from coverage_engine.records.recorder import Ack, RecorderBase, RecordError, Write, folded
+from coverage_engine.records.sql import Connection, row_lock, transaction
 
 log = structlog.get_logger(__name__)
 
@@ -147,6 +147,12 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX messages_practice_taken ON messages (practice, taken_at)",
     ),
+    # Each event's own id, when its writer gave one: replaying an engine's
+    # buffered writes (after a database outage or a crash) applies each once.
+    (
+        "ALTER TABLE events ADD COLUMN event_key TEXT",
+        "CREATE UNIQUE INDEX events_key ON events (event_key) WHERE event_key IS NOT NULL",
+    ),
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -207,15 +213,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+# The stores' one transaction, whichever database (the console's modules import it by this name).
+_transaction = transaction
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
@@ -296,9 +295,9 @@ class AuditEntry:
 
 
 class RecordStore:
-    """Reads and maintenance on the record file: what the CLI and tests use."""
+    """Reads and maintenance on the records (SQLite or PostgreSQL): what the CLI and tests use."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     @classmethod
@@ -409,14 +408,17 @@ class RecordStore:
 # -- the write side ---------------------------------------------------------------------
 
 
-def _insert_event(conn: sqlite3.Connection, call_id: str, stamped: Stamped) -> None:
+def _insert_event(
+    conn: Connection, call_id: str, stamped: Stamped, key: str | None = None
+) -> None:
     conn.execute(
-        "INSERT INTO events (call_id, at, kind, details) VALUES (?, ?, ?, ?)",
+        "INSERT INTO events (call_id, at, kind, details, event_key) VALUES (?, ?, ?, ?, ?)",
         (
             call_id,
             _ts(stamped.at),
             stamped.name,
             json.dumps(stamped.event.details(), default=str),
+            key,
         ),
     )
 
@@ -436,16 +438,17 @@ def _columns(journey: Journey) -> tuple[Any, ...]:
     )
 
 
-def _load(conn: sqlite3.Connection, call_id: str) -> Journey | None:
+def _load(conn: Connection, call_id: str) -> Journey | None:
     """The journey's row (without its events): all the fold needs to go on."""
     row = conn.execute(
-        f"SELECT {_JOURNEY_COLUMNS} FROM journeys WHERE call_id = ?",  # noqa: S608 (constant)
+        # Locked until the transaction ends: two engines writing one call queue here.
+        f"SELECT {_JOURNEY_COLUMNS} FROM journeys WHERE call_id = ?{row_lock(conn)}",  # noqa: S608
         (call_id,),
     ).fetchone()
     return None if row is None else _journey(row)
 
 
-def _store(conn: sqlite3.Connection, current: Journey | None, write: Write) -> Journey:
+def _store(conn: Connection, current: Journey | None, write: Write) -> Journey:
     """Fold `write` into `current`; store the event and the new columns (in a transaction)."""
     after = folded(current, write)
     if current is None:
@@ -462,22 +465,39 @@ def _store(conn: sqlite3.Connection, current: Journey | None, write: Write) -> J
                 *_columns(after),
             ),
         )
+    elif _identity(after) != _identity(current):
+        # A Received that arrived after other events of its call (another engine's).
+        conn.execute(
+            "UPDATE journeys SET did = ?, caller_number = ?, caller_name = ?, started_at = ?, "
+            "practice = ?, status = ?, reason = ?, plan = ?, ended_at = ?, outcome = ?, "
+            "answered_by = ?, time_to_person_ms = ?, talk_ms = ? WHERE call_id = ?",
+            (*_identity(after), *_columns(after), write.call_id),
+        )
     elif _columns(after) != _columns(current):
         conn.execute(
             "UPDATE journeys SET practice = ?, status = ?, reason = ?, plan = ?, ended_at = ?, "
             "outcome = ?, answered_by = ?, time_to_person_ms = ?, talk_ms = ? WHERE call_id = ?",
             (*_columns(after), write.call_id),
         )
-    _insert_event(conn, write.call_id, write.stamped)
+    _insert_event(conn, write.call_id, write.stamped, write.key)
     return after
 
 
-def _apply(conn: sqlite3.Connection, write: Write) -> None:
-    """Apply one write inside the caller's transaction."""
-    _store(conn, _load(conn, write.call_id), write)
+def _identity(journey: Journey) -> tuple[Any, ...]:
+    return (journey.did, journey.caller_number, journey.caller_name, _ts(journey.started_at))
 
 
-def _read_events(conn: sqlite3.Connection, call_id: str) -> tuple[Stamped, ...]:
+def _apply(conn: Connection, write: Write) -> None:
+    """Apply one write inside the caller's transaction (once per event key)."""
+    current = _load(conn, write.call_id)
+    if write.key is not None and conn.execute(
+        "SELECT 1 FROM events WHERE event_key = ?", (write.key,)
+    ).fetchone():
+        return  # already applied: a replayed write
+    _store(conn, current, write)
+
+
+def _read_events(conn: Connection, call_id: str) -> tuple[Stamped, ...]:
     rows = conn.execute(
         "SELECT at, kind, details FROM events WHERE call_id = ? ORDER BY id", (call_id,)
     )
