@@ -30,9 +30,11 @@ from coverage_engine.journey.live import LiveJourneys
 from coverage_engine.journey.sink import Fanout, JourneySink
 from coverage_engine.metrics import Metrics, MetricsServerError, serve_metrics
 from coverage_engine.plan import Plan, Router
+from coverage_engine.records.location import open_recorder, records_location
+from coverage_engine.records.postgres import PostgresRecorder
 from coverage_engine.records.recorder import JourneyRecorder
 from coverage_engine.records.sink import RecorderSink
-from coverage_engine.records.sqlite import SqliteRecorder, StoreError, records_path
+from coverage_engine.records.sqlite import SqliteRecorder, StoreError
 from coverage_engine.reload import ConfigHolder
 from coverage_engine.routing import decide
 from coverage_engine.safetynet.publish import SafetyNetPublisher, SoundCheck
@@ -136,13 +138,12 @@ def build_engine(
     return engine
 
 
-def open_records(parts: EngineParts, holder: ConfigHolder[CoverageConfig]) -> SqliteRecorder:
-    """Open the call records at records.path, closing journeys a crash left open (blocking)."""
-    config = holder.current
-    path = records_path(config.records.path if config.records else None, parts.config_path)
-    recorder, recovered = SqliteRecorder.open(path, now=parts.clock.now())
-    log.info("records.opened", path=str(path), recovered_journeys=len(recovered))
-    return recorder
+def open_records(
+    parts: EngineParts, holder: ConfigHolder[CoverageConfig]
+) -> SqliteRecorder | PostgresRecorder:
+    """Open the call records (records.path or records.url) before any call (blocking)."""
+    location = records_location(holder.current.records, parts.config_path)
+    return open_recorder(location, now=parts.clock.now())
 
 
 def sink_for(
@@ -272,11 +273,10 @@ async def _start_console(
     if parts.console_address is None:
         return None
     host, port = parts.console_address
-    config = holder.current
-    path = records_path(config.records.path if config.records else None, parts.config_path)
+    location = records_location(holder.current.records, parts.config_path)
     try:
         console = await start_console(
-            path,
+            location,
             config=lambda: holder.current,
             now=parts.clock.now,
             presence=(lambda: tracker.presence) if tracker is not None else (lambda: None),

@@ -12,7 +12,6 @@ user, since PostgreSQL refuses to run as root.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import pwd
 import shutil
@@ -33,13 +32,13 @@ def server_bin(program: str) -> Path:
     found = shutil.which(program)
     if found:
         return Path(found)
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{program}"))
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{program}"))
     if not candidates:
         raise ClusterUnavailable(
             f"{program} not found: install PostgreSQL's server (Debian: postgresql; "
             "scripts/bootstrap does)"
         )
-    return Path(candidates[-1])
+    return candidates[-1]
 
 
 class TempCluster:

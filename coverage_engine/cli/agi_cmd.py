@@ -14,6 +14,7 @@ import contextlib
 import os
 import signal
 import sys
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,12 @@ from coverage_engine.bootstrap import presence_gate
 from coverage_engine.clock import Clock, ClockOverrideRefused, clock_from_options
 from coverage_engine.config import ConfigError, CoverageConfig, load_config
 from coverage_engine.logs import configure_logging
+from coverage_engine.records.location import open_recorder, records_location
+from coverage_engine.records.postgres import PostgresRecorder
 from coverage_engine.records.recorder import JourneyRecorder
 from coverage_engine.records.sqlite import (
     SqliteRecorder,
     StoreError,
-    open_database,
-    records_path,
 )
 
 log = structlog.get_logger("coverage_engine.agi")
@@ -64,14 +65,13 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_cmd_agi)
 
 
-def _recorder(config: CoverageConfig, config_file: Path) -> SqliteRecorder:
-    # The same file the engine and `calls list --config` use.
-    path = records_path(config.records.path if config.records else None, config_file)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # No crash recovery here: journeys opened by this service stay at "decided"
-    # (the dialplan carries the call on, out of our sight), and recovery could
-    # close journeys a running ARI engine still owns in the same file.
-    return SqliteRecorder(open_database(path, create=True))
+def _recorder(config: CoverageConfig, config_file: Path) -> SqliteRecorder | PostgresRecorder:
+    # The same records the engine and `calls list --config` use. No crash
+    # recovery here: journeys opened by this service stay at "decided" (the
+    # dialplan carries the call on, out of our sight), and recovery could
+    # close journeys a running ARI engine still owns in the same store.
+    location = records_location(config.records, config_file)
+    return open_recorder(location, now=datetime.now(UTC), recover=False)
 
 
 def _cmd_agi(args: argparse.Namespace) -> int:

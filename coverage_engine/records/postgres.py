@@ -141,11 +141,6 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # SQLite's instr(), which the stores' caller filter uses.
         """CREATE FUNCTION instr(haystack TEXT, needle TEXT) RETURNS INTEGER
             LANGUAGE sql IMMUTABLE AS 'SELECT strpos(haystack, needle)'""",
-        # A new event wakes every console on any engine (LISTEN coverage_events).
-        """CREATE FUNCTION coverage_event_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN PERFORM pg_notify('coverage_events', NEW.id::text); RETURN NULL; END $$""",
-        """CREATE TRIGGER events_notify AFTER INSERT ON events
-            FOR EACH ROW EXECUTE FUNCTION coverage_event_notify()""",
     ),
 )
 
@@ -263,6 +258,9 @@ def connect_records(url: str, *, timeout: float = 5.0) -> PgConnection:
     conn = PgConnection(raw)
     try:
         _migrate(conn, url)
+    except StoreError:
+        conn.close()
+        raise
     except sqlite3.Error as exc:
         conn.close()
         raise StoreError(f"cannot use the call records at {_safe(url)}: {exc}") from exc

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from coverage_engine.ami.presence import Presence
 from coverage_engine.config.model import CoverageConfig
+from coverage_engine.records.location import RecordsLocation
 from coverage_engine.web.app import Console, ConsoleUnavailable, build_app, serve_console
 from coverage_engine.web.db import ConsoleDb
 from coverage_engine.web.live import LiveSource
@@ -51,7 +52,7 @@ class RunningConsole:
 
 
 async def start_console(
-    records: Path,
+    records: RecordsLocation | Path,
     *,
     config: Callable[[], CoverageConfig],
     now: Callable[[], datetime],
@@ -60,7 +61,7 @@ async def start_console(
     port: int = DEFAULT_PORT,
     secure_cookies: bool = False,
 ) -> RunningConsole:
-    """Serve the console for the record file `records` on host:port."""
+    """Serve the console for the records (a SQLite file or PostgreSQL) on host:port."""
     db = await asyncio.to_thread(ConsoleDb.open, records)
     live = LiveSource(records, now)
     console = Console(

@@ -10,14 +10,19 @@ most, never blocking a call.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from coverage_engine.records.location import (
+    RecordsLocation,
+    SqliteRecords,
+    open_connection,
+)
 from coverage_engine.records.messages import MessageStore
-from coverage_engine.records.sqlite import RecordStore, open_database
+from coverage_engine.records.sql import Connection
+from coverage_engine.records.sqlite import RecordStore
 from coverage_engine.web.access import AccessEntry, AccessLog
 from coverage_engine.web.accounts import Accounts
 
@@ -27,7 +32,7 @@ T = TypeVar("T")
 class ConsoleDb:
     """The record file as the console uses it: accounts, messages, access log, journeys."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._lock = threading.Lock()
         self.accounts = Accounts(conn)
@@ -36,9 +41,10 @@ class ConsoleDb:
         self.records = RecordStore(conn)
 
     @classmethod
-    def open(cls, path: Path) -> ConsoleDb:
-        """Open (creating and migrating it if needed) the record file at `path` (blocking)."""
-        return cls(open_database(path, create=True))
+    def open(cls, records: RecordsLocation | Path) -> ConsoleDb:
+        """Open (creating and migrating it if needed) the records (blocking)."""
+        location = SqliteRecords(records) if isinstance(records, Path) else records
+        return cls(open_connection(location, create=True))
 
     def sync(self, work: Callable[[ConsoleDb], T]) -> T:
         """Run `work` with the connection held (blocking; for threads and the CLI)."""

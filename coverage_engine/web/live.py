@@ -31,7 +31,9 @@ from coverage_engine.journey import (
     Stamped,
     parse_event,
 )
-from coverage_engine.records.sqlite import _dt, _ts, open_database
+from coverage_engine.records.location import RecordsLocation, SqliteRecords, open_connection
+from coverage_engine.records.sql import Connection
+from coverage_engine.records.sqlite import _dt, _ts
 from coverage_engine.web.board import LiveCall, start
 
 log = structlog.get_logger("coverage_engine.web")
@@ -45,12 +47,16 @@ class LiveSource:
     """Folds new journey events into the calls in progress; wakes waiters on change."""
 
     def __init__(
-        self, path: Path, now: Callable[[], datetime], *, poll_seconds: float = 0.2
+        self,
+        records: RecordsLocation | Path,
+        now: Callable[[], datetime],
+        *,
+        poll_seconds: float = 0.2,
     ) -> None:
-        self._path = path
+        self._records = SqliteRecords(records) if isinstance(records, Path) else records
         self._now = now
         self._poll_seconds = poll_seconds
-        self._conn: sqlite3.Connection | None = None
+        self._conn: Connection | None = None
         self._last_id = 0
         self.calls: dict[str, LiveCall] = {}
         self.version = 0
@@ -90,9 +96,9 @@ class LiveSource:
 
     # -- in the worker thread -------------------------------------------------------
 
-    def _connection(self) -> sqlite3.Connection:
+    def _connection(self) -> Connection:
         if self._conn is None:
-            self._conn = open_database(self._path, create=True)
+            self._conn = open_connection(self._records, create=True)
             self._load_open()
         return self._conn
 
@@ -135,7 +141,7 @@ class LiveSource:
             changed = self._apply(conn, call_id, _event(at, kind, details)) or changed
         return changed
 
-    def _apply(self, conn: sqlite3.Connection, call_id: str, event: Stamped) -> bool:
+    def _apply(self, conn: Connection, call_id: str, event: Stamped) -> bool:
         call = self.calls.get(call_id)
         if call is None:
             # An end, or what the console writes after it, opens no call on the board.
@@ -162,7 +168,7 @@ class LiveSource:
             self.calls[call_id] = call
         return True
 
-    def _replay(self, conn: sqlite3.Connection, call: LiveCall) -> LiveCall:
+    def _replay(self, conn: Connection, call: LiveCall) -> LiveCall:
         for at, kind, details in conn.execute(
             "SELECT at, kind, details FROM events WHERE call_id = ? AND id < ? ORDER BY id",
             (call.call_id, self._last_id),
