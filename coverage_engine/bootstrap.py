@@ -26,6 +26,7 @@ from coverage_engine.callflow import CallSettings
 from coverage_engine.clock import Clock, SystemClock
 from coverage_engine.config import CoverageConfig, load_config
 from coverage_engine.engine import Engine
+from coverage_engine.engine.liveness import Liveness, LivenessPort
 from coverage_engine.journey.live import LiveJourneys
 from coverage_engine.journey.sink import Fanout, JourneySink
 from coverage_engine.metrics import Metrics, MetricsServerError, serve_metrics
@@ -114,6 +115,7 @@ def build_engine(
     parts: EngineParts,
     gate: PresenceGate | None = None,
     on_link: Callable[[bool], None] | None = None,
+    may_act: Callable[[], bool] | None = None,
 ) -> Engine:
     """The engine wired to ARI, to the (reloadable) current config and to the metrics."""
     metrics = parts.metrics
@@ -131,6 +133,7 @@ def build_engine(
         settings=parts.call_settings,
         on_link=link,
         on_claim=metrics.claimed,
+        may_act=may_act,
         operators_check=gate.skip_reason if gate is not None else None,
     )
     metrics.count_calls_in_progress(lambda: engine.calls_in_progress)
@@ -185,9 +188,26 @@ async def _serve(
     tracker = PresenceTracker(ami) if ami is not None else None
     gate = presence_gate(lambda: holder.current, tracker) if tracker is not None else None
     publisher = safety_net_publisher(ari, holder, parts)
+    # Engines on one PBX watch each other (engine/liveness.py); a test fake
+    # without dialplan globals runs alone, always allowed to act.
+    liveness: list[Liveness] = []
+
+    def link(up: bool) -> None:
+        for watch in liveness:
+            watch.link(up)
+        if publisher is not None and up:
+            publisher.nudge()
+
     engine = build_engine(
-        ari, holder, parts, gate, on_link=_nudge_on_connect(publisher) if publisher else None
+        ari,
+        holder,
+        parts,
+        gate,
+        on_link=link,
+        may_act=(lambda: liveness[0].may_act()) if isinstance(ari, LivenessPort) else None,
     )
+    if isinstance(ari, LivenessPort):
+        liveness.append(Liveness(ari, engine, on_takeover=parts.metrics.took_over))
     metrics_runner = await _start_metrics(parts)
     console = await _start_console(parts, holder, tracker)
     log.info(
@@ -206,6 +226,8 @@ async def _serve(
         tasks.append(asyncio.create_task(tracker.run(), name="operator-presence"))
     if publisher is not None:
         tasks.append(asyncio.create_task(publisher.run(), name="safety-net"))
+    for watch in liveness:
+        tasks.append(asyncio.create_task(watch.run(), name="liveness"))
     stopper = asyncio.create_task(stop.wait(), name="stop")
     try:
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -242,14 +264,6 @@ def safety_net_publisher(
         now=parts.clock.now,
         prompts=sounds.prompts if sounds is not None else None,
     )
-
-
-def _nudge_on_connect(publisher: SafetyNetPublisher) -> Callable[[bool], None]:
-    def link(up: bool) -> None:
-        if up:
-            publisher.nudge()
-
-    return link
 
 
 async def _start_metrics(parts: EngineParts) -> web.AppRunner | None:

@@ -84,6 +84,11 @@ class Metrics:
             ["app"],
             registry=r,
         )
+        self.takeovers = Counter(
+            "coverage_takeovers",
+            "Calls this engine took over from an engine that stopped beating.",
+            registry=r,
+        )
         self.claims = Counter(
             "coverage_claims",
             "Callers offered by StasisBroadcast that this engine claimed, by result (won / lost).",
@@ -114,6 +119,10 @@ class Metrics:
     def engine_is(self, app: str) -> None:
         """Name this engine (its ARI application) in `coverage_engine_info`."""
         self.engine_info.labels(app=app).set(1)
+
+    def took_over(self, dead: str, calls: int) -> None:
+        """Count the calls taken over from a dead engine."""
+        self.takeovers.inc(calls)
 
     def claimed(self, won: bool) -> None:
         """Count one claim of a broadcast caller."""

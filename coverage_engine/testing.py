@@ -63,6 +63,8 @@ class MemoryAri:
         self.failures: dict[tuple[str, str], Exception] = {}
         # Channels another engine claimed first: our claim of them is refused.
         self.claimed_by_others: set[str] = set()
+        # Other applications (engines) and the channels each holds.
+        self.other_apps: dict[str, list[str]] = {}
         self._events: asyncio.Queue[StreamItem | None] = asyncio.Queue()
 
     # -- the test's side ----------------------------------------------------------
@@ -229,9 +231,11 @@ class MemoryAri:
         self._request("list_bridges", "")
         return list(self.bridges.values())
 
-    async def application_channel_ids(self) -> list[str]:
-        self._request("application_channel_ids", "")
-        return list(self.channels)
+    async def application_channel_ids(self, app: str | None = None) -> list[str]:
+        self._request("application_channel_ids", app or "")
+        if app is not None and app != self._app:
+            return list(self.other_apps.get(app, ()))
+        return [c for c in self.channels if not any(c in o for o in self.other_apps.values())]
 
     def _bridge(self, bridge_id: str) -> Bridge:
         if bridge_id not in self.bridges:

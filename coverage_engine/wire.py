@@ -209,7 +209,7 @@ TRIED = "COVERAGE_TRIED"
 ENGINE = "COVERAGE_ENGINE"
 
 #: What an engine reads back from a caller's channel to take the call on.
-CALL_MEMORY: tuple[str, ...] = (DID, PRACTICE, TRIED)
+CALL_MEMORY: tuple[str, ...] = (DID, PRACTICE, TRIED, ENGINE)
 
 # Set by the engine for the dialplan to read (coverage-queue, coverage-fallback).
 QUEUE = "COVERAGE_QUEUE"  # the queue of the operators step
@@ -220,7 +220,6 @@ ANNOUNCED = "COVERAGE_ANNOUNCED"  # "1": the caller heard the emergency announce
 #: Every variable the engine sets on a caller's channel, the dialplan's ones included.
 ENGINE_SETS: tuple[str, ...] = (
     *CALL_MEMORY,
-    ENGINE,
     QUEUE,
     QUEUE_WAIT,
     QUEUE_WHISPER,

@@ -120,6 +120,8 @@ class FakeAri:
         self.ws_connections_total = 0
         # Channels another application claimed before us (POST /events/claim answers 409).
         self.claimed_by_others: set[str] = set()
+        # Dialplan globals (GET/POST /asterisk/variable): the engines' heartbeats.
+        self.globals: dict[str, str] = {}
         self._failures: list[_Failure] = []
         self._sockets: list[tuple[web.Request, web.WebSocketResponse]] = []
         self._ws_changed = asyncio.Condition()
@@ -424,6 +426,9 @@ class FakeAri:
             ("GET", "/ari/applications/{app}", self._application),
             ("POST", "/ari/applications/{app}/subscription", self._subscribe),
             ("POST", "/ari/events/claim", self._claim),
+            ("GET", "/ari/applications", self._applications),
+            ("GET", "/ari/asterisk/variable", self._get_global),
+            ("POST", "/ari/asterisk/variable", self._set_global),
         ]
         for method, path, handler in routes:
             router.add_route(method, path, handler)
@@ -704,6 +709,16 @@ class FakeAri:
                 "events_disallowed": [],
             }
         )
+
+    async def _applications(self, request: web.Request) -> web.Response:
+        return web.json_response([{"name": self.app, "channel_ids": list(self.channels)}])
+
+    async def _get_global(self, request: web.Request) -> web.Response:
+        return web.json_response({"value": self.globals.get(request.query.get("variable", ""), "")})
+
+    async def _set_global(self, request: web.Request) -> web.Response:
+        self.globals[request.query.get("variable", "")] = request.query.get("value", "")
+        return web.Response(status=204)
 
     async def _claim(self, request: web.Request) -> web.Response:
         """A claim: this fake broadcasts nothing; `claimed_by_others` answers 409."""

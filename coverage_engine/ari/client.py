@@ -500,8 +500,8 @@ class AriClient:
         data = await self._request("GET", "/bridges")
         return [Bridge.from_json(b) for b in data or [] if isinstance(b, Mapping)]
 
-    async def application_channel_ids(self) -> list[str]:
-        data = await self._request("GET", f"/applications/{_segment(self.app)}")
+    async def application_channel_ids(self, app: str | None = None) -> list[str]:
+        data = await self._request("GET", f"/applications/{_segment(app or self.app)}")
         ids = data.get("channel_ids") if isinstance(data, Mapping) else None
         return [str(i) for i in ids] if isinstance(ids, list) else []
 
@@ -536,6 +536,11 @@ class AriClient:
             params={"endpoint": endpoint, "context": context, "extension": extension},
             body={"variables": dict(variables)},
         )
+
+    async def application_names(self) -> list[str]:
+        """Every ARI application the PBX knows (connected, or gone but still holding channels)."""
+        data = await self._request("GET", "/applications")
+        return [str(a["name"]) for a in data or [] if isinstance(a, Mapping) and "name" in a]
 
     async def sound_exists(self, sound: str) -> bool:
         """Whether the PBX has the sound `sound` (e.g. coverage/accept-maple-grove)."""

@@ -217,8 +217,8 @@ class AriOperations(Protocol):
         """Every bridge in Asterisk (`GET /bridges`)."""
         ...
 
-    async def application_channel_ids(self) -> list[str]:
-        """Ids of the channels our application is subscribed to (`GET /applications/{app}`)."""
+    async def application_channel_ids(self, app: str | None = None) -> list[str]:
+        """Ids of the channels an application (ours by default) holds or is subscribed to."""
         ...
 
 

@@ -33,7 +33,9 @@ class AriSettings:
     request_timeout: float = 5.0
     # A WebSocket ping goes out after this long without traffic and must be
     # answered within half of it: a silently dead link is noticed in <= 1.5x.
-    heartbeat: float = 5.0
+    # Short, because an engine that cannot hear Asterisk stops beating, and
+    # another engine takes its calls over (engine/liveness.py).
+    heartbeat: float = 2.0
     # Reconnect backoff: first delay, cap, and the +/- jitter fraction that
     # keeps many engines from reconnecting in lock-step after an Asterisk restart.
     # The cap is short on purpose: while we are away, new calls skip the engine

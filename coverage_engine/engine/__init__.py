@@ -67,6 +67,7 @@ class Engine:
         scheduler: Scheduler | None = None,
         on_link: Callable[[bool], None] | None = None,
         on_claim: Callable[[bool], None] | None = None,
+        may_act: Callable[[], bool] | None = None,
         operators_check: OperatorsCheck | None = None,
     ) -> None:
         self._ari = ari
@@ -80,6 +81,9 @@ class Engine:
         self._on_link = on_link
         # Told whether each claim of a broadcast caller was won (metrics).
         self._on_claim = on_claim
+        # False while this engine may not touch calls: its heartbeat lease ran
+        # out and another engine may be taking them over (`engine.peers`).
+        self._may_act = may_act or (lambda: True)
         # Operator presence, asked by each call as an operators step is about
         # to start (None: presence unknown, no step is skipped).
         self._operators_check = operators_check
@@ -119,6 +123,60 @@ class Engine:
         await asyncio.gather(*(runner.stop() for runner in runners))
         self._registry.clear()
 
+    async def let_go(self) -> None:
+        """Forget every call without touching any (the lease ran out: another may hold them)."""
+        if self._runners:
+            log.warning("engine_let_go", calls=len(self._runners))
+        await self.close()
+
+    async def reconcile_now(self) -> None:
+        """Look at what Asterisk has and take on what is ours (after letting go, say)."""
+        await self._reconcile()
+
+    async def take_over(self, dead: str) -> int:
+        """Carry on the calls of `dead`, an engine that stopped beating; how many were taken.
+
+        Its callers are still in its application: they stay there (moving them
+        would cut their music), this engine subscribes to each and resumes it
+        from the memory on the channel, like a restarted engine; each says so
+        in COVERAGE_ENGINE first, so `dead` leaves them alone should it come
+        back. The doctors' phones it was ringing are hung up before any step
+        rings again: never two people rung at once for one step.
+        """
+        app = self._ari.app
+        try:
+            theirs = frozenset(await self._ari.application_channel_ids(dead))
+            if not theirs:
+                return 0
+            channels = await self._ari.list_channels()
+            bridges = await self._ari.list_bridges()
+            unread = needs_memory(app, channels, self._registry, theirs)
+            read = await asyncio.gather(*map(self._memory, unread))
+            memories = dict(zip(unread, read, strict=True))
+        except AriError as exc:
+            log.warning("takeover_failed", engine=dead, error=str(exc))
+            return 0
+        actions = [
+            a
+            for a in reconcile(app, channels, bridges, self._registry, memories, theirs, {dead})
+            if not isinstance(a, Deliver | LinkUp | LinkDown)
+        ]
+        hangups = [a for a in actions if isinstance(a, HangUpChannel)]
+        others = [a for a in actions if not isinstance(a, HangUpChannel)]
+        for hangup in hangups:
+            await self._perform(hangup)
+        taken = 0
+        for action in others:
+            if not self._may_act():
+                break
+            for channel_id in _channels_of(action):
+                await quietly(self._ari.subscribe_channel(channel_id))
+                await quietly(self._ari.set_variable(channel_id, wire.ENGINE, app))
+            await self._perform(action)
+            taken += isinstance(action, ResumeCall | StartCall)
+        log.info("takeover", engine=dead, calls=taken, legs_hung_up=len(hangups))
+        return taken
+
     async def dispatch(self, item: StreamItem) -> None:
         """Act on one item of the event stream."""
         for action in translate(self._registry, item):
@@ -153,7 +211,11 @@ class Engine:
                 log.info("ari_connected", attempt=attempt)
                 if self._on_link is not None:
                     self._on_link(True)
-                await self._reconcile()
+                if self._may_act():
+                    # A reconnect: the calls are ours. (After a start or a lapse
+                    # the liveness task does this, once a survivor could have
+                    # taken them.)
+                    await self._reconcile()
             case LinkDown(reason):
                 log.warning("ari_disconnected", reason=reason, calls=len(self._registry))
                 if self._on_link is not None:
@@ -177,6 +239,8 @@ class Engine:
 
     async def _claim(self, channel_id: str) -> None:
         """Ask for a broadcast caller; losing to another engine is normal, and quiet."""
+        if not self._may_act():
+            return  # not now: a healthy engine claims it, or the safety net takes it
         try:
             won = await self._ari.claim(channel_id)
         except AriError as exc:
@@ -256,6 +320,7 @@ class Engine:
             scheduler=self._scheduler,
             sink=self._sink,
             now=self._clock.now,
+            may_act=self._may_act,
         )
         self._runners[call_id] = runner
         runner.start(entered, practice=plan.practice_id, on_done=self._forget)
@@ -272,3 +337,13 @@ class Engine:
                 channel_id, context=self._settings.fallback_context, extension="s", priority=1
             )
         )
+
+
+def _channels_of(action: Action) -> tuple[str, ...]:
+    """The channels a take-over action is about (to subscribe to before acting)."""
+    match action:
+        case ResumeCall(channel=channel) | StartCall(channel=channel):
+            return (channel.id,)
+        case Adopt(channel_ids=channel_ids):
+            return channel_ids
+    return ()

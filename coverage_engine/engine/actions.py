@@ -22,6 +22,7 @@ class CallMemory:
     did: str = ""
     practice: str = ""
     tried: tuple[str, ...] = ()
+    engine: str = ""  # the engine that holds the call, when one said so (queue, take-over)
 
     @classmethod
     def from_variables(cls, variables: Mapping[str, str]) -> CallMemory:
@@ -30,6 +31,7 @@ class CallMemory:
             did=variables.get(wire.DID, ""),
             practice=variables.get(wire.PRACTICE, ""),
             tried=parse_tried(variables.get(wire.TRIED, "")),
+            engine=variables.get(wire.ENGINE, ""),
         )
 
     @property

@@ -67,13 +67,16 @@ def reconcile(
     registry: Registry,
     memories: Mapping[str, CallMemory] | None = None,
     claimed: Collection[str] = frozenset(),
+    owners: Collection[str] = frozenset(),
 ) -> list[Action]:
     """What to do so that what the engine knows and what Asterisk has agree again.
 
     `memories` holds what was read for the channels `needs_memory` named;
     a channel whose snapshot carries its variables needs none. `claimed`
     are the channels in `app` (`GET /applications/<app>`): a channel that
-    entered through `StasisBroadcast` is ours only if we won it.
+    entered through `StasisBroadcast` is ours only if we won it. A caller
+    whose memory names the engine holding it (COVERAGE_ENGINE) is left alone
+    unless that is `app` or one of `owners` (a dead engine being taken over).
     """
     memories = memories or {}
     present = {c.id: c for c in channels}
@@ -102,6 +105,8 @@ def reconcile(
                 actions.append(Adopt(bridge.id, bridge.channels))
             continue
         memory = memories.get(channel.id) or CallMemory.from_variables(channel.variables)
+        if memory.engine and memory.engine != app and memory.engine not in owners:
+            continue  # another engine took this call over: its own
         actions.append(resume_or_start(channel, entry, memory))
     return actions
 

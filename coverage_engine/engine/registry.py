@@ -107,3 +107,5 @@ class Registry:
         self._channels.clear()
         self._playbacks.clear()
         self._created.clear()
+        self._adopted.clear()
+        self._adopted_bridges.clear()
