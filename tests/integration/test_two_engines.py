@@ -8,10 +8,14 @@ cluster). Calls enter through StasisBroadcast, so each engine wins some.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,6 +93,24 @@ def carries(engine: EngineProcess, caller: str) -> bool:
     )
 
 
+def pbx_status(engine: EngineProcess, ari: AriCredentials) -> dict[str, Any]:
+    """`coverage-engine status --json` as an admin would run it."""
+    env = {**os.environ, "COVERAGE_ARI_URL": ari.url, "COVERAGE_ARI_USER": ari.user}
+    env["COVERAGE_ARI_PASSWORD"] = ari.password
+    command = [sys.executable, "-m", "coverage_engine", "status", "--json"]
+    done = subprocess.run(
+        [*command, "--config", str(engine.config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.stdout, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
 def when(line: dict[str, object]) -> float:
     """A log line's time, as seconds since the epoch."""
     return datetime.fromisoformat(str(line["timestamp"]).replace("Z", "+00:00")).timestamp()
@@ -126,6 +148,10 @@ def test_both_engines_take_calls_and_a_killed_ones_caller_reaches_the_doctor(
     assert phones.rang(call.caller) == ["nguyen"]
     holder, survivor = (a, b) if carries(a, call.caller) else (b, a)
     assert carries(holder, call.caller)
+    status = pbx_status(a, ari)
+    assert {e["app"]: e["alive"] for e in status["engines"]} == {a.app: True, b.app: True}
+    (held,) = [c for c in status["calls"] if c["caller"] == "***" + call.caller[-4:]]
+    assert held["held_by"] == holder.app
     killed_at = time.time()
     holder.kill()
 

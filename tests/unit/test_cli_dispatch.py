@@ -39,7 +39,7 @@ def _command_names() -> set[str]:
 
 RUNTIME_COMMANDS = {
     "check", "explain", "calendar", "run", "calls", "report", "operators", "agi",
-    "users", "access-log", "console",
+    "users", "access-log", "console", "status",
 }  # fmt: skip
 LAB_COMMANDS = {"sandbox", "demo", "bench"}
 
