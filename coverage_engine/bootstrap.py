@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -23,13 +23,18 @@ from coverage_engine.ari import Ari, AriSettings
 from coverage_engine.ari.astdb import AstDb, DialplanPort
 from coverage_engine.ari.client import AriClient
 from coverage_engine.callflow import CallSettings
+from coverage_engine.changes.files import loaded_status_path
 from coverage_engine.clock import Clock, SystemClock
 from coverage_engine.config import CoverageConfig, load_config
+from coverage_engine.config.feedcache import watched_files
+from coverage_engine.config.overlay import overlay_path
 from coverage_engine.engine import Engine
 from coverage_engine.engine.liveness import Liveness, LivenessPort
+from coverage_engine.feeds import FeedGauges, run_refresher
 from coverage_engine.journey.live import LiveJourneys
 from coverage_engine.journey.sink import Fanout, JourneySink
 from coverage_engine.metrics import Metrics, MetricsServerError, serve_metrics
+from coverage_engine.paging.setup import start_paging
 from coverage_engine.plan import Plan, Router
 from coverage_engine.records.location import open_recorder, records_location
 from coverage_engine.records.postgres import PostgresRecorder
@@ -39,7 +44,8 @@ from coverage_engine.records.sqlite import SqliteRecorder, StoreError
 from coverage_engine.reload import ConfigHolder
 from coverage_engine.routing import decide
 from coverage_engine.safetynet.publish import SafetyNetPublisher, SoundCheck
-from coverage_engine.web import ConsoleUnavailable, RunningConsole, start_console
+from coverage_engine.unknown_numbers import counted
+from coverage_engine.web import ConsoleThread, ConsoleUnavailable
 
 log = structlog.get_logger("coverage_engine.bootstrap")
 
@@ -86,7 +92,9 @@ class EngineParts:
     call_settings: CallSettings = field(default_factory=CallSettings)
     # Builds the ARI client; tests may hand in a fake. The default is the aiohttp client.
     ari_factory: Callable[[AriSettings], Ari] | None = None
-    reload_poll_seconds: float = 2.0
+    # A stat of two files per poll: cheap, and a change made with a command
+    # reaches the next call within a second.
+    reload_poll_seconds: float = 0.5
     # Operator presence over AMI (None: not configured, operators steps are never skipped).
     ami_settings: AmiSettings | None = None
     # Connects to AMI; tests may hand in a fake. The default is the panoramisk adapter.
@@ -95,17 +103,54 @@ class EngineParts:
     console_address: tuple[str, int] | None = None
     # Mark the console's cookies Secure (it is reached over HTTPS through a proxy).
     console_secure_cookies: bool = False
+    # Builds the voice pages' ARI client (their own application); None with a
+    # fake `ari_factory` means no voice pages, with the real client the default.
+    page_ari_factory: Callable[[AriSettings], Ari] | None = None
+    # Where paging's secrets may come from ($COVERAGE_WEBHOOK_SECRET, $COVERAGE_SMTP_PASSWORD).
+    environ: Mapping[str, str] = field(default_factory=dict)
 
 
 def load_holder(parts: EngineParts) -> ConfigHolder[CoverageConfig]:
     """The configuration holder, with the file loaded once (raises if it is invalid)."""
-    holder: ConfigHolder[CoverageConfig] = ConfigHolder(
+    holder = config_holder(
         parts.config_path,
-        load_config,
         poll_interval=parts.reload_poll_seconds,
         on_reload=parts.metrics.config_reloaded,
+        status=True,
     )
     holder.load_initial()
+    return holder
+
+
+def config_holder(
+    config_path: Path,
+    *,
+    poll_interval: float = 0.5,
+    on_reload: Callable[[bool], None] | None = None,
+    status: bool = False,
+) -> ConfigHolder[CoverageConfig]:
+    """A holder of the configuration at `config_path` as every reader sees it.
+
+    It watches the changes file that `override`/`swap` write and the local
+    copies of the on-call feeds, which are part of the configuration. With
+    `status` (the engine), each load is reported in the status file that
+    tells those commands the engine has their change.
+    """
+
+    def companions() -> list[Path]:
+        paths = [overlay_path(config_path)]
+        with contextlib.suppress(RuntimeError):  # before the first load
+            paths += watched_files(config_path, holder.current)
+        return paths
+
+    holder: ConfigHolder[CoverageConfig] = ConfigHolder(
+        config_path,
+        load_config,
+        poll_interval=poll_interval,
+        on_reload=on_reload,
+        companions=companions,
+        status_path=(lambda: loaded_status_path(config_path, holder.current)) if status else None,
+    )
     return holder
 
 
@@ -127,7 +172,7 @@ def build_engine(
 
     engine = Engine(
         ari,
-        metrics.timed(router_for(holder)),
+        metrics.timed(counted(router_for(holder), metrics.registry)),
         clock=parts.clock,
         sink=parts.sink,
         settings=parts.call_settings,
@@ -210,6 +255,16 @@ async def _serve(
         liveness.append(Liveness(ari, engine, on_takeover=parts.metrics.took_over))
     metrics_runner = await _start_metrics(parts)
     console = await _start_console(parts, holder, tracker)
+    paging = await start_paging(
+        records_location(holder.current.records, parts.config_path),
+        config=lambda: holder.current,
+        now=parts.clock.now,
+        ari_settings=parts.ari_settings,
+        ari_factory=parts.page_ari_factory,
+        production_ari=parts.ari_factory is None,
+        registry=parts.metrics.registry,
+        environ=parts.environ,
+    )
     log.info(
         "engine.started",
         ari=parts.ari_settings.safe_url,
@@ -224,10 +279,13 @@ async def _serve(
     ]
     if tracker is not None:
         tasks.append(asyncio.create_task(tracker.run(), name="operator-presence"))
+    if any(p.oncall and p.oncall.feed for p in holder.current.practices.values()):
+        tasks.append(asyncio.create_task(_feeds(parts, holder), name="oncall-feeds"))
     if publisher is not None:
         tasks.append(asyncio.create_task(publisher.run(), name="safety-net"))
     for watch in liveness:
         tasks.append(asyncio.create_task(watch.run(), name="liveness"))
+    tasks.extend(paging.tasks())
     stopper = asyncio.create_task(stop.wait(), name="stop")
     try:
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -247,10 +305,17 @@ async def _serve(
         if metrics_runner is not None:
             await metrics_runner.cleanup()
         if console is not None:
-            await console.close()
+            await asyncio.to_thread(console.stop)
+        await paging.close()
         log.info("engine.stopped", calls_left_connected=in_progress)
 
 
+async def _feeds(parts: EngineParts, holder: ConfigHolder[CoverageConfig]) -> None:
+    """Fetch the on-call feeds when due; each result also feeds the metrics."""
+    gauges = FeedGauges(parts.metrics.registry)
+    # Real time, not the engine's (possibly started) clock: a feed's
+    # freshness is about when it was really fetched.
+    await run_refresher(parts.config_path, lambda: holder.current, on_result=gauges.update)
 def safety_net_publisher(
     ari: Ari, holder: ConfigHolder[CoverageConfig], parts: EngineParts
 ) -> SafetyNetPublisher | None:
@@ -282,22 +347,23 @@ async def _start_metrics(parts: EngineParts) -> web.AppRunner | None:
 
 async def _start_console(
     parts: EngineParts, holder: ConfigHolder[CoverageConfig], tracker: PresenceTracker | None
-) -> RunningConsole | None:
+) -> ConsoleThread | None:
     """Serve the operators' console if asked; a failure is logged and never stops the calls."""
     if parts.console_address is None:
         return None
     host, port = parts.console_address
-    location = records_location(holder.current.records, parts.config_path)
+    console = ConsoleThread(
+        records_location(holder.current.records, parts.config_path),
+        config=lambda: holder.current,
+        now=parts.clock.now,
+        presence=(lambda: tracker.presence) if tracker is not None else (lambda: None),
+        host=host,
+        port=port,
+        secure_cookies=parts.console_secure_cookies,
+        config_path=parts.config_path,  # overrides and swaps from the console
+    )
     try:
-        console = await start_console(
-            location,
-            config=lambda: holder.current,
-            now=parts.clock.now,
-            presence=(lambda: tracker.presence) if tracker is not None else (lambda: None),
-            host=host,
-            port=port,
-            secure_cookies=parts.console_secure_cookies,
-        )
+        await asyncio.to_thread(console.start)
     except (ConsoleUnavailable, StoreError) as exc:
         log.error("console.unavailable", error=str(exc))
         return None

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from coverage_engine.config.model import WEEKDAYS, Practice, localize
 from coverage_engine.plan import Plan, StepKind
 from coverage_engine.routing import decide_for_practice
+from coverage_engine.schedule.feed import state_of
 from coverage_engine.schedule.holidays import holidays_on
 from coverage_engine.wallclock import wall_time_instant
 
@@ -28,7 +29,7 @@ class Segment:
 
     @property
     def gap(self) -> bool:
-        """True when nobody can be reached: no step, or a last step that may go unanswered."""
+        """True when no staffed person is at the end of the chain (see `gap_reason`)."""
         return is_gap(self.plan)
 
 
@@ -46,8 +47,32 @@ class DayCoverage:
 
 
 def is_gap(plan: Plan) -> bool:
-    """A plan reaches a person for sure only if it ends with the operator queue."""
-    return not plan.steps or plan.steps[-1].kind is not StepKind.OPERATORS
+    """True when no staffed person is at the end of the plan's chain."""
+    return gap_reason(plan) is not None
+
+
+def gap_reason(plan: Plan) -> str | None:
+    """Why nobody staffed is at the end of the chain, or None when somebody is.
+
+    The chain's end is what must never fail: a staffed operator queue, or
+    the practice's final fallback (another answering service, assumed to be
+    staffed around the clock). A doctor or the front desk can go unanswered.
+    """
+    if not plan.steps:
+        return "the plan has no step"
+    if plan.feed_gap is not None:
+        return f"{plan.feed_gap} (the YAML rotation answers instead)"
+    last = plan.steps[-1]
+    if last.kind is StepKind.FALLBACK:
+        return None
+    if last.kind is not StepKind.OPERATORS:
+        return f"the chain ends with {last.kind.value}, who may not answer"
+    if not plan.operators_staffed:
+        return (
+            f"the chain ends at queue {last.target}, which nobody staffs then "
+            "(operators.staffed), and no final fallback is named"
+        )
+    return None
 
 
 def _cuts(practice: Practice, day: date) -> list[datetime]:
@@ -58,6 +83,9 @@ def _cuts(practice: Practice, day: date) -> list[datetime]:
         minutes.update((r.start, r.end))
     for hit in holidays_on(practice.holidays, day):
         minutes.update(m for m in (hit.opens_at, hit.closes_at) if m is not None)
+    if practice.operators.staffed is not None:
+        for r in practice.operators.staffed.for_weekday(day.weekday()):
+            minutes.update((r.start, r.end))
     roster = practice.oncall
     rotation = roster.rotation if roster is not None else None
     if rotation is not None and WEEKDAYS[day.weekday()] == rotation.handoff.weekday:
@@ -74,6 +102,10 @@ def _cuts(practice: Practice, day: date) -> list[datetime]:
     if roster is not None:
         moments += [m for s in roster.swaps for m in (s.start, s.until)]
     cuts.update(localize(m, zone).astimezone(UTC) for m in moments)
+    state = state_of(roster) if roster is not None and roster.feed is not None else None
+    if state is not None:
+        day_start = wall_time_instant(day, 0, zone)
+        cuts.update(state.boundaries(day_start, wall_time_instant(day, 24 * 60, zone)))
     start, end = wall_time_instant(day, 0, zone), wall_time_instant(day, 24 * 60, zone)
     if start.astimezone(zone).utcoffset() != end.astimezone(zone).utcoffset():
         # A DST day: when the clock jumps, wall-clock rules can change their
@@ -87,7 +119,16 @@ def _cuts(practice: Practice, day: date) -> list[datetime]:
 
 
 def _signature(plan: Plan) -> tuple[object, ...]:
-    return (plan.status, plan.reason, plan.steps, plan.oncall, plan.announcement, plan.notes)
+    return (
+        plan.status,
+        plan.reason,
+        plan.steps,
+        plan.oncall,
+        plan.announcement,
+        plan.notes,
+        plan.operators_staffed,
+        plan.feed_gap,
+    )
 
 
 def day_coverage(practice: Practice, day: date) -> DayCoverage:

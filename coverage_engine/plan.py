@@ -22,6 +22,7 @@ class StepKind(StrEnum):
     STAFF = "staff"  # the practice's own front desk while open
     OPERATORS = "operators"  # the answering-service queue (Asterisk app_queue)
     ONCALL = "oncall"  # the doctor on call, on an endpoint or through a trunk
+    FALLBACK = "fallback"  # the practice's final fallback: another answering service
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,8 @@ class Plan:
     """The ordered list of people to try for one call, and why.
 
     Invariant (enforced by config validation, checked by property tests): the
-    last step is always a person who cannot be a machine: the operator queue.
+    chain ends with the operator queue, a person who cannot be a machine,
+    followed only by the practice's final fallback when it names one.
     """
 
     practice_id: str
@@ -89,6 +91,14 @@ class Plan:
     whisper: str | None = None  # Asterisk sound name played to the operator before bridging
     at: datetime | None = None  # the instant decided for, in the practice's time zone
     did: str = ""  # the dialed number the plan answers
+    # Whether the answering service staffs the operator queue at `at`, by the
+    # practice's operators.staffed hours (live presence decides each call).
+    operators_staffed: bool = True
+    # The practice's caller rule that matched the caller (callers[].name), if any.
+    caller_rule: str | None = None
+    # For a practice with an on-call feed: why the feed does not say who is on
+    # call at `at` (the YAML rotation answered instead); None when it does.
+    feed_gap: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -105,6 +115,9 @@ class Plan:
             "at": self.at.isoformat() if self.at is not None else None,
             "whisper": self.whisper,
             "notes": list(self.notes),
+            "operators_staffed": self.operators_staffed,
+            "caller_rule": self.caller_rule,
+            "feed_gap": self.feed_gap,
         }
 
 

@@ -7,30 +7,55 @@ the operators, so every plan ends with a person; the property tests check it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
-from coverage_engine.config.model import ChainStep, CoverageConfig, Practice
+from coverage_engine.config.model import (
+    CallerRule,
+    ChainStep,
+    CoverageConfig,
+    Fallback,
+    Practice,
+)
+from coverage_engine.config.text import show
 from coverage_engine.plan import OnCall, Plan, Step, StepKind
 from coverage_engine.schedule import oncall_at, practice_status, require_aware
 from coverage_engine.schedule.rotation import OnCallAssignment
+from coverage_engine.schedule.status import active_override
 
 
 def decide(config: CoverageConfig, instant: datetime, did: str, caller: str | None = None) -> Plan:
-    """The plan for a call to `did` at `instant` (timezone-aware).
+    """The plan for a call to `did` from `caller` at `instant` (timezone-aware).
 
-    `caller` is accepted so per-caller rules can come later without changing
-    the contract; today's policy does not depend on who calls.
+    The caller matters only through the practice's caller rules (`callers:`),
+    matched on the number read like the DID.
     """
     require_aware(instant)
-    practice = config.practice_for_did(did)
+    number = config.normalize(did)
+    practice = config.practice_for_did(number) if number is not None else None
     if practice is None:
-        return default_plan(config, instant, did)
-    return decide_for_practice(practice, instant, did=did)
+        return default_plan(config, instant, did, number)
+    calling = config.normalize(caller) if caller else None
+    plan = decide_for_practice(practice, instant, did=number or did, caller=calling)
+    if number != did:
+        plan = replace(plan, notes=(f"dialed as {show(did)}, read as {number}", *plan.notes))
+    return plan
 
 
-def default_plan(config: CoverageConfig, instant: datetime, did: str) -> Plan:
-    """A number no practice claims still reaches a person: the default queue."""
+def default_plan(
+    config: CoverageConfig, instant: datetime, did: str, number: str | None = None
+) -> Plan:
+    """A number no practice claims, or no number at all, still reaches a person.
+
+    `number` is `did` read as E.164 (None: it is not a phone number).
+    """
     route = config.engine.default_route
+    if number is None:
+        reason = (
+            f"unreadable number {show(did)}: not a phone number, default route to the operators"
+        )
+    else:
+        reason = f"unknown number {number}: no practice has it, default route to the operators"
     step = Step(
         kind=StepKind.OPERATORS,
         target=route.queue,
@@ -43,25 +68,53 @@ def default_plan(config: CoverageConfig, instant: datetime, did: str) -> Plan:
         practice_name="",
         short_name=route.short_name,
         status="closed",
-        reason=f"unknown number {did}: no practice has it, default route to the operators",
+        reason=reason,
         steps=(step,),
         known_did=False,
         at=instant,
-        did=did,
+        did=number or did,
     )
 
 
-def decide_for_practice(practice: Practice, instant: datetime, did: str = "") -> Plan:
-    """The plan for a call to `practice` at `instant`."""
+def caller_rule(practice: Practice, caller: str | None, status: str) -> CallerRule | None:
+    """The first of the practice's caller rules that names `caller` (E.164) and applies now."""
+    if caller is None:
+        return None
+    for rule in practice.callers:
+        if caller in rule.numbers and (rule.when == "always" or status == "closed"):
+            return rule
+    return None
+
+
+def decide_for_practice(
+    practice: Practice, instant: datetime, did: str = "", caller: str | None = None
+) -> Plan:
+    """The plan for a call to `practice` at `instant` from `caller` (E.164, if known)."""
     require_aware(instant)
     status = practice_status(practice, instant)
     assignment = (
         oncall_at(practice.oncall, practice.zone, instant) if practice.oncall is not None else None
     )
     chain = practice.open_steps if status.status == "open" else practice.when_closed.steps
+    override = active_override(practice, instant)
     notes: list[str] = []
+    if override is not None and override.route == "oncall" and practice.oncall is not None:
+        chain = practice.when_closed.oncall_steps
+        notes.append(f"straight to the doctor on call (override: {override.reason})")
+    rule = caller_rule(practice, caller, status.status)
+    if rule is not None:
+        effects = []
+        if rule.route == "oncall" and practice.oncall is not None:
+            chain = practice.when_closed.oncall_steps
+            effects.append("straight to the doctor on call")
+        if rule.skip_announcement:
+            effects.append("no announcement")
+        notes.append(f"caller rule {rule.name}: {', '.join(effects)}")
     if assignment is not None and assignment.source not in ("rotation", "fixed"):
         notes.append(f"on call: {assignment.primary} ({assignment.source})")
+    feed_gap = assignment.feed_gap if assignment is not None else None
+    if feed_gap is not None:
+        notes.append(f"{feed_gap}: on call by the YAML rotation instead")
     steps: list[Step] = []
     for chain_step in chain:
         step = _resolve(practice, chain_step, assignment)
@@ -81,6 +134,14 @@ def decide_for_practice(practice: Practice, instant: datetime, did: str = "") ->
                 notes.append(f"skipped {chain_step.to}: nobody in that role now")
         else:
             steps.append(step)
+    if practice.fallback is not None:
+        steps.append(_fallback_step(practice.fallback))
+    local = instant.astimezone(practice.zone)
+    staffed = practice.operators.staffed_at(local.weekday(), local.hour * 60 + local.minute)
+    if not staffed:
+        notes.append(
+            f"nobody staffs queue {practice.operators.queue} at this time (operators.staffed)"
+        )
     return Plan(
         practice_id=practice.id,
         practice_name=practice.name,
@@ -88,12 +149,31 @@ def decide_for_practice(practice: Practice, instant: datetime, did: str = "") ->
         status=status.status,
         reason=status.reason,
         steps=tuple(steps),
-        announcement=practice.when_closed.announcement if status.status == "closed" else None,
+        announcement=(
+            practice.when_closed.announcement
+            if status.status == "closed" and not (rule is not None and rule.skip_announcement)
+            else None
+        ),
         oncall=OnCall(assignment.primary, assignment.backup) if assignment is not None else None,
         notes=tuple(notes),
         whisper=practice.operators.whisper,
-        at=instant.astimezone(practice.zone),
+        at=local,
         did=did,
+        operators_staffed=staffed,
+        caller_rule=rule.name if rule is not None else None,
+        feed_gap=feed_gap,
+    )
+
+
+def _fallback_step(fallback: Fallback) -> Step:
+    """The final fallback, rung when the operators do not take the call."""
+    return Step(
+        kind=StepKind.FALLBACK,
+        target=fallback.address,
+        dial=fallback.dial,
+        ring_seconds=fallback.ring_seconds,
+        confirm=fallback.confirm,
+        label=fallback.name,
     )
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from coverage_engine.journey import Journey
+from coverage_engine.journey import EventKind, Journey
 from coverage_engine.records.location import location_of, open_store
 from coverage_engine.records.model import JourneyFilter
 from coverage_lab.ari_http import AriCredentials, ari_delete_quietly, ari_get
@@ -407,7 +407,7 @@ def _matches(journey: Journey, reached: str | None) -> tuple[bool, str]:
     who = (journey.answered_by or "").rsplit("/", 1)[-1]
     if who != reached:
         return False, f"{reached} answered, record says {journey.answered_by}"
-    if [e.name for e in journey.events].count("received") != 1:
+    if [e.name for e in journey.events].count(EventKind.RECEIVED) != 1:
         return False, "received more than once"
     return True, ""
 

@@ -55,6 +55,10 @@ class AriSettings:
             raise ValueError("put the ARI user and password in settings, not in the URL")
         if self.request_timeout <= 0 or self.heartbeat <= 0:
             raise ValueError("ARI timeouts must be positive")
+
+
+    def check_engine_app(self) -> AriSettings:
+        """These settings, if `app` may name an engine; ValueError saying what to use instead."""
         if not _APP_NAME.fullmatch(self.app):
             # The name goes into the dialplan (COVERAGE_ENGINE, the queue's
             # broadcast filter) and into global-variable names.
@@ -63,6 +67,7 @@ class AriSettings:
                 f"starting with {APP!r} so the PBX's broadcasts reach it "
                 "(coverage-engine, coverage-engine-b, ...)"
             )
+        return self
 
     def authorization_header(self) -> str:
         """The HTTP Basic `Authorization` header value for these credentials."""

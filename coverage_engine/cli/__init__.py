@@ -27,12 +27,16 @@ from coverage_engine.config.text import escape
 # as `func` on its parser and returns the process exit code.
 _COMMAND_MODULES: tuple[str, ...] = (
     "coverage_engine.cli.routing_cmds",
+    "coverage_engine.cli.changes_cmds",
+    "coverage_engine.cli.replay_cmds",
+    "coverage_engine.cli.feeds_cmds",
     "coverage_engine.cli.run_cmd",
     "coverage_engine.cli.calls_cmds",
     "coverage_engine.cli.operators_cmds",
     "coverage_engine.cli.agi_cmd",
     "coverage_engine.cli.users_cmds",
     "coverage_engine.cli.console_cmd",
+    "coverage_engine.cli.messages_cmds",
     "coverage_engine.cli.status_cmd",
 )
 

@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +27,9 @@ from coverage_engine.ami.client import ENV_USER as AMI_USER_ENV
 from coverage_engine.ami.client import AmiError, AmiSettings, PanoramiskAmi
 from coverage_engine.ami.gate import PresenceGate
 from coverage_engine.ami.tracker import PresenceTracker
-from coverage_engine.bootstrap import presence_gate
+from coverage_engine.bootstrap import config_holder, presence_gate
 from coverage_engine.clock import Clock, ClockOverrideRefused, clock_from_options
-from coverage_engine.config import ConfigError, CoverageConfig, load_config
+from coverage_engine.config import ConfigError, CoverageConfig
 from coverage_engine.logs import configure_logging
 from coverage_engine.records.location import open_recorder, records_location
 from coverage_engine.records.postgres import PostgresRecorder
@@ -39,6 +38,7 @@ from coverage_engine.records.sqlite import (
     SqliteRecorder,
     StoreError,
 )
+from coverage_engine.reload import ConfigHolder
 
 log = structlog.get_logger("coverage_engine.agi")
 
@@ -77,14 +77,17 @@ def _recorder(config: CoverageConfig, config_file: Path) -> SqliteRecorder | Pos
 def _cmd_agi(args: argparse.Namespace) -> int:
     configure_logging()
     try:
-        config = load_config(args.config)
+        # Reloaded like the engine's (YAML, changes file, feed copies): an
+        # override made with the CLI reaches the next AGI request too.
+        holder = config_holder(args.config)
+        config = holder.load_initial()
         clock = clock_from_options(args.clock_start, os.environ)
         recorder = None if args.no_records else _recorder(config, args.config)
     except (ConfigError, ClockOverrideRefused, ValueError, StoreError, OSError) as exc:
         print(f"coverage-engine agi: {exc}", file=sys.stderr)
         return 1
     try:
-        return asyncio.run(_serve(args, config, clock, recorder))
+        return asyncio.run(_serve(args, holder, clock, recorder))
     finally:
         if recorder is not None:
             recorder.close()
@@ -92,7 +95,7 @@ def _cmd_agi(args: argparse.Namespace) -> int:
 
 async def _serve(
     args: argparse.Namespace,
-    config: CoverageConfig,
+    holder: ConfigHolder[CoverageConfig],
     clock: Clock,
     recorder: JourneyRecorder | None,
 ) -> int:
@@ -100,7 +103,9 @@ async def _serve(
     # can answer. Optional; on when COVERAGE_AMI_USER is set.
     ami: PanoramiskAmi | None = None
     gate: PresenceGate | None = None
-    tasks: list[asyncio.Task[None]] = []
+    tasks: list[asyncio.Task[None]] = [
+        asyncio.create_task(holder.watch(), name="config-watch")
+    ]
     if os.environ.get(AMI_USER_ENV):
         try:
             ami = await PanoramiskAmi.connect(AmiSettings.from_env())
@@ -109,9 +114,9 @@ async def _serve(
         else:
             tracker = PresenceTracker(ami)
             tasks.append(asyncio.create_task(tracker.run(), name="operator-presence"))
-            gate = presence_gate(lambda: config, tracker)
+            gate = presence_gate(lambda: holder.current, tracker)
     handler = RouteHandler(
-        partial(routing.decide, config),
+        lambda instant, did, caller: routing.decide(holder.current, instant, did, caller),
         clock,
         recorder,
         operators_check=gate.skip_reason if gate is not None else None,

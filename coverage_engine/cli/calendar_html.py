@@ -23,7 +23,9 @@ def people_in_order(plan: Plan, *, names: bool) -> list[str]:
     """Each step briefly: `operators 90s`, `okafor 25s press-1` (or the label with `names`)."""
     parts = []
     for step in plan.steps:
-        who = "operators" if step.kind is StepKind.OPERATORS else step.target
+        who = step.target
+        if step.kind in (StepKind.OPERATORS, StepKind.FALLBACK):
+            who = step.kind.value
         if names and step.kind is not StepKind.OPERATORS:
             who = step.label or step.target
         press = " press-1" if step.confirm else ""
@@ -60,7 +62,9 @@ def render_calendar_html(practice_name: str, zone: str, days: list[DayCoverage])
         out.append("</table>")
     gaps = sum(len(d.gaps) for d in days)
     if gaps:
-        out.append(f'<p class="summary gap">{gaps} gap(s) where no person is reachable.</p>')
+        out.append(
+            f'<p class="summary gap">{gaps} gap(s) with no staffed person at the end.</p>'
+        )
     else:
         out.append('<p class="summary ok">No gaps: a person is reachable at every minute.</p>')
     out.append("</body></html>")

@@ -43,16 +43,15 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from coverage_engine.ami import AmiError, AmiSettings, PanoramiskAmi, PresenceTracker
     from coverage_engine.ami.client import ENV_USER as AMI_USER_ENV
-    from coverage_engine.config import load_config
+    from coverage_engine.bootstrap import config_holder
     from coverage_engine.logs import configure_logging
-    from coverage_engine.reload import ConfigHolder
     from coverage_engine.web import start_console
 
     configure_logging(level="info")
     try:
         clock = clock_from_options(args.clock_start, os.environ)
         port = port_from(args.port, os.environ, ENV_CONSOLE_PORT, DEFAULT_PORT)
-        holder = ConfigHolder(args.config, load_config)
+        holder = config_holder(args.config)  # with the changes file and the feed copies
         holder.load_initial()
         ami = AmiSettings.from_env() if os.environ.get(AMI_USER_ENV) else None
     except ConfigError as exc:
@@ -87,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
             host=args.host,
             port=port,
             secure_cookies=args.secure_cookies,
+            config_path=args.config,
         )
         print(f"console: {console.url}", file=sys.stderr)
         try:

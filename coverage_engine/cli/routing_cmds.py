@@ -17,10 +17,10 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from coverage_engine.cli.calendar_html import people_in_order, render_calendar_html
-from coverage_engine.config import ConfigError, CoverageConfig, load_config
+from coverage_engine.config import ConfigError, CoverageConfig, Loaded, load_report
 from coverage_engine.config.model import LAST_DAY, check_day_in_range, localize
 from coverage_engine.config.text import show
-from coverage_engine.coverage import DayCoverage, coverage_calendar
+from coverage_engine.coverage import DayCoverage, Segment, coverage_calendar, gap_reason
 from coverage_engine.plan import Plan, Step, StepKind
 from coverage_engine.routing import decide
 from coverage_engine.wallclock import wall_time_note
@@ -34,6 +34,9 @@ def register(subparsers: Any) -> None:
         "check", help="validate a coverage file and list every problem with its line"
     )
     check.add_argument("config", type=Path, metavar="CONFIG")
+    check.add_argument(
+        "--strict", action="store_true", help="exit 1 on warnings too (for CI and deploy scripts)"
+    )
     check.set_defaults(func=run_check)
 
     explain = subparsers.add_parser(
@@ -83,9 +86,15 @@ def _days_arg(text: str) -> int:
 
 def load_or_report(path: Path, err: TextIO | None = None) -> CoverageConfig | int:
     """The config, or an exit code after printing every problem to `err` (stderr)."""
+    loaded = load_loaded_or_report(path, err)
+    return loaded if isinstance(loaded, int) else loaded.config
+
+
+def load_loaded_or_report(path: Path, err: TextIO | None = None) -> Loaded | int:
+    """The config with its warnings, or an exit code after printing every problem."""
     err = err or sys.stderr
     try:
-        return load_config(path)
+        return load_report(path)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=err)
@@ -98,10 +107,11 @@ def load_or_report(path: Path, err: TextIO | None = None) -> CoverageConfig | in
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """`check CONFIG`: exit 0 with a summary, or 1 with every error."""
-    config = load_or_report(args.config)
-    if isinstance(config, int):
-        return config
+    """`check CONFIG`: exit 0 with a summary (and any warnings), or 1 with every error."""
+    loaded = load_loaded_or_report(args.config)
+    if isinstance(loaded, int):
+        return loaded
+    config = loaded.config
     practices = ", ".join(
         f"{pid} ({len(p.dids)} number{'s' if len(p.dids) != 1 else ''})"
         for pid, p in config.practices.items()
@@ -112,6 +122,21 @@ def run_check(args: argparse.Namespace) -> int:
         f"{'s' if len(config.practices) != 1 else ''}: {practices}; {doctors} doctors; "
         f"unknown numbers go to queue {config.engine.default_route.queue}"
     )
+    if loaded.overlay.source is not None:
+        changes = loaded.overlay.changes
+        print(
+            f"{loaded.overlay.name}: {len(changes.overrides)} override(s), "
+            f"{len(changes.swaps)} swap(s) and {len(changes.ended_early)} early end(s) made with "
+            f"commands, revision {changes.revision} (coverage-engine override list, swap list, "
+            "changes log)"
+        )
+    for warning in loaded.warnings:
+        print(warning)
+    if loaded.warnings:
+        count = len(loaded.warnings)
+        print(f"{args.config}: {count} warning{'s' if count != 1 else ''}")
+        if args.strict:
+            return EXIT_FINDING
     return EXIT_OK
 
 
@@ -135,6 +160,13 @@ def run_explain(args: argparse.Namespace) -> int:
     config = load_or_report(args.config)
     if isinstance(config, int):
         return config
+    if config.normalize(args.did) is None:
+        print(
+            f"coverage-engine explain: --did {show(args.did)} is not a phone number (write it as "
+            "the carrier sends it, e.g. +13125550100 or 3125550100)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     practice = config.practice_for_did(args.did)
     zone = practice.zone if practice is not None else ZoneInfo("UTC")
     note = None
@@ -170,6 +202,9 @@ def step_text(step: Step) -> str:
     """One step as a sentence fragment."""
     if step.kind is StepKind.OPERATORS:
         return f"operators: queue {step.target}, wait up to {step.ring_seconds} s"
+    if step.kind is StepKind.FALLBACK:
+        confirm = ", must press 1 to accept" if step.confirm else ""
+        return f"fallback: {step.label}, {step.dial}, ring {step.ring_seconds} s{confirm}"
     confirm = ", must press 1 to accept" if step.confirm else ""
     return f"{step.kind.value}: {step.label}, {step.dial}, ring {step.ring_seconds} s{confirm}"
 
@@ -198,8 +233,18 @@ def render_plan(config: CoverageConfig, plan: Plan) -> str:
         lines.append(f"   -  the caller hears {plan.announcement}")
     for i, step in enumerate(plan.steps, start=1):
         lines.append(f"  {i:>2}. {step_text(step)}")
-    lines.append("The last step is the operator queue: a person always answers.")
+    lines.append(ending_text(plan))
     return "\n".join(lines)
+
+
+def ending_text(plan: Plan) -> str:
+    """The last line of `explain`: who is at the end of the chain, or the gap."""
+    gap = gap_reason(plan)
+    if gap is not None:
+        return f"!! GAP: {gap}; live presence still decides, but nobody is planned to answer."
+    if plan.steps and plan.steps[-1].kind is StepKind.FALLBACK:
+        return f"The last step is the final fallback, {plan.steps[-1].label}: a person answers."
+    return "The last step is the operator queue: a person always answers."
 
 
 _ANSI = {"open": "\033[32m", "closed": "\033[33m", "gap": "\033[1;31m", "end": "\033[0m"}
@@ -218,12 +263,12 @@ def render_calendar(
     for day in days:
         lines.append(day.day.strftime("%a %Y-%m-%d"))
         for seg in day.segments:
-            end = "24:00" if seg.end.date() > day.day else seg.end.strftime("%H:%M")
-            span = f"{seg.start.strftime('%H:%M')}-{end}"
+            span = f"{seg.start.strftime('%H:%M')}-{_end_of(seg, day.day)}"
             status = paint(f"{seg.plan.status:<6}", seg.plan.status)
             lines.append(f"  {span}  {status}  {seg.plan.reason}")
-            if seg.gap:
-                lines.append(indent + paint("!! GAP: nobody reachable", "gap"))
+            reason = gap_reason(seg.plan)
+            if reason is not None:
+                lines.append(indent + paint(f"!! GAP: {reason}", "gap"))
             lines.append(indent + " > ".join(people_in_order(seg.plan, names=False)))
             if seg.plan.oncall is not None:
                 backup = seg.plan.oncall.backup or "none"
@@ -232,11 +277,18 @@ def render_calendar(
         lines.append("")
     gaps = [(d.day, s) for d in days for s in d.gaps]
     if gaps:
-        lines.append(paint(f"!! {len(gaps)} GAP(S) where no person is reachable:", "gap"))
-        lines.extend(f"!!   {day} {s.start:%H:%M}-{s.end:%H:%M}" for day, s in gaps)
+        lines.append(paint(f"!! {len(gaps)} GAP(S) with no staffed person at the end:", "gap"))
+        lines.extend(f"!!   {day} {s.start:%H:%M}-{_end_of(s, day)}" for day, s in gaps)
     else:
-        lines.append("No gaps: a person is reachable at every minute of these days.")
+        lines.append(
+            "No gaps: a staffed person is at the end of the chain at every minute of these days."
+        )
     return "\n".join(lines)
+
+
+def _end_of(segment: Segment, day: date) -> str:
+    """A segment's end as the day's wall clock: midnight at the end of the day is 24:00."""
+    return "24:00" if segment.end.date() > day else segment.end.strftime("%H:%M")
 
 
 def run_calendar(args: argparse.Namespace) -> int:

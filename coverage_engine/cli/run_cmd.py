@@ -121,7 +121,7 @@ def ari_settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> A
         username=args.ari_user or environ.get(ENV_USER) or "coverage-engine",
         password=password,
         app=args.ari_app or environ.get(ENV_APP) or wire.APP,
-    )
+    ).check_engine_app()
 
 
 def metrics_port_from(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -173,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
         metrics_address=(args.metrics_host, port) if port else None,
         console_address=(args.console_host, console_port) if console_port else None,
         console_secure_cookies=args.console_secure_cookies,
+        environ=os.environ,
     )
     try:
         holder = load_holder(parts)

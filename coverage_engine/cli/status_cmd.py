@@ -129,6 +129,8 @@ async def _engines(ari: AriClient, status: Status) -> None:
     await asyncio.sleep(1.0)  # a live engine beats several times a second
     for app in sorted(apps):
         beat = await ari.get_global(beat_variable(app))
+        if not beat:
+            continue  # never beaten: not an engine (the paging service's application)
         held = await ari.application_channel_ids(app)
         alive = bool(beat) and beat != first[app]
         status.engines.append(EngineState(app, alive, beat, len(held)))

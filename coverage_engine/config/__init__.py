@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from coverage_engine.config.errors import ConfigError, ConfigIssue
-from coverage_engine.config.loader import load_config, load_text
+from coverage_engine.config.loader import Loaded, load_config, load_report, load_text
 from coverage_engine.config.model import (
     ChainStep,
     CoverageConfig,
@@ -18,8 +18,10 @@ __all__ = [
     "ConfigIssue",
     "CoverageConfig",
     "Doctor",
+    "Loaded",
     "OnCallRoster",
     "Practice",
     "load_config",
+    "load_report",
     "load_text",
 ]

@@ -29,10 +29,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
 
+from coverage_engine.config.numbers import normalize_number, supported_region
 from coverage_engine.config.text import show as _show
 from coverage_engine.wallclock import first_instant
 
@@ -443,6 +445,15 @@ class Override(Frozen):
     until: LocalDateTime
     status: Literal["open", "closed"] = "closed"
     reason: Text
+    # `oncall`: while it runs, calls go straight to the doctor on call
+    # (primary, backup, then the operators) instead of the closed chain.
+    route: Literal["oncall"] | None = None
+
+    @model_validator(mode="after")
+    def _route_when_closed(self) -> Override:
+        if self.route is not None and self.status != "closed":
+            raise ValueError("route: oncall is for a closed override (status: closed)")
+        return self
 
 
 # --- people -----------------------------------------------------------------------
@@ -490,6 +501,18 @@ class Staff(Reachable):
     ring_seconds: Seconds = 20
 
 
+_EMAIL = re.compile(r"[^@\s<>,;:\"']{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}")
+
+
+def _check_email(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ValueError(f"{_show(value)} is not an e-mail address")
+    return value.lower()
+
+
+Email = Annotated[str, AfterValidator(_check_email)]
+
+
 class Doctor(Reachable):
     """A doctor who can be on call."""
 
@@ -497,6 +520,22 @@ class Doctor(Reachable):
     # How else to reach them, for the operator's screen (e.g. "cell +1 312 555 0199,
     # text first"): shown only, never dialed.
     contact: Text | None = None
+    # How an on-call feed may name them: by e-mail (attendee, organizer) or
+    # by other spellings of their name ("Patel, P").
+    email: Email | None = None
+    aliases: tuple[Text, ...] = ()
+
+
+def _staffing(value: object) -> object:
+    """`always` (None here) or weekly hours; an empty value is a mistake, not a choice."""
+    if value == "always":
+        return None
+    if value is None or value == "":
+        raise ValueError(
+            "write always (the answering service is staffed around the clock) or the weekly "
+            "hours it is staffed, like office hours"
+        )
+    return value
 
 
 class Operators(Frozen):
@@ -508,6 +547,26 @@ class Operators(Frozen):
     # With this many callers already waiting in the queue, a new caller skips
     # the operators step (needs AMI; see docs/operators.md). None: no limit.
     max_waiting_callers: Annotated[int, Field(ge=1, le=1000)] | None = None
+    # When the answering service has people on the queue, in the practice's
+    # local time; None is `always`. The gap finder uses it; live presence
+    # (AMI) still decides each actual call.
+    staffed: Annotated[WeekHours | None, BeforeValidator(_staffing)] = None
+
+    def staffed_at(self, weekday: int, minute: int) -> bool:
+        """Whether the queue is staffed at `minute` of a local day of `weekday` (0 is Monday)."""
+        if self.staffed is None:
+            return True
+        return any(r.start <= minute < r.end for r in self.staffed.for_weekday(weekday))
+
+
+class Fallback(Reachable):
+    """The final fallback: another answering service, for when nobody takes the queue."""
+
+    name: Text
+    ring_seconds: Seconds = 60
+    # Another answering service answers with a person; press 1 is available
+    # for a line that might end in a voicemail.
+    confirm: bool = False
 
 
 # --- on call ----------------------------------------------------------------------
@@ -555,6 +614,31 @@ class Swap(Frozen):
     reason: str = ""
 
 
+def _check_feed_url(value: str) -> str:
+    if not re.fullmatch(r"https?://[^\s/$.?#][^\s]{0,2000}", value):
+        raise ValueError(f"{_show(value)} is not an http:// or https:// address")
+    return value
+
+
+class OnCallFeed(Frozen):
+    """Where the on-call schedule is published as iCalendar, and how fresh it must be."""
+
+    url: Annotated[str, AfterValidator(_check_feed_url)] | None = None
+    path: Annotated[str, AfterValidator(_check_record_path)] | None = None
+    refresh_minutes: int = Field(default=15, ge=1, le=1440)
+    stale_after_hours: int = Field(default=24, ge=1, le=720)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> OnCallFeed:
+        if (self.url is None) == (self.path is None):
+            raise ValueError("give either url (http:// or https://) or path (a file)")
+        return self
+
+    @property
+    def source(self) -> str:
+        return self.url if self.url is not None else str(self.path)
+
+
 class OnCallRoster(Frozen):
     """The doctors and who of them is on call when."""
 
@@ -565,6 +649,12 @@ class OnCallRoster(Frozen):
     # a rotation, none without.
     backup: str | None = None
     swaps: tuple[Swap, ...] = ()
+    # The schedule published by the practice's scheduling system; the
+    # rotation (or primary) above answers wherever it names nobody.
+    feed: OnCallFeed | None = None
+    # The feed's shifts as last fetched (schedule.feed.FeedState), attached
+    # by the loader from the local copy: never written in the file.
+    _feed_state: Any = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _shape(self) -> OnCallRoster:
@@ -661,15 +751,43 @@ class WhenClosed(Frozen):
         """The explicit chain, or the one the policy stands for."""
         if self.chain is not None:
             return self.chain
+        if self.policy == "operators_first":
+            operators = ChainStep(to="operators")
+            return (operators, *self.oncall_steps[:-1], operators)
+        return self.oncall_steps
+
+    @property
+    def oncall_steps(self) -> tuple[ChainStep, ...]:
+        """Straight to the doctors on call, then the operators (`oncall_first`)."""
         ring = self.oncall_ring_seconds
-        doctors = (
+        return (
             ChainStep(to="oncall_primary", ring_seconds=ring, confirm=True),
             ChainStep(to="oncall_backup", ring_seconds=ring, confirm=True),
+            ChainStep(to="operators"),
         )
-        operators = ChainStep(to="operators")
-        if self.policy == "operators_first":
-            return (operators, *doctors, operators)
-        return (*doctors, operators)
+
+
+# --- callers ----------------------------------------------------------------------
+
+
+class CallerRule(Frozen):
+    """Named callers (the hospital's ER, the practice's own clinicians) handled their own way."""
+
+    name: Ident
+    numbers: tuple[E164, ...] = Field(min_length=1)
+    # `oncall`: straight to the doctor on call (primary, backup, operators).
+    route: Literal["oncall"] | None = None
+    skip_announcement: bool = False
+    # `closed`: only while the practice is closed; `always`: open hours too.
+    when: Literal["closed", "always"] = "closed"
+
+    @model_validator(mode="after")
+    def _does_something(self) -> CallerRule:
+        if self.route is None and not self.skip_announcement:
+            raise ValueError(
+                "a caller rule needs route: oncall or skip_announcement: true (or both)"
+            )
+        return self
 
 
 # --- the operator's card ----------------------------------------------------------
@@ -683,6 +801,118 @@ class Card(Frozen):
     routine: CardText  # what to do with a routine call
     emergency: CardText | None = None  # what to say when it sounds like an emergency
     notes: CardText | None = None  # anything else the operator should know
+
+
+# --- paging: urgent messages reach the doctor on call ------------------------------
+
+PageChannel = Literal["voice", "webhook", "email"]
+PageTarget = Literal["primary", "backup", "operators"]
+DEFAULT_PAGE_LADDER: tuple[PageTarget, ...] = ("primary", "primary", "backup", "operators")
+
+
+def _check_email_address(value: str) -> str:
+    # One plain address: no display name, no list, nothing a mail header could
+    # be split on (the address goes into To: as it is).
+    if not re.fullmatch(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}",
+                        value):  # fmt: skip
+        raise ValueError(f"{_show(value)} is not an e-mail address (e.g. pager@example.org)")
+    return value
+
+
+def _check_url(value: str) -> str:
+    if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?", value):
+        raise ValueError(f"{_show(value)} is not an http:// or https:// address")
+    return value.rstrip("/")
+
+
+EmailAddress = Annotated[str, AfterValidator(_check_email_address)]
+HttpUrl = Annotated[str, AfterValidator(_check_url)]
+FilePath = Annotated[str, AfterValidator(_check_record_path)]
+
+
+class AckSeconds(Frozen):
+    """How long a paged doctor has to acknowledge before the next step, per urgency."""
+
+    urgent: Seconds = 600
+    emergency: Seconds = 300
+
+
+class HandoffCheck(Frozen):
+    """Call the incoming doctor at each handoff and swap start: press 1 to confirm."""
+
+    attempts: int = Field(default=3, ge=1, le=10)
+    retry_seconds: Seconds = 300
+    ring_seconds: Seconds = 30
+
+
+def _check_ladder(ladder: tuple[str, ...]) -> tuple[str, ...]:
+    if "operators" not in ladder:
+        raise ValueError(
+            "the escalation must reach the operators (e.g. [primary, primary, backup, "
+            "operators]), so an unacknowledged message always reaches a person who can act"
+        )
+    return ladder
+
+
+class PracticePaging(Frozen):
+    """How the practice's urgent messages reach the doctor on call, and who is told when not."""
+
+    channels: tuple[PageChannel, ...] = Field(default=("voice",), min_length=1)
+    ack_seconds: AckSeconds = AckSeconds()
+    escalation: Annotated[
+        tuple[PageTarget, ...], Field(min_length=1, max_length=20), AfterValidator(_check_ladder)
+    ] = DEFAULT_PAGE_LADDER
+    ring_seconds: Seconds = 30
+    # Press 2 on a voice page dials the callback number through this trunk;
+    # without one the doctor is not offered the connection.
+    callback_trunk: SafeName | None = None
+    # E-mail (pager gateway) address of each doctor, for the email channel.
+    pagers: dict[Ident, EmailAddress] = Field(default_factory=dict)
+    # Told when the operators are alerted and when a handoff goes unconfirmed.
+    alert_email: tuple[EmailAddress, ...] = ()
+    handoff_check: HandoffCheck | None = None
+
+    @field_validator("channels")
+    @classmethod
+    def _distinct(cls, channels: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(channels)) != len(channels):
+            raise ValueError("name each channel once")
+        return channels
+
+
+class Webhook(Frozen):
+    """Where page notifications are POSTed (JSON, HMAC-SHA256 signed)."""
+
+    url: HttpUrl
+    # The signing secret: this file, else $COVERAGE_WEBHOOK_SECRET; never in this file.
+    secret_file: FilePath | None = None
+    timeout_seconds: Annotated[int, Field(ge=1, le=60)] = 10
+    tries: Annotated[int, Field(ge=1, le=10)] = 4
+
+
+class Smtp(Frozen):
+    """The mail server page notifications go through (a pager or SMS gateway takes e-mail)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    host: Annotated[str, _pattern(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}", "is not a host name")]
+    port: Annotated[int, Field(ge=1, le=65535)] = 25
+    sender: EmailAddress = Field(alias="from")
+    starttls: bool = False
+    username: Text | None = None
+    # The password: this file, else $COVERAGE_SMTP_PASSWORD; never in this file.
+    password_file: FilePath | None = None
+    timeout_seconds: Annotated[int, Field(ge=1, le=60)] = 10
+    tries: Annotated[int, Field(ge=1, le=10)] = 4
+
+
+class Notifications(Frozen):
+    """How pages and alerts leave the box: without patient data, with a link to sign in."""
+
+    # The console's address as the doctors reach it (links in notifications).
+    console_url: HttpUrl
+    webhook: Webhook | None = None
+    smtp: Smtp | None = None
 
 
 # --- practice and file ------------------------------------------------------------
@@ -701,10 +931,16 @@ class Practice(Frozen):
     overrides: tuple[Override, ...] = ()
     staff: Staff | None = None
     operators: Operators
+    # Rung after the chain's last step (the operators) when they do not answer.
+    fallback: Fallback | None = None
     oncall: OnCallRoster | None = None
+    # Named callers routed their own way; the first rule naming the caller wins.
+    callers: tuple[CallerRule, ...] = ()
     when_open: WhenOpen | None = None
     when_closed: WhenClosed
     card: Card | None = None
+    # Urgent messages: how they reach the doctor on call (default: voice pages).
+    paging: PracticePaging = PracticePaging()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -733,6 +969,7 @@ class EngineSection(Frozen):
     """Settings of the live engine that are not per practice."""
 
     default_route: DefaultRoute
+    notifications: Notifications | None = None
 
 
 class Records(Frozen):
@@ -756,6 +993,15 @@ class Records(Frozen):
         return self
 
 
+def _check_region(value: str) -> str:
+    if not supported_region(value):
+        raise ValueError(
+            f"{_show(value)} is not a region code for phone numbers (ISO 3166 alpha-2 in "
+            "capitals, e.g. US, CA, GB)"
+        )
+    return value
+
+
 def _check_version(value: int) -> int:
     if value != 1:
         raise ValueError(f"version {value} is not supported by this release (write version: 1)")
@@ -776,6 +1022,8 @@ class CoverageConfig(Frozen):
     """The whole coverage file."""
 
     version: Annotated[int, AfterValidator(_check_version)] = 1
+    # How a number without a country code is read (3125550100 -> +13125550100).
+    default_region: Annotated[str, AfterValidator(_check_region)] = "US"
     engine: EngineSection
     trunks: tuple[SafeName, ...] = ()
     records: Records | None = None
@@ -787,14 +1035,20 @@ class CoverageConfig(Frozen):
         """The practice with this id, if any."""
         return self.practices.get(practice_id)
 
-    def practice_for_did(self, did: str) -> Practice | None:
-        """The practice a dialed number reaches.
+    def normalize(self, number: str) -> str | None:
+        """A DID or caller number as E.164, read with `default_region`; None if unreadable."""
+        return normalize_number(number, self.default_region)
 
-        Carriers differ on whether the `+` is sent, so a DID of digits only is
-        also matched with a `+` in front; nothing else is guessed.
+    def practice_for_did(self, did: str) -> Practice | None:
+        """The practice a dialed number reaches, however the carrier wrote it.
+
+        `3125550100`, `1-312-555-0100` and `+13125550100` all reach the
+        practice with +13125550100 (see `config.numbers`).
         """
-        candidates = (did,) if did.startswith("+") else (did, f"+{did}")
+        number = self.normalize(did)
+        if number is None:
+            return None
         for practice in self.practices.values():
-            if any(c in practice.dids for c in candidates):
+            if number in practice.dids:
                 return practice
         return None

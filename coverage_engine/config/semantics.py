@@ -15,6 +15,8 @@ from coverage_engine.config.model import (
     ChainStep,
     CoverageConfig,
     Practice,
+    WeekHours,
+    format_clock,
     localize,
 )
 from coverage_engine.config.yamlsource import PathKey
@@ -24,7 +26,9 @@ Finding = tuple[PathKey, str]
 
 def semantic_findings(config: CoverageConfig) -> list[Finding]:
     """Every cross-reference problem in the file, in file order."""
-    return findings_for(config.practices, set(config.trunks))
+    findings = findings_for(config.practices, set(config.trunks))
+    findings.extend(_notifications(config))
+    return findings
 
 
 def findings_for(practices: Mapping[str, Practice], trunks: set[str] | None) -> list[Finding]:
@@ -64,20 +68,70 @@ def _practice_findings(trunks: set[str] | None, key: str, practice: Practice) ->
     for i, override in enumerate(practice.overrides):
         if localize(override.until, zone) <= localize(override.start, zone):
             yield ((*base, "overrides", i, "until"), "the override ends before it starts")
+        if override.route == "oncall" and practice.oncall is None:
+            yield (
+                (*base, "overrides", i, "route"),
+                "route: oncall needs the practice's oncall: (nobody is on call to route to)",
+            )
     if trunks is not None:
         yield from _trunks(trunks, practice, base)
     yield from _roster(practice, base, zone)
+    yield from _caller_rules(practice, base)
     yield from _chain(practice, practice.open_steps, (*base, "when_open", "chain"), "open")
     closed_path: PathKey = (*base, "when_closed")
     if practice.when_closed.chain is not None:
         closed_path = (*closed_path, "chain")
     yield from _chain(practice, practice.when_closed.steps, closed_path, "closed")
+    yield from _paging(trunks, practice, (*base, "paging"))
+
+
+def _paging(trunks: set[str] | None, practice: Practice, path: PathKey) -> Iterator[Finding]:
+    paging = practice.paging
+    trunk = paging.callback_trunk
+    if trunks is not None and trunk is not None and trunk not in trunks:
+        known = ", ".join(sorted(trunks)) or "none declared"
+        yield ((*path, "callback_trunk"), f'trunk "{trunk}" is not listed under trunks: ({known})')
+    doctors = practice.oncall.doctors if practice.oncall is not None else {}
+    for doctor in paging.pagers:
+        if doctor not in doctors:
+            yield (
+                (*path, "pagers", doctor),
+                f'doctor "{doctor}" is not defined under oncall.doctors',
+            )
+    if "email" in paging.channels:
+        missing = sorted(d for d in doctors if d not in paging.pagers)
+        if missing:
+            yield (
+                (*path, "channels"),
+                f"the email channel needs a pagers: address for every doctor "
+                f"(missing: {', '.join(missing)})",
+            )
+
+
+def _notifications(config: CoverageConfig) -> Iterator[Finding]:
+    """Channels and alerts that leave the box need the engine's notification settings."""
+    notifications = config.engine.notifications
+    for key, practice in config.practices.items():
+        paging = practice.paging
+        path: PathKey = ("practices", key, "paging")
+        for wanted, setting in (("webhook", "webhook"), ("email", "smtp")):
+            if wanted in paging.channels and (
+                notifications is None or getattr(notifications, setting) is None
+            ):
+                yield (
+                    (*path, "channels"),
+                    f"the {wanted} channel needs engine.notifications.{setting}",
+                )
+        if paging.alert_email and (notifications is None or notifications.smtp is None):
+            yield ((*path, "alert_email"), "alert_email needs engine.notifications.smtp")
 
 
 def _trunks(declared: set[str], practice: Practice, base: PathKey) -> Iterator[Finding]:
     people = []
     if practice.staff is not None:
         people.append(((*base, "staff", "trunk"), practice.staff.trunk))
+    if practice.fallback is not None:
+        people.append(((*base, "fallback", "trunk"), practice.fallback.trunk))
     if practice.oncall is not None:
         for doc_id, doctor in practice.oncall.doctors.items():
             people.append(((*base, "oncall", "doctors", doc_id, "trunk"), doctor.trunk))
@@ -141,6 +195,26 @@ def _roster(practice: Practice, base: PathKey, zone: ZoneInfo) -> Iterator[Findi
             yield ((*path, "swaps", i, "until"), "the swap ends before it starts")
 
 
+def _caller_rules(practice: Practice, base: PathKey) -> Iterator[Finding]:
+    seen: dict[str, str] = {}
+    names: set[str] = set()
+    for i, rule in enumerate(practice.callers):
+        where: PathKey = (*base, "callers", i)
+        if rule.name in names:
+            yield ((*where, "name"), f'another caller rule is named "{rule.name}"')
+        names.add(rule.name)
+        if rule.route == "oncall" and practice.oncall is None:
+            yield ((*where, "route"), "route: oncall needs the practice's oncall:")
+        for j, number in enumerate(rule.numbers):
+            if number in seen:
+                yield (
+                    (*where, "numbers", j),
+                    f'{number} is already in caller rule "{seen[number]}"; a number belongs '
+                    "to one rule",
+                )
+            seen.setdefault(number, rule.name)
+
+
 def _chain(
     practice: Practice, steps: tuple[ChainStep, ...], path: PathKey, when: str
 ) -> Iterator[Finding]:
@@ -181,3 +255,74 @@ def _chain(
                     "confirm: false could let a doctor's voicemail take the call "
                     "(a doctor here is reached on an outside number); set confirm: true",
                 )
+
+
+# --- warnings: valid, but a practice manager must know --------------------------
+
+_DAY_ABBR = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_WEEK = 7 * 24 * 60
+
+
+def coverage_warnings(config: CoverageConfig) -> list[Finding]:
+    """What is valid but leaves callers exposed: the gap finder's static half.
+
+    Every chain ends at the operator queue (validation makes sure), so a
+    moment has no staffed person at the end exactly when the queue is not
+    staffed then and the practice names no final fallback.
+    """
+    findings: list[Finding] = []
+    for key, practice in config.practices.items():
+        staffed = practice.operators.staffed
+        if staffed is None or practice.fallback is not None:
+            continue
+        gaps = unstaffed_week(staffed)
+        if not gaps:
+            continue
+        hours = sum(end - start for start, end in gaps) / 60
+        shown = ", ".join(_week_range(start, end) for start, end in gaps[:6])
+        more = f" and {len(gaps) - 6} more" if len(gaps) > 6 else ""
+        findings.append(
+            (
+                ("practices", key, "operators", "staffed"),
+                f"warning: nobody staffs queue {practice.operators.queue} {shown}{more} "
+                f"({hours:g} hours a week) and no fallback is named: a call then ends at a "
+                "queue nobody is planned to answer (name a fallback, or staff the queue)",
+            )
+        )
+    return findings
+
+
+def unstaffed_week(staffed: WeekHours) -> list[tuple[int, int]]:
+    """The week's unstaffed stretches as [start, end) minutes from Monday 00:00.
+
+    A stretch across midnight, or from Sunday night into Monday, is one stretch.
+    """
+    covered = sorted(
+        (day * 1440 + r.start, day * 1440 + r.end)
+        for day in range(7)
+        for r in staffed.for_weekday(day)
+    )
+    gaps: list[tuple[int, int]] = []
+    cursor = 0
+    for start, end in covered:
+        if start > cursor:
+            gaps.append((cursor, start))
+        cursor = max(cursor, end)
+    if cursor < _WEEK:
+        gaps.append((cursor, _WEEK))
+    if len(gaps) > 1 and gaps[0][0] == 0 and gaps[-1][1] == _WEEK:
+        # Sunday night runs into Monday morning.
+        gaps = [*gaps[1:-1], (gaps[-1][0], gaps[0][1] + _WEEK)]
+    return gaps
+
+
+def _week_range(start: int, end: int) -> str:
+    def at(minute: int) -> str:
+        minute %= _WEEK
+        return f"{_DAY_ABBR[minute // 1440]} {format_clock(minute % 1440)}"
+
+    if end - start >= _WEEK:
+        return "all week"
+    if start // 1440 == (end - 1) // 1440:
+        return f"{at(start)}-{format_clock((end - 1) % 1440 + 1)}"
+    return f"{at(start)}-{at(end)}"

@@ -66,6 +66,8 @@ class PeerTracker:
         if app == self.me:
             return
         seen = self._seen.get(app)
+        if seen is None and not beat:
+            return  # never beaten: not an engine (the paging service's application, say)
         if seen is None or seen.value != beat:
             self._seen[app] = _Seen(beat, now)
             self._dead.discard(app)  # beating again: alive (a restart, a thaw)

@@ -78,6 +78,8 @@ _ANSWERED_BY: Mapping[StepKind, Outcome] = {
     StepKind.STAFF: Outcome.ANSWERED_BY_STAFF,
     StepKind.OPERATORS: Outcome.ANSWERED_BY_OPERATOR,
     StepKind.ONCALL: Outcome.ANSWERED_BY_ONCALL,
+    # The practice's final fallback is another answering service: its operators.
+    StepKind.FALLBACK: Outcome.ANSWERED_BY_OPERATOR,
 }
 
 
@@ -108,6 +110,14 @@ class EventKind(StrEnum):
     MESSAGE_CORRECTED = "message_corrected"
     DISPOSITION = "disposition"
     MESSAGE_ACKNOWLEDGED = "message_acknowledged"
+    PAGE_REQUESTED = "page_requested"
+    PAGE_ESCALATED = "page_escalated"
+    PAGE_SENT = "page_sent"
+    PAGE_ANSWERED = "page_answered"
+    PAGE_ACKNOWLEDGED = "page_acknowledged"
+    PAGE_FAILED = "page_failed"
+    PAGE_CONNECTED = "page_connected"
+    PAGE_CANCELLED = "page_cancelled"
 
 
 class Via(StrEnum):
@@ -531,6 +541,102 @@ class MessageAcknowledged(MessageEvent):
     kind = EventKind.MESSAGE_ACKNOWLEDGED
     by: str
     via: str = "console"
+
+
+# -- written by paging, after the message (`coverage_engine.paging`) --------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PageEvent(JourneyEvent):
+    """An event of paging the call's message to the doctor on call (`attempt` counts from 1)."""
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class PageRequested(PageEvent):
+    """The message is to be paged (taken urgent, raised to urgent, or resent by someone)."""
+
+    kind = EventKind.PAGE_REQUESTED
+    urgency: str
+    by: str
+    why: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class PageEscalated(PageEvent):
+    """Nobody acknowledged in time (or nobody fills a rung): the next rung, `target`."""
+
+    kind = EventKind.PAGE_ESCALATED
+    attempt: int
+    target: str  # primary / backup / operators
+    reason: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class PageSent(PageEvent):
+    """One channel of one attempt went out (a voice call dialed, a webhook taken...)."""
+
+    kind = EventKind.PAGE_SENT
+    attempt: int
+    channel: str
+    target: str
+    doctor: str | None = None
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class PageAnswered(PageEvent):
+    """A voice page was answered: a person, or a voicemail, until they press 1."""
+
+    kind = EventKind.PAGE_ANSWERED
+    attempt: int
+    doctor: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class PageAcknowledged(PageEvent):
+    """The paged doctor pressed 1: the message is acknowledged."""
+
+    kind = EventKind.PAGE_ACKNOWLEDGED
+    attempt: int
+    doctor: str
+    channel: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class PageFailed(PageEvent):
+    """One channel of one attempt reached nobody (`reason` in an admin's words)."""
+
+    kind = EventKind.PAGE_FAILED
+    attempt: int
+    channel: str
+    reason: str
+    doctor: str | None = None
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class PageConnected(PageEvent):
+    """The doctor pressed 2: connected to the callback number (`result` connected), or why not."""
+
+    kind = EventKind.PAGE_CONNECTED
+    attempt: int
+    doctor: str
+    result: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class PageCancelled(PageEvent):
+    """The message stopped needing a page (corrected to routine)."""
+
+    kind = EventKind.PAGE_CANCELLED
+    by: str
+    reason: str
 
 
 #: The events that mean "this doctor was not reached; escalate".

@@ -23,11 +23,13 @@ from coverage_engine.journey import (
     MessageCorrected,
     MessageEvent,
     MessageTaken,
+    PageAcknowledged,
     Stamped,
     event_class,
     parse_event,
 )
 from coverage_engine.message import Message, MessageFields, Urgency
+from coverage_engine.records.pages import close_acknowledged, request_page, write_event
 from coverage_engine.records.sql import Connection
 from coverage_engine.records.sqlite import _dt, _insert_event, _transaction, _ts
 
@@ -196,6 +198,10 @@ class MessageStore:
                 json.dumps(content),
             ),
         )
+        # In the same transaction: an urgent message is never saved without its page.
+        request_page(
+            self._conn, info.call_id, info.practice, fields.urgency, by=by, at=at, why="taken"
+        )
         saved = self.get(info.call_id)
         assert saved is not None  # written just above, in this transaction
         return saved
@@ -238,6 +244,11 @@ class MessageStore:
                 current.call_id,
             ),
         )
+        if "urgency" in changes and current.acknowledged_at is None:
+            why = f"urgency corrected to {fields.urgency.value}"
+            request_page(
+                self._conn, current.call_id, current.practice, fields.urgency, by=by, at=at, why=why
+            )
         saved = self.get(current.call_id)
         assert saved is not None
         return saved
@@ -260,14 +271,28 @@ class MessageStore:
                 (_ts(at), by, call_id),
             )
 
-    def acknowledge(self, call_id: str, *, by: str, at: datetime, via: str = "console") -> Message:
-        """Record that `by` acknowledged the message (once; later calls change nothing)."""
+    def acknowledge(
+        self,
+        call_id: str,
+        *,
+        by: str,
+        at: datetime,
+        via: str = "console",
+        page_attempt: int | None = None,
+    ) -> Message:
+        """Record that `by` acknowledged the message (once; later calls change nothing).
+
+        `page_attempt`: the acknowledgement is a doctor's press of 1 on that
+        voice page (a `page_acknowledged` event goes with it).
+        """
         with _transaction(self._conn):
             current = self.get(call_id)
             if current is None:
                 raise NoSuchMessage(f"call {call_id} has no message")
             if current.acknowledged_at is not None:
                 return current
+            if page_attempt is not None:
+                write_event(self._conn, call_id, at, PageAcknowledged(page_attempt, by, "voice"))
             self._event(call_id, at, MessageAcknowledged(by, via))
             self._conn.execute(
                 "UPDATE messages SET acknowledged_at = ?, acknowledged_by = ?, "
@@ -275,6 +300,8 @@ class MessageStore:
                 "WHERE call_id = ?",
                 (_ts(at), by, _ts(at), by, call_id),
             )
+            # The one acknowledgement: whoever gave it, paging stops.
+            close_acknowledged(self._conn, call_id, at)
         saved = self.get(call_id)
         assert saved is not None
         return saved

@@ -51,7 +51,7 @@ from coverage_engine.records.sqlite import (
 log = structlog.get_logger("coverage_engine.records")
 
 # Each migration moves the schema from version i to i+1 (the `schema_version`
-# table). The first one is the SQLite schema of its versions 1 to 3, in
+# table). The first one is the SQLite schema of its versions 1 to 4, in
 # PostgreSQL's types; append new ones, never edit one that has shipped.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -138,6 +138,24 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             acknowledged_by TEXT
         )""",
         "CREATE INDEX messages_practice_taken ON messages (practice, taken_at)",
+        """CREATE TABLE pages (
+            call_id TEXT PRIMARY KEY REFERENCES messages (call_id) ON DELETE CASCADE,
+            practice TEXT NOT NULL,
+            urgency TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'acknowledged', 'cancelled')),
+            rung INTEGER NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at TEXT NOT NULL,
+            last_sent_at TEXT,
+            in_flight INTEGER NOT NULL DEFAULT 0,
+            in_flight_rung INTEGER NOT NULL DEFAULT 0,
+            alerted_at TEXT,
+            lease_owner TEXT,
+            lease_until TEXT,
+            closed_at TEXT
+        )""",
+        "CREATE INDEX pages_due ON pages (state, next_at)",
         # SQLite's instr(), which the stores' caller filter uses.
         """CREATE FUNCTION instr(haystack TEXT, needle TEXT) RETURNS INTEGER
             LANGUAGE sql IMMUTABLE AS 'SELECT strpos(haystack, needle)'""",

@@ -147,6 +147,27 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX messages_practice_taken ON messages (practice, taken_at)",
     ),
+    # Paging urgent messages: one row per paged message, beside it (records/pages.py).
+    (
+        """CREATE TABLE pages (
+            call_id TEXT PRIMARY KEY REFERENCES messages (call_id) ON DELETE CASCADE,
+            practice TEXT NOT NULL,
+            urgency TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'acknowledged', 'cancelled')),
+            rung INTEGER NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at TEXT NOT NULL,
+            last_sent_at TEXT,
+            in_flight INTEGER NOT NULL DEFAULT 0,
+            in_flight_rung INTEGER NOT NULL DEFAULT 0,
+            alerted_at TEXT,
+            lease_owner TEXT,
+            lease_until TEXT,
+            closed_at TEXT
+        )""",
+        "CREATE INDEX pages_due ON pages (state, next_at)",
+    ),
     # Each event's own id, when its writer gave one: replaying an engine's
     # buffered writes (after a database outage or a crash) applies each once.
     (

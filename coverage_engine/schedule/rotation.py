@@ -21,6 +21,7 @@ from coverage_engine.config.model import (
     Swap,
     localize,
 )
+from coverage_engine.schedule.feed import state_of
 from coverage_engine.schedule.status import require_aware
 from coverage_engine.wallclock import wall_time_instant
 
@@ -38,6 +39,10 @@ class OnCallAssignment:
     backup: str | None
     source: str
     backup_is_primary: bool = False
+    # With an on-call feed: why it does not say who is on call now (stale,
+    # never fetched, or no shift then), so the rotation answered. None: it
+    # does, or a swap does, or the practice has no feed.
+    feed_gap: str | None = None
 
 
 def turn_start_day(rotation: Rotation, instant: datetime, zone: ZoneInfo) -> date:
@@ -91,11 +96,21 @@ def oncall_at(roster: OnCallRoster, zone: ZoneInfo, instant: datetime) -> OnCall
         primary = roster.primary or next(iter(roster.doctors))  # the model requires primary
         source = "fixed"
     swap = active_swap(roster, zone, instant)
+    feed_gap: str | None = None
     if swap is not None:
         primary = swap.doctor
         source = f"swap: {swap.reason}" if swap.reason else "swap"
         if swap.backup is not None:
             return OnCallAssignment(primary, swap.backup, source)
+    elif roster.feed is not None:
+        state = state_of(roster)
+        shift = state.shift_at(instant) if state is not None else None
+        if shift is not None:
+            primary, source = shift.doctor, f"feed: {shift.summary}"
+        elif state is None or not state.usable:
+            feed_gap = state.why_not if state is not None else "the on-call feed was never read"
+        else:
+            feed_gap = "the on-call feed names nobody then"
     rule = roster.backup_rule
     backup: str | None
     if rule == "none":
@@ -108,9 +123,11 @@ def oncall_at(roster: OnCallRoster, zone: ZoneInfo, instant: datetime) -> OnCall
         )
     else:
         if rule == primary:
-            return OnCallAssignment(primary, None, source, backup_is_primary=True)
+            return OnCallAssignment(
+                primary, None, source, backup_is_primary=True, feed_gap=feed_gap
+            )
         backup = rule
-    return OnCallAssignment(primary, backup, source)
+    return OnCallAssignment(primary, backup, source, feed_gap=feed_gap)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +166,9 @@ def oncall_spans(
     for swap in roster.swaps:
         candidates.add(localize(swap.start, zone))
         candidates.add(localize(swap.until, zone))
+    state = state_of(roster) if roster.feed is not None else None
+    if state is not None:  # the feed's shifts begin and end where the answer changes
+        candidates.update(state.boundaries(start, until))
     edges = sorted(c for c in candidates if start < c < until)
     spans: list[OnCallSpan] = []
     for begin, end in zip([start, *edges], [*edges, until], strict=True):

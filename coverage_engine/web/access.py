@@ -36,6 +36,8 @@ class Action(StrEnum):
     ACKNOWLEDGE_MESSAGE = "acknowledge_message"
     CSRF_REFUSED = "csrf_refused"
     USER_CHANGED = "user_changed"
+    # An override, swap or undo refused (the change log keeps those made).
+    CHANGE_ROUTING = "change_routing"
 
 
 @dataclass(frozen=True, slots=True)

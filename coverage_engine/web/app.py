@@ -26,8 +26,9 @@ import structlog
 from aiohttp import web
 
 from coverage_engine.ami.presence import DeviceState, Member, Presence
+from coverage_engine.changes import ChangeService
 from coverage_engine.config.model import CoverageConfig, Practice
-from coverage_engine.journey import Journey
+from coverage_engine.journey import EventKind, Journey
 from coverage_engine.logs import mask_caller
 from coverage_engine.message import (
     CORRECTION_WINDOW,
@@ -45,6 +46,7 @@ from coverage_engine.records.messages import (
     NoSuchCall,
 )
 from coverage_engine.records.model import JourneyFilter
+from coverage_engine.web import changes_api
 from coverage_engine.web.access import AccessEntry, Action
 from coverage_engine.web.accounts import LoginThrottle, Role, Session, User, verify_password
 from coverage_engine.web.board import LiveCall
@@ -84,7 +86,16 @@ class Console:
     presence: Callable[[], Presence | None] = lambda: None
     secure_cookies: bool = False  # set when served over HTTPS (behind a TLS proxy)
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    # Overrides and swaps (coverage_engine.changes); None: not served (no config file).
+    changes: ChangeService | None = None
+    # A board is sent at least this often, so proxies keep the stream open.
     stream_keepalive_seconds: float = 15.0
+    # Caches shared by every viewer (see `_practices`, `_signed_in_phones`).
+    panels: dict[str, tuple[CoverageConfig, datetime, datetime, PracticeNow]] = field(
+        default_factory=dict
+    )
+    phones_cache: tuple[float, dict[str, str]] = (float("-inf"), {})
+    boards: dict[tuple[Any, ...], SharedBoard] = field(default_factory=dict)
 
 
 CONSOLE = web.AppKey("console", Console)
@@ -201,6 +212,31 @@ def may_see(user: User, practice: str) -> bool:
     A call to a number no practice claims is for users who cover every practice.
     """
     return user.all_practices if not practice else user.sees_practice(practice)
+
+
+# Journey events whose details are the message itself (hidden from operators who
+# may not read it, like the message).
+MESSAGE_DETAIL_EVENTS = frozenset(
+    {EventKind.MESSAGE_TAKEN.value, EventKind.MESSAGE_CORRECTED.value, EventKind.DISPOSITION.value}
+)
+
+
+def alerting(console: Console, call_id: str) -> bool:
+    """Whether the call's urgent message went unacknowledged and was handed to the operators."""
+    paging = console.live.paging.get(call_id)
+    return paging is not None and paging.alerting
+
+
+def may_read_message(console: Console, user: User, message: Message | None) -> bool:
+    """On a call `user` may see: operators read the messages they took, and any message
+    whose paging came back to them (nobody acknowledged it); the practice reads all."""
+    if message is None:
+        return False
+    return (
+        user.role is not Role.OPERATOR
+        or message.taken_by == user.username
+        or alerting(console, message.call_id)
+    )
 
 
 def may_open_message(user: User, message: Message) -> bool:
@@ -393,10 +429,26 @@ async def logout(request: web.Request) -> web.StreamResponse:
 # -- the desk: board, practices, operators, screen pop -----------------------------------
 
 
+PANEL_REFRESH = timedelta(seconds=30)
+
+
 def _practices(console: Console, user: User) -> list[PracticeNow]:
+    """The practices' panels, each worked out again at most every 30 s (sooner when its
+    status or on-call doctor changes): every viewer's board asks for them on every update,
+    and the coverage calendar behind them is not free."""
     config = console.config()
     now = console.now()
-    return [practice_now(config.practices[p], now) for p in user.scope(config.practices)]
+    panels = []
+    for practice_id in user.scope(config.practices):
+        cached = console.panels.get(practice_id)
+        if cached is None or cached[0] is not config or now >= cached[1] or now < cached[2]:
+            panel = practice_now(config.practices[practice_id], now)
+            changes = [c.at for c in (panel.next_status, panel.next_handoff) if c is not None]
+            valid_until = min([now + PANEL_REFRESH, *changes])
+            cached = (config, valid_until, now, panel)
+            console.panels[practice_id] = cached
+        panels.append(cached[3])
+    return panels
 
 
 def _member_state(member: Member) -> str:
@@ -450,12 +502,62 @@ def board_json(console: Console, user: User, phones: Mapping[str, str]) -> dict[
         call["started_local"] = _local(
             datetime.fromisoformat(call["started_at"]), _zone(config, call["practice"]), "%H:%M:%S"
         )
+    alerts = [
+        p.to_json(directory, now=now)
+        for p in sorted(console.live.paging.values(), key=lambda p: p.alert_since or now)
+        if p.alerting and may_see(user, p.practice)
+    ]
+    for alert in alerts:
+        practice = config.practice(alert["practice"])
+        alert["practice_name"] = practice.name if practice else alert["practice"]
+        alert["since_local"] = _local(
+            datetime.fromisoformat(alert["since"]), _zone(config, alert["practice"]), "%H:%M"
+        )
     return {
         "now": now.isoformat(),
+        "alerts": alerts,
         "calls": calls,
         "operators": _operators(console, phones),
         "practices": [_practice_json(p, now) for p in _practices(console, user)],
     }
+
+
+@dataclass(frozen=True, slots=True)
+class SharedBoard:
+    """One board, rendered once for every viewer who sees the same thing."""
+
+    board: dict[str, Any]
+    # The board without the clock: the page counts waiting time itself, so a board
+    # differing only there is not sent again (except as the keepalive).
+    signature: str
+    event: bytes  # the server-sent event carrying it
+
+
+def shared_board(
+    console: Console, user: User, phones: Mapping[str, str], loop_time: float
+) -> SharedBoard:
+    """The board for `user`, rendered at most once per change, second and kind of viewer.
+
+    Twenty viewers woken by the same change would otherwise each render and
+    serialise the same board in turn, holding up the event loop the calls run on.
+    """
+    config = console.config()
+    key = (console.live.version, int(loop_time), id(config), tuple(user.scope(config.practices)),
+           user.all_practices, user.sees_numbers, tuple(sorted(phones.items())))  # fmt: skip
+    found = console.boards.get(key)
+    if found is None:
+        board = board_json(console, user, phones)
+        signature = json.dumps(
+            {**board, "now": "", "calls": [{**c, "waiting_seconds": 0} for c in board["calls"]]},
+            sort_keys=True,
+        )
+        found = SharedBoard(
+            board, signature, f"event: board\ndata: {json.dumps(board)}\n\n".encode()
+        )
+        if len(console.boards) > 64:
+            console.boards.clear()
+        console.boards[key] = found
+    return found
 
 
 def _practice_json(p: PracticeNow, now: datetime) -> dict[str, Any]:
@@ -482,7 +584,13 @@ def _practice_json(p: PracticeNow, now: datetime) -> dict[str, Any]:
 
 
 async def _signed_in_phones(console: Console) -> dict[str, str]:
-    return await console.db.run(lambda db: db.accounts.phones(at=console.now()))
+    """Which user is signed in at which phone (read at most once a second for all viewers)."""
+    loop_time = asyncio.get_running_loop().time()
+    at, phones = console.phones_cache
+    if loop_time - at > 1.0:
+        phones = await console.db.run(lambda db: db.accounts.phones(at=console.now()))
+        console.phones_cache = (loop_time, phones)
+    return phones
 
 
 async def desk(request: web.Request) -> web.Response:
@@ -555,7 +663,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     # A call this phone already has pops up too: a reloaded page finds its call again.
     popped: set[str] = set()
     token = request.cookies.get(SESSION_COOKIE, "")
-    last_check = asyncio.get_running_loop().time()
+    last_check = last_sent = asyncio.get_running_loop().time()
     try:
         while True:
             version = await console.live.wait_newer(version, within=1.0)
@@ -570,12 +678,11 @@ async def stream(request: web.Request) -> web.StreamResponse:
                     return response
                 session = alive
             phones = await _signed_in_phones(console)
-            board = board_json(console, session.user, phones)
-            text = json.dumps(board, sort_keys=True)
-            if text != last:
-                last = text
-                await _audit_board(request, board, seen)
-                await response.write(f"event: board\ndata: {text}\n\n".encode())
+            shared = shared_board(console, session.user, phones, loop_time)
+            if shared.signature != last or loop_time - last_sent > console.stream_keepalive_seconds:
+                last, last_sent = shared.signature, loop_time
+                await _audit_board(request, shared.board, seen)
+                await response.write(shared.event)
             if session.phone:
                 for call in list(console.live.calls.values()):
                     if call.operator_phone == session.phone and call.call_id not in popped:
@@ -703,6 +810,10 @@ def _call_context(console: Console, view: CallView, user: User) -> dict[str, Any
             or (message.taken_by == user.username and message.correctable(console.now()))
         ),
         "correct_until": message.correctable_until() if message else None,
+        "message_events": MESSAGE_DETAIL_EVENTS,
+        # Operators read the messages they took, and any message of their practices
+        # whose paging came back to them (nobody acknowledged it).
+        "show_message": may_read_message(console, user, message),
         "window_minutes": int(CORRECTION_WINDOW.total_seconds() // 60),
     }
 
@@ -754,6 +865,8 @@ async def api_call(request: web.Request) -> web.Response:
     if isinstance(view, web.Response):
         return view
     j = view.journey
+    console = _console(request)
+    readable = may_read_message(console, _session(request).user, view.message)
     return web.json_response(
         {
             "call_id": j.call_id,
@@ -765,7 +878,13 @@ async def api_call(request: web.Request) -> web.Response:
             "outcome": j.outcome.value if j.outcome else None,
             "answered_by": j.answered_by,
             "events": [
-                {"at": e.at.isoformat(), "kind": e.name, "details": e.event.details()}
+                {
+                    "at": e.at.isoformat(),
+                    "kind": e.name,
+                    "details": e.event.details()
+                    if readable or e.name not in MESSAGE_DETAIL_EVENTS
+                    else {},
+                }
                 for e in j.events
             ],
             "earlier_calls": [
@@ -776,7 +895,7 @@ async def api_call(request: web.Request) -> web.Response:
                 }
                 for e in view.history
             ],
-            "message": _message_json(view.message) if view.message else None,
+            "message": _message_json(view.message) if view.message and readable else None,
         }
     )
 
@@ -1127,6 +1246,7 @@ def build_app(console: Console) -> web.Application:
     app.router.add_get("/api/messages/{call_id}", message_page)
     app.router.add_post("/api/messages/{call_id}/ack", acknowledge)
     app.router.add_get("/api/openapi.yaml", openapi)
+    changes_api.add_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/favicon.ico", favicon)
     app.router.add_static("/static/", HERE / "static", append_version=True)

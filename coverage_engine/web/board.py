@@ -23,12 +23,18 @@ from coverage_engine.journey import (
     Decided,
     Ended,
     EngineRestarted,
+    MessageAcknowledged,
     OncallAnswered,
     OncallConfirmed,
     OncallDialing,
     OncallMissed,
     OperatorAnswered,
     OperatorsSkipped,
+    PageAcknowledged,
+    PageCancelled,
+    PageEscalated,
+    PageRequested,
+    PageSent,
     QueueEntered,
     QueueTimeout,
     StaffRinging,
@@ -194,3 +200,47 @@ def by_practice(calls: Mapping[str, LiveCall]) -> dict[str, list[LiveCall]]:
     for call in sorted(calls.values(), key=lambda c: c.started_at):
         groups.setdefault(call.practice, []).append(call)
     return groups
+
+
+# -- paging alerts: an urgent message nobody acknowledged, handed back to the operators ---
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    """Where the paging of one call's message stands, folded from its journey events."""
+
+    call_id: str
+    practice: str
+    urgency: str = ""
+    doctors: tuple[str, ...] = ()  # paged so far, in order, each once
+    alert_since: datetime | None = None  # when the ladder reached the operators
+    done: bool = False  # acknowledged or cancelled: nothing more to do
+
+    def apply(self, stamped: Stamped) -> Paging:
+        """The paging after one more event (events of other kinds change nothing)."""
+        match stamped.event:
+            case PageRequested(urgency=urgency):
+                return replace(self, urgency=urgency, done=False)
+            case PageSent(doctor=doctor) if doctor and doctor not in self.doctors:
+                return replace(self, doctors=(*self.doctors, doctor))
+            case PageEscalated(target="operators") if self.alert_since is None:
+                return replace(self, alert_since=stamped.at)
+            case PageAcknowledged() | MessageAcknowledged() | PageCancelled():
+                return replace(self, done=True, alert_since=None)
+        return self
+
+    @property
+    def alerting(self) -> bool:
+        """Whether the operators must act: paged, escalated to them, not acknowledged."""
+        return self.alert_since is not None and not self.done
+
+    def to_json(self, names: Directory, *, now: datetime) -> dict[str, Any]:
+        since = self.alert_since or now
+        return {
+            "call_id": self.call_id,
+            "practice": self.practice,
+            "urgency": self.urgency,
+            "doctors": [names.name(self.practice, d) for d in self.doctors],
+            "since": since.isoformat(),
+            "minutes": int(max(0.0, (now - since).total_seconds()) // 60),
+        }

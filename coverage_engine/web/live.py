@@ -26,7 +26,9 @@ import structlog
 from coverage_engine.journey import (
     Ended,
     EngineRestarted,
+    MessageAcknowledged,
     MessageEvent,
+    PageEvent,
     Received,
     Stamped,
     parse_event,
@@ -34,13 +36,15 @@ from coverage_engine.journey import (
 from coverage_engine.records.location import RecordsLocation, SqliteRecords, open_connection
 from coverage_engine.records.sql import Connection
 from coverage_engine.records.sqlite import _dt, _ts
-from coverage_engine.web.board import LiveCall, start
+from coverage_engine.web.board import LiveCall, Paging, start
 
 log = structlog.get_logger("coverage_engine.web")
 
 # An open journey older than this is a leftover (its engine died and none has
 # recovered it yet), not a caller still on the line.
 STALE_AFTER = timedelta(hours=12)
+# Paging of a message older than this is no longer followed on the board.
+PAGING_WINDOW = timedelta(days=2)
 
 
 class LiveSource:
@@ -59,6 +63,8 @@ class LiveSource:
         self._conn: Connection | None = None
         self._last_id = 0
         self.calls: dict[str, LiveCall] = {}
+        # The paging of urgent messages (calls long ended): the board's alerts.
+        self.paging: dict[str, Paging] = {}
         self.version = 0
         self._changed = asyncio.Condition()
         self._lock = threading.Lock()  # the connection, between poll threads and closing
@@ -122,6 +128,21 @@ class LiveSource:
             ):
                 call = call.apply(_event(at, kind, details))
             self.calls[call_id] = call
+        since = _ts(self._now() - PAGING_WINDOW)
+        for call_id, practice in conn.execute(
+            "SELECT call_id, practice FROM messages "
+            "WHERE acknowledged_at IS NULL AND taken_at >= ?",
+            (since,),
+        ).fetchall():
+            paging = Paging(call_id, practice)
+            for at, kind, details in conn.execute(
+                "SELECT at, kind, details FROM events WHERE call_id = ? AND id <= ? "
+                "AND (kind LIKE 'page%' OR kind = 'message_acknowledged') ORDER BY id",
+                (call_id, last),
+            ):
+                paging = paging.apply(_event(at, kind, details))
+            if paging.urgency and not paging.done:
+                self.paging[call_id] = paging
         self._last_id = last
 
     def _poll(self) -> bool:
@@ -142,19 +163,23 @@ class LiveSource:
         return changed
 
     def _apply(self, conn: Connection, call_id: str, event: Stamped) -> bool:
+        if isinstance(event.event, PageEvent | MessageAcknowledged):
+            return self._page(conn, call_id, event)
         call = self.calls.get(call_id)
         if call is None:
             # An end, or what the console writes after it, opens no call on the board.
             if isinstance(event.event, Ended | EngineRestarted | MessageEvent):
                 return False
             row = conn.execute(
-                "SELECT caller_number, caller_name, did, started_at FROM journeys "
+                "SELECT caller_number, caller_name, did, started_at, outcome FROM journeys "
                 "WHERE call_id = ?",
                 (call_id,),
             ).fetchone()
-            if row is None:
+            # A journey that has ended stays off the board, whatever is added to it
+            # later (a resumed call's journey is reopened before its next event).
+            if row is None or row[4] is not None:
                 return False
-            number, name, did, started = row
+            number, name, did, started, _outcome = row
             call = start(
                 call_id, caller_number=number, caller_name=name, did=did, started_at=_dt(started)
             )
@@ -167,6 +192,21 @@ class LiveSource:
         else:
             self.calls[call_id] = call
         return True
+
+    def _page(self, conn: Connection, call_id: str, event: Stamped) -> bool:
+        paging = self.paging.get(call_id)
+        if paging is None:
+            row = conn.execute("SELECT practice FROM journeys WHERE call_id = ?", (call_id,))
+            found = row.fetchone()
+            if found is None:
+                return False
+            paging = Paging(call_id, found[0])
+        after = paging.apply(event)
+        if after.done:
+            self.paging.pop(call_id, None)
+        else:
+            self.paging[call_id] = after
+        return after.alerting or after.alerting != paging.alerting
 
     def _replay(self, conn: Connection, call: LiveCall) -> LiveCall:
         for at, kind, details in conn.execute(

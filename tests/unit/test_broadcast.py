@@ -161,11 +161,13 @@ async def test_the_client_claims_for_its_own_application_and_a_refusal_is_false(
 @pytest.mark.parametrize("app", ["coverage-engine", "coverage-engine-b", "coverage-engine.2"])
 def test_engines_are_named_so_the_broadcast_reaches_them(app: str) -> None:
     """Names start with coverage-engine: the dialplan offers calls to ^coverage-engine."""
-    AriSettings(url="http://127.0.0.1:8088/ari", username="u", password="p", app=app)
+    settings = AriSettings(url="http://127.0.0.1:8088/ari", username="u", password="p", app=app)
+    assert settings.check_engine_app() is settings
 
 
 @pytest.mark.parametrize("app", ["engine-b", "coverage-engine,b", "coverage-engine$(x)", ""])
 def test_a_name_the_broadcast_would_miss_or_the_dialplan_would_misread_is_refused(app: str) -> None:
     """The name is said to be wrong at start, with what to use instead."""
+    settings = AriSettings(url="http://127.0.0.1:8088/ari", username="u", password="p", app=app)
     with pytest.raises(ValueError, match="coverage-engine-b"):
-        AriSettings(url="http://127.0.0.1:8088/ari", username="u", password="p", app=app)
+        settings.check_engine_app()

@@ -96,7 +96,7 @@ def test_a_gap_is_flagged_and_exits_1() -> None:
     )
     days = [DayCoverage(date(2026, 11, 30), (Segment(start, end, unsafe),))]
     text = render_calendar("P (p)", "UTC", days)
-    assert "!! GAP: nobody reachable" in text
+    assert "!! GAP: the chain ends with oncall, who may not answer" in text
     assert "!! 1 GAP(S)" in text
     assert calendar_exit_code(days) == 1
     assert "\033[1;31m!! GAP" in render_calendar("P (p)", "UTC", days, color=True)

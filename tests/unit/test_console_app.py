@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestServer
 
 from coverage_engine.clock import FrozenClock
 from coverage_engine.config import load_config
-from coverage_engine.journey import EventKind
-from coverage_engine.records.sqlite import RecordStore
+from coverage_engine.journey import EventKind, parse_event
+from coverage_engine.records.sqlite import RecordStore, SqliteRecorder
 from coverage_engine.web.access import Action
 from coverage_engine.web.app import Console, build_app
 from coverage_engine.web.db import ConsoleDb
@@ -433,3 +433,93 @@ async def test_caller_text_is_escaped_in_pages(desk: Desk) -> None:
         text = await (await ada.get("/calls/c1")).text()
     assert "<script>alert(1)</script>" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+async def test_the_practice_panel_turns_open_the_moment_the_office_opens(desk: Desk) -> None:
+    """Panels are cached between updates, but not past the change they announce."""
+    desk.clock.advance(5 * 3600 - 5)  # 07:59:55
+    async with desk.client() as sam:
+        await sign_in(sam, "sam")
+        before = await (await sam.get("/api/board")).json()
+        desk.clock.advance(6)  # 08:00:01
+        after = await (await sam.get("/api/board")).json()
+    assert [p["status"] for p in before["practices"]] == ["closed"]
+    assert [p["status"] for p in after["practices"]] == ["open"]
+
+
+async def test_a_session_idle_for_more_than_two_hours_is_signed_out(desk: Desk) -> None:
+    """An unattended desk signs itself out: after 2 h without a request, 401."""
+    async with desk.client() as sam:
+        await sign_in(sam, "sam")
+        assert (await sam.get("/api/board")).status == 200
+        desk.clock.advance(2 * 3600 + 1)
+        assert (await sam.get("/api/board")).status == 401
+
+
+def write_events(records: Path, call_id: str, *events: tuple[str, dict[str, Any]]) -> None:
+    """Append events to a call's journey, as paging does after the call."""
+    recorder, _ = SqliteRecorder.open(records, now=NIGHT)
+    try:
+        for i, (kind, details) in enumerate(events, start=1):
+            recorder.write(call_id, NIGHT + timedelta(minutes=i), parse_event(kind, details))
+        recorder.flush().result(timeout=10)
+    finally:
+        recorder.close()
+
+
+async def test_an_urgent_message_nobody_acknowledged_is_a_banner_and_its_call_stays_off(
+    desk: Desk,
+) -> None:
+    """Paging ran up to the operators after the call ended: Maple Grove's board shows the
+    alert (not the call again); Lakeside's does not; Oscar, who did not take the message,
+    may read it; Sam's acknowledgement takes the banner down."""
+    place_call(desk.records, "c1", at=NIGHT, events=[
+        ("operator_answered", {"member": "PJSIP/operator1"}),
+        ("ended", {"outcome": "answered_by_operator", "answered_by": "PJSIP/operator1"}),
+    ])  # fmt: skip
+    async with desk.client() as olivia:
+        await sign_in(olivia, "olivia")
+        headers = {"X-CSRF-Token": await csrf_token(olivia)}
+        saved = await olivia.post("/api/calls/c1/message", json={**MESSAGE, "version": "0"},
+                                  headers=headers)  # fmt: skip
+        assert saved.status == 200
+    write_events(
+        desk.records, "c1",
+        ("page_requested", {"urgency": "urgent", "by": "olivia", "why": "taken urgent"}),
+        ("page_sent", {"attempt": 1, "channel": "voice", "target": "primary", "doctor": "nguyen"}),
+        ("page_escalated", {"attempt": 2, "target": "operators", "reason": "no acknowledgement"}),
+    )  # fmt: skip
+    await asyncio.sleep(0.2)
+    async with desk.client() as oscar, desk.client() as lena, desk.client() as sam:
+        await sign_in(oscar, "oscar")
+        await sign_in(lena, "lena")
+        await sign_in(sam, "sam")
+        board = await (await oscar.get("/api/board")).json()
+        assert board["calls"] == []
+        (alert,) = board["alerts"]
+        assert (alert["call_id"], alert["doctors"]) == ("c1", ["Dr. Minh Nguyen"])
+        assert (await (await lena.get("/api/board")).json())["alerts"] == []
+        call_page = await (await oscar.get("/calls/c1")).text()
+        assert "Fever of 104" in call_page
+        acked = await sam.post("/api/messages/c1/ack",
+                               headers={"X-CSRF-Token": await csrf_token(sam)})  # fmt: skip
+        assert acked.status == 200
+        await asyncio.sleep(0.2)
+        assert (await (await oscar.get("/api/board")).json())["alerts"] == []
+        assert "Fever of 104" not in await (await oscar.get("/calls/c1")).text()
+
+
+async def test_another_operator_cannot_read_a_message_through_the_call(desk: Desk) -> None:
+    """Oscar did not take Olivia's message: the call's page and API leave its text out."""
+    place_call(desk.records, "c1", at=NIGHT)
+    async with desk.client() as olivia, desk.client() as oscar:
+        await sign_in(olivia, "olivia")
+        headers = {"X-CSRF-Token": await csrf_token(olivia)}
+        await olivia.post("/api/calls/c1/message", json={**MESSAGE, "version": "0"},
+                          headers=headers)  # fmt: skip
+        await sign_in(oscar, "oscar")
+        page = await (await oscar.get("/calls/c1")).text()
+        api = await (await oscar.get("/api/calls/c1")).json()
+    assert "Fever of 104" not in page
+    assert "Fever of 104" not in json.dumps(api)
+    assert api["message"] is None

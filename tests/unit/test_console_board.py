@@ -9,7 +9,7 @@ import pytest
 
 from coverage_engine.config import load_config
 from coverage_engine.journey import Stamped, parse_event
-from coverage_engine.web.board import LiveCall, fold, initials, start
+from coverage_engine.web.board import LiveCall, Paging, fold, initials, start
 from coverage_engine.web.practices import ConfigDirectory
 from tests.unit.console_support import NIGHT, ROOT
 
@@ -110,3 +110,51 @@ def test_an_ended_call_leaves_the_board() -> None:
 def test_masked_names_keep_initials_only(name: str, shown: str) -> None:
     """Operators' boards show initials, never the whole name."""
     assert initials(name) == shown
+
+
+PAGED_TO_OPERATORS = [
+    ("page_requested", {"urgency": "urgent", "by": "olivia", "why": "taken urgent"}),
+    ("page_sent", {"attempt": 1, "channel": "voice", "target": "primary", "doctor": "nguyen"}),
+    ("page_escalated", {"attempt": 2, "target": "backup", "reason": "no acknowledgement"}),
+    ("page_sent", {"attempt": 2, "channel": "voice", "target": "backup", "doctor": "okafor"}),
+    ("page_escalated", {"attempt": 3, "target": "operators", "reason": "no acknowledgement"}),
+]
+
+
+def paging_after(*events: tuple[str, dict[str, Any]]) -> Paging:
+    paging = Paging("c1", "maple-grove")
+    for i, (kind, details) in enumerate(events, start=1):
+        paging = paging.apply(Stamped(NIGHT + timedelta(minutes=i), parse_event(kind, details)))
+    return paging
+
+
+def test_a_page_nobody_acknowledges_becomes_an_alert_naming_who_was_paged() -> None:
+    """Primary, then backup, then the operators: the board's banner names both doctors."""
+    paging = paging_after(*PAGED_TO_OPERATORS)
+    assert paging.alerting
+    banner = paging.to_json(DIRECTORY, now=NIGHT + timedelta(minutes=17))
+    assert banner["doctors"] == ["Dr. Minh Nguyen", "Dr. Adaeze Okafor"]
+    assert (banner["urgency"], banner["minutes"]) == ("urgent", 12)
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        ("page_acknowledged", {"attempt": 3, "doctor": "okafor", "channel": "voice"}),
+        ("message_acknowledged", {"by": "sam", "via": "console"}),
+        ("page_cancelled", {"by": "olivia", "reason": "corrected to routine"}),
+    ],
+    ids=["doctor pressed 1", "practice acknowledged", "cancelled"],
+)
+def test_an_acknowledgement_or_cancellation_ends_the_alert(
+    ending: tuple[str, dict[str, Any]],
+) -> None:
+    """Whoever acknowledges, the banner goes."""
+    paging = paging_after(*PAGED_TO_OPERATORS, ending)
+    assert not paging.alerting
+    assert paging.done
+
+
+def test_paging_that_has_not_reached_the_operators_is_no_alert() -> None:
+    """While the doctors are still being paged, the operators need not act."""
+    assert not paging_after(*PAGED_TO_OPERATORS[:3]).alerting

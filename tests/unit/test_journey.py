@@ -34,6 +34,14 @@ from coverage_engine.journey import (
     OperatorAnswered,
     OperatorsSkipped,
     Outcome,
+    PageAcknowledged,
+    PageAnswered,
+    PageCancelled,
+    PageConnected,
+    PageEscalated,
+    PageFailed,
+    PageRequested,
+    PageSent,
     QueueEntered,
     QueueTimeout,
     Received,
@@ -75,6 +83,14 @@ ONE_OF_EACH: list[JourneyEvent] = [
     MessageCorrected("olivia", 2, {"urgency": ["urgent", "emergency"]}, {"urgency": "emergency"}),
     Disposition("patched_to_oncall", "olivia", 2, "Dr. Patel called back"),
     MessageAcknowledged("sam"),
+    PageRequested("urgent", "olivia", "taken"),
+    PageEscalated(2, "backup", "not acknowledged in time"),
+    PageSent(1, "voice", "primary", "nguyen"),
+    PageAnswered(1, "nguyen"),
+    PageAcknowledged(1, "nguyen", "voice"),
+    PageFailed(1, "email", "no pagers: address for nguyen", "nguyen"),
+    PageConnected(1, "nguyen", "connected"),
+    PageCancelled("olivia", "urgency is now routine"),
 ]
 
 
@@ -157,9 +173,9 @@ OLD_ROWS: list[tuple[str, str, dict[str, Any], JourneyEvent]] = [
     ("a step number written as text", "staff_ringing", {"step": "x"}, StaffRinging(0, "")),
     (
         "a name from a newer version",
-        "page_sent",
+        "shift_swapped",
         {"to": "patel"},
-        Unrecognised("page_sent", {"to": "patel"}),
+        Unrecognised("shift_swapped", {"to": "patel"}),
     ),
 ]
 

@@ -474,13 +474,13 @@ async def test_an_event_of_a_newer_version_is_kept_as_it_was_stored(tmp_path: Pa
     rec, _ = SqliteRecorder.open(path, now=T0)
     await acknowledged(
         start(rec, "c1", at=T0, did="1", caller_number="+15550001"),
-        rec.write("c1", T0, Unrecognised("page_sent", {"to": "patel"})),
+        rec.write("c1", T0, Unrecognised("shift_swapped", {"to": "patel"})),
     )
     rec.close()
     with RecordStore.open(path) as store:
         journey = store.get("c1")
     assert journey is not None
-    assert journey.events[-1].event == Unrecognised("page_sent", {"to": "patel"})
+    assert journey.events[-1].event == Unrecognised("shift_swapped", {"to": "patel"})
 
 
 async def test_the_engine_sink_writes_and_counts_failures(

@@ -101,6 +101,24 @@
     }
   }
 
+  function renderAlerts(alerts) {
+    const box = document.getElementById("alerts");
+    box.replaceChildren();
+    for (const a of alerts) {
+      const p = document.createElement("p");
+      p.className = "alert";
+      p.dataset.call = a.call_id;
+      const strong = document.createElement("strong");
+      strong.textContent = a.urgency.toUpperCase();
+      const link = document.createElement("a");
+      link.href = "/calls/" + encodeURIComponent(a.call_id);
+      link.textContent = "Open the call";
+      p.append(strong, " message for " + a.practice_name + " not acknowledged since " + a.since_local +
+        " (" + a.minutes + " min)" + (a.doctors.length ? ": paged " + a.doctors.join(", ") : "") + ". ", link);
+      box.appendChild(p);
+    }
+  }
+
   function dirty() {
     const form = popArea.querySelector("form");
     if (!form) return false;
@@ -140,6 +158,7 @@
       renderCalls();
       renderOperators(board.operators);
       renderPractices(board.practices);
+      renderAlerts(board.alerts);
     });
     source.addEventListener("pop", (e) => { pop(JSON.parse(e.data).call_id); });
     source.addEventListener("signed_out", () => { source.close(); window.location.href = "/login"; });
