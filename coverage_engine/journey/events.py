@@ -118,6 +118,7 @@ class EventKind(StrEnum):
     PAGE_FAILED = "page_failed"
     PAGE_CONNECTED = "page_connected"
     PAGE_CANCELLED = "page_cancelled"
+    SAFETY_NET = "safety_net"
 
 
 class Via(StrEnum):
@@ -480,6 +481,20 @@ class EngineRestarted(JourneyEvent):
     outcome_reached: Outcome
     last_event: str | None = None
     last_event_at: datetime | None = None
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class SafetyNetTook(JourneyEvent):
+    """The dialplan's safety net carried the call (no engine claimed it, or one handed it back).
+
+    `reason`: why, in Asterisk's words (STASISSTATUS: TIMEOUT, nobody claimed
+    it; SUCCESS, an engine handed it back). The events after it are the
+    safety net's own notes (`safetynet/notes.py`), collected by an engine.
+    """
+
+    kind = EventKind.SAFETY_NET
+    reason: str = ""
 
 
 # -- written by the console, during or after the call (`coverage_engine.message`) ------------
