@@ -43,6 +43,7 @@ from coverage_engine.records.sink import RecorderSink
 from coverage_engine.records.sqlite import SqliteRecorder, StoreError
 from coverage_engine.reload import ConfigHolder
 from coverage_engine.routing import decide
+from coverage_engine.safetynet.collect import NotesCollector
 from coverage_engine.safetynet.publish import SafetyNetPublisher, SoundCheck
 from coverage_engine.unknown_numbers import counted
 from coverage_engine.web import ConsoleThread, ConsoleUnavailable
@@ -80,6 +81,9 @@ class EngineParts:
     config_path: Path
     ari_settings: AriSettings
     clock: Clock = field(default_factory=SystemClock)
+    # The call records the engine writes to (set by run_engine once opened):
+    # the safety net's notes are collected into it, with their own keys.
+    recorder: JourneyRecorder | None = None
     # Where journey events go. None: the SQLite call records at the config's
     # records.path, opened (and recovered after a crash) before any call.
     sink: JourneySink | None = None
@@ -213,7 +217,7 @@ async def run_engine(
         recorder = await asyncio.to_thread(open_records, parts, holder)
         try:
             sink = sink_for(recorder, parts.metrics, parts.live)
-            await run_engine(replace(parts, sink=sink), holder, stop)
+            await run_engine(replace(parts, sink=sink, recorder=recorder), holder, stop)
         finally:
             # Writes everything queued before returning: a clean stop loses nothing.
             await asyncio.to_thread(recorder.close)
@@ -236,12 +240,19 @@ async def _serve(
     # Engines on one PBX watch each other (engine/liveness.py); a test fake
     # without dialplan globals runs alone, always allowed to act.
     liveness: list[Liveness] = []
+    collector = (
+        NotesCollector(AstDb(ari, owner=parts.ari_settings.app), parts.recorder)
+        if parts.recorder is not None and isinstance(ari, DialplanPort)
+        else None
+    )
 
     def link(up: bool) -> None:
         for watch in liveness:
             watch.link(up)
         if publisher is not None and up:
             publisher.nudge()
+        if collector is not None and up:
+            collector.nudge()
 
     engine = build_engine(
         ari,
@@ -285,6 +296,8 @@ async def _serve(
         tasks.append(asyncio.create_task(publisher.run(), name="safety-net"))
     for watch in liveness:
         tasks.append(asyncio.create_task(watch.run(), name="liveness"))
+    if collector is not None:
+        tasks.append(asyncio.create_task(collector.run(), name="safety-net-notes"))
     tasks.extend(paging.tasks())
     stopper = asyncio.create_task(stop.wait(), name="stop")
     try:

@@ -40,7 +40,7 @@ from coverage_engine.plan import StepKind
 #: The AstDB family of the notes, one sub-family per call.
 NOTES_FAMILY = "coverage/net"
 #: The note that says the call is over (written by the caller's hangup handler).
-ENDED = "ended"
+END = "end"
 
 _NUMBERED = re.compile(r"(\d+)(c?)")
 
@@ -76,7 +76,7 @@ def parse_notes(values: Mapping[str, str]) -> tuple[str, list[Note]]:
 
 def finished(values: Mapping[str, str]) -> bool:
     """Whether the notes include the call's end (only then are they collected)."""
-    return any(note.what == ENDED for note in parse_notes(values)[1])
+    return any(note.what == END for note in parse_notes(values)[1])
 
 
 def journey_events(values: Mapping[str, str]) -> list[tuple[datetime, JourneyEvent]]:
@@ -90,7 +90,7 @@ def journey_events(values: Mapping[str, str]) -> list[tuple[datetime, JourneyEve
     for note in notes:
         at = note.at
         match note.what:
-            case "received":
+            case "arrived":
                 events.append((at, Received(note.detail, caller)))
             case "taken":
                 events.append((at, SafetyNetTook(note.detail)))
@@ -127,7 +127,7 @@ def journey_events(values: Mapping[str, str]) -> list[tuple[datetime, JourneyEve
                 elif note.detail != "ANSWER":
                     events.append((at, OncallNoAnswer(doctor, note.detail.lower())))
                 ringing = None
-            case "ended":
+            case "end":
                 if note.detail and answered is None:
                     # An operator took the call (app_queue's MEMBERINTERFACE) and
                     # no earlier note said when: the end is the best we know.

@@ -17,7 +17,7 @@ def note(seconds: float, what: str, detail: str = "") -> str:
 
 NIGHT_CALL = {
     "caller": "+15550100042",
-    "1": note(0.0, "received", "+13125550100"),
+    "1": note(0.0, "arrived", "+13125550100"),
     "2": note(0.0, "taken", "TIMEOUT"),
     "3": note(8.5, "queue", "answering"),
     "4": note(8.6, "queue_result", "JOINEMPTY"),
@@ -26,7 +26,7 @@ NIGHT_CALL = {
     "6": note(24.0, "dial_result", "ANSWER"),
     "7": note(24.0, "dial", "backup:okafor"),
     "8c": note(30.0, "confirm", "1"),
-    "8": note(60.0, "ended", ""),
+    "8": note(60.0, "end", ""),
 }
 
 
@@ -63,10 +63,10 @@ def test_a_caller_who_hangs_up_in_the_queue_abandoned_there() -> None:
     events = journey_events(
         {
             "caller": "+15550100043",
-            "1": note(0, "received", "+13125550100"),
+            "1": note(0, "arrived", "+13125550100"),
             "2": note(0, "taken", "TIMEOUT"),
             "3": note(9, "queue", "answering"),
-            "4": note(40, "ended", ""),
+            "4": note(40, "end", ""),
         }
     )
     assert events[-1][1].details()["outcome"] == Outcome.ABANDONED_IN_QUEUE.value
@@ -76,10 +76,10 @@ def test_an_operator_noted_at_the_end_answered_the_call() -> None:
     """app_queue's MEMBERINTERFACE on the caller at the end: an operator had the call."""
     events = journey_events(
         {
-            "1": note(0, "received", "+19995550123"),
+            "1": note(0, "arrived", "+19995550123"),
             "2": note(0, "taken", "TIMEOUT"),
             "3": note(9, "queue", "answering"),
-            "4": note(70, "ended", "PJSIP/operator2"),
+            "4": note(70, "end", "PJSIP/operator2"),
         }
     )
     ended = events[-1][1].details()
