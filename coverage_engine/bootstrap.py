@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import structlog
@@ -19,7 +20,7 @@ from aiohttp import web
 
 from coverage_engine.ami import Ami, AmiError, AmiSettings, PanoramiskAmi, PresenceTracker
 from coverage_engine.ami.gate import PresenceGate
-from coverage_engine.ari import Ari, AriSettings
+from coverage_engine.ari import Ari, AriError, AriSettings
 from coverage_engine.ari.astdb import AstDb, DialplanPort
 from coverage_engine.ari.client import AriClient
 from coverage_engine.callflow import CallSettings
@@ -36,11 +37,16 @@ from coverage_engine.journey.sink import Fanout, JourneySink
 from coverage_engine.metrics import Metrics, MetricsServerError, serve_metrics
 from coverage_engine.paging.setup import start_paging
 from coverage_engine.plan import Plan, Router
-from coverage_engine.records.location import open_recorder, records_location
+from coverage_engine.records.location import (
+    RecordsLocation,
+    open_connection,
+    open_recorder,
+    records_location,
+)
 from coverage_engine.records.postgres import PostgresRecorder
 from coverage_engine.records.recorder import JourneyRecorder
 from coverage_engine.records.sink import RecorderSink
-from coverage_engine.records.sqlite import SqliteRecorder, StoreError
+from coverage_engine.records.sqlite import RecordStore, SqliteRecorder, StoreError
 from coverage_engine.reload import ConfigHolder
 from coverage_engine.routing import decide
 from coverage_engine.safetynet.collect import NotesCollector
@@ -298,6 +304,12 @@ async def _serve(
         tasks.append(asyncio.create_task(watch.run(), name="liveness"))
     if collector is not None:
         tasks.append(asyncio.create_task(collector.run(), name="safety-net-notes"))
+    if parts.recorder is not None:
+        location = records_location(holder.current.records, parts.config_path)
+        may_act = liveness[0].may_act if liveness else (lambda: True)
+        tasks.append(
+            asyncio.create_task(_sweep(ari, location, may_act, parts.clock), name="sweep")
+        )
     tasks.extend(paging.tasks())
     stopper = asyncio.create_task(stop.wait(), name="stop")
     try:
@@ -342,6 +354,40 @@ def safety_net_publisher(
         now=parts.clock.now,
         prompts=sounds.prompts if sounds is not None else None,
     )
+
+
+#: How often, and from what age, journeys whose caller is gone are closed.
+SWEEP_EVERY, SWEEP_OLDER_THAN = 15.0, timedelta(seconds=30)
+
+
+async def _sweep(
+    ari: Ari, location: RecordsLocation, may_act: Callable[[], bool], clock: Clock
+) -> None:
+    """Now and then, close the journeys whose caller left the PBX while no engine carried them.
+
+    A crashed engine's calls that ended before any engine took them over, or
+    a conversation an engine only watched (adopted) after a take-over: their
+    journeys are closed with the outcome they had reached.
+    """
+
+    def close(present: set[str]) -> list[str]:
+        conn = open_connection(location)
+        try:
+            return RecordStore(conn).close_gone(
+                present, now=clock.now(), older_than=SWEEP_OLDER_THAN
+            )
+        finally:
+            conn.close()
+
+    while True:
+        await asyncio.sleep(SWEEP_EVERY)
+        if not may_act():
+            continue
+        try:
+            present = {c.id for c in await ari.list_channels()}
+            await asyncio.to_thread(close, present)
+        except (AriError, StoreError, sqlite3.Error) as exc:
+            log.warning("sweep_failed", error=str(exc))
 
 
 async def _start_metrics(parts: EngineParts) -> web.AppRunner | None:

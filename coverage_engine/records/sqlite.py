@@ -25,7 +25,7 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,11 +35,13 @@ from typing import Any
 import structlog
 
 from coverage_engine.journey import (
+    Decided,
     Ended,
     EngineRestarted,
     Journey,
     Outcome,
     Stamped,
+    Via,
     parse_event,
 )
 from coverage_engine.records.model import JourneyFilter
@@ -411,6 +413,43 @@ class RecordStore:
         for call_id in open_ids:
             log.warning("journey closed after restart", call_id=call_id)
         return open_ids
+
+    def close_gone(
+        self, present: Collection[str], *, now: datetime, older_than: timedelta
+    ) -> list[str]:
+        """Close the open journeys whose caller is no longer on the PBX; their call ids.
+
+        With several engines sharing the records nobody closes everything at
+        start (another engine may be carrying those calls): instead each
+        engine, now and then, closes the journeys whose caller's channel is
+        gone, with the outcome they had reached. A journey younger than
+        `older_than` is left alone (its first writes may precede the
+        channel's listing). Each is re-checked under its row lock, so two
+        engines sweeping at once close it once.
+        """
+        cutoff = _ts(now - older_than)
+        candidates = [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT call_id FROM journeys WHERE outcome IS NULL AND started_at < ?", (cutoff,)
+            )
+            if r[0] not in present
+        ]
+        closed = []
+        for call_id in candidates:
+            with _transaction(self._conn):
+                current = _load(self._conn, call_id)
+                if current is None or current.outcome is not None:
+                    continue  # closed meanwhile (the engine's own end, or another sweep)
+                if any(
+                    isinstance(s.event, Decided) and s.event.via is Via.FASTAGI
+                    for s in self._events(call_id)
+                ):
+                    continue  # the FastAGI service's: the dialplan carried it, out of our sight
+                self._close_after_restart(call_id, now)
+            closed.append(call_id)
+            log.warning("journey closed, the caller is gone", call_id=call_id)
+        return closed
 
     def _close_after_restart(self, call_id: str, now: datetime) -> None:
         journey = self.get(call_id)

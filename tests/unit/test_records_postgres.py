@@ -22,6 +22,7 @@ from coverage_engine.journey import (
     OncallDialing,
     Outcome,
     Received,
+    Via,
 )
 from coverage_engine.plan import StepKind
 from coverage_engine.records.location import (
@@ -215,3 +216,36 @@ async def test_the_console_board_sees_calls_any_engine_writes(
         with pytest.raises(asyncio.CancelledError):
             await board
         other_engine.close()
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_a_sweep_closes_journeys_whose_caller_is_gone_with_what_they_reached(
+    store: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The call bridged to Dr. Patel whose engine died, caller since gone: closed as answered
+    by Patel. The caller still on the line, the FastAGI call and the young call: left open."""
+    target = request.getfixturevalue("pg_url") if store == "postgres" else str(tmp_path / "c.db")
+    location = location_of(target, tmp_path / "coverage.yaml")
+    recorder = open_recorder(location, now=T0, recover=False)
+    for call in ("gone", "here", "agi"):
+        recorder.write(call, T0, Received("+13125550100", "+15550001"))
+    recorder.write("gone", T0 + timedelta(seconds=30), Bridged(StepKind.ONCALL, "patel"))
+    recorder.write("agi", T0, Decided("maple-grove", "closed", "night", PLAN, via=Via.FASTAGI))
+    recorder.write("young", T0 + timedelta(seconds=100), Received("+13125550100", "+15550002"))
+    recorder.flush().result(timeout=10)
+    recorder.close()
+
+    with open_store(location) as records:
+        closed = records.close_gone(
+            {"here"}, now=T0 + timedelta(seconds=120), older_than=timedelta(seconds=30)
+        )
+        again = records.close_gone(
+            {"here"}, now=T0 + timedelta(seconds=130), older_than=timedelta(seconds=30)
+        )
+        gone = records.get("gone")
+    assert closed == ["gone"]
+    assert again == []
+    assert gone is not None
+    assert gone.outcome is Outcome.ANSWERED_BY_ONCALL
+    assert gone.answered_by == "patel"
+    assert gone.time_to_person == timedelta(seconds=30)
