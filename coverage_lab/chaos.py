@@ -261,7 +261,10 @@ class ChaosRun:
             for call in placed:
                 with contextlib.suppress(TimeoutError):
                     call.wait(timeout=240)
-            time.sleep(3)  # the last journeys reach the database
+            # The last journeys reach the database: the engines' own writes at
+            # once, the safety net's calls once an engine collects its notes,
+            # and journeys of callers a dead engine left by the next sweep.
+            _wait_for_journeys(cluster.url("chaos"), [c.caller for c in placed], within=60)
             verdicts = self._judge(placed, phones, cluster.url("chaos"))
         finally:
             callers.stop_all()
@@ -376,15 +379,23 @@ class ChaosRun:
         return verdicts
 
     def _measure_takeovers(self, engines: dict[str, EngineProcess]) -> None:
-        """For each fault that silenced an engine, the survivor's first take-over after it."""
+        """For each fault that silenced an engine, when its calls were carried on again.
+
+        That is the survivor's take-over, or the restarted engine resuming its
+        own calls (a quick restart beats the survivor to it): the first
+        `takeover` that took calls, or `call_resumed`, after the fault.
+        """
         lines = []
         for engine in engines.values():
             for line in engine.log().splitlines():
-                if '"takeover"' in line and '"calls": 0' not in line:
-                    with contextlib.suppress(ValueError, KeyError):
-                        record = json.loads(line)
-                        at = datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00"))
-                        lines.append(at.timestamp())
+                if '"takeover"' not in line and '"call_resumed"' not in line:
+                    continue
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    record = json.loads(line)
+                    if record.get("event") == "takeover" and not record.get("calls"):
+                        continue
+                    at = datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00"))
+                    lines.append(at.timestamp())
         for fault in self.faults:
             if fault.kind not in ("sigkill", "sigstop", "websocket_stall"):
                 continue
@@ -410,6 +421,17 @@ def _matches(journey: Journey, reached: str | None) -> tuple[bool, str]:
     if [e.name for e in journey.events].count(EventKind.RECEIVED) != 1:
         return False, "received more than once"
     return True, ""
+
+
+def _wait_for_journeys(url: str, callers: list[str], *, within: float) -> None:
+    """Until every caller has one finished journey, or `within` seconds have passed."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        with open_store(location_of(url)) as store:
+            done = {j.caller_number for j in store.journeys() if j.outcome is not None}
+        if all(c in done for c in callers):
+            return
+        time.sleep(2)
 
 
 def _channels(ari: AriCredentials) -> list[dict[str, Any]]:

@@ -85,10 +85,13 @@ def log_lines(engine: EngineProcess, event: str) -> list[dict[str, object]]:
 
 
 def carries(engine: EngineProcess, caller: str) -> bool:
-    """Whether this engine's log has the caller's arrival (its journey began there)."""
-    masked = "***" + caller[-4:]
+    """Whether this engine's log has the caller's arrival (its journey began there).
+
+    Logs mask numbers to their last four digits; the test callers' numbers
+    differ in those.
+    """
     return any(
-        line.get("journey_event") == "received" and line.get("caller") == masked
+        line.get("journey_event") == "received" and str(line.get("caller")).endswith(caller[-4:])
         for line in log_lines(engine, "journey")
     )
 
@@ -150,7 +153,7 @@ def test_both_engines_take_calls_and_a_killed_ones_caller_reaches_the_doctor(
     assert carries(holder, call.caller)
     status = pbx_status(a, ari)
     assert {e["app"]: e["alive"] for e in status["engines"]} == {a.app: True, b.app: True}
-    (held,) = [c for c in status["calls"] if c["caller"] == "***" + call.caller[-4:]]
+    (held,) = [c for c in status["calls"] if str(c["caller"]).endswith(call.caller[-4:])]
     assert held["held_by"] == holder.app
     killed_at = time.time()
     holder.kill()
