@@ -244,13 +244,14 @@ async def _serve(
     ami = await _connect_ami(parts)
     tracker = PresenceTracker(ami) if ami is not None else None
     gate = presence_gate(lambda: holder.current, tracker) if tracker is not None else None
-    publisher = safety_net_publisher(ari, holder, parts)
+    astdb = astdb_for(ari, parts)
+    publisher = safety_net_publisher(ari, astdb, holder, parts)
     # Engines on one PBX watch each other (engine/liveness.py); a test fake
     # without dialplan globals runs alone, always allowed to act.
     liveness: list[Liveness] = []
     collector = (
-        NotesCollector(AstDb(ari, owner=parts.ari_settings.app), parts.recorder)
-        if parts.recorder is not None and isinstance(ari, DialplanPort)
+        NotesCollector(astdb, parts.recorder)
+        if parts.recorder is not None and astdb is not None
         else None
     )
 
@@ -342,15 +343,20 @@ async def _feeds(parts: EngineParts, holder: ConfigHolder[CoverageConfig]) -> No
     # Real time, not the engine's (possibly started) clock: a feed's
     # freshness is about when it was really fetched.
     await run_refresher(parts.config_path, lambda: holder.current, on_result=gauges.update)
+def astdb_for(ari: Ari, parts: EngineParts) -> AstDb | None:
+    """This engine's one AstDB port (one mailbox: its batches must not overlap); None for a fake."""
+    return AstDb(ari, owner=parts.ari_settings.app) if isinstance(ari, DialplanPort) else None
+
+
 def safety_net_publisher(
-    ari: Ari, holder: ConfigHolder[CoverageConfig], parts: EngineParts
+    ari: Ari, astdb: AstDb | None, holder: ConfigHolder[CoverageConfig], parts: EngineParts
 ) -> SafetyNetPublisher | None:
     """Keeps the dialplan's safety net current in AstDB; None when `ari` cannot (a test fake)."""
-    if not isinstance(ari, DialplanPort):
+    if astdb is None:
         return None
     sounds = SoundCheck(ari.sound_exists) if isinstance(ari, AriClient) else None
     return SafetyNetPublisher(
-        AstDb(ari, owner=parts.ari_settings.app),
+        astdb,
         lambda: holder.current,
         now=parts.clock.now,
         prompts=sounds.prompts if sounds is not None else None,

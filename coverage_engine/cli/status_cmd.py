@@ -29,7 +29,7 @@ from coverage_engine.cli.run_cmd import ari_settings_from
 from coverage_engine.config import ConfigError, load_config
 from coverage_engine.engine.liveness import beat_variable
 from coverage_engine.engine.peers import DEAD_AFTER
-from coverage_engine.logs import mask_caller
+from coverage_engine.logs import configure_logging, mask_caller
 from coverage_engine.records.location import (
     PostgresRecords,
     RecordsLocation,
@@ -82,6 +82,8 @@ def register(subparsers: Any) -> None:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    # Only warnings, and on stderr: stdout is the report (or its JSON).
+    configure_logging(level="warning", stream=sys.stderr)
     try:
         config = load_config(args.config)
         settings = ari_settings_from(args, os.environ)

@@ -42,6 +42,7 @@ from coverage_engine.engine.actions import (
     StartCall,
 )
 from coverage_engine.engine.registry import Registry
+from coverage_engine.plan import StepKind
 
 
 def needs_memory(
@@ -114,8 +115,13 @@ def reconcile(
 def resume_or_start(channel: Channel, entry: wire.StasisEntry, memory: CallMemory) -> Action:
     """What a channel in our application that no call carries becomes."""
     match entry:
-        case wire.QueueReturn(status=status):
+        case wire.QueueReturn(status=status) if _still_in_queue_step(memory):
             return ResumeCall(channel, memory, queue_status=status)
+        case wire.QueueReturn():
+            # A snapshot shows how the channel last entered the application,
+            # not where the call is now: back from the queue, it went on to
+            # ring someone (TRIED says who). That step is tried again.
+            return ResumeCall(channel, memory)
         case wire.Inbound(did=did) if memory.taken:
             # An engine decided this call (and so wrote its journey): it goes
             # on from where it was, in the same journey.
@@ -129,6 +135,11 @@ def resume_or_start(channel: Channel, entry: wire.StasisEntry, memory: CallMemor
         case wire.UnknownEntry():
             return Fallback(channel.id, "unknown channel in the application")
     raise AssertionError(entry)  # pragma: no cover - the match is exhaustive
+
+
+def _still_in_queue_step(memory: CallMemory) -> bool:
+    """Whether the last step an engine started for this caller is the operator queue."""
+    return not memory.tried or memory.tried[-1].startswith(f"{StepKind.OPERATORS.value}/")
 
 
 def _entry(app: str, channel: Channel, claimed: Collection[str]) -> wire.StasisEntry | None:

@@ -163,7 +163,7 @@ def test_both_engines_take_calls_and_a_killed_ones_caller_reaches_the_doctor(
     assert result.answered
     assert phones.answered_by(call.caller) == "nguyen"
     first, second = phones.calls("nguyen")
-    assert first.ended_by == "remote"  # the dead engine's ring, stopped by the survivor
+    assert first.outcome == "cancelled"  # the dead engine's ring, stopped by the survivor
     assert first.ended_at is not None
     assert first.ended_at <= second.invited_at  # never rung twice at once
     (takeover,) = [line for line in log_lines(survivor, "takeover") if line.get("calls")]

@@ -12,7 +12,7 @@ from coverage_engine import wire
 from coverage_engine.ari import AriSettings, CallBroadcast, Channel, DialplanLocation, parse_event
 from coverage_engine.ari.client import AriClient
 from coverage_engine.engine import Engine
-from coverage_engine.engine.actions import Claim, ResumeCall, StartCall
+from coverage_engine.engine.actions import CallMemory, Claim, ResumeCall, StartCall
 from coverage_engine.engine.reconcile import reconcile
 from coverage_engine.engine.registry import Registry
 from coverage_engine.engine.translate import translate
@@ -171,3 +171,34 @@ def test_a_name_the_broadcast_would_miss_or_the_dialplan_would_misread_is_refuse
     settings = AriSettings(url="http://127.0.0.1:8088/ari", username="u", password="p", app=app)
     with pytest.raises(ValueError, match="coverage-engine-b"):
         settings.check_engine_app()
+
+
+def test_a_caller_back_from_the_queue_and_since_ringing_a_doctor_retries_that_doctor() -> None:
+    """The snapshot still says queue-result (how the caller last entered), but the engine had
+    moved on to Dr. Nguyen: taken on after a restart, Nguyen is rung again, not skipped."""
+    memory = {
+        wire.DID: "+13125550100",
+        wire.PRACTICE: "maple-grove",
+        wire.TRIED: "operators/answering,oncall/nguyen",
+    }
+    ringing = Channel(
+        "c1",
+        state="Up",
+        dialplan=DialplanLocation(
+            app_name="StasisBroadcast", app_data="500,^coverage-engine,queue-result:JOINEMPTY"
+        ),
+        variables=memory,
+    )
+    waiting = Channel(
+        "c2",
+        state="Up",
+        dialplan=ringing.dialplan,
+        variables={**memory, wire.TRIED: "operators/answering"},
+    )
+
+    actions = reconcile(APP, [ringing, waiting], [], Registry(), claimed={"c1", "c2"})
+
+    assert actions == [
+        ResumeCall(ringing, CallMemory.from_variables(memory)),
+        ResumeCall(waiting, CallMemory.from_variables(waiting.variables), queue_status="JOINEMPTY"),
+    ]
