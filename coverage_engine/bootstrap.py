@@ -421,6 +421,9 @@ async def _sweep(
             await asyncio.to_thread(close, {c.id for c in channels})
         except (AriError, StoreError, sqlite3.Error) as exc:
             log.warning("sweep_failed", error=str(exc))
+        except Exception:
+            # A bug here must not stop the engine: the sweep is housekeeping.
+            log.exception("sweep_failed")
 
 
 def _operator_known(journey: Journey) -> bool:

@@ -97,6 +97,7 @@ class Report:
     seconds: float
     faults: list[Fault] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
+    engine_crashes: int = 0  # engines that stopped by themselves (not a fault we injected)
 
     def figures(self) -> dict[str, Any]:
         v = self.verdicts
@@ -107,6 +108,7 @@ class Report:
             kinds[f.kind] = kinds.get(f.kind, 0) + 1
         return {
             "calls_placed": len(v),
+            "engine_crashes": self.engine_crashes,
             "faults": kinds,
             "reached_a_person": sum(1 for x in v if x.reached),
             "dead_ended": sum(1 for x in v if not x.reached),
@@ -155,6 +157,7 @@ class StallProxy:
         for s in (src, dst):
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
+            s.close()
 
     def stall(self) -> None:
         """Stop forwarding in both directions; the connections stay open."""
@@ -275,12 +278,14 @@ class ChaosRun:
             cluster.destroy()
             self._clean()
         self._measure_takeovers(engines)
+        crashes = sum(e.log().count("internal error") for e in engines.values())
         return Report(
             plan=asdict(self.plan),
             started=datetime.fromtimestamp(started, tz=UTC).isoformat(timespec="seconds"),
             seconds=round(time.time() - started, 1),
             faults=self.faults,
             verdicts=verdicts,
+            engine_crashes=crashes,
         )
 
     def _inject(
@@ -379,14 +384,14 @@ class ChaosRun:
         return verdicts
 
     def _measure_takeovers(self, engines: dict[str, EngineProcess]) -> None:
-        """For each fault that silenced an engine, when its calls were carried on again.
+        """For each fault that silenced an engine holding calls: when they were carried on.
 
-        That is the survivor's take-over, or the restarted engine resuming its
-        own calls (a quick restart beats the survivor to it): the first
-        `takeover` that took calls, or `call_resumed`, after the fault.
+        That is the survivor's `takeover` of them, or (after a SIGKILL) the
+        restarted engine's own `call_resumed`, whichever came first within
+        10 s. A silenced engine that held no calls has nothing to take over.
         """
-        lines = []
-        for engine in engines.values():
+        seen: dict[str, list[tuple[str, float]]] = {}
+        for app, engine in engines.items():
             for line in engine.log().splitlines():
                 if '"takeover"' not in line and '"call_resumed"' not in line:
                     continue
@@ -395,13 +400,22 @@ class ChaosRun:
                     if record.get("event") == "takeover" and not record.get("calls"):
                         continue
                     at = datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00"))
-                    lines.append(at.timestamp())
+                    seen.setdefault(app, []).append((str(record["event"]), at.timestamp()))
         for fault in self.faults:
             if fault.kind not in ("sigkill", "sigstop", "websocket_stall"):
                 continue
-            after = [t - fault.at for t in lines if 0 <= t - fault.at < 30]
-            if after:
-                fault.takeover_s = round(min(after), 2)
+            delays = [
+                at - fault.at
+                for app, events in seen.items()
+                for event, at in events
+                if 0 <= at - fault.at < 10
+                and (
+                    (event == "takeover" and app != fault.target)
+                    or (event == "call_resumed" and app == fault.target and fault.kind == "sigkill")
+                )
+            ]
+            if delays:
+                fault.takeover_s = round(min(delays), 2)
 
     def _clean(self) -> None:
         for channel in _channels(self.ari):
@@ -456,6 +470,7 @@ def markdown(report: Report, *, machine: str) -> str:
     faults = ", ".join(f"{k} {v}" for k, v in sorted(f["faults"].items()))
     rows = [
         ("calls placed", f["calls_placed"]),
+        ("engines that crashed by themselves (goal 0)", f["engine_crashes"]),
         ("faults injected", faults),
         ("callers who reached a person", f["reached_a_person"]),
         ("callers dead-ended (goal 0)", f["dead_ended"]),

@@ -122,7 +122,12 @@ class Liveness:
         while True:
             started = self._clock()
             self._wake.clear()
-            await self.tick()
+            try:
+                await self.tick()
+            except Exception:
+                # Beating must go on whatever one round met; a round that
+                # failed simply does not renew the lease.
+                log.exception("liveness_round_failed")
             wait = max(0.0, self._beat_every - (self._clock() - started))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)

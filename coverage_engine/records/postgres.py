@@ -209,21 +209,44 @@ class PgConnection:
         return self._raw
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
+        # Rows are fetched here, inside the error mapping: a connection lost
+        # while reading must raise sqlite3's errors too, never psycopg's.
         with _sqlite_errors():
-            cursor: Cursor = self._raw.execute(
-                _translate(sql), [_param(p) for p in parameters] or None
-            )
-            return cursor
+            cursor = self._raw.execute(_translate(sql), [_param(p) for p in parameters] or None)
+            rows = cursor.fetchall() if cursor.description is not None else []
+            return _Rows(rows, cursor.rowcount)
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
         with _sqlite_errors():
             cursor = self._raw.cursor()
             cursor.executemany(_translate(sql), [[_param(p) for p in row] for row in parameters])
-            result: Cursor = cursor
-            return result
+            return _Rows([], cursor.rowcount)
 
     def close(self) -> None:
-        self._raw.close()
+        with contextlib.suppress(Exception):  # a connection the server dropped may not close
+            self._raw.close()
+
+
+class _Rows:
+    """A statement's result, already fetched."""
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows = rows
+        self._rowcount = rowcount
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
+
+    def fetchone(self) -> Any:
+        return self._rows.pop(0) if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
 
 
 @contextlib.contextmanager
@@ -528,7 +551,9 @@ class PostgresRecorder(RecorderBase):
                     break
                 try:
                     self._ship(batch)
-                except (sqlite3.Error, StoreError, OSError) as exc:
+                except Exception as exc:  # whatever the database did: keep the spool, retry
+                    if not isinstance(exc, sqlite3.Error | StoreError | OSError):
+                        log.exception("records.ship_failed")
                     self._state(False, str(exc))
                     self._drop_connection()
                     self._stop.wait(delay)

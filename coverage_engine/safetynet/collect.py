@@ -44,6 +44,9 @@ class NotesCollector:
                 await self.collect()
             except AstDbError as exc:
                 log.warning("safety_net.collect_failed", error=str(exc))
+            except Exception:
+                # Housekeeping: a bug here must never stop the engine carrying calls.
+                log.exception("safety_net.collect_failed")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=EVERY)

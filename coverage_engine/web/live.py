@@ -78,6 +78,9 @@ class LiveSource:
                 except sqlite3.Error as exc:
                     log.warning("console.board_read_failed", error=str(exc))
                     changed = False
+                    # A database that restarted closed our connection: the
+                    # next poll opens a new one (and reloads the open calls).
+                    await asyncio.to_thread(self._drop_connection)
                 if changed:
                     async with self._changed:
                         self.version += 1
@@ -144,6 +147,15 @@ class LiveSource:
             if paging.urgency and not paging.done:
                 self.paging[call_id] = paging
         self._last_id = last
+
+    def _drop_connection(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    self._conn.close()
+                self._conn = None
+                self.calls.clear()
+                self._last_id = 0
 
     def _poll(self) -> bool:
         with self._lock:

@@ -30,6 +30,7 @@ def test_through_kills_freezes_stalls_and_restarts_every_caller_reaches_a_person
     (tmp_path / "chaos.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
     summary = markdown(report, machine="CI")
     assert figures["calls_placed"] == SHORT.calls, summary
+    assert figures["engine_crashes"] == 0, summary
     assert figures["dead_ended"] == 0, summary
     assert figures["dropped_by_the_system"] == 0, summary
     assert figures["two_phones_ringing_for_one_step"] == 0, summary
