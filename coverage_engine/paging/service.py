@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -121,11 +122,23 @@ class PagingMetrics:
 class PagingDb:
     """The record file as paging uses it, one thread at a time (SQLite calls block)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, reopen: Callable[[], Connection] | None = None) -> None:
         self._conn = conn
+        self._reopen = reopen
         self._lock = threading.Lock()
         self.pages = PageStore(conn)
         self.messages = MessageStore(conn)
+
+    def reconnect(self) -> None:
+        """A new connection, after the database dropped ours (a PostgreSQL restart)."""
+        if self._reopen is None:
+            return
+        with self._lock:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = self._reopen()
+            self.pages = PageStore(self._conn)
+            self.messages = MessageStore(self._conn)
 
     async def run(self, work: Callable[[PagingDb], T]) -> T:
         def locked() -> T:
@@ -171,7 +184,14 @@ class PagingService:
             log.info("paging.recovered", pages=len(taken))
         try:
             while True:
-                await self.tick()
+                try:
+                    await self.tick()
+                except sqlite3.Error as exc:
+                    # The records went away (a database restart): pages wait
+                    # in the records; paging goes on once they are back.
+                    log.warning("paging.records_unavailable", error=str(exc))
+                    with contextlib.suppress(Exception):
+                        await asyncio.to_thread(self._db.reconnect)
                 await asyncio.sleep(self._poll)
         finally:
             for task in list(self._tasks):

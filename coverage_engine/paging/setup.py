@@ -118,7 +118,10 @@ async def start_paging(
     page_settings = replace(ari_settings, app=ari_settings.app + PAGE_APP_SUFFIX)
     try:
         location = SqliteRecords(records) if isinstance(records, Path) else records
-        running.db = PagingDb(await asyncio.to_thread(open_connection, location, create=True))
+        running.db = PagingDb(
+            await asyncio.to_thread(open_connection, location, create=True),
+            reopen=lambda: open_connection(location, create=True),
+        )
     except Exception as exc:
         log.error("paging.unavailable", error=str(exc))
         return running
