@@ -36,16 +36,27 @@ from coverage_engine.engine.actions import (
     HangUpChannel,
     LinkDown,
     LinkUp,
+    OperatorTook,
     ResumeCall,
     StartCall,
+    WatchedGone,
+    WatchQueued,
 )
 from coverage_engine.engine.executor import quietly
 from coverage_engine.engine.reconcile import needs_memory, reconcile
 from coverage_engine.engine.registry import Registry
 from coverage_engine.engine.runner import CallRunner, LoopScheduler, Scheduler
 from coverage_engine.engine.translate import translate
+from coverage_engine.journey import (
+    Bridged,
+    CallerHungUp,
+    Ended,
+    JourneyEvent,
+    OperatorAnswered,
+    Outcome,
+)
 from coverage_engine.journey.sink import JourneySink, NoSink
-from coverage_engine.plan import Plan, Router
+from coverage_engine.plan import Plan, Router, StepKind
 from coverage_engine.presence import OperatorsCheck
 
 log = structlog.get_logger("coverage_engine.engine")
@@ -199,6 +210,21 @@ class Engine:
                 await quietly(self._ari.hangup(channel_id, "normal"))
             case Fallback(channel_id, reason):
                 await self._fallback(channel_id, reason)
+            case WatchQueued(channel_id):
+                await quietly(self._ari.subscribe_channel(channel_id))
+                self._registry.watch(channel_id)
+            case OperatorTook(channel_id, member):
+                self._registry.took(channel_id, member)
+                self._record(channel_id, OperatorAnswered(member))
+                self._record(channel_id, Bridged(StepKind.OPERATORS, member))
+            case WatchedGone(channel_id):
+                operator = self._registry.operator_of(channel_id)
+                self._registry.unwatch(channel_id)
+                if operator is not None:
+                    self._record(channel_id, CallerHungUp())
+                    self._record(channel_id, Ended(Outcome.ANSWERED_BY_OPERATOR, operator))
+                # Not answered: the caller left the queue, or came back to an
+                # engine (which carries the journey on); the sweep closes the rest.
             case Adopt(bridge_id, channel_ids):
                 log.info("recovery_adopt_bridge", bridge=bridge_id, channels=len(channel_ids))
                 self._registry.adopt(bridge_id, channel_ids)
@@ -306,7 +332,15 @@ class Engine:
             log.exception("routing_failed", call_id=channel.id, did=did)
             return None
 
+    def _record(self, call_id: str, event: JourneyEvent) -> None:
+        """A journey event of a call no runner carries (a watched queued caller)."""
+        try:
+            self._sink.record(call_id, self._clock.now(), event)
+        except Exception:
+            log.exception("journey_record_failed", call_id=call_id)
+
     def _spawn(self, call_id: str, prefix: str | None, plan: Plan, entered: CallerEntered) -> None:
+        self._registry.unwatch(call_id)  # back from the queue: a call carries it again
         call = Call(
             call_id,
             id_prefix=prefix,

@@ -109,6 +109,28 @@ class EndAdopted:
 
 
 @dataclass(frozen=True, slots=True)
+class WatchQueued:
+    """A caller waiting in the operator queue whose engine is gone: follow it for its journey."""
+
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorTook:
+    """app_queue put a watched caller through to an operator (`member`)."""
+
+    channel_id: str
+    member: str
+
+
+@dataclass(frozen=True, slots=True)
+class WatchedGone:
+    """A watched caller's line ended (in the queue, or after talking to an operator)."""
+
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class LinkUp:
     """The event link (re)connected: look at what Asterisk has (`reconcile`)."""
 
@@ -131,6 +153,9 @@ Action = (
     | Fallback
     | Adopt
     | EndAdopted
+    | WatchQueued
+    | OperatorTook
+    | WatchedGone
     | LinkUp
     | LinkDown
 )

@@ -40,6 +40,7 @@ from coverage_engine.engine.actions import (
     HangUpChannel,
     ResumeCall,
     StartCall,
+    WatchQueued,
 )
 from coverage_engine.engine.registry import Registry
 from coverage_engine.plan import StepKind
@@ -57,7 +58,10 @@ def needs_memory(
         for channel in channels
         if not registry.knows(channel.id)
         and not channel.variables
-        and isinstance(_entry(app, channel, claimed), wire.Inbound | wire.QueueReturn)
+        and (
+            isinstance(_entry(app, channel, claimed), wire.Inbound | wire.QueueReturn)
+            or (_queued(channel) and not registry.watched(channel.id))
+        )
     ]
 
 
@@ -91,6 +95,14 @@ def reconcile(
     adopted: set[str] = set()
     for channel in channels:
         if registry.knows(channel.id):
+            continue
+        if _queued(channel):
+            # Waiting in the operator queue: no application has it. One that
+            # this engine (before a restart) or the dead engine sent there is
+            # followed, so its journey learns which operator took it.
+            memory = memories.get(channel.id) or CallMemory.from_variables(channel.variables)
+            if not registry.watched(channel.id) and memory.engine in {app, *owners}:
+                actions.append(WatchQueued(channel.id))
             continue
         entry = _entry(app, channel, claimed)
         if entry is None:
@@ -135,6 +147,11 @@ def resume_or_start(channel: Channel, entry: wire.StasisEntry, memory: CallMemor
         case wire.UnknownEntry():
             return Fallback(channel.id, "unknown channel in the application")
     raise AssertionError(entry)  # pragma: no cover - the match is exhaustive
+
+
+def _queued(channel: Channel) -> bool:
+    """Whether the channel waits in (or talks through) app_queue's Queue()."""
+    return channel.dialplan.app_name.lower() == "queue"
 
 
 def _still_in_queue_step(memory: CallMemory) -> bool:

@@ -52,8 +52,10 @@ from coverage_engine.engine.actions import (
     HangUpChannel,
     LinkDown,
     LinkUp,
+    OperatorTook,
     ResumeCall,
     StartCall,
+    WatchedGone,
 )
 from coverage_engine.engine.registry import Registry
 
@@ -98,6 +100,8 @@ def translate(registry: Registry, item: StreamItem) -> list[Action]:
             return [] if call is None else [Deliver(call, LegFailed(peer.id, _DIALSTATUS[status]))]
         case ChannelDestroyed(channel=channel, cause=cause):
             return _destroyed(registry, channel.id, cause)
+        case ChannelHangupRequest(channel=channel) if registry.watched(channel.id):
+            return [WatchedGone(channel.id)]
         case ChannelHangupRequest(channel=channel):
             # The caller asked to hang up: tear the other legs down now rather
             # than after Asterisk finished destroying the channel.
@@ -111,6 +115,10 @@ def translate(registry: Registry, item: StreamItem) -> list[Action]:
             # "failed": the sound could not be played at all (missing on this PBX).
             ended = PlaybackEnded(playback.id, failed=playback.state == "failed")
             return [] if call is None else [Deliver(call, ended)]
+        case ChannelVarset(channel=channel, variable=wire.QUEUE_MEMBER, value=member) if (
+            channel is not None and member and registry.watched(channel.id)
+        ):
+            return [OperatorTook(channel.id, member)]
         case ChannelVarset(channel=channel, variable=wire.QUEUE_MEMBER, value=member) if (
             channel is not None and member and registry.call(channel.id) is not None
         ):
@@ -145,6 +153,8 @@ def _stasis_start(registry: Registry, event: StasisStart) -> list[Action]:
 
 
 def _destroyed(registry: Registry, channel_id: str, cause: int) -> list[Action]:
+    if registry.watched(channel_id):
+        return [WatchedGone(channel_id)]
     bridge = registry.adopted_bridge(channel_id)
     if bridge is not None:
         others = tuple(c for c in registry.adopted_channels(bridge) if c != channel_id)

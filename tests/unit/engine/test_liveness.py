@@ -7,7 +7,13 @@ from datetime import UTC, datetime
 import pytest
 
 from coverage_engine import wire
-from coverage_engine.ari import AriUnavailable, Channel, DialplanLocation
+from coverage_engine.ari import (
+    AriUnavailable,
+    Channel,
+    ChannelHangupRequest,
+    ChannelVarset,
+    DialplanLocation,
+)
 from coverage_engine.engine import Engine
 from coverage_engine.engine.liveness import Liveness, beat_variable, takeover_variable
 from coverage_engine.engine.peers import DEAD_AFTER, FENCE_AFTER, Lease, PeerTracker
@@ -197,4 +203,55 @@ async def test_taking_over_stops_the_dead_engines_ring_then_resumes_its_callers(
     assert ari.variables["c1"][wire.ENGINE] == "coverage-engine"
     assert ("subscribe_channel", "c2") not in ops
     assert engine.call("c1") is not None
+    await engine.close()
+
+
+class Journal:
+    """A journey sink that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def record(self, call_id: str, at: datetime, event: object) -> None:
+        self.events.append((call_id, getattr(event, "name", "")))
+
+
+async def test_a_queued_caller_the_dead_engine_left_is_followed_to_the_operator() -> None:
+    """Taken over while waiting in the queue: when app_queue names the operator who took the
+    caller, the journey says so, and when the line ends it ends answered by that operator."""
+    ari = MemoryAri("coverage-engine")
+    queued = Channel(
+        "q1",
+        state="Up",
+        dialplan=DialplanLocation(app_name="Queue", app_data="answering,,,,90"),
+        variables={
+            wire.DID: "+19995550123",
+            wire.PRACTICE: "",
+            wire.TRIED: "operators/answering",
+            wire.ENGINE: "coverage-engine-b",
+        },
+    )
+    ari.add_channel(queued)
+    ari.other_apps["coverage-engine-b"] = ["q1"]
+    journal = Journal()
+    engine = Engine(ari, lambda *_: NIGHT, clock=FrozenClock(NOW), sink=journal)
+
+    await engine.take_over("coverage-engine-b")
+    assert ("subscribe_channel", "q1") in [(r.op, r.target) for r in ari.requests]
+    await engine.dispatch(
+        ChannelVarset(
+            type="ChannelVarset",
+            channel=queued,
+            variable="MEMBERINTERFACE",
+            value="PJSIP/operator2",
+        )
+    )
+    await engine.dispatch(ChannelHangupRequest(type="ChannelHangupRequest", channel=queued))
+
+    assert journal.events == [
+        ("q1", "operator_answered"),
+        ("q1", "bridged"),
+        ("q1", "caller_hung_up"),
+        ("q1", "ended"),
+    ]
     await engine.close()
