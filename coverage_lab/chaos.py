@@ -141,9 +141,13 @@ class StallProxy:
         while True:
             try:
                 client, _ = self.server.accept()
-                upstream = socket.create_connection(self.target)
             except OSError:
-                return
+                return  # closed
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:  # Asterisk is down (restarting): refuse this one
+                client.close()
+                continue
             with self._lock:
                 self._pairs.append((client, upstream))
             for a, b in ((client, upstream), (upstream, client)):
