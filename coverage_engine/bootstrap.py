@@ -18,7 +18,6 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from coverage_engine import wire
 from coverage_engine.ami import Ami, AmiError, AmiSettings, PanoramiskAmi, PresenceTracker
 from coverage_engine.ami.gate import PresenceGate
 from coverage_engine.ari import Ari, AriError, AriSettings
@@ -33,12 +32,11 @@ from coverage_engine.config.overlay import overlay_path
 from coverage_engine.engine import Engine
 from coverage_engine.engine.liveness import Liveness, LivenessPort
 from coverage_engine.feeds import FeedGauges, run_refresher
-from coverage_engine.journey import Bridged, Journey, OperatorAnswered
 from coverage_engine.journey.live import LiveJourneys
 from coverage_engine.journey.sink import Fanout, JourneySink
 from coverage_engine.metrics import Metrics, MetricsServerError, serve_metrics
 from coverage_engine.paging.setup import start_paging
-from coverage_engine.plan import Plan, Router, StepKind
+from coverage_engine.plan import Plan, Router
 from coverage_engine.records.location import (
     RecordsLocation,
     open_connection,
@@ -310,7 +308,7 @@ async def _serve(
     if parts.recorder is not None:
         location = records_location(holder.current.records, parts.config_path)
         may_act = liveness[0].may_act if liveness else (lambda: True)
-        sweep = _sweep(ari, location, may_act, parts.clock, parts.recorder)
+        sweep = _sweep(ari, location, may_act, parts.clock)
         tasks.append(asyncio.create_task(sweep, name="sweep"))
     tasks.extend(paging.tasks())
     stopper = asyncio.create_task(stop.wait(), name="stop")
@@ -372,25 +370,13 @@ async def _sweep(
     location: RecordsLocation,
     may_act: Callable[[], bool],
     clock: Clock,
-    recorder: JourneyRecorder,
 ) -> None:
-    """Now and then, finish the journeys of callers no engine is following any more.
+    """Now and then, close the journeys of callers who left while no engine followed them.
 
     A crashed engine's callers who ended before any engine took them over, a
     conversation an engine only watched after a take-over: their journeys
-    are closed with the outcome they had reached. A caller a dead engine had
-    sent to the operator queue is not in any application: when app_queue
-    names the operator who took them (MEMBERINTERFACE), that is written to
-    their journey, so it closes answered by that operator.
+    are closed with the outcome they had reached.
     """
-
-    def read(call_ids: list[str]) -> dict[str, Journey | None]:
-        conn = open_connection(location)
-        try:
-            store = RecordStore(conn)
-            return {c: store.get(c) for c in call_ids}
-        finally:
-            conn.close()
 
     def close(present: set[str]) -> list[str]:
         conn = open_connection(location)
@@ -407,27 +393,12 @@ async def _sweep(
             continue
         try:
             channels = await ari.list_channels()
-            queued = [c.id for c in channels if c.dialplan.app_name.lower() == "queue"]
-            journeys = await asyncio.to_thread(read, queued) if queued else {}
-            for call_id, journey in journeys.items():
-                if journey is None or not journey.in_progress or _operator_known(journey):
-                    continue
-                member = await ari.get_variable(call_id, wire.QUEUE_MEMBER)
-                if member:
-                    at = clock.now()
-                    recorder.write(call_id, at, OperatorAnswered(member), key=f"op:{call_id}")
-                    bridged = Bridged(StepKind.OPERATORS, member)
-                    recorder.write(call_id, at, bridged, key=f"op-bridged:{call_id}")
             await asyncio.to_thread(close, {c.id for c in channels})
         except (AriError, StoreError, sqlite3.Error) as exc:
             log.warning("sweep_failed", error=str(exc))
         except Exception:
             # A bug here must not stop the engine: the sweep is housekeeping.
             log.exception("sweep_failed")
-
-
-def _operator_known(journey: Journey) -> bool:
-    return any(isinstance(s.event, OperatorAnswered) for s in journey.events)
 
 
 async def _start_metrics(parts: EngineParts) -> web.AppRunner | None:

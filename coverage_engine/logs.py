@@ -3,7 +3,10 @@
 * `configure_logging()` is called once, by the composition root. JSON lines
   when the output is not a terminal (production, journald, CI), a readable
   console rendering in a terminal. Standard-library loggers (aiohttp,
-  panoramisk) go through the same chain, so they are rendered and masked alike.
+  panoramisk) go through the same chain, so they are rendered and masked alike;
+  our own lines skip the standard library's machinery (records, handlers, a
+  second copy of each record), which made a journey line cost three times as
+  much, and a line below the level costs a no-op call.
 * Every line of a call carries its call id and practice: the engine binds
   them with `bind_call()` at the start of the call's task; contextvars are
   copied per asyncio task, so concurrent calls never see each other's ids.
@@ -16,12 +19,13 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -38,6 +42,9 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # A channel name's sequence suffix, eight hex digits: "PJSIP/operator1-0000001a".
 _CHANNEL_SUFFIX = re.compile(r"(-[0-9a-f]{8})(?![0-9A-Za-z])")
 _MIN_DIGITS = 7  # shorter runs are extensions, ports, durations
+# Seven digits anywhere: text without them cannot hold a number to mask (most
+# log text: event names, practices, labels), so it is returned untouched.
+_SEVEN_DIGITS = re.compile(rf"\d(?:\D*\d){{{_MIN_DIGITS - 1}}}")
 
 
 def mask_number(text: str) -> str:
@@ -46,6 +53,9 @@ def mask_number(text: str) -> str:
     For log lines and messages, where a number may be anywhere. A value that
     *is* a phone number (a caller field) is masked with `mask_caller`.
     """
+
+    if _SEVEN_DIGITS.search(text) is None:
+        return text
 
     def replace(match: re.Match[str]) -> str:
         found = match.group(0)
@@ -99,9 +109,43 @@ def _shared_processors() -> list[Processor]:
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
     ]
+
+
+class _Stderr(io.TextIOBase):
+    """The process's standard error as it is when a line is written, not when logging
+    was configured (a daemon's redirect, a test's capture)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
+class _LineWriter:
+    """Where our own lines go, one write each; `name` is what `add_logger_name` reads.
+
+    A closed or broken stream loses the line, as the standard library's
+    handlers lose it: logging must never stop a call.
+    """
+
+    def __init__(self, stream: TextIO, name: str) -> None:
+        self._stream = stream
+        self.name = name
+
+    def msg(self, message: str) -> None:
+        try:
+            self._stream.write(message + "\n")
+            self._stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    log = debug = info = warning = warn = error = err = critical = fatal = exception = msg
 
 
 def configure_logging(
@@ -111,22 +155,26 @@ def configure_logging(
 
     `json` None means: JSON lines unless `stream` is a terminal.
     """
-    out = stream if stream is not None else sys.stderr
+    # _Stderr has the TextIO methods logging and structlog call (write, flush, isatty).
+    out = stream if stream is not None else cast(TextIO, _Stderr())
     as_json = json if json is not None else not out.isatty()
     renderer: Processor = (
         structlog.processors.JSONRenderer()
         if as_json
         else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
+    # What every line goes through last, ours and the standard library's alike.
+    render: list[Processor] = [
+        # Exceptions become text before masking, so numbers in them are masked too.
+        structlog.processors.format_exc_info,
+        mask_phone_numbers,
+        # Stamped after masking: our own digits, nothing to mask in them.
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        renderer,
+    ]
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_shared_processors(),
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            # Exceptions become text before masking, so numbers in them are masked too.
-            structlog.processors.format_exc_info,
-            mask_phone_numbers,
-            renderer,
-        ],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *render],
     )
     handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
@@ -136,13 +184,9 @@ def configure_logging(
     root.addHandler(handler)
     root.setLevel(level.upper())
     structlog.configure(
-        processors=[
-            structlog.stdlib.filter_by_level,
-            *_shared_processors(),
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*_shared_processors(), *render],
+        logger_factory=lambda *args: _LineWriter(out, str(args[0]) if args else ""),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         # Not cached: tests swap processors with structlog.testing.capture_logs().
         cache_logger_on_first_use=False,
     )

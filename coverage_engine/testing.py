@@ -21,7 +21,7 @@ exercise the production client; it lives in the lab, outside this package.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from coverage_engine.ari import (
@@ -168,6 +168,29 @@ class MemoryAri:
         self.channels[channel_id] = channel
         return channel
 
+    async def originate(
+        self,
+        endpoint: str,
+        *,
+        channel_id: str,
+        ring_seconds: int,
+        app_args: Sequence[str] = (),
+        originator: str | None = None,
+        caller_id: CallerId | None = None,
+    ) -> Channel:
+        self._request(
+            "originate",
+            channel_id,
+            endpoint=endpoint,
+            ring_seconds=ring_seconds,
+            app_args=tuple(app_args),
+            originator=originator,
+            caller_id=caller_id,
+        )
+        channel = Channel(channel_id, name=f"{endpoint}-{len(self.channels):08x}", state="Down")
+        self.channels[channel_id] = channel
+        return channel
+
     async def dial(self, channel_id: str, *, ring_seconds: int, caller: str | None = None) -> None:
         self._request("dial", channel_id, ring_seconds=ring_seconds, caller=caller)
 
@@ -213,6 +236,10 @@ class MemoryAri:
         self._request("set_variable", channel_id, name=name, value=value)
         self.variables.setdefault(channel_id, {})[name] = value
 
+    async def set_variables(self, channel_id: str, variables: Sequence[tuple[str, str]]) -> None:
+        self._request("set_variables", channel_id, variables=tuple(variables))
+        self.variables.setdefault(channel_id, {}).update(variables)
+
     async def get_variable(self, channel_id: str, name: str) -> str | None:
         self._request("get_variable", channel_id, name=name)
         return self.variables.get(channel_id, {}).get(name)
@@ -236,6 +263,9 @@ class MemoryAri:
         if app is not None and app != self._app:
             return list(self.other_apps.get(app, ()))
         return [c for c in self.channels if not any(c in o for o in self.other_apps.values())]
+
+    async def filter_events(self, allowed: Collection[str]) -> None:
+        self._request("filter_events", self._app, allowed=frozenset(allowed))
 
     def _bridge(self, bridge_id: str) -> Bridge:
         if bridge_id not in self.bridges:

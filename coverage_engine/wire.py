@@ -200,7 +200,9 @@ def call_of(ident: str) -> str:
 
 # On the caller's channel, set by the engine: the call's memory outside the
 # process. A restarted (or another) engine reads them back to take the call on.
-DID = "COVERAGE_DID"  # the dialed number (coverage-inbound sets it first, before Stasis)
+# The dialed number: coverage-inbound sets it before Stasis, so the engine
+# only reads it back (one request fewer per call).
+DID = "COVERAGE_DID"
 PRACTICE = "COVERAGE_PRACTICE"  # the practice the call was decided for
 # The keys of the steps tried so far, the current one last (`callflow.resume`).
 TRIED = "COVERAGE_TRIED"
@@ -219,7 +221,9 @@ ANNOUNCED = "COVERAGE_ANNOUNCED"  # "1": the caller heard the emergency announce
 
 #: Every variable the engine sets on a caller's channel, the dialplan's ones included.
 ENGINE_SETS: tuple[str, ...] = (
-    *CALL_MEMORY,
+    PRACTICE,
+    TRIED,
+    ENGINE,
     QUEUE,
     QUEUE_WAIT,
     QUEUE_WHISPER,
@@ -293,11 +297,6 @@ DIALPLAN_GLOBALS: Mapping[str, str] = {
     "COVERAGE_CONFIRM_PROMPT": "what a doctor hears before pressing 1 (FastAGI example)",
     "COVERAGE_CLAIM_MS": "how long an engine has to claim a call before the safety net takes it",
 }
-
-# Set by Asterisk itself, read by the engine.
-#: app_queue sets it on the caller just before bridging them to an operator
-#: (queues.conf `setinterfacevar = yes`): which operator answered.
-QUEUE_MEMBER = "MEMBERINTERFACE"
 
 # A dialplan function the call flow writes through a channel variable: what
 # an operator's phone shows for a queued caller ("MGP: Jane Doe").

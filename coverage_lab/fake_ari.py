@@ -4,10 +4,16 @@
 port) that speaks enough ARI for the engine: it keeps channels, bridges,
 variables and playbacks, records every REST request, answers like Asterisk 22
 (same status codes and error messages), and emits the events Asterisk would
-emit for what it was asked to do. Tests drive the other side of the call with
+emit for what it was asked to do, Asterisk's own chatter included (the
+`ChannelVarset`s of every variable set, of bridging, of leaving Stasis and of
+RTP statistics at hang-up; app_queue's `Dial` events and variables), so that
+what an event filter (`PUT /applications/{app}/eventFilter`, applied here as
+Asterisk applies it) saves is measured against what a real PBX sends. Tests
+drive the other side of the call with
 helpers: a caller arrives (`start_call`), a phone answers or is busy
-(`answer`, `dial_outcomes`), someone hangs up (`remote_hangup`), the link dies
-(`drop_websockets`, `freeze_websockets`).
+(`answer`, `dial_outcomes`), app_queue connects an operator (`queue_answer`),
+someone hangs up (`remote_hangup`), the link dies (`drop_websockets`,
+`freeze_websockets`).
 
 Faking at the boundary instead of monkeypatching means the production
 `AriClient` runs unchanged in tests: its deadlines, its error mapping and its
@@ -28,6 +34,7 @@ from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
 
+from coverage_engine import wire
 from coverage_engine.ari.settings import AriSettings
 
 DialOutcome = Literal["answer", "busy", "noanswer", "unavailable", "missing", "ring"]
@@ -68,6 +75,63 @@ class _Failure:
     times: int
 
 
+# What chan_pjsip sets on a channel with media as it hangs up (and, with the
+# suffix BRIDGED, on the channel it was bridged with): one ChannelVarset each.
+_RTP_STATS = (
+    "RTPAUDIOQOS",
+    "RTPAUDIOQOSJITTER",
+    "RTPAUDIOQOSLOSS",
+    "RTPAUDIOQOSRTT",
+    "RTPAUDIOQOSMES",
+)
+# What Queue() sets on the caller as it starts (cleared), and as an operator is connected.
+_QUEUE_ENTRY_VARS = (
+    "ANSWEREDTIME",
+    "ANSWEREDTIME_MS",
+    "DIALEDTIME",
+    "DIALEDTIME_MS",
+    "QUEUEWAIT",
+    "QUEUEWAIT_MS",
+)
+_QUEUE_MEMBER_VARS = (
+    "MEMBERINTERFACE", "MEMBERNAME", "MEMBERCALLS", "MEMBERLASTCALL", "MEMBERPENALTY",
+    "MEMBERDYNAMIC", "MEMBERREALTIME", "QUEUEPOSITION", "QUEUEWAIT", "QUEUEWAIT_MS",
+)  # fmt: skip
+
+
+def separate_args(text: str) -> list[str]:
+    """Asterisk's argument splitting (`AST_STANDARD_APP_ARGS`): commas, except inside
+    parentheses, brackets or double quotes; quotes are removed and a backslash makes the
+    next character literal."""
+    args: list[str] = []
+    current: list[str] = []
+    paren = bracket = 0
+    quote = False
+    chars = iter(text)
+    for char in chars:
+        if char == "\\":
+            current.append(next(chars, ""))
+            continue
+        if char == '"':
+            quote = not quote
+            continue
+        if char == "(":
+            paren += 1
+        elif char == ")":
+            paren = max(0, paren - 1)
+        elif char == "[":
+            bracket += 1
+        elif char == "]":
+            bracket = max(0, bracket - 1)
+        elif char == "," and not (paren or bracket or quote):
+            args.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    args.append("".join(current))
+    return args
+
+
 @dataclass(slots=True)
 class _FakeChannel:
     data: dict[str, Any]
@@ -81,6 +145,15 @@ class _FakeChannel:
     moh: bool = False
     ringing: bool = False
     dial_task: asyncio.Task[None] | None = None
+    # Originated (`POST /channels`): enters the application only once answered.
+    originated: bool = False
+    # The operator app_queue connected this (queued) caller to.
+    operator: str | None = None
+
+    @property
+    def hears_us(self) -> bool:
+        """Whether the application receives this channel's events."""
+        return self.in_stasis or self.subscribed
 
 
 def _now() -> str:
@@ -117,6 +190,11 @@ class FakeAri:
         self.bridges: dict[str, dict[str, Any]] = {}
         self.playbacks: dict[str, dict[str, Any]] = {}
         self.dial_outcomes: dict[str, DialOutcome] = {}
+        # The application's event filter (`PUT /applications/{app}/eventFilter`):
+        # event type names; empty allowed means every type not disallowed.
+        self.events_allowed: list[str] = []
+        self.events_disallowed: list[str] = []
+        self.queue_context = wire.QUEUE_CONTEXT
         self.ws_connections_total = 0
         # Channels another application claimed before us (POST /events/claim answers 409).
         self.claimed_by_others: set[str] = set()
@@ -240,8 +318,16 @@ class FakeAri:
             if request.transport is not None:
                 request.transport.resume_reading()
 
+    def passes_filter(self, event_type: str) -> bool:
+        """Whether the application's event filter lets an event of this type through."""
+        if self.events_allowed and event_type not in self.events_allowed:
+            return False
+        return event_type not in self.events_disallowed
+
     async def push(self, event_type: str, **fields: Any) -> None:
-        """Send one event to every connected WebSocket, as Asterisk would."""
+        """Send one event to every connected WebSocket, as Asterisk would (filter applied)."""
+        if not self.passes_filter(event_type):
+            return
         event = {
             "type": event_type,
             "timestamp": _now(),
@@ -308,9 +394,12 @@ class FakeAri:
             channel_id=channel_id,
             caller_number=caller_number,
             exten=did,
-            app_args=("inbound", did),
+            app_args=(wire.Entry.INBOUND.value, did),
         )
-        await self.push("StasisStart", args=["inbound", did], channel=self.channels[ident].data)
+        # What dialplan/coverage-engine.conf does before Stasis.
+        self.channels[ident].variables[wire.DID] = did
+        args = [wire.Entry.INBOUND.value, did]
+        await self.push("StasisStart", args=args, channel=self.channels[ident].data)
         return ident
 
     async def reenter(self, channel_id: str, *args: str) -> None:
@@ -322,14 +411,65 @@ class FakeAri:
         await self.push("StasisStart", args=list(args), channel=channel.data)
 
     async def answer(self, channel_id: str) -> None:
-        """The dialed phone behind a created channel answers (Asterisk 22's event order)."""
+        """The dialed phone behind a created channel answers (Asterisk 22's event order).
+
+        An originated channel enters the application now, answered.
+        """
         channel = self.channels[channel_id]
         if channel.dial_task is not None and channel.dial_task is not asyncio.current_task():
             channel.dial_task.cancel()
         channel.dial_task = None
         channel.data["state"] = "Up"
         await self._maybe_push("ChannelStateChange", channel=channel.data)
-        await self._maybe_push("Dial", dialstatus="ANSWER", peer=channel.data)
+        await self._maybe_push(
+            "Dial", dialstatus="ANSWER", peer=channel.data, **self._dialed(channel)
+        )
+        if channel.originated and not channel.in_stasis:
+            await self._enter_stasis(channel)
+
+    async def queue_answer(
+        self, channel_id: str, member: str, *, also_rang: tuple[str, ...] = ()
+    ) -> None:
+        """app_queue rings the operators `member` and `also_rang`; `member` answers.
+
+        What a (subscribed) queued caller's events say, in Asterisk 22's order:
+        a `Dial` per operator rung (caller: the queued caller, dialstring: the
+        member interface), ANSWER for the one who took it and CANCEL for the
+        others, the caller's connected line, then app_queue's variables
+        (`MEMBERINTERFACE`, ... with `setinterfacevar = yes`) and the bridge's.
+        """
+        channel = self.channels[channel_id]
+        rung = {
+            interface: self.add_channel(
+                name=f"{interface}-{next(self._ids):08x}", state="Down", in_stasis=False
+            )
+            for interface in (*also_rang, member)
+        }
+        for status in ("", "RINGING"):
+            for interface, peer in rung.items():
+                await self._queue_dial(channel, peer, interface, status)
+        await self._queue_dial(channel, rung[member], member, "ANSWER")
+        for interface, peer in rung.items():
+            if interface != member:
+                await self._queue_dial(channel, peer, "", "CANCEL")
+                self.channels.pop(peer, None)
+        await self._channel_event(channel, "ChannelConnectedLine")
+        channel.operator = rung[member]
+        values = {"MEMBERINTERFACE": member, "MEMBERNAME": member.rpartition("/")[2]}
+        for name in _QUEUE_MEMBER_VARS:
+            await self._varset(channel, name, values.get(name, "0"))
+        operator = self.channels[rung[member]]
+        await self._varset(channel, "BRIDGEPEER", operator.data["name"])
+        await self._varset(channel, "BRIDGEPVTCALLID", operator.data["protocol_id"])
+
+    async def _queue_dial(
+        self, caller: _FakeChannel, peer_id: str, interface: str, status: str
+    ) -> None:
+        if caller.hears_us:
+            peer = self.channels[peer_id].data
+            await self.push(
+                "Dial", dialstatus=status, dialstring=interface, caller=caller.data, peer=peer
+            )
 
     async def press(self, channel_id: str, digit: str) -> None:
         """The person on the channel presses a key."""
@@ -397,6 +537,10 @@ class FakeAri:
         finally:
             with contextlib.suppress(ValueError):
                 self._sockets.remove((request, ws))
+            if not self._sockets:
+                # Asterisk destroys an application whose last WebSocket closed,
+                # and its event filter with it: a reconnecting client sets it again.
+                self.events_allowed, self.events_disallowed = [], []
         return ws
 
     def _add_routes(self, router: web.UrlDispatcher) -> None:
@@ -404,6 +548,7 @@ class FakeAri:
         br = "/ari/bridges/{id}"
         routes: list[tuple[str, str, Any]] = [
             ("GET", "/ari/channels", self._list_channels),
+            ("POST", "/ari/channels", self._originate),
             ("POST", "/ari/channels/create", self._create_channel),
             ("GET", ch, self._get_channel),
             ("DELETE", ch, self._hangup),
@@ -429,6 +574,7 @@ class FakeAri:
             ("GET", "/ari/applications", self._applications),
             ("GET", "/ari/asterisk/variable", self._get_global),
             ("POST", "/ari/asterisk/variable", self._set_global),
+            ("PUT", "/ari/applications/{app}/eventFilter", self._event_filter),
         ]
         for method, path, handler in routes:
             router.add_route(method, path, handler)
@@ -462,14 +608,23 @@ class FakeAri:
             return _error(409, "Channel with given unique ID already exists")
         body = self.requests[-1].body if self.requests else None
         variables = dict(body.get("variables", {})) if isinstance(body, Mapping) else {}
-        app_args = tuple(a for a in query.get("appArgs", "").split(",") if a)
+        channel = self._new_leg(ident, endpoint, query.get("appArgs", ""), variables)
+        # Asterisk 22 puts a created channel into the application right after
+        # answering the request, before it is dialed: StasisStart with the
+        # appArgs, state Down. Until then a dial is refused with 409.
+        self._spawn(self._enter_stasis(channel))
+        return web.json_response(channel.data)
+
+    def _new_leg(
+        self, ident: str, endpoint: str, app_args: str, variables: dict[str, str]
+    ) -> _FakeChannel:
         self.add_channel(
             channel_id=ident,
             name=f"{endpoint}-{next(self._ids):08x}",
             caller_number=variables.get("CALLERID(num)", ""),
             caller_name=variables.get("CALLERID(name)", ""),
             state="Down",
-            app_args=app_args,
+            app_args=tuple(a for a in app_args.split(",") if a),
             in_stasis=False,
         )
         channel = self.channels[ident]
@@ -479,20 +634,49 @@ class FakeAri:
         connected["name"] = variables.get("CONNECTEDLINE(name)", "")
         connected["number"] = variables.get("CONNECTEDLINE(num)", "")
         channel.data["dialplan"]["exten"] = endpoint  # kept so dial() can match outcomes
-        # Asterisk 22 puts a created channel into the application right after
-        # answering the request, before it is dialed: StasisStart with the
-        # appArgs, state Down. Until then a dial is refused with 409.
-        self._spawn(self._enter_stasis(channel))
-        return web.json_response(channel.data)
+        return channel
 
     async def _enter_stasis(self, channel: _FakeChannel) -> None:
-        if self.stasis_entry_delay:
+        if self.stasis_entry_delay and not channel.originated:
             await asyncio.sleep(self.stasis_entry_delay)
         channel.in_stasis = True
         channel.data["dialplan"].update(
             app_name="Stasis", app_data=",".join((self.app, *channel.app_args))
         )
+        await self._varset(channel, "STASISSTATUS", "")
         await self._maybe_push("StasisStart", args=list(channel.app_args), channel=channel.data)
+
+    async def _originate(self, request: web.Request) -> web.Response:
+        """`POST /channels`: create the channel and dial it at once (Asterisk 22).
+
+        With `app`, the application is subscribed to the new channel from the
+        start (its Dial and state events arrive) and the channel enters the
+        application only when answered: StasisStart comes with state Up.
+        """
+        query = request.query
+        endpoint = query.get("endpoint", "")
+        if not endpoint or not query.get("app"):
+            # A channel that would run the dialplan: this fake has none.
+            return _error(400, "Endpoint and app are required")
+        if query["app"] != self.app:
+            return _error(400, "Application not found")
+        ident = query.get("channelId") or f"fake-{next(self._ids)}.1"
+        if ident in self.channels:
+            return _error(409, "Channel with given unique ID already exists")
+        if self._outcome_for(endpoint) == "missing":
+            return _error(400, "Unable to create channel")
+        try:
+            timeout = int(query.get("timeout", "30"))
+        except ValueError:
+            return _error(400, "Invalid timeout")
+        body = self.requests[-1].body if self.requests else None
+        variables = dict(body.get("variables", {})) if isinstance(body, Mapping) else {}
+        channel = self._new_leg(ident, endpoint, query.get("appArgs", ""), variables)
+        channel.originated = True
+        channel.dial_task = asyncio.create_task(
+            self._run_dial(channel, self._outcome_for(endpoint), timeout)
+        )
+        return web.json_response(channel.data)
 
     async def _hangup(self, request: web.Request) -> web.Response:
         channel = self._channel(request, stasis=False)
@@ -581,7 +765,8 @@ class FakeAri:
         # there: busy, no answer and unreachable show only as the leg's
         # hangup (HangupRequest, StasisEnd, ChannelDestroyed with the cause).
         ident = channel.data["id"]
-        await self._maybe_push("Dial", dialstatus="", peer=channel.data)
+        dialed = self._dialed(channel)
+        await self._maybe_push("Dial", dialstatus="", peer=channel.data, **dialed)
         if outcome in ("unavailable", "missing"):
             channel.dial_task = None
             await self._destroy_channel(ident, 20)
@@ -592,7 +777,7 @@ class FakeAri:
             return
         channel.data["state"] = "Ringing"
         await self._maybe_push("ChannelStateChange", channel=channel.data)
-        await self._maybe_push("Dial", dialstatus="RINGING", peer=channel.data)
+        await self._maybe_push("Dial", dialstatus="RINGING", peer=channel.data, **dialed)
         if outcome == "answer":
             await self.answer(ident)
             return
@@ -600,6 +785,11 @@ class FakeAri:
             await asyncio.sleep(ring_seconds)
             channel.dial_task = None
             await self._destroy_channel(ident, 19)
+
+    @staticmethod
+    def _dialed(channel: _FakeChannel) -> dict[str, str]:
+        """The `dialstring` of a leg's Dial events: the endpoint without its technology."""
+        return {"dialstring": str(channel.data["dialplan"]["exten"]).partition("/")[2]}
 
     async def _continue(self, request: web.Request) -> web.Response:
         channel = self._channel(request)
@@ -612,8 +802,18 @@ class FakeAri:
             app_name="",
             app_data="",
         )
-        self._emit("StasisEnd", channel=channel.data)
+        self._spawn(self._continued(channel))
         return web.Response(status=204)
+
+    async def _continued(self, channel: _FakeChannel) -> None:
+        """What a channel leaving the application for the dialplan says (if we still listen)."""
+        await self.push("StasisEnd", channel=channel.data)
+        await self._varset(channel, "STASISSTATUS", "SUCCESS")
+        for _ in range(3):  # the dialplan's location moves as it runs
+            await self._channel_event(channel, "ChannelDialplan")
+        if channel.data["dialplan"]["context"] == self.queue_context:
+            for name in _QUEUE_ENTRY_VARS:
+                await self._varset(channel, name, "")
 
     async def _get_var(self, request: web.Request) -> web.Response:
         channel = self._channel(request, stasis=False)
@@ -629,8 +829,28 @@ class FakeAri:
         name = request.query.get("variable", "")
         if not name:
             return _error(400, "Variable name is required")
-        channel.variables[name] = request.query.get("value", "")
+        value = request.query.get("value", "")
+        if name.startswith("ARRAY(") and name.endswith(")"):
+            # func_strings' ARRAY(): several variables in one write.
+            names = separate_args(name[len("ARRAY(") : -1])
+            values = separate_args(value)
+            pairs = [(n, values[i] if i < len(values) else "") for i, n in enumerate(names)]
+        else:
+            pairs = [(name, value)]
+        for one, text in pairs:
+            channel.variables[one] = text
+            self._spawn(self._assigned(channel, one, text))
         return web.Response(status=204)
+
+    async def _assigned(self, channel: _FakeChannel, name: str, value: str) -> None:
+        """The event of one assignment: a function's own, or a ChannelVarset."""
+        if name in ("CALLERID(name)", "CALLERID(num)"):
+            channel.data["caller"][name[len("CALLERID(") : -1].replace("num", "number")] = value
+            await self._channel_event(channel, "ChannelCallerId")
+        elif name.startswith("CONNECTEDLINE("):
+            await self._channel_event(channel, "ChannelConnectedLine")
+        elif not name.endswith(")"):
+            await self._varset(channel, name, value)
 
     # -- bridge handlers ---------------------------------------------------------------
 
@@ -685,7 +905,20 @@ class FakeAri:
             channel.bridge_id = bridge["id"]
             bridge["channels"].append(channel_id)
             self._emit("ChannelEnteredBridge", bridge=dict(bridge), channel=channel.data)
+        if len(bridge["channels"]) == 2:
+            self._spawn(self._bridged(*bridge["channels"]))
         return web.Response(status=204)
+
+    async def _bridged(self, first: str, second: str) -> None:
+        """Two channels talk: each learns its peer (variables), the callee its connected line."""
+        pairs = [(first, second), (second, first)]
+        for me, peer in pairs:
+            if me in self.channels and peer in self.channels:
+                other = self.channels[peer].data
+                await self._varset(self.channels[me], "BRIDGEPEER", other["name"])
+                await self._varset(self.channels[me], "BRIDGEPVTCALLID", other["protocol_id"])
+        if second in self.channels:
+            await self._channel_event(self.channels[second], "ChannelConnectedLine")
 
     async def _remove_from_bridge(self, request: web.Request) -> web.Response:
         bridge = self._bridge(request)
@@ -705,8 +938,8 @@ class FakeAri:
                 "bridge_ids": list(self.bridges),
                 "endpoint_ids": [],
                 "device_names": [],
-                "events_allowed": [],
-                "events_disallowed": [],
+                "events_allowed": [{"type": t} for t in self.events_allowed],
+                "events_disallowed": [{"type": t} for t in self.events_disallowed],
             }
         )
 
@@ -728,6 +961,22 @@ class FakeAri:
         if ident in self.claimed_by_others:
             return _error(409, "Channel has already been claimed by another application")
         return web.Response(status=204)
+    async def _event_filter(self, request: web.Request) -> web.Response:
+        if request.match_info["app"] != self.app:
+            return _error(404, "Application not found")
+        body = self.requests[-1].body if self.requests else None
+        if not isinstance(body, Mapping):
+            return _error(400, "Invalid event filter")
+        lists: dict[str, list[str]] = {}
+        for key in ("allowed", "disallowed"):
+            entries = body.get(key, [])
+            if not isinstance(entries, list) or not all(
+                isinstance(e, Mapping) and isinstance(e.get("type"), str) for e in entries
+            ):
+                return _error(400, f"Invalid format definition for {key} events")
+            lists[key] = [str(e["type"]) for e in entries]
+        self.events_allowed, self.events_disallowed = lists["allowed"], lists["disallowed"]
+        return await self._application(request)
 
     async def _subscribe(self, request: web.Request) -> web.Response:
         kind, _, ident = request.query.get("eventSource", "").partition(":")
@@ -749,7 +998,12 @@ class FakeAri:
         if bridge is not None:
             with contextlib.suppress(ValueError):
                 bridge["channels"].remove(channel_id)
-            self._emit("ChannelLeftBridge", bridge=dict(bridge), channel=channel.data)
+            self._spawn(self._left(channel, dict(bridge)))
+
+    async def _left(self, channel: _FakeChannel, bridge: dict[str, Any]) -> None:
+        for name in ("BRIDGEPEER", "BRIDGEPVTCALLID"):
+            await self._varset(channel, name, "")
+        await self.push("ChannelLeftBridge", bridge=bridge, channel=channel.data)
 
     async def _destroy_channel(
         self, channel_id: str, cause: int, *, request_cause: int | None = -1
@@ -768,8 +1022,22 @@ class FakeAri:
             channel.dial_task.cancel()
         # Leave the bridge and vanish before the first await, so a second
         # hangup racing this one finds nothing to do.
+        peer = self._bridge_peer(channel)
         self._leave_bridge(channel_id)
         del self.channels[channel_id]
+        if channel.data["state"] == "Up":
+            # chan_pjsip's RTP statistics, on this channel and on the one it talked to.
+            for name in _RTP_STATS:
+                await self._varset(channel, name, "ssrc=0;themssrc=0;lp=0;rxjitter=0.000000")
+            talked_to = self.channels.get(peer) if peer else None
+            if talked_to is not None:
+                for name in _RTP_STATS:
+                    await self._varset(talked_to, f"{name}BRIDGED", "ssrc=0;themssrc=0")
+        if channel.operator is not None:
+            # app_queue's bookkeeping as the conversation with the operator ends.
+            self.channels.pop(channel.operator, None)
+            for name in ("BRIDGEPEER", "BRIDGEPVTCALLID", *_QUEUE_ENTRY_VARS[:4]):
+                await self._varset(channel, name, "")
         if channel.in_stasis or channel.subscribed:
             fields: dict[str, Any] = {"channel": channel.data}
             if request_cause is not None:
@@ -777,10 +1045,26 @@ class FakeAri:
             await self._maybe_push("ChannelHangupRequest", **fields)
         if channel.in_stasis:
             await self._maybe_push("StasisEnd", channel=channel.data)
+            if channel.subscribed:
+                await self._varset(channel, "STASISSTATUS", "SUCCESS")
         if channel.subscribed:
             await self._maybe_push(
                 "ChannelDestroyed", cause=cause, cause_txt=_cause_text(cause), channel=channel.data
             )
+
+    def _bridge_peer(self, channel: _FakeChannel) -> str | None:
+        bridge = self.bridges.get(channel.bridge_id or "")
+        if bridge is None:
+            return None
+        return next((c for c in bridge["channels"] if c != channel.data["id"]), None)
+
+    async def _varset(self, channel: _FakeChannel, name: str, value: str) -> None:
+        """A ChannelVarset, if the application hears about this channel."""
+        await self._channel_event(channel, "ChannelVarset", variable=name, value=value)
+
+    async def _channel_event(self, channel: _FakeChannel, event_type: str, **fields: Any) -> None:
+        if channel.hears_us and self.auto_events:
+            await self.push(event_type, **fields, channel=channel.data)
 
     def _emit(self, event_type: str, **fields: Any) -> None:
         """Send an event after the current response (Asterisk answers REST, then emits)."""

@@ -26,9 +26,10 @@ import asyncio
 import contextlib
 import json
 import random
+import re
 import socket
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from typing import Any, Final, cast
 from urllib.parse import quote
 
@@ -58,6 +59,24 @@ log = structlog.get_logger("coverage_engine.ari")
 
 _STOP: Final = object()  # queue sentinel: the client was closed, the event iterator ends
 _STASIS_ENTRY_FIRST_PAUSE = 0.005  # then doubling, within AriSettings.stasis_entry_wait
+
+
+# A variable (COVERAGE_TRIED) or a function with a simple argument (CALLERID(name)).
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\([A-Za-z0-9_-]+\))?")
+# Characters of a value that Asterisk's argument parser never treats specially.
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 +-_.:/@")
+
+
+def _array_value(value: str) -> str:
+    """One value of an ARRAY() write, escaped: a backslash makes the next character literal.
+
+    ARRAY() splits its value as dialplan arguments are split (commas outside
+    quotes, parentheses and brackets; quotes removed). Escaping every
+    character but the plain ones makes the split, and the value, exact,
+    whatever caller text it holds (checked against Asterisk 22 in
+    tests/integration/test_ari_live.py).
+    """
+    return "".join(c if c in _PLAIN else "\\" + c for c in value)
 
 
 def _segment(value: str) -> str:
@@ -384,6 +403,36 @@ class AriClient:
         data = await self._request("POST", "/channels/create", params=params, body=body)
         return Channel.from_json(data) if isinstance(data, Mapping) else Channel(id=channel_id)
 
+    async def originate(
+        self,
+        endpoint: str,
+        *,
+        channel_id: str,
+        ring_seconds: int,
+        app_args: Sequence[str] = (),
+        originator: str | None = None,
+        caller_id: CallerId | None = None,
+    ) -> Channel:
+        params: dict[str, str | int] = {
+            "endpoint": endpoint,
+            "app": self.app,
+            "channelId": channel_id,
+            "timeout": ring_seconds,
+        }
+        if app_args:
+            params["appArgs"] = ",".join(app_args)
+        if originator:
+            params["originator"] = originator
+        # As for create_channel: the callee's display is the connected line.
+        variables = (
+            {"CONNECTEDLINE(name)": caller_id.name, "CONNECTEDLINE(num)": caller_id.number}
+            if caller_id is not None
+            else {}
+        )
+        body = {"variables": variables} if variables else None
+        data = await self._request("POST", "/channels", params=params, body=body)
+        return Channel.from_json(data) if isinstance(data, Mapping) else Channel(id=channel_id)
+
     async def dial(self, channel_id: str, *, ring_seconds: int, caller: str | None = None) -> None:
         params: dict[str, str | int] = {"timeout": ring_seconds}
         if caller:
@@ -471,6 +520,23 @@ class AriClient:
             params={"variable": name, "value": value},
         )
 
+    async def set_variables(self, channel_id: str, variables: Sequence[tuple[str, str]]) -> None:
+        if len(variables) == 1:
+            [(name, value)] = variables
+            await self.set_variable(channel_id, name, value)
+            return
+        if not variables:
+            return
+        names = [name for name, _ in variables]
+        for name in names:
+            if not _VARIABLE_NAME.fullmatch(name):
+                raise ValueError(f"not a variable or function name ARRAY() can take: {name!r}")
+        await self.set_variable(
+            channel_id,
+            f"ARRAY({','.join(names)})",
+            ",".join(_array_value(value) for _, value in variables),
+        )
+
     async def get_variable(self, channel_id: str, name: str) -> str | None:
         try:
             data = await self._request(
@@ -504,6 +570,15 @@ class AriClient:
         data = await self._request("GET", f"/applications/{_segment(app or self.app)}")
         ids = data.get("channel_ids") if isinstance(data, Mapping) else None
         return [str(i) for i in ids] if isinstance(ids, list) else []
+
+    async def filter_events(self, allowed: Collection[str]) -> None:
+        # The body is the filter itself: {"allowed": [{"type": ...}, ...]}
+        # (checked against Asterisk 22 in tests/integration/test_ari_live.py).
+        await self._request(
+            "PUT",
+            f"/applications/{_segment(self.app)}/eventFilter",
+            body={"allowed": [{"type": name} for name in sorted(allowed)], "disallowed": []},
+        )
 
 
     # -- the PBX's own state (dialplan globals, dialplan work on a Local channel) -------

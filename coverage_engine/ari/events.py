@@ -368,6 +368,10 @@ _PARSERS: dict[str, Callable[[Mapping[str, Any]], AriEvent]] = {
 }
 
 
+#: The event types parsed into their own dataclass (any other is an `UnknownEvent`).
+MODELLED: frozenset[str] = frozenset(_PARSERS)
+
+
 def parse_event(data: Any) -> AriEvent:
     """Translate one decoded ARI event (a JSON object) into its dataclass; never raises."""
     if not isinstance(data, Mapping):

@@ -17,7 +17,7 @@ Contract shared by every method:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from typing import Literal, Protocol
 
 from coverage_engine.ari.events import StreamItem
@@ -131,6 +131,29 @@ class AriOperations(Protocol):
         """
         ...
 
+    async def originate(
+        self,
+        endpoint: str,
+        *,
+        channel_id: str,
+        ring_seconds: int,
+        app_args: Sequence[str] = (),
+        originator: str | None = None,
+        caller_id: CallerId | None = None,
+    ) -> Channel:
+        """Create an outbound channel and dial it at once, in one request (`POST /channels`).
+
+        What makes a phone ring soonest: one round trip where `create_channel`
+        + `dial` take two (and a dial racing the channel's entry into the
+        application). The application hears the new channel from the start
+        (its `Dial` events, `ChannelDestroyed` with the Q.850 cause when it
+        fails) and the channel enters the application when it is answered:
+        its `StasisStart` (with `app_args`) comes in state Up. `caller_id` is
+        what the callee's phone shows (the new channel's connected line),
+        `ring_seconds` Asterisk's own limit on the ringing.
+        """
+        ...
+
     async def dial(self, channel_id: str, *, ring_seconds: int, caller: str | None = None) -> None:
         """Dial a created channel, giving up after `ring_seconds` (`POST /channels/{id}/dial`).
 
@@ -199,6 +222,15 @@ class AriOperations(Protocol):
         """Set a channel variable (`POST /channels/{id}/variable`)."""
         ...
 
+    async def set_variables(self, channel_id: str, variables: Sequence[tuple[str, str]]) -> None:
+        """Set several channel variables (or functions, `CALLERID(name)`) in one request.
+
+        Through Asterisk's `ARRAY()` function (func_strings), each value
+        escaped for Asterisk's argument parser: the values arrive exactly as
+        given, commas, quotes and caller text included.
+        """
+        ...
+
     async def get_variable(self, channel_id: str, name: str) -> str | None:
         """Read a channel variable; None when it is not set (`GET /channels/{id}/variable`)."""
         ...
@@ -219,6 +251,17 @@ class AriOperations(Protocol):
 
     async def application_channel_ids(self, app: str | None = None) -> list[str]:
         """Ids of the channels an application (ours by default) holds or is subscribed to."""
+        ...
+
+    # -- the application's event diet ------------------------------------------------
+
+    async def filter_events(self, allowed: Collection[str]) -> None:
+        """Receive only events of the `allowed` types (`PUT /applications/{app}/eventFilter`).
+
+        Asterisk keeps the filter with the application, which it destroys when
+        the application's last WebSocket closes: set it again after every
+        (re)connect. Events of other types are not even sent.
+        """
         ...
 
 

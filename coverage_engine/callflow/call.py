@@ -13,6 +13,11 @@ The plan always ends with the operator queue; if even that returns the caller
 (no operator logged in), the call is handed to the dialplan's fallback context,
 Asterisk's own safety net. No path ends in silence or a hang-up.
 
+Dial first: in the commands of a step that rings a phone, the request that
+makes it ring comes first; what the caller needs (the answer, ringback or
+music) follows, and the call's memory on the channel (one request of
+variables per step) comes last, since only a restarted engine reads it.
+
 Phases and what moves a call between them (read `_TRANSITIONS` at the bottom):
 
     NEW ──CallerEntered──> ANNOUNCING ──PlaybackEnded──> (first step)
@@ -280,10 +285,12 @@ class Call:
     def _on_entered(self, event: CallerEntered) -> Transition:
         """A caller arrived: record the decision, answer at once, start the plan.
 
-        The caller is answered immediately so that what they hear is ours
-        (ringback, the announcement, music) instead of silence while the
-        engine works; the DID and practice go on the channel first so that a
-        restart can find the call again.
+        The caller is answered at once (after the request that rings the
+        first phone, when the plan starts with one) so that what they hear is
+        ours (ringback, the announcement, music) instead of silence while the
+        engine works. The practice goes on the channel with the step's own
+        memory, so that a restart can find the call again; the dialed number
+        is there already (`coverage-inbound` sets COVERAGE_DID before Stasis).
         """
         self.plan = plan = event.plan
         self.caller_name = event.caller_name or event.caller_number
@@ -294,11 +301,8 @@ class Call:
         commands: list[Command] = []
         if not resumed:
             commands.append(Record(Received(event.did, event.caller_number, event.caller_name)))
-        commands += [
-            Record(Decided.of(plan, via=Via.ARI, resumed=resumed)),
-            Answer(self.call_id),
-            SetVariables(self.call_id, ((wire.DID, event.did), (wire.PRACTICE, plan.practice_id))),
-        ]
+        commands += [Record(Decided.of(plan, via=Via.ARI, resumed=resumed)), Answer(self.call_id)]
+        memory = ((wire.PRACTICE, plan.practice_id),)
         state = CallState(announced=resumed and plan.announcement is not None)
         if resumed:
             # Picked up by an engine with no memory of the call, in a plan
@@ -313,12 +317,17 @@ class Call:
             # Back from the queue with no memory of the call (the engine was
             # restarted while the caller waited): the queue step is over.
             commands.append(Record(QueueTimeout(event.queue_status)))
-            return self._start_step(state, self._first_step, commands, after="queue")
+            return self._start_step(
+                state, self._first_step, commands, after="queue", memory=memory
+            )
         if plan.announcement and not resumed:
             state, playback = self._next_playback(state)
-            commands.append(Play(self.call_id, f"sound:{plan.announcement}", playback))
+            commands += [
+                Play(self.call_id, f"sound:{plan.announcement}", playback),
+                SetVariables(self.call_id, memory),
+            ]
             return replace(state, phase=Phase.ANNOUNCING, playback_id=playback), commands
-        return self._start_step(state, self._first_step, commands)
+        return self._start_step(state, self._first_step, commands, memory=memory)
 
     # --------------------------------------------------------------- ANNOUNCING
 
@@ -342,9 +351,18 @@ class Call:
     # --------------------------------------------------------------- steps
 
     def _start_step(
-        self, state: CallState, index: int, commands: list[Command], *, after: str | None = None
+        self,
+        state: CallState,
+        index: int,
+        commands: list[Command],
+        *,
+        after: str | None = None,
+        memory: tuple[tuple[str, str], ...] = (),
     ) -> Transition:
-        """Try step `index` of the plan, or the dialplan fallback when none is left."""
+        """Try step `index` of the plan, or the dialplan fallback when none is left.
+
+        `memory`: more variables for the channel, set with the step's own.
+        """
         steps = self._plan().steps
         index = self._pass_over_unavailable(index, commands)
         if index >= len(steps):
@@ -359,11 +377,10 @@ class Call:
             timer=None,
             playback_id=None,
         )
-        tried = format_tried(self._tried(index))
-        commands.append(SetVariables(self.call_id, ((wire.TRIED, tried),)))
+        memory = (*memory, (wire.TRIED, format_tried(self._tried(index))))
         if step.kind is StepKind.OPERATORS:
-            return self._enter_queue(state, step, commands, after)
-        return self._dial(state, step, commands, after)
+            return self._enter_queue(state, step, commands, after, memory)
+        return self._dial(state, step, commands, after, memory)
 
     def _pass_over_unavailable(self, index: int, commands: list[Command]) -> int:
         """The first step from `index` on that operator presence does not pass over.
@@ -393,20 +410,26 @@ class Call:
         return tuple(tried)
 
     def _dial(
-        self, state: CallState, step: Step, commands: list[Command], after: str | None
+        self,
+        state: CallState,
+        step: Step,
+        commands: list[Command],
+        after: str | None,
+        memory: tuple[tuple[str, str], ...],
     ) -> Transition:
-        """Create the front desk or doctor leg and start its ring timer.
+        """Create and dial the front desk or doctor leg, and start its ring timer.
 
+        Dial first: the leg goes out before everything else this transition
+        does (the caller's answer and what they hear, the old leg's hang-up,
+        the channel's memory), which follows in its own order.
         Ringback for the front desk (the patient expects a phone to ring at an
         open practice); music on hold for a doctor, which may take a while.
         The ring timer is ours rather than Asterisk's dial timeout so that
         "no answer" is decided in one place, here.
         """
         state, leg = self._next_leg(state)
-        wanted = Hold.RINGING if step.kind is StepKind.STAFF else Hold.MOH
-        state, sound = self._switch_hold(state, wanted)
-        commands += sound
-        commands.append(
+        timer = f"ring:{leg}"
+        commands[:0] = [
             CreateLeg(
                 leg_id=leg,
                 dial=step.dial,
@@ -414,10 +437,12 @@ class Call:
                 caller_name=self._display_name,
                 caller_number=self.caller_number,
                 timeout=step.ring_seconds + self.settings.leg_timeout_margin,
-            )
-        )
-        timer = f"ring:{leg}"
-        commands.append(StartTimer(timer, float(step.ring_seconds)))
+            ),
+            StartTimer(timer, float(step.ring_seconds)),
+        ]
+        wanted = Hold.RINGING if step.kind is StepKind.STAFF else Hold.MOH
+        state, sound = self._switch_hold(state, wanted)
+        commands += [*sound, SetVariables(self.call_id, memory)]
         index = state.step
         if step.kind is StepKind.STAFF:
             commands.append(Record(StaffRinging(index, step.target, step.label, after)))
@@ -438,7 +463,12 @@ class Call:
         return replace(state, phase=Phase.RINGING, leg_id=leg, timer=timer), commands
 
     def _enter_queue(
-        self, state: CallState, step: Step, commands: list[Command], after: str | None
+        self,
+        state: CallState,
+        step: Step,
+        commands: list[Command],
+        after: str | None,
+        memory: tuple[tuple[str, str], ...],
     ) -> Transition:
         """Hand the caller to app_queue through the dialplan's queue context.
 
@@ -455,6 +485,7 @@ class Call:
             SetVariables(
                 self.call_id,
                 (
+                    *memory,
                     (wire.QUEUE, step.dial),
                     (wire.QUEUE_WAIT, str(step.ring_seconds)),
                     # The practice's whisper, played by Queue() to the operator

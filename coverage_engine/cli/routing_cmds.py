@@ -184,11 +184,37 @@ def run_explain(args: argparse.Namespace) -> int:
     plan = decide(config, instant, args.did, args.caller)
     if note is not None:
         plan = replace(plan, notes=(note, *plan.notes))
+    plan = replace(plan, notes=(*plan.notes, *_made_by_commands(args.config, plan, instant)))
     if args.json:
         print(json.dumps(plan.to_json(), indent=2))
     else:
         print(render_plan(config, plan))
     return EXIT_OK
+
+
+def _made_by_commands(config_path: Path, plan: Plan, instant: datetime) -> list[str]:
+    """Who made the override or swap in force, when a command made it (the audit's words)."""
+    from coverage_engine.changes import ChangeRefused, ChangeService
+
+    if not plan.known_did:
+        return []
+    try:
+        entries = [
+            *ChangeService(config_path).entries("override", plan.practice_id),
+            *ChangeService(config_path).entries("swap", plan.practice_id),
+        ]
+    except ChangeRefused:
+        return []
+    return [
+        f"{e.kind} {e.id} ({e.what}: {e.reason}) was "
+        + (
+            f"added by {e.by} at {e.added:%Y-%m-%d %H:%M}"
+            if e.origin == "command"
+            else f"cut short by {e.by} (it ends {e.until:%Y-%m-%d %H:%M})"
+        )
+        for e in entries
+        if e.by is not None and e.start <= instant < e.until
+    ]
 
 
 def _instant_problem(exc: ValueError) -> str:

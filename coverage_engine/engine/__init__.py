@@ -46,7 +46,7 @@ from coverage_engine.engine.executor import quietly
 from coverage_engine.engine.reconcile import needs_memory, reconcile
 from coverage_engine.engine.registry import Registry
 from coverage_engine.engine.runner import CallRunner, LoopScheduler, Scheduler
-from coverage_engine.engine.translate import translate
+from coverage_engine.engine.translate import EVENTS, translate
 from coverage_engine.journey import (
     Bridged,
     CallerHungUp,
@@ -161,7 +161,7 @@ class Engine:
                 return 0
             channels = await self._ari.list_channels()
             bridges = await self._ari.list_bridges()
-            unread = needs_memory(app, channels, self._registry, theirs)
+            unread = needs_memory(app, channels, bridges, self._registry, theirs)
             read = await asyncio.gather(*map(self._memory, unread))
             memories = dict(zip(unread, read, strict=True))
         except AriError as exc:
@@ -237,6 +237,7 @@ class Engine:
                 log.info("ari_connected", attempt=attempt)
                 if self._on_link is not None:
                     self._on_link(True)
+                await self._filter_events()
                 if self._may_act():
                     # A reconnect: the calls are ours. (After a start or a lapse
                     # the liveness task does this, once a survivor could have
@@ -247,6 +248,17 @@ class Engine:
                 if self._on_link is not None:
                     self._on_link(False)
 
+    async def _filter_events(self) -> None:
+        """Ask Asterisk for the events the engine acts on only (about 1 in 6 of a call's).
+
+        Without it (a refused filter) every event still comes and means what
+        it meant: slower, never wrong.
+        """
+        try:
+            await self._ari.filter_events(EVENTS)
+        except AriError as exc:
+            log.warning("ari_event_filter_failed", error=str(exc))
+
     async def _reconcile(self) -> None:
         """After a (re)connect: read what Asterisk has, and act on the difference."""
         app = self._ari.app
@@ -254,7 +266,7 @@ class Engine:
             channels = await self._ari.list_channels()
             bridges = await self._ari.list_bridges()
             claimed = frozenset(await self._ari.application_channel_ids())
-            unread = needs_memory(app, channels, self._registry, claimed)
+            unread = needs_memory(app, channels, bridges, self._registry, claimed)
             read = await asyncio.gather(*map(self._memory, unread))
             memories = dict(zip(unread, read, strict=True))
         except AriError as exc:

@@ -71,14 +71,15 @@ async def _request(ari: AriOperations, command: Request, call_id: str) -> None:
         case cmd.StopPlayback(playback_id):
             await ari.stop_playback(playback_id)
         case cmd.CreateLeg():
-            await ari.create_channel(
+            # One request (originate), where create + dial took two round trips.
+            await ari.originate(
                 command.dial,
                 channel_id=command.leg_id,
+                ring_seconds=command.timeout,
                 app_args=wire.leg_args(command.caller_channel_id),
                 originator=command.caller_channel_id,
                 caller_id=CallerId(name=command.caller_name, number=command.caller_number),
             )
-            await ari.dial(command.leg_id, ring_seconds=command.timeout)
         case cmd.HangUp(channel_id, reason):
             await ari.hangup(channel_id, _HANGUP_REASONS.get(reason, "normal"))
         case cmd.MakeBridge(bridge_id, channel_ids):
@@ -87,8 +88,7 @@ async def _request(ari: AriOperations, command: Request, call_id: str) -> None:
         case cmd.DestroyBridge(bridge_id):
             await ari.destroy_bridge(bridge_id)
         case cmd.SetVariables(channel_id, variables):
-            for name, value in variables:
-                await ari.set_variable(channel_id, name, value)
+            await ari.set_variables(channel_id, variables)
         case cmd.ContinueInDialplan(channel_id, context, extension, priority, watch):
             if watch:
                 # Keep hearing about the caller while app_queue has them: their

@@ -49,15 +49,18 @@ from coverage_engine.plan import StepKind
 def needs_memory(
     app: str,
     channels: Sequence[Channel],
+    bridges: Sequence[Bridge],
     registry: Registry,
     claimed: Collection[str] = frozenset(),
 ) -> list[str]:
     """The callers `reconcile` will take on whose snapshot lacks their memory (to read first)."""
+    talking = _talking(bridges)
     return [
         channel.id
         for channel in channels
         if not registry.knows(channel.id)
         and not channel.variables
+        and channel.id not in talking
         and (
             isinstance(_entry(app, channel, claimed), wire.Inbound | wire.QueueReturn)
             or (_queued(channel) and not registry.watched(channel.id))
@@ -91,7 +94,7 @@ def reconcile(
             actions.append(Deliver(call.call_id, CallerGone()))
         elif call.state.leg_id is not None and call.state.leg_id not in present:
             actions.append(Deliver(call.call_id, LegFailed(call.state.leg_id, LegFailure.GONE)))
-    bridged = {c: b for b in bridges if len(b.channels) >= 2 for c in b.channels}
+    bridged = _talking(bridges)
     adopted: set[str] = set()
     for channel in channels:
         if registry.knows(channel.id):
@@ -152,6 +155,11 @@ def resume_or_start(channel: Channel, entry: wire.StasisEntry, memory: CallMemor
 def _queued(channel: Channel) -> bool:
     """Whether the channel waits in (or talks through) app_queue's Queue()."""
     return channel.dialplan.app_name.lower() == "queue"
+
+
+def _talking(bridges: Sequence[Bridge]) -> dict[str, Bridge]:
+    """The channels talking to someone: in a bridge with at least one other."""
+    return {c: b for b in bridges if len(b.channels) >= 2 for c in b.channels}
 
 
 def _still_in_queue_step(memory: CallMemory) -> bool:

@@ -51,7 +51,7 @@ from coverage_engine.records.sqlite import (
 log = structlog.get_logger("coverage_engine.records")
 
 # Each migration moves the schema from version i to i+1 (the `schema_version`
-# table). The first one is the SQLite schema of its versions 1 to 4, in
+# table). The first one is the SQLite schema of its versions 1 to 5, in
 # PostgreSQL's types; append new ones, never edit one that has shipped.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -69,7 +69,8 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             outcome TEXT,
             answered_by TEXT,
             time_to_person_ms BIGINT,
-            talk_ms BIGINT
+            talk_ms BIGINT,
+            kind TEXT NOT NULL DEFAULT 'call'
         )""",
         "CREATE INDEX journeys_started ON journeys (started_at)",
         "CREATE INDEX journeys_practice_started ON journeys (practice, started_at)",
@@ -156,6 +157,28 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             closed_at TEXT
         )""",
         "CREATE INDEX pages_due ON pages (state, next_at)",
+        """CREATE TABLE handoff_checks (
+            check_id TEXT PRIMARY KEY REFERENCES journeys (call_id) ON DELETE CASCADE,
+            practice TEXT NOT NULL,
+            doctor TEXT NOT NULL,
+            starts_at TEXT NOT NULL,
+            until TEXT,
+            state TEXT NOT NULL
+                CHECK (state IN ('pending', 'confirmed', 'alerting', 'unconfirmed',
+                                 'cancelled')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            max_attempts INTEGER NOT NULL,
+            next_at TEXT NOT NULL,
+            last_attempt_at TEXT,
+            in_flight INTEGER NOT NULL DEFAULT 0,
+            lease_owner TEXT,
+            lease_until TEXT,
+            alerted_at TEXT,
+            resolved_at TEXT,
+            resolved_by TEXT,
+            closed_at TEXT
+        )""",
+        "CREATE INDEX handoff_checks_due ON handoff_checks (state, next_at)",
         # SQLite's instr(), which the stores' caller filter uses.
         """CREATE FUNCTION instr(haystack TEXT, needle TEXT) RETURNS INTEGER
             LANGUAGE sql IMMUTABLE AS 'SELECT strpos(haystack, needle)'""",

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from coverage_engine.journey import Journey, JourneyEvent, Received, Stamped
+from coverage_engine.journey import HandoffCheckStarted, Journey, JourneyEvent, Received, Stamped
 from coverage_engine.records.model import JourneyFilter
 
 #: Completes when the write is durable; carries the exception if it failed.
@@ -113,13 +113,14 @@ def done(error: Exception | None = None) -> Ack:
 def folded(current: Journey | None, write: Write) -> Journey:
     """The journey after `write` (pure).
 
-    A `Received` opens the journey, or, when events of the call arrived
-    first (from another engine), fills in the caller and moves the start back
-    to the arrival; any other event opens a journey that has none yet.
+    A `Received` (a handoff check's `HandoffCheckStarted`) opens the journey,
+    or, when events of the call arrived first (from another engine), fills in
+    the caller and moves the start back to the arrival; any other event opens
+    a journey that has none yet.
     """
     at, event = write.stamped.at, write.stamped.event
     if current is None:
-        if isinstance(event, Received):
+        if isinstance(event, Received | HandoffCheckStarted):
             return Journey.begin(write.call_id, at, event)
         return Journey(write.call_id, started_at=at).apply(at, event)
     after = current.apply(at, event)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from coverage_engine.records.handoffs import HandoffStore
 from coverage_engine.records.location import (
     PostgresRecords,
     RecordsLocation,
@@ -46,6 +47,7 @@ class ConsoleDb:
         self.messages = MessageStore(conn)
         self.access = AccessLog(conn)
         self.records = RecordStore(conn)
+        self.handoffs = HandoffStore(conn)
 
     @classmethod
     def open(cls, records: RecordsLocation | Path) -> ConsoleDb:

@@ -1,18 +1,35 @@
-"""Engine-only throughput: the real engine against a fake ARI server on loopback.
+"""Engine-only benchmarks: the real engine against a fake ARI server on loopback.
 
 Two processes, so the engine's CPU time is its own: a child runs the fake ARI
 server (`CountingFakeAri`, which answers every REST request at once and emits
-the events Asterisk would) and drives calls into it as fast as the engine
-takes them, `concurrency` at a time; the parent runs the engine exactly as
-`coverage-engine run` wires it (the aiohttp ARI client, the routing core on
-the shipped config, INFO-level JSON logging, here written to /dev/null).
+the events Asterisk 22 would, its chatter included) and drives calls into it;
+the parent runs the engine as `coverage-engine run` does (`run_engine`: the
+aiohttp ARI client, the routing core on the shipped config, the SQLite call
+records in a temporary folder, INFO-level JSON logging written to /dev/null).
 
-What it reports: completed calls per wall second, the engine's CPU
-microseconds per call (user + system, from getrusage), and the one-core
-capacity that implies (1 s / CPU per call). On a shared, noisy machine the
-wall rate moves with the neighbours; CPU per call is the stable figure.
-A "call" is a whole journey: arrival, routing, the phone or operator
-answering, bridging, the caller's hang-up and the teardown.
+Two shapes of load:
+
+* throughput (the default): calls as fast as the engine takes them,
+  `concurrency` at a time, every phone answering at once and every caller
+  hanging up as soon as the call is set up;
+* scale (`hold` > 0): `concurrency` calls up at once, the way a busy
+  answering service holds them: callers arrive at a steady rate, the phone
+  (or an operator) answers `answer_after` seconds after it starts ringing,
+  the conversation lasts `hold` seconds.
+
+What it reports: calls per wall second, the engine's CPU microseconds per
+call (user + system of all its threads, from getrusage: a whole journey,
+arrival to teardown, its record written) and the one-core capacity that
+implies (1 s / CPU per call); the most calls in progress at once; the
+engine's resident memory at its peak; the event loop's lag (a probe that
+sleeps 10 ms and notes how late it wakes: what every call waiting for its
+turn would feel); and, per call, how soon the engine's first request for the
+caller came (the leg that rings the phone, or the announcement), and how
+soon it reacted to the phone answering (the bridge) or the announcement's
+end (the queue). A call that does not get where its journey goes (a timer
+fired because the engine was late, say) counts as failed. On a shared,
+noisy machine the wall rate moves with the neighbours; CPU per call is the
+steady figure.
 
 The child speaks to the parent in lines on its stdout: `port N`, then `start`
 when the warm-up calls are done, then `done {json}`.
@@ -30,9 +47,10 @@ import os
 import resource
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,12 +58,15 @@ from typing import Any
 import structlog
 
 from coverage_engine.ari import AriSettings
-from coverage_lab.benchmark.journeys import INSTANT, JOURNEYS, CountingFakeAri
+from coverage_lab.benchmark.journeys import INSTANT, JOURNEYS, CountingFakeAri, Drive
 
 # The example practices the repository ships (a source checkout's config/).
 SHIPPED_CONFIG = Path(__file__).resolve().parents[2] / "config" / "coverage.yaml"
 FAKE_USER = "bench"
 FAKE_PASSWORD = "bench-fake-ari"  # noqa: S105 - the password of a fake server on loopback
+LAG_PROBE_SECONDS = 0.01
+# The announcement's length in the scale shape (the throughput shape plays none).
+ANNOUNCEMENT_SECONDS = 3.0
 
 
 @dataclass
@@ -63,60 +84,99 @@ class EngineOnlyResult:
     one_core_capacity_cps: float
     peak_rss_mib: float
     setup_ms: dict[str, float]
+    hold_seconds: float = 0.0
+    answer_after_seconds: float = 0.0
+    max_in_progress: int = 0
+    first_request_ms: dict[str, float] = field(default_factory=dict)
+    reaction_ms: dict[str, float] = field(default_factory=dict)
+    loop_lag_ms: dict[str, float] = field(default_factory=dict)
     events_per_call: dict[str, float] = field(default_factory=dict)
     requests_per_call: dict[str, float] = field(default_factory=dict)
 
 
-def _percentiles(samples: list[float]) -> dict[str, float]:
+def _percentiles(samples: list[float], scale: float = 1000.0) -> dict[str, float]:
+    """p50/p95/p99 and max of samples (seconds) in milliseconds."""
     if len(samples) < 2:
         return {}
     cuts = statistics.quantiles(samples, n=100, method="inclusive")
     return {
-        "p50": round(cuts[49] * 1000, 3),
-        "p95": round(cuts[94] * 1000, 3),
-        "p99": round(cuts[98] * 1000, 3),
+        "p50": round(cuts[49] * scale, 3),
+        "p95": round(cuts[94] * scale, 3),
+        "p99": round(cuts[98] * scale, 3),
+        "max": round(max(samples) * scale, 3),
     }
 
 
 # ---------------------------------------------------------------- the fake side
 
 
-async def _fake_side(calls: int, warmup: int, concurrency: int, journeys: list[str]) -> None:
+async def _fake_side(
+    calls: int,
+    warmup: int,
+    concurrency: int,
+    journeys: list[str],
+    hold: float,
+    answer_after: float,
+) -> None:
+    scale = hold > 0
     fake = CountingFakeAri(
-        app="coverage-engine", username=FAKE_USER, password=FAKE_PASSWORD, playback_seconds=0.0
+        app="coverage-engine",
+        username=FAKE_USER,
+        password=FAKE_PASSWORD,
+        playback_seconds=ANNOUNCEMENT_SECONDS if scale else 0.0,
     )
     fake.keep_requests = False
+    # Each step may wait for a person (or the announcement) before the engine's turn.
+    timeout = 10.0 + answer_after + (ANNOUNCEMENT_SECONDS if scale else 0.0)
+    # Steady arrivals that keep `concurrency` calls up (each lasts about
+    # answer_after + hold seconds, plus the announcement on half of them).
+    span = answer_after + hold + (ANNOUNCEMENT_SECONDS / 2 if scale else 0.0)
+    gap = span / concurrency if scale else 0.0
     async with fake:
         print(f"port {fake.port}", flush=True)
         await fake.wait_reconciled(timeout=30)
         kinds = itertools.cycle([JOURNEYS[name] for name in journeys])
         ids = itertools.count(1)
-        setups: list[float] = []
+        drives: list[Drive] = []
         failures = 0
+        in_progress = 0
+        most = 0
 
         async def run(total: int, record: bool) -> None:
-            nonlocal failures
+            nonlocal failures, in_progress, most
             gate = asyncio.Semaphore(concurrency)
 
             async def one() -> None:
-                nonlocal failures
+                nonlocal failures, in_progress, most
+                in_progress += 1
+                most = max(most, in_progress)
                 try:
-                    setup = await fake.drive(next(kinds), f"b{next(ids)}")
+                    drive = await fake.drive(
+                        next(kinds),
+                        f"b{next(ids)}",
+                        timeout,
+                        answer_after=answer_after,
+                        hold=hold,
+                    )
                     if record:
-                        setups.append(setup)
+                        drives.append(drive)
                 except TimeoutError:
                     failures += 1
                 finally:
+                    in_progress -= 1
                     gate.release()
 
             tasks = []
             for _ in range(total):
                 await gate.acquire()
                 tasks.append(asyncio.create_task(one()))
+                if gap:
+                    await asyncio.sleep(gap)
             await asyncio.gather(*tasks)
 
         await run(warmup, record=False)
         fake.costs.clear()
+        most = 0
         print("start", flush=True)
         started = time.perf_counter()
         await run(calls, record=True)
@@ -129,7 +189,10 @@ async def _fake_side(calls: int, warmup: int, concurrency: int, journeys: list[s
         report = {
             "wall_seconds": wall,
             "failures": failures,
-            "setup_ms": _percentiles(setups),
+            "max_in_progress": most,
+            "setup_ms": _percentiles([d.setup for d in drives]),
+            "first_request_ms": _percentiles([d.first_request for d in drives]),
+            "reaction_ms": _percentiles([d.reaction for d in drives]),
             "events_per_call": {k: v / calls for k, v in events.items()},
             "requests_per_call": {k: v / calls for k, v in requests.items()},
         }
@@ -169,23 +232,29 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def measure(
-    *,
-    calls: int = 5000,
-    warmup: int = 500,
-    concurrency: int = 50,
-    journeys: tuple[str, ...] = tuple(JOURNEYS),
-    config: Path | None = None,
-) -> EngineOnlyResult:
-    """Run the engine against the fake in a child process; return what it cost."""
-    from coverage_engine.ari.client import AriClient
-    from coverage_engine.bootstrap import EngineParts, build_engine, load_holder
-    from coverage_engine.clock import FrozenClock
+class _LoopProbe:
+    """How late the event loop wakes a task that sleeps `LAG_PROBE_SECONDS`, over and over."""
 
-    unknown = [name for name in journeys if name not in JOURNEYS]
-    if unknown:
-        raise ValueError(f"unknown journeys {unknown}; known: {sorted(JOURNEYS)}")
-    config = config or SHIPPED_CONFIG
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(LAG_PROBE_SECONDS)
+            self.lags.append(max(0.0, loop.time() - before - LAG_PROBE_SECONDS))
+
+
+@contextlib.asynccontextmanager
+async def _fake_process(
+    calls: int,
+    warmup: int,
+    concurrency: int,
+    journeys: tuple[str, ...],
+    hold: float,
+    answer_after: float,
+) -> AsyncIterator[asyncio.subprocess.Process]:
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -195,33 +264,64 @@ async def measure(
         f"--warmup={warmup}",
         f"--concurrency={concurrency}",
         f"--journeys={','.join(journeys)}",
+        f"--hold={hold}",
+        f"--answer-after={answer_after}",
         stdout=asyncio.subprocess.PIPE,
     )
-    assert child.stdout is not None
     try:
-        with _production_logging_to_nowhere():
-            port = int((await child.stdout.readline()).split()[1])
-            settings = AriSettings(
-                url=f"http://127.0.0.1:{port}/ari", username=FAKE_USER, password=FAKE_PASSWORD
-            )
-            parts = EngineParts(config, settings, clock=FrozenClock(INSTANT))
-            holder = load_holder(parts)
-            async with AriClient(settings) as ari:
-                engine = build_engine(ari, holder, parts)
-                runner = asyncio.create_task(engine.run())
-                line = await child.stdout.readline()
-                if line.strip() != b"start":
-                    raise RuntimeError(f"the fake side failed to start: {line!r}")
-                cpu0 = _cpu_seconds()
-                line = await child.stdout.readline()
-                cpu = _cpu_seconds() - cpu0
-                runner.cancel()
-                await asyncio.gather(runner, return_exceptions=True)
+        yield child
         await child.wait()
     finally:
         if child.returncode is None:
             child.terminate()
             await child.wait()
+
+
+async def measure(
+    *,
+    calls: int = 5000,
+    warmup: int = 500,
+    concurrency: int = 50,
+    journeys: tuple[str, ...] = tuple(JOURNEYS),
+    config: Path | None = None,
+    hold: float = 0.0,
+    answer_after: float = 0.0,
+) -> EngineOnlyResult:
+    """Run the engine against the fake in a child process; return what it cost."""
+    from coverage_engine.bootstrap import EngineParts, load_holder, run_engine, sink_for
+    from coverage_engine.clock import FrozenClock
+    from coverage_engine.records.sqlite import SqliteRecorder
+
+    unknown = [name for name in journeys if name not in JOURNEYS]
+    if unknown:
+        raise ValueError(f"unknown journeys {unknown}; known: {sorted(JOURNEYS)}")
+    config = config or SHIPPED_CONFIG
+    probe = _LoopProbe()
+    async with _fake_process(calls, warmup, concurrency, journeys, hold, answer_after) as child:
+        assert child.stdout is not None
+        with _production_logging_to_nowhere(), tempfile.TemporaryDirectory() as folder:
+            port = int((await child.stdout.readline()).split()[1])
+            settings = AriSettings(
+                url=f"http://127.0.0.1:{port}/ari", username=FAKE_USER, password=FAKE_PASSWORD
+            )
+            parts = EngineParts(config, settings, clock=FrozenClock(INSTANT))
+            recorder, _ = SqliteRecorder.open(Path(folder) / "records.sqlite", now=INSTANT)
+            parts.sink = sink_for(recorder, parts.metrics, parts.live)
+            stop = asyncio.Event()
+            engine = asyncio.create_task(run_engine(parts, load_holder(parts), stop))
+            try:
+                line = await child.stdout.readline()
+                if line.strip() != b"start":
+                    raise RuntimeError(f"the fake side failed to start: {line!r}")
+                prober = asyncio.create_task(probe.run())
+                cpu0 = _cpu_seconds()
+                line = await child.stdout.readline()
+                cpu = _cpu_seconds() - cpu0
+                prober.cancel()
+            finally:
+                stop.set()
+                await asyncio.gather(engine, return_exceptions=True)
+                await asyncio.to_thread(recorder.close)
     if not line.startswith(b"done "):
         raise RuntimeError(f"the fake side failed: {line!r}")
     report: dict[str, Any] = json.loads(line[5:])
@@ -240,6 +340,12 @@ async def measure(
         # ru_maxrss is in KiB on Linux.
         peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         setup_ms=report["setup_ms"],
+        hold_seconds=hold,
+        answer_after_seconds=answer_after,
+        max_in_progress=int(report["max_in_progress"]),
+        first_request_ms=report["first_request_ms"],
+        reaction_ms=report["reaction_ms"],
+        loop_lag_ms=_percentiles(probe.lags),
         events_per_call=report["events_per_call"],
         requests_per_call=report["requests_per_call"],
     )
@@ -257,8 +363,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, required=True)
     parser.add_argument("--concurrency", type=int, required=True)
     parser.add_argument("--journeys", required=True)
+    parser.add_argument("--hold", type=float, default=0.0)
+    parser.add_argument("--answer-after", type=float, default=0.0)
     args = parser.parse_args(argv)
-    asyncio.run(_fake_side(args.calls, args.warmup, args.concurrency, args.journeys.split(",")))
+    asyncio.run(
+        _fake_side(
+            args.calls,
+            args.warmup,
+            args.concurrency,
+            args.journeys.split(","),
+            args.hold,
+            args.answer_after,
+        )
+    )
     return 0
 
 

@@ -1,7 +1,9 @@
 """`coverage-engine bench`: measure what the engine costs (see docs/performance.md).
 
 * `bench engine-only`: the engine against a fake ARI server on loopback, as
-  fast as it goes: call setups per second and CPU microseconds per call.
+  fast as it goes: call setups per second and CPU microseconds per call; with
+  `--hold`, many calls up at once (`--concurrency 1000 --hold 30`): memory,
+  event-loop lag and how soon the engine acts for each call.
 * `bench sipp`: the sandbox PBX, SIPp callers and auto-answering phones; the
   same call by dialplan alone (A) and through the engine (B), interleaved, at
   sustained rates and on a ramp; JSON, a Markdown report and a plot. Run it
@@ -35,6 +37,18 @@ def register(subparsers: Any) -> None:
     only.add_argument("--calls", type=int, default=5000, help="measured calls (default 5000)")
     only.add_argument("--warmup", type=int, default=500, help="calls before measuring")
     only.add_argument("--concurrency", type=int, default=50, help="calls in flight at once")
+    only.add_argument(
+        "--hold",
+        type=float,
+        default=0.0,
+        help="seconds each call stays up once connected (0: hang up at once, as fast as it goes)",
+    )
+    only.add_argument(
+        "--answer-after",
+        type=float,
+        default=0.0,
+        help="seconds the phone rings (or the caller waits in the queue) before a person answers",
+    )
     only.add_argument(
         "--journeys",
         default=",".join(JOURNEYS),
@@ -74,6 +88,9 @@ def engine_only(args: argparse.Namespace) -> int:
             "coverage-engine bench: --calls and --concurrency must be at least 1", file=sys.stderr
         )
         return 2
+    if args.hold < 0 or args.answer_after < 0:
+        print("coverage-engine bench: --hold and --answer-after must be >= 0", file=sys.stderr)
+        return 2
     try:
         result = asyncio.run(
             measure(
@@ -82,6 +99,8 @@ def engine_only(args: argparse.Namespace) -> int:
                 concurrency=args.concurrency,
                 journeys=tuple(args.journeys.split(",")),
                 config=args.config,
+                hold=args.hold,
+                answer_after=args.answer_after,
             )
         )
     except ValueError as exc:

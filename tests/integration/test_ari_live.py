@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import pytest
 
+from coverage_engine import wire
 from coverage_engine.ari import (
     AriHttpError,
     AriSettings,
@@ -104,6 +105,24 @@ async def test_a_sipp_call_yields_stasis_start_with_the_did(
     assert call.proc.poll() is not None  # the PBX ended the call
 
 
+async def test_snapshots_carry_the_call_memory_named_in_channelvars(
+    client: AriClient, place_call: Callable[..., CallerHandle]
+) -> None:
+    """ari.conf's channelvars: events and the channel list show COVERAGE_* with no request each."""
+    events = client.events()
+    call = place_call(DID)
+    start = await inbound(events, call)
+    channel_id = start.channel.id
+    # Set by the dialplan before Stasis; the others are not set yet, and still listed.
+    assert start.channel.variables.get(wire.DID) == DID
+    assert set(wire.CALL_MEMORY) <= set(start.channel.variables)
+    await client.set_variable(channel_id, wire.TRIED, "operators/answering,oncall/patel")
+    (listed,) = [c for c in await client.list_channels() if c.id == channel_id]
+    assert listed.variables[wire.TRIED] == "operators/answering,oncall/patel"
+    assert listed.variables[wire.DID] == DID
+    await client.hangup(channel_id)
+
+
 async def test_asterisk_error_answers_map_onto_the_error_tree(
     client: AriClient, place_call: Callable[..., CallerHandle]
 ) -> None:
@@ -169,6 +188,68 @@ async def test_an_outbound_leg_is_created_dialed_and_bridged_with_the_caller(
         await client.destroy_bridge("live-call-1")
 
 
+async def test_an_originated_leg_rings_at_once_and_enters_the_app_answered(
+    client: AriClient, phones: Phones, place_call: Callable[..., CallerHandle]
+) -> None:
+    """originate (POST /channels) rings the phone in one request, showing the caller; the app
+    hears the leg's Dial events at once and its StasisStart, state Up, when it answers."""
+    phones.start("operator1", answers(after=1))
+    events = client.events()
+    call = place_call(DID)
+    caller = (await inbound(events, call)).channel
+    await client.originate(
+        "PJSIP/operator1",
+        channel_id="live-orig-1",
+        ring_seconds=15,
+        app_args=["leg", caller.id],
+        originator=caller.id,
+        caller_id=CallerId(name="MGP: Test Caller", number=call.caller),
+    )
+    try:
+        ringing = await next_of(events, Dial, lambda e: e.peer.id == "live-orig-1")
+        assert ringing.dialstatus == ""
+        entered = await next_of(events, StasisStart, lambda e: e.channel.id == "live-orig-1")
+        assert (entered.args, entered.channel.state) == (("leg", caller.id), "Up")
+        (operator_call,) = phones.calls("operator1")
+        assert operator_call.caller == call.caller
+    finally:
+        await client.hangup("live-orig-1")
+        await client.hangup(caller.id)
+
+
+async def test_an_originated_leg_to_a_busy_phone_is_destroyed_with_cause_17(
+    client: AriClient, phones: Phones
+) -> None:
+    """Busy: the app hears the originated leg's ChannelDestroyed with cause 17 (user busy)."""
+    phones.start("operator3", busy())
+    events = client.events()
+    await client.originate("PJSIP/operator3", channel_id="live-orig-busy", ring_seconds=10)
+    destroyed = await next_of(events, ChannelDestroyed, lambda e: e.channel.id == "live-orig-busy")
+    assert destroyed.cause == 17
+
+
+async def test_several_variables_set_in_one_request_arrive_exactly(
+    client: AriClient, place_call: Callable[..., CallerHandle]
+) -> None:
+    """ARRAY() through ARI: caller text with commas, quotes, parentheses, brackets, a
+    backslash and dialplan syntax is stored as given, beside the empty and plain values."""
+    events = client.events()
+    call = place_call(DID)
+    channel_id = (await inbound(events, call)).channel.id
+    hostile = 'Jane, "Doe" (x) [y] \\ back|pipe ${EXTEN} $[1+1] é ; end'
+    values = [
+        ("COVERAGE_PRACTICE", "maple-grove"),
+        ("COVERAGE_TRIED", "staff/frontdesk-maple,operators/answering"),
+        ("COVERAGE_QUEUE_WHISPER", ""),
+        ("COVERAGE_X", hostile),
+        ("CALLERID(name)", f"MGP: {hostile}"),
+    ]
+    await client.set_variables(channel_id, values)
+    for name, value in values:
+        assert await client.get_variable(channel_id, name) == value, name
+    await client.hangup(channel_id)
+
+
 async def test_a_busy_phone_ends_the_leg_with_cause_17(client: AriClient, phones: Phones) -> None:
     """A busy callee shows as the leg's StasisEnd and ChannelDestroyed(17), not as a Dial event."""
     phones.start("operator3", busy())
@@ -184,6 +265,54 @@ async def test_an_unknown_endpoint_fails_at_create(client: AriClient) -> None:
     with pytest.raises(AriHttpError) as caught:
         await client.create_channel("PJSIP/nobody-here", channel_id="live-nobody")
     assert (caught.value.status, caught.value.message) == (500, "Allocation failed")
+
+
+async def test_the_event_filter_keeps_every_other_type_away(
+    client: AriClient, place_call: Callable[..., CallerHandle]
+) -> None:
+    """PUT eventFilter with {"allowed": [{"type": ...}]}: only those types come for a call."""
+    events = client.events()
+    await client.filter_events({"StasisStart", "StasisEnd"})
+    call = place_call(DID)
+    start = await inbound(events, call)
+    # A state change, a variable, a hang-up request: none of them may come.
+    await client.answer(start.channel.id)
+    await client.set_variable(start.channel.id, "COVERAGE_TRIED", "x")
+    await client.hangup(start.channel.id)
+    seen: list[str] = []
+    async with asyncio.timeout(10):
+        async for item in events:
+            seen.append(type(item).__name__)
+            if isinstance(item, StasisEnd) and item.channel.id == start.channel.id:
+                break
+    assert seen == ["StasisEnd"]
+
+
+async def test_app_queue_names_the_operator_who_answered_in_a_dial_event(
+    client: AriClient,
+    phones: Phones,
+    place_call: Callable[..., CallerHandle],
+    logged_in: Callable[..., None],
+) -> None:
+    """A watched caller in the queue: app_queue's Dial ANSWER has the caller as its caller and
+    the queue member's interface as its dialstring (what MEMBERINTERFACE says later)."""
+    logged_in("operator1")
+    phones.start("operator1", answers(after=1, hangup_after=3))
+    events = client.events()
+    call = place_call(DID)
+    caller = (await inbound(events, call)).channel
+    await client.answer(caller.id)
+    await client.set_variable(caller.id, "COVERAGE_QUEUE", "answering")
+    await client.subscribe_channel(caller.id)
+    await client.continue_in_dialplan(caller.id, context="coverage-queue", extension="s")
+    answered = await next_of(
+        events,
+        Dial,
+        lambda e: e.caller is not None and e.caller.id == caller.id and e.dialstatus == "ANSWER",
+    )
+    assert answered.dialstring == "PJSIP/operator1"
+    assert answered.peer.name.startswith("PJSIP/operator1-")
+    await client.hangup(caller.id)
 
 
 async def test_a_dropped_websocket_reconnects_and_calls_in_the_app_survive(

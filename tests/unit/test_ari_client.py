@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from coverage_engine.ari import (
@@ -174,6 +176,83 @@ async def test_outbound_leg_is_created_into_the_app_and_dialed(
         statuses.append((await next_of(events, Dial)).dialstatus)
     assert statuses == ["", "RINGING", "ANSWER"]
     assert (await ari.get_channel("leg-1")).is_up
+
+
+async def test_originate_dials_at_once_and_the_leg_enters_the_app_answered(
+    fake: FakeAri, ari: AriClient
+) -> None:
+    """originate is one POST /channels; the app hears the leg's dial, then its StasisStart (Up)."""
+    fake.dial_outcomes["PJSIP/dr-*"] = "answer"
+    caller = await fake.start_call("+15551230001")
+    events = ari.events()
+    channel = await ari.originate(
+        "PJSIP/dr-patel",
+        channel_id="leg-1",
+        ring_seconds=25,
+        app_args=["leg", caller],
+        originator=caller,
+        caller_id=CallerId(name="MGP: Jane", number="+15559870001"),
+    )
+    assert channel.id == "leg-1"
+    sent = fake.requests_to("POST", "/channels")[0]
+    assert dict(sent.query) == {
+        "endpoint": "PJSIP/dr-patel",
+        "app": "coverage-engine",
+        "channelId": "leg-1",
+        "timeout": "25",
+        "appArgs": f"leg,{caller}",
+        "originator": caller,
+    }
+    assert sent.body == {
+        "variables": {"CONNECTEDLINE(name)": "MGP: Jane", "CONNECTEDLINE(num)": "+15559870001"}
+    }
+    statuses = []
+    while not statuses or statuses[-1] != "ANSWER":
+        statuses.append((await next_of(events, Dial)).dialstatus)
+    assert statuses == ["", "RINGING", "ANSWER"]
+    start = await next_of(events, StasisStart)
+    if start.channel.id == caller:  # the caller's own entry may come first
+        start = await next_of(events, StasisStart)
+    assert (start.channel.id, start.args, start.channel.state) == ("leg-1", ("leg", caller), "Up")
+
+
+async def test_several_variables_go_in_one_request_exactly_as_given(
+    fake: FakeAri, ari: AriClient
+) -> None:
+    """set_variables is one ARRAY() write; caller text with commas, quotes, parentheses,
+    brackets and backslashes arrives whole (the fake splits as Asterisk does)."""
+    caller = await fake.start_call("+15551230001")
+    hostile = ' Jane, "Doe" (x) [y] \\ back|pipe ${EXTEN} $[1+1] é ; end '
+    values = [("COVERAGE_TRIED", "staff/a,oncall/b"), ("COVERAGE_X", hostile), ("COVERAGE_E", "")]
+    await ari.set_variables(caller, values)
+    [sent] = fake.requests_to("POST", f"/channels/{caller}/variable")
+    assert sent.query["variable"] == "ARRAY(COVERAGE_TRIED,COVERAGE_X,COVERAGE_E)"
+    assert {n: fake.channels[caller].variables[n] for n, _ in values} == dict(values)
+    with pytest.raises(ValueError, match="ARRAY"):
+        await ari.set_variables(caller, [("A,B", "1"), ("C", "2")])
+
+
+async def test_the_event_filter_keeps_other_types_away_until_the_link_drops(
+    fake: FakeAri, ari: AriClient
+) -> None:
+    """filter_events sets the application's allowed types; Asterisk forgets them with the
+    application when its WebSocket closes, so a reconnected client hears everything again."""
+    events = ari.events()
+    await ari.filter_events({"ChannelDestroyed", "StasisStart"})
+    sent = fake.requests_to("PUT", "/applications/coverage-engine/eventFilter")[-1]
+    assert sent.body == {
+        "allowed": [{"type": "ChannelDestroyed"}, {"type": "StasisStart"}],
+        "disallowed": [],
+    }
+    caller = await fake.start_call("+15551230001")
+    await ari.answer(caller)  # a ChannelStateChange, filtered out
+    await fake.remote_hangup(caller)
+    await fake.push("ChannelDestroyed", cause=16, channel={"id": caller})
+    kinds = [type(await anext(events)).__name__ for _ in range(3)]
+    assert kinds == ["Connected", "StasisStart", "ChannelDestroyed"]
+    await fake.drop_websockets()
+    await next_of(events, Connected)
+    assert fake.events_allowed == []
 
 
 async def test_dial_right_after_create_waits_for_the_leg_to_enter_the_app(
@@ -479,8 +558,19 @@ async def test_close_ends_the_stream_and_closes_the_websocket_cleanly(fake: Fake
     assert fake.connected_websockets == 0
 
 
+@pytest.fixture
+def debug_lines() -> Iterator[None]:
+    """structlog lets debug lines through for the test (as `run --verbose` does)."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    yield
+    structlog.configure(**saved)
+
+
+@pytest.mark.usefixtures("debug_lines")
 async def test_logs_carry_neither_the_password_nor_full_numbers(fake: FakeAri) -> None:
-    """Nothing the client logs contains the ARI password or a full external number."""
+    """Nothing the client logs, debug lines included, holds the ARI password or a full
+    external number."""
     settings = fake.settings()
     with capture_logs() as logs:
         async with AriClient(settings) as ari:

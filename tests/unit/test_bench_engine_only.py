@@ -34,7 +34,28 @@ def test_a_small_engine_only_run_completes_every_call(
     assert result["calls"] == 40
     assert result["failures"] == 0
     assert result["cpu_us_per_call"] > 0
-    assert set(result["setup_ms"]) == {"p50", "p95", "p99"}
-    # The two journeys alternate: 12 and 11 requests, as the event diet test lists them.
-    assert result["requests_per_call"]["total"] == pytest.approx((12 + 11) / 2)
+    for timing in ("setup_ms", "first_request_ms", "reaction_ms", "loop_lag_ms"):
+        assert set(result[timing]) == {"p50", "p95", "p99", "max"}, timing
+    # The two journeys alternate: 9 and 6 requests, as the event diet test lists them.
+    assert result["requests_per_call"]["total"] == pytest.approx((9 + 6) / 2)
     assert json.loads(capsys.readouterr().out) == result
+
+
+def test_the_scale_shape_keeps_calls_up_at_once_and_times_the_engine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Calls that ring, talk and hang up overlap: the result says how many were up at once,
+    how late the event loop woke, and how soon the engine acted for each call."""
+    out = tmp_path / "scale.json"
+    args = ["--calls", "24", "--warmup", "0", "--concurrency", "12", "--hold", "0.5"]
+    code = main(["bench", "engine-only", *args, "--answer-after", "0.2", "--json", str(out)])
+    assert code == 0
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["failures"] == 0
+    assert (result["hold_seconds"], result["answer_after_seconds"]) == (0.5, 0.2)
+    assert result["max_in_progress"] > 1
+    assert result["loop_lag_ms"]["max"] >= 0
+    # The front desk answers 0.2 s after it starts ringing: the setup includes that wait.
+    assert result["setup_ms"]["max"] >= 200
+    assert result["reaction_ms"]["p50"] < result["setup_ms"]["p50"]
+    capsys.readouterr()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from coverage_engine import wire
 from coverage_engine.ari import (
     AriHttpError,
     Bridge,
@@ -14,8 +16,6 @@ from coverage_engine.ari import (
     Channel,
     ChannelDestroyed,
     ChannelDtmfReceived,
-    ChannelStateChange,
-    ChannelVarset,
     Connected,
     Dial,
     DialplanLocation,
@@ -110,6 +110,19 @@ class FakeAri:
     async def dial(self, channel_id: str, *, ring_seconds: int, caller: str | None = None) -> None:
         self._do("dial", channel_id, ring_seconds)
 
+    async def originate(
+        self,
+        endpoint: str,
+        *,
+        channel_id: str,
+        ring_seconds: int,
+        app_args: Sequence[str] = (),
+        originator: str | None = None,
+        caller_id: CallerId | None = None,
+    ) -> Channel:
+        self._do("originate", channel_id, endpoint, tuple(app_args), caller_id, ring_seconds)
+        return Channel(channel_id)
+
     async def continue_in_dialplan(
         self, channel_id: str, *, context: str, extension: str, priority: int = 1
     ) -> None:
@@ -117,6 +130,9 @@ class FakeAri:
 
     async def subscribe_channel(self, channel_id: str) -> None:
         self._do("subscribe", channel_id)
+
+    async def filter_events(self, allowed: Any) -> None:
+        self._do("filter_events", self.app, frozenset(allowed))
 
     async def create_bridge(self, bridge_id: str, *, name: str = "") -> Bridge:
         self._do("create_bridge", bridge_id)
@@ -134,7 +150,11 @@ class FakeAri:
     async def set_variable(self, channel_id: str, name: str, value: str) -> None:
         self._do("set_variable", channel_id, name, value)
 
+    async def set_variables(self, channel_id: str, variables: Sequence[tuple[str, str]]) -> None:
+        self._do("set_variables", channel_id, tuple(variables))
+
     async def get_variable(self, channel_id: str, name: str) -> str | None:
+        self.requests.append(("get_variable", channel_id, name))
         return self.variables.get((channel_id, name))
 
     async def get_channel(self, channel_id: str) -> Channel:
@@ -234,14 +254,16 @@ async def test_front_desk_answers_and_caller_hangup_tears_down_leg_and_bridge() 
     await settle()
     assert ("answer", "c1") in ari.requests
     assert ("ring", "c1") in ari.requests
-    assert (
-        "create_channel",
+    # Dial first: the front desk's leg goes out before the caller is answered.
+    assert ari.ops("c1-leg1")[0] == (
+        "originate",
         "c1-leg1",
         "PJSIP/frontdesk-maple",
         ("leg", "c1"),
         CallerId("MGP: Jane Doe", "+13125559876"),
-    ) in ari.requests
-    assert ("dial", "c1-leg1", 25) in ari.requests
+        25,
+    )
+    assert ari.requests.index(ari.ops("c1-leg1")[0]) < ari.requests.index(("answer", "c1"))
     await engine.dispatch(leg_up("c1-leg1"))
     await settle()
     assert ari.ops("c1-bridge") == [
@@ -256,20 +278,17 @@ async def test_front_desk_answers_and_caller_hangup_tears_down_leg_and_bridge() 
     assert engine.calls_in_progress == 0
 
 
-async def test_leg_answered_only_once_in_stasis_and_up() -> None:
-    """A leg is bridged only when it is both in the application and answered, in either order."""
+async def test_an_originated_leg_is_bridged_as_it_enters_the_application_answered() -> None:
+    """The leg's Dial progress bridges nothing; its StasisStart (state Up, as an originated
+    channel enters the application only once answered) does."""
     engine, ari, _, _ = make()
     await engine.dispatch(inbound("c1"))
     await settle()
-    ringing = StasisStart(
-        type="StasisStart", channel=Channel("c1-leg1", state="Ringing"), args=("leg",)
-    )
-    await engine.dispatch(ringing)
+    for status in ("", "RINGING", "ANSWER"):
+        await engine.dispatch(Dial(type="Dial", peer=Channel("c1-leg1"), dialstatus=status))
     await settle()
     assert not ari.ops("c1-bridge")
-    await engine.dispatch(
-        ChannelStateChange(type="ChannelStateChange", channel=Channel("c1-leg1", state="Up"))
-    )
+    await engine.dispatch(leg_up("c1-leg1"))
     await settle()
     assert ("create_bridge", "c1-bridge") in ari.requests
 
@@ -283,13 +302,14 @@ async def test_ring_timeout_hands_the_caller_to_the_queue_and_watches_them() -> 
     await settle()
     assert ("hangup", "c1-leg1") in ari.requests
     assert ari.ops("c1")[-2:] == [("subscribe", "c1"), ("continue", "c1", "coverage-queue")]
-    varset = ChannelVarset(
-        type="ChannelVarset",
-        variable="MEMBERINTERFACE",
-        value="PJSIP/operator2",
-        channel=caller("c1"),
+    answered = Dial(
+        type="Dial",
+        caller=caller("c1"),
+        peer=Channel("1733000000.9", state="Up"),
+        dialstatus="ANSWER",
+        dialstring="PJSIP/operator2",
     )
-    await engine.dispatch(varset)
+    await engine.dispatch(answered)
     await settle()
     assert sink.names("c1")[-2:] == ["operator_answered", "bridged"]
 
@@ -303,11 +323,12 @@ async def test_doctor_busy_by_dial_status_moves_on() -> None:
     await engine.dispatch(back)
     await settle()
     assert (
-        "create_channel",
+        "originate",
         "c1-leg1",
         "PJSIP/patel",
         ("leg", "c1"),
         CallerId("MGP: Jane Doe", "+13125559876"),
+        30,
     ) in ari.requests
     await engine.dispatch(Dial(type="Dial", peer=Channel("c1-leg1"), dialstatus="BUSY"))
     await settle()
@@ -337,7 +358,7 @@ async def test_press_1_over_dtmf_bridges_the_doctor() -> None:
 async def test_a_bug_in_one_call_sends_it_to_the_fallback_and_spares_the_other() -> None:
     """An exception in one call hands that caller to the dialplan; another call goes on."""
     engine, ari, _, sink = make()
-    ari.fail[("create_channel", "bad-leg1")] = RuntimeError("boom")
+    ari.fail[("originate", "bad-leg1")] = RuntimeError("boom")
     await engine.dispatch(inbound("bad"))
     await engine.dispatch(inbound("good"))
     await settle()
@@ -361,8 +382,8 @@ async def test_routing_failure_goes_to_the_dialplan_fallback() -> None:
 async def test_a_gone_caller_channel_tears_the_call_down() -> None:
     """A 404 on the caller's channel is the caller hanging up: the ringing leg is hung up."""
     engine, ari, _, sink = make()
-    ari.fail[("dial", "c1-leg1")] = ResourceGone(
-        "POST", "/channels/c1-leg1/dial", 404, "Channel not found"
+    ari.fail[("originate", "c1-leg1")] = ResourceGone(
+        "POST", "/channels", 404, "Channel not found"
     )
     await engine.dispatch(inbound("c1"))
     await settle()
@@ -414,7 +435,7 @@ async def test_recovery_after_restart_resumes_hangs_up_and_adopts() -> None:
     resumed = engine.call("lone")
     assert resumed is not None
     assert resumed.state.step == 1
-    assert any(r[0] == "create_channel" and r[2] == "PJSIP/patel" for r in ari.requests)
+    assert any(r[0] == "originate" and r[2] == "PJSIP/patel" for r in ari.requests)
     assert not ari.ops("queued")
     assert not ari.ops("talk-a")
     assert "received" not in sink.names("lone")
@@ -487,7 +508,7 @@ async def test_resume_finds_the_step_by_the_keys_tried() -> None:
     resumed = engine.call("back")
     assert resumed is not None
     assert resumed.state.step == 1
-    assert any(r[0] == "create_channel" and r[2] == "PJSIP/patel" for r in ari.requests)
+    assert any(r[0] == "originate" and r[2] == "PJSIP/patel" for r in ari.requests)
     assert sink.names("back")[:3] == ["decided", "queue_timeout", "oncall_dialing"]
 
 
@@ -512,4 +533,32 @@ async def test_engine_asks_presence_again_before_an_operators_step() -> None:
     await settle()
     assert asked == [("maple-grove", "answering")]
     assert sink.names("c1")[:3] == ["received", "decided", "operators_skipped"]
-    assert any(r[0] == "create_channel" and r[2] == "PJSIP/patel" for r in ari.requests)
+    assert any(r[0] == "originate" and r[2] == "PJSIP/patel" for r in ari.requests)
+
+
+async def test_a_restart_reads_the_memory_from_the_channel_list_when_snapshots_carry_it() -> None:
+    """With ari.conf's channelvars the restarted engine asks nothing per channel to resume."""
+    memory = {
+        "COVERAGE_DID": "+13125550100",
+        "COVERAGE_PRACTICE": "maple-grove",
+        "COVERAGE_TRIED": "operators/answering",
+    }
+    back = replace(
+        caller("back", app_data="coverage-engine,queue-result,TIMEOUT"), variables=memory
+    )
+    with_vars, ari_with, _, _ = make({"+13125550100": CLOSED})
+    ari_with.channels = [back]
+    await with_vars.dispatch(Connected(attempt=1))
+    await settle()
+    without_vars, ari_without, _, _ = make({"+13125550100": CLOSED})
+    ari_without.channels = [replace(back, variables={})]
+    ari_without.variables = {("back", name): value for name, value in memory.items()}
+    await without_vars.dispatch(Connected(attempt=1))
+    await settle()
+    for engine in (with_vars, without_vars):
+        resumed = engine.call("back")
+        assert resumed is not None
+        assert resumed.state.step == 1  # after the queue: Dr. Patel
+    assert [r for r in ari_with.requests if r[0] == "get_variable"] == []
+    reads = [r for r in ari_without.requests if r[0] == "get_variable"]
+    assert sorted(r[2] for r in reads) == sorted(wire.CALL_MEMORY)

@@ -19,6 +19,7 @@ import pytest
 from coverage_engine.ari.client import AriClient
 from coverage_engine.bootstrap import EngineParts, build_engine, load_holder
 from coverage_engine.clock import FrozenClock
+from coverage_engine.engine.translate import EVENTS
 from coverage_lab.benchmark.journeys import INSTANT, JOURNEYS, CountingFakeAri
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "coverage.yaml"
@@ -26,11 +27,12 @@ CONFIG = Path(__file__).resolve().parents[2] / "config" / "coverage.yaml"
 EXPECTED_REQUESTS: dict[str, Counter[str]] = {
     "open-frontdesk": Counter(
         {
+            "POST /channels": 1,  # the front desk's leg, created and dialed in one (first)
             "POST /channels/{id}/answer": 1,
-            "POST /channels/{id}/variable": 3,  # COVERAGE_DID, _PRACTICE, _TRIED: restart memory
             "POST /channels/{id}/ring": 1,
-            "POST /channels/create": 1,
-            "POST /channels/{id}/dial": 1,
+            # COVERAGE_PRACTICE and COVERAGE_TRIED in one ARRAY() write: restart
+            # memory (the dialplan set COVERAGE_DID before Stasis).
+            "POST /channels/{id}/variable": 1,
             "DELETE /channels/{id}/ring": 1,
             "POST /bridges/{id}": 1,
             "POST /bridges/{id}/addChannel": 1,
@@ -41,39 +43,36 @@ EXPECTED_REQUESTS: dict[str, Counter[str]] = {
     "closed-queue": Counter(
         {
             "POST /channels/{id}/answer": 1,
-            # DID, practice, step, queue, queue wait, the operator's caller-name prefix,
-            # and this engine's name (the queue offers the caller back to it first).
-            "POST /channels/{id}/variable": 7,
             "POST /channels/{id}/play/{playback}": 1,  # the emergency announcement
+            # The practice with the announcement; then, in one write, the step
+            # tried, the queue and its wait, and the operator's caller-name prefix.
+            "POST /channels/{id}/variable": 2,
             "POST /applications/{app}/subscription": 1,  # keep hearing about the queued caller
             "POST /channels/{id}/continue": 1,  # into app_queue
         }
     ),
 }
 
+# What a real PBX sends for the same calls without the engine's event filter
+# (the fake mirrors the sandbox): 47 and 56 events, ChannelVarsets the most.
+UNFILTERED = {"open-frontdesk": 47, "closed-queue": 56}
+
 EXPECTED_EVENTS: dict[str, Counter[str]] = {
     "open-frontdesk": Counter(
         {
-            # Counts as Asterisk 22 sends them (the fake mirrors the sandbox):
-            "StasisStart": 2,  # the caller, then the leg as soon as it is created
-            "ChannelStateChange": 3,  # caller answered; leg Ringing, leg Up
-            "Dial": 3,  # "", RINGING, ANSWER
-            "ChannelEnteredBridge": 2,
+            "StasisStart": 2,  # the caller; the leg as it is answered (originated: Up)
+            "Dial": 3,  # the leg's "", RINGING, ANSWER
             "ChannelHangupRequest": 2,  # the caller's, then the leg's
-            "StasisEnd": 2,
             "ChannelDestroyed": 1,  # the leg only: the caller's subscription ended at StasisEnd
-            "ChannelLeftBridge": 2,
-            "BridgeDestroyed": 1,
         }
     ),
     "closed-queue": Counter(
         {
             "StasisStart": 1,
-            "ChannelStateChange": 1,
-            "PlaybackStarted": 1,
             "PlaybackFinished": 1,
-            "StasisEnd": 1,
-            "ChannelVarset": 1,  # MEMBERINTERFACE: app_queue connected an operator
+            # app_queue rings three operators: "", RINGING each, ANSWER (who
+            # took the call), CANCEL x2.
+            "Dial": 9,
             "ChannelHangupRequest": 1,
             "ChannelDestroyed": 1,
         }
@@ -126,6 +125,19 @@ def test_ari_events_per_call_are_exactly_these(
     assert fake.costs[ids[journey]].events == EXPECTED_EVENTS[journey]
 
 
+def test_the_engine_asks_for_the_events_it_acts_on_only(
+    diet: tuple[CountingFakeAri, dict[str, str]],
+) -> None:
+    """After connecting, the engine sets the application's event filter to `translate.EVENTS`,
+    which keeps most of what a real PBX would send away from it."""
+    fake, ids = diet
+    [request] = fake.requests_to("PUT", "/applications/coverage-engine/eventFilter")
+    assert request.body == {"allowed": [{"type": t} for t in sorted(EVENTS)], "disallowed": []}
+    for journey, call_id in ids.items():
+        sent = sum(fake.costs[call_id].events.values())
+        assert sent < UNFILTERED[journey] / 3, (journey, sent)
+
+
 def test_the_event_link_asks_for_the_application_only(
     diet: tuple[CountingFakeAri, dict[str, str]],
 ) -> None:
@@ -137,11 +149,14 @@ def test_the_event_link_asks_for_the_application_only(
 def test_nothing_is_requested_that_belongs_to_no_call(
     diet: tuple[CountingFakeAri, dict[str, str]],
 ) -> None:
-    """Besides the calls' own requests the engine only reconciles once after connecting."""
+    """Besides the calls' own requests the engine only reconciles once after connecting
+    (the channels, the bridges, and which callers its application won)."""
     fake, ids = diet
     strays = {k: v for k, v in fake.costs.items() if k not in ids.values()}
     assert strays == {}
-    assert [(r.method, r.path) for r in fake.requests if r.path in ("/channels", "/bridges")] == [
+    listed = [(r.method, r.path) for r in fake.requests if r.method == "GET"]
+    assert listed == [
         ("GET", "/channels"),
         ("GET", "/bridges"),
+        ("GET", "/applications/coverage-engine"),
     ]

@@ -56,14 +56,14 @@ async def first_move(fake_ami: FakeAmi | None) -> tuple[str, str]:
         moves = lambda: [  # noqa: E731
             r
             for r in fake.requests
-            if (r.method, r.path) == ("POST", "/channels/create")
+            if ((r.method, r.path) == ("POST", "/channels") and "app" in r.query)
             or r.path == f"/channels/{caller}/continue"
         ]
         await until(lambda: bool(moves()))
         stop.set()
         await asyncio.wait_for(runner, 5)
     move = moves()[0]
-    if move.path == "/channels/create":
+    if move.path == "/channels":
         return "dial", str(move.query.get("endpoint"))
     return "continue", str(move.query.get("context"))
 

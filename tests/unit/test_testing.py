@@ -129,9 +129,10 @@ async def test_the_engine_carries_a_call_against_the_memory_fake() -> None:
     await ari.push(
         StasisStart(type="StasisStart", channel=caller, args=("inbound", "+13125550100"))
     )
-    await until(lambda: bool(ari.sent("create_channel", "c1-leg1")))
-    assert ari.sent("answer", "c1")
-    assert ari.sent("create_channel", "c1-leg1")[0].args["endpoint"] == "PJSIP/frontdesk-maple"
+    await until(lambda: bool(ari.sent("answer", "c1")))
+    [leg] = ari.sent("originate", "c1-leg1")
+    assert leg.args["endpoint"] == "PJSIP/frontdesk-maple"
+    assert ari.requests.index(leg) < ari.requests.index(ari.sent("answer", "c1")[0])
 
     answered = Channel("c1-leg1", state="Up")
     await ari.push(StasisStart(type="StasisStart", channel=answered, args=("leg", "c1")))

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DIALPLANS = sorted((ROOT / "dialplan").glob("*.conf"))
 ENGINE_DIALPLAN = ROOT / "dialplan" / "coverage-engine.conf"
 GLOBALS_FILE = ROOT / "config" / "asterisk" / "extensions.conf"
+ARI_CONF = ROOT / "config" / "asterisk" / "ari.conf"
 
 _READ = re.compile(r"\$\{(COVERAGE_[A-Z0-9_]*)")
 # `__NAME`: a variable the channels Dial creates inherit.
@@ -114,6 +115,12 @@ def test_dialplan_globals_are_declared_read_and_never_set_by_the_engine() -> Non
     assert set(wire.DIALPLAN_GLOBALS) <= read_names(everything())
     assert not set(wire.DIALPLAN_GLOBALS) & set(wire.ENGINE_SETS)
     assert not set(wire.DIALPLAN_GLOBALS) & set_names(everything())
+
+
+def test_the_reference_ari_conf_puts_the_call_memory_in_every_snapshot() -> None:
+    """ari.conf's channelvars are exactly what an engine reads back to take a call on."""
+    (line,) = re.findall(r"^channelvars\s*=\s*(.*)$", code(ARI_CONF), re.M)
+    assert tuple(v.strip() for v in line.split(",")) == wire.CALL_MEMORY
 
 
 def test_the_dialplan_never_writes_the_call_memory_an_engine_resumes_from() -> None:

@@ -120,18 +120,26 @@ def answer(call: Call, leg: str) -> list[Command]:
     return call.handle(LegUp(leg))
 
 
-def step_var(*tried: str) -> SetVariables:
-    """The variable a step sets: the keys of the steps tried so far, the current one last."""
-    return SetVariables(C, (("COVERAGE_TRIED", ",".join(tried)),))
+PRACTICE = ("COVERAGE_PRACTICE", "maple-grove")
+
+
+def step_var(*tried: str, first: bool = False) -> SetVariables:
+    """The variables a step sets in one request: the keys of the steps tried so far, the
+    current one last (and, on the call's first step, the practice it was decided for)."""
+    return SetVariables(C, (*([PRACTICE] if first else []), ("COVERAGE_TRIED", ",".join(tried))))
+
+
+def queue_vars(*tried: str, first: bool = False) -> SetVariables:
+    """An operators step's one request of variables: its memory, then what the dialplan reads."""
+    return SetVariables(C, (*step_var(*tried, first=first).variables, *QUEUE_VARS.variables))
 
 
 OPEN_KEYS = ("staff/frontdesk-maple", "operators/answering")
 CLOSED_KEYS = ("operators/answering", "oncall/patel", "oncall/nguyen", "operators/answering#2")
 
 
-ENTRY_VARS = SetVariables(
-    C, (("COVERAGE_DID", "+13125550100"), ("COVERAGE_PRACTICE", "maple-grove"))
-)
+# Set with the announcement (the dialed number is on the channel already: the dialplan).
+ENTRY_VARS = SetVariables(C, (PRACTICE,))
 QUEUE_VARS = SetVariables(
     C,
     (
@@ -150,16 +158,17 @@ def test_open_front_desk_answers_and_is_bridged() -> None:
         call,
         entered(OPEN),
         [
-            rec("received"),
-            rec("decided"),
-            Answer(C),
-            ENTRY_VARS,
-            step_var(*OPEN_KEYS[:1]),
-            StartRinging(C),
+            # Dial first: the front desk's phone, then the caller's answer and
+            # ringback, then the call's memory on the channel.
             CreateLeg(
                 "caller1-leg1", "PJSIP/frontdesk-maple", C, "MGP: Jane Doe", "+13125559876", 25
             ),
             StartTimer("ring:caller1-leg1", 20.0),
+            rec("received"),
+            rec("decided"),
+            Answer(C),
+            StartRinging(C),
+            step_var(*OPEN_KEYS[:1], first=True),
             rec("staff_ringing"),
         ],
         CallState(
@@ -213,9 +222,8 @@ def test_open_front_desk_no_answer_goes_to_the_operator_queue() -> None:
         TimerFired("ring:caller1-leg1"),
         [
             HangUp("caller1-leg1", "no_answer"),
-            step_var(*OPEN_KEYS[:2]),
             StopRinging(C),
-            QUEUE_VARS,
+            queue_vars(*OPEN_KEYS[:2]),
             TO_QUEUE,
             rec("queue_entered"),
         ],
@@ -257,8 +265,8 @@ def closed_call_in_queue() -> Call:
             rec("received"),
             rec("decided"),
             Answer(C),
-            ENTRY_VARS,
             Play(C, "sound:coverage-engine/emergency-maple-grove", "caller1-pb1"),
+            ENTRY_VARS,
         ],
         CallState(Phase.ANNOUNCING, playback_id="caller1-pb1", seq=1),
     )
@@ -267,8 +275,7 @@ def closed_call_in_queue() -> Call:
         PlaybackEnded("caller1-pb1"),
         [
             rec("announcement_played"),
-            step_var(*CLOSED_KEYS[:1]),
-            QUEUE_VARS,
+            queue_vars(*CLOSED_KEYS[:1]),
             TO_QUEUE,
             rec("queue_entered"),
         ],
@@ -284,11 +291,11 @@ def test_closed_queue_timeout_then_primary_presses_1() -> None:
         call,
         QueueResult("TIMEOUT"),
         [
-            rec("queue_timeout"),
-            step_var(*CLOSED_KEYS[:2]),
-            StartMoh(C),
             CreateLeg("caller1-leg2", "PJSIP/patel", C, "MGP: Jane Doe", "+13125559876", 30),
             StartTimer("ring:caller1-leg2", 25.0),
+            rec("queue_timeout"),
+            StartMoh(C),
+            step_var(*CLOSED_KEYS[:2]),
             rec("oncall_dialing"),
         ],
         CallState(
@@ -393,11 +400,12 @@ def test_primary_voicemail_never_presses_1_so_backup_is_dialed() -> None:
         call,
         TimerFired("confirm:caller1-leg2"),
         [
+            # The backup's phone rings first; the voicemail is hung up next.
+            CreateLeg("caller1-leg4", "PJSIP/nguyen", C, "MGP: Jane Doe", "+13125559876", 30),
+            StartTimer("ring:caller1-leg4", 25.0),
             HangUp("caller1-leg2"),
             rec("oncall_not_confirmed"),
             step_var(*CLOSED_KEYS[:3]),
-            CreateLeg("caller1-leg4", "PJSIP/nguyen", C, "MGP: Jane Doe", "+13125559876", 30),
-            StartTimer("ring:caller1-leg4", 25.0),
             rec("oncall_dialing"),
         ],
         CallState(
@@ -426,8 +434,8 @@ def test_doctor_leg_failure_is_recorded_by_cause(cause: LegFailure, record: str)
     call = closed_call_in_queue()
     call.handle(QueueResult("TIMEOUT"))
     got = call.handle(LegFailed("caller1-leg2", cause))
-    assert names(got)[:2] == ["CancelTimer(name='ring:caller1-leg2')", record]
-    assert got[1] == Record(event_class(EventKind(record))(doctor="patel", cause=cause.value))
+    assert names(got)[2:4] == ["CancelTimer(name='ring:caller1-leg2')", record]
+    assert got[3] == Record(event_class(EventKind(record))(doctor="patel", cause=cause.value))
     assert call.state.step == 2
     assert call.state.leg_id == "caller1-leg3"
 
@@ -443,9 +451,8 @@ def test_primary_and_backup_fail_so_the_caller_goes_back_to_the_operators() -> N
         [
             HangUp("caller1-leg3", "no_answer"),
             rec("oncall_no_answer"),
-            step_var(*CLOSED_KEYS[:4]),
             StopMoh(C),
-            QUEUE_VARS,
+            queue_vars(*CLOSED_KEYS[:4]),
             TO_QUEUE,
             rec("queue_entered"),
         ],
@@ -521,7 +528,7 @@ def test_caller_hangs_up_during_the_announcement() -> None:
 def test_a_missing_announcement_does_not_hold_the_caller() -> None:
     """If the announcement cannot play, the call goes straight to its first step."""
     call = Call(C)
-    play = call.handle(entered(CLOSED))[-1]
+    play = next(c for c in call.handle(entered(CLOSED)) if isinstance(c, Play))
     got = call.handle(CommandFailed(play, gone=False, reason="sound not found"))
     assert TO_QUEUE in got
     assert call.state.phase is Phase.QUEUED
@@ -539,7 +546,7 @@ def test_a_404_on_the_caller_channel_means_the_caller_hung_up() -> None:
 def test_a_leg_that_cannot_be_created_moves_on() -> None:
     """Asterisk refusing the leg (unknown endpoint) moves the caller on to the next step."""
     call = Call(C)
-    create = call.handle(entered(OPEN))[6]
+    create = call.handle(entered(OPEN))[0]
     assert isinstance(create, CreateLeg)
     got = call.handle(CommandFailed(create, gone=False, reason="400 Allocation failed"))
     assert TO_QUEUE in got
@@ -580,15 +587,13 @@ def test_resumed_from_the_queue_after_a_restart_goes_to_the_next_step() -> None:
     got = call.handle(
         entered(CLOSED, tried=("operators/answering",), queue_status="TIMEOUT", resumed=True)
     )
-    assert names(got)[:4] == [
-        "decided",
-        "Answer(channel_id='caller1')",
-        repr(ENTRY_VARS),
-        "queue_timeout",
-    ]
-    assert got[0] == Record(Decided.of(CLOSED, via=Via.ARI, resumed=True))
-    assert (
-        CreateLeg("caller1-r1-leg1", "PJSIP/patel", C, "MGP: Jane Doe", "+13125559876", 30) in got
+    assert names(got)[2:5] == ["decided", "Answer(channel_id='caller1')", "queue_timeout"]
+    assert got[2] == Record(Decided.of(CLOSED, via=Via.ARI, resumed=True))
+    assert got[0] == CreateLeg(
+        "caller1-r1-leg1", "PJSIP/patel", C, "MGP: Jane Doe", "+13125559876", 30
+    )
+    assert got[-2] == SetVariables(
+        C, (PRACTICE, ("COVERAGE_TRIED", "operators/answering,oncall/patel"))
     )
     assert call.state.step == 1
 
@@ -597,8 +602,8 @@ def test_record_details_say_what_a_person_would_ask() -> None:
     """The journey records carry the decision, the doctor and the outcome."""
     call = Call(C)
     got = call.handle(entered(OPEN))
-    assert got[0] == Record(Received("+13125550100", "+13125559876", "Jane Doe"))
-    decided = got[1]
+    assert got[2] == Record(Received("+13125550100", "+13125559876", "Jane Doe"))
+    decided = got[3]
     assert isinstance(decided, Record)
     assert isinstance(decided.event, Decided)
     assert (decided.event.status, decided.event.reason) == ("open", "office hours")
@@ -670,7 +675,7 @@ def test_a_missing_practice_prompt_falls_back_to_the_generic_one() -> None:
 def test_the_safety_net_plays_its_announcement_when_ours_did_not_play() -> None:
     """A caller whose announcement could not play reaches the safety net without the flag."""
     call = Call(C)
-    play = call.handle(entered(CLOSED))[-1]
+    play = next(c for c in call.handle(entered(CLOSED)) if isinstance(c, Play))
     call.handle(CommandFailed(play, gone=False, reason="sound not found"))
     got = call.handle(CommandFailed(TO_QUEUE, gone=False, reason="500"))
     assert ContinueInDialplan(C, "coverage-fallback") in got

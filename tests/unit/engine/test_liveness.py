@@ -11,7 +11,7 @@ from coverage_engine.ari import (
     AriUnavailable,
     Channel,
     ChannelHangupRequest,
-    ChannelVarset,
+    Dial,
     DialplanLocation,
 )
 from coverage_engine.engine import Engine
@@ -217,7 +217,7 @@ class Journal:
 
 
 async def test_a_queued_caller_the_dead_engine_left_is_followed_to_the_operator() -> None:
-    """Taken over while waiting in the queue: when app_queue names the operator who took the
+    """Taken over while waiting in the queue: when app_queue dials the operator who takes the
     caller, the journey says so, and when the line ends it ends answered by that operator."""
     ari = MemoryAri("coverage-engine")
     queued = Channel(
@@ -238,12 +238,14 @@ async def test_a_queued_caller_the_dead_engine_left_is_followed_to_the_operator(
 
     await engine.take_over("coverage-engine-b")
     assert ("subscribe_channel", "q1") in [(r.op, r.target) for r in ari.requests]
+    operator = Channel("op2", state="Up")
     await engine.dispatch(
-        ChannelVarset(
-            type="ChannelVarset",
-            channel=queued,
-            variable="MEMBERINTERFACE",
-            value="PJSIP/operator2",
+        Dial(
+            type="Dial",
+            peer=operator,
+            caller=queued,
+            dialstatus="ANSWER",
+            dialstring="PJSIP/operator2",
         )
     )
     await engine.dispatch(ChannelHangupRequest(type="ChannelHangupRequest", channel=queued))

@@ -177,20 +177,24 @@ def test_without_channelvars_the_memory_is_read_first_and_then_used() -> None:
     bare_back = channel("back", stasis="coverage-engine,queue-result,TIMEOUT")
     bare_new = channel("new", stasis=f"coverage-engine,inbound,{DID}")
     leg = channel("old-leg1", stasis="coverage-engine,leg,old")
-    found = [bare_back, bare_new, leg, QUEUED, MID_STEP]
+    bare_talking = channel("talk", stasis=f"coverage-engine,inbound,{DID}")
+    talking_leg = channel("talk-leg1", stasis="coverage-engine,leg,talk")
+    talk = bridge("b1", "talk", "talk-leg1")
+    found = [bare_back, bare_new, leg, QUEUED, MID_STEP, bare_talking, talking_leg]
     registry = Registry()
-    assert needs_memory(APP, found, registry) == ["back", "new"]
+    assert needs_memory(APP, found, [talk], registry) == ["back", "new"]
     read: Mapping[str, CallMemory] = {
         "back": CallMemory(DID, "maple-grove", ("operators/answering",)),
         "new": CallMemory(DID),
     }
-    assert reconcile(APP, found, [], registry, read) == [
+    assert reconcile(APP, found, [talk], registry, read) == [
         ResumeCall(bare_back, read["back"], "TIMEOUT"),
         StartCall(bare_new, DID),
         HangUpChannel("old-leg1"),
         ResumeCall(
             MID_STEP, CallMemory(DID, "maple-grove", ("operators/answering", "oncall/patel"))
         ),
+        Adopt("b1", ("talk", "talk-leg1")),
     ]
 
 

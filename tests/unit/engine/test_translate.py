@@ -20,6 +20,7 @@ from coverage_engine.ari import (
     StreamItem,
     UnknownEvent,
 )
+from coverage_engine.ari.events import MODELLED, parse_event
 from coverage_engine.callflow.events import (
     CallerGone,
     DtmfReceived,
@@ -44,7 +45,7 @@ from coverage_engine.engine.actions import (
     StartCall,
 )
 from coverage_engine.engine.registry import Registry
-from coverage_engine.engine.translate import translate
+from coverage_engine.engine.translate import EVENTS, translate
 from tests.unit.engine.fixtures import DID, channel, registry_of, ringing_patel
 
 CALLER = channel("c1", stasis=f"coverage-engine,inbound,{DID}")
@@ -78,6 +79,17 @@ def state(ident: str, state: str) -> ChannelStateChange:
 
 def played(ident: str, state: str = "done") -> PlaybackFinished:
     return PlaybackFinished(type="PlaybackFinished", playback=Playback(ident, state=state))
+
+
+def queue_dial(caller: str, status: str, member: str) -> Dial:
+    """app_queue dialing a queue member for `caller` (the member's channel is Asterisk's)."""
+    return Dial(
+        type="Dial",
+        caller=channel(caller),
+        peer=channel("1733000000.7", state="Ringing"),
+        dialstatus=status,
+        dialstring=member,
+    )
 
 
 def varset(ident: str, variable: str, value: str) -> ChannelVarset:
@@ -135,10 +147,10 @@ CASES: list[tuple[str, StreamItem, list[Action]]] = [
         start("odd", "transfer", "x"),
         [Fallback("odd", "unexpected Stasis arguments")],
     ),
-    ("our leg answered", state(LEG, "Up"), [Deliver("c1", LegUp(LEG))]),
-    ("our leg ringing", state(LEG, "Ringing"), []),
+    # An originated leg says it is answered with its StasisStart (state Up):
+    # state changes are not even asked for (EVENTS).
+    ("our leg answered (a state change)", state(LEG, "Up"), []),
     ("our caller answered (by us)", state("c1", "Up"), []),
-    ("someone else's channel answered", state("other", "Up"), []),
     (
         "our leg is busy (DIALSTATUS)",
         Dial(type="Dial", peer=channel(LEG), dialstatus="BUSY"),
@@ -196,12 +208,18 @@ CASES: list[tuple[str, StreamItem, list[Action]]] = [
     ("someone else's playback ended", played("x-pb1"), []),
     (
         "app_queue connected an operator to our queued caller",
-        varset("c1", "MEMBERINTERFACE", "PJSIP/operator1"),
+        queue_dial("c1", "ANSWER", "PJSIP/operator1"),
         [Deliver("c1", OperatorConnected("PJSIP/operator1"))],
     ),
-    ("another variable on our caller", varset("c1", "QUEUESTATUS", "TIMEOUT"), []),
-    ("MEMBERINTERFACE cleared", varset("c1", "MEMBERINTERFACE", ""), []),
-    ("MEMBERINTERFACE on someone else", varset("x", "MEMBERINTERFACE", "PJSIP/op1"), []),
+    ("app_queue rings an operator for our caller", queue_dial("c1", "RINGING", "PJSIP/op1"), []),
+    ("app_queue stops ringing the others", queue_dial("c1", "CANCEL", ""), []),
+    ("an operator answered someone else's caller", queue_dial("x", "ANSWER", "PJSIP/op1"), []),
+    (
+        "our own leg answered (a Dial with our caller as its caller)",
+        Dial(type="Dial", caller=channel("c1"), peer=channel(LEG), dialstatus="ANSWER"),
+        [],
+    ),
+    ("a variable on our caller (the filter keeps these away)", varset("c1", "X", "1"), []),
     ("our caller left the application", StasisEnd(type="StasisEnd", channel=channel("c1")), []),
     ("an event we do not model", UnknownEvent(type="BridgeBlindTransfer"), []),
 ]
@@ -223,3 +241,38 @@ def test_translate_leaves_the_registry_as_it_was() -> None:
     assert registry.call_of_channel(LEG) == "c1"
     assert registry.adopted_bridge("c9-a") == "old-bridge"
     assert len(registry) == 1
+
+
+def test_every_event_type_outside_the_filter_means_nothing() -> None:
+    """The engine asks Asterisk for `EVENTS` only: any other type, about any of our
+    channels, playbacks or bridges, would have translated to nothing anyway."""
+    subjects = ["c1", LEG, "c9-a", "other"]
+    ignored = sorted(MODELLED - EVENTS)
+    assert ignored, "the filter keeps nothing away"
+    for kind in ignored:
+        for subject in subjects:
+            snapshot = {"id": subject, "state": "Up"}
+            event = parse_event(
+                {
+                    "type": kind,
+                    "channel": snapshot,
+                    "peer": snapshot,
+                    "caller": {"id": "c1"},
+                    "playback": {"id": "c1-pb1", "state": "done"},
+                    "bridge": {"id": "old-bridge", "channels": ["c9-a", "c9-b"]},
+                    "variable": "MEMBERINTERFACE",
+                    "value": "PJSIP/operator1",
+                    "dialstatus": "ANSWER",
+                    "dialstring": "PJSIP/operator1",
+                    "args": ["leg", "c1"],
+                    "digit": "1",
+                    "cause": 17,
+                }
+            )
+            assert type(event).__name__ == kind
+            assert translate(known(), event) == [], (kind, subject)
+
+
+def test_every_type_the_filter_asks_for_is_one_translate_reads() -> None:
+    """No type is asked for that is not parsed into an event translate can act on."""
+    assert EVENTS <= MODELLED
