@@ -778,7 +778,10 @@ class Sandbox:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             _wait_gone(pid, 5.0)
-        if self._proc is not None and self._proc.pid == pid:
+        if self._proc is not None:
+            # Our child is the `unshare` wrapper, whose pid is not Asterisk's:
+            # it ends with Asterisk, and is reaped here (a restart in one
+            # session would otherwise leave it unwaited).
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=5)
             self._proc = None

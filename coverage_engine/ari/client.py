@@ -482,6 +482,19 @@ class AriClient:
             params={"context": context, "extension": extension, "priority": priority},
         )
 
+    async def claim(self, channel_id: str) -> bool:
+        try:
+            await self._request(
+                "POST",
+                "/events/claim",
+                params={"channelId": channel_id, "application": self.app},
+            )
+        except (ResourceConflict, ResourceGone):
+            # 409: another application claimed it first; 404: the offer ended
+            # (timed out, or the caller hung up). Either way: not ours.
+            return False
+        return True
+
     async def subscribe_channel(self, channel_id: str) -> None:
         await self._request(
             "POST",
@@ -570,8 +583,8 @@ class AriClient:
         data = await self._request("GET", "/bridges")
         return [Bridge.from_json(b) for b in data or [] if isinstance(b, Mapping)]
 
-    async def application_channel_ids(self) -> list[str]:
-        data = await self._request("GET", f"/applications/{_segment(self.app)}")
+    async def application_channel_ids(self, app: str | None = None) -> list[str]:
+        data = await self._request("GET", f"/applications/{_segment(app or self.app)}")
         ids = data.get("channel_ids") if isinstance(data, Mapping) else None
         return [str(i) for i in ids] if isinstance(ids, list) else []
 
@@ -615,6 +628,11 @@ class AriClient:
             params={"endpoint": endpoint, "context": context, "extension": extension},
             body={"variables": dict(variables)},
         )
+
+    async def application_names(self) -> list[str]:
+        """Every ARI application the PBX knows (connected, or gone but still holding channels)."""
+        data = await self._request("GET", "/applications")
+        return [str(a["name"]) for a in data or [] if isinstance(a, Mapping) and "name" in a]
 
     async def sound_exists(self, sound: str) -> bool:
         """Whether the PBX has the sound `sound` (e.g. coverage/accept-maple-grove)."""

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from coverage_engine.wire import APP
+
+_APP_NAME = re.compile(re.escape(APP) + r"[A-Za-z0-9_.-]{0,40}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +39,9 @@ class AriSettings:
     request_timeout: float = 5.0
     # A WebSocket ping goes out after this long without traffic and must be
     # answered within half of it: a silently dead link is noticed in <= 1.5x.
-    heartbeat: float = 5.0
+    # Short, because an engine that cannot hear Asterisk stops beating, and
+    # another engine takes its calls over (engine/liveness.py).
+    heartbeat: float = 2.0
     # Reconnect backoff: first delay, cap, and the +/- jitter fraction that
     # keeps many engines from reconnecting in lock-step after an Asterisk restart.
     # The cap is short on purpose: while we are away, new calls skip the engine
@@ -67,6 +72,19 @@ class AriSettings:
             raise ValueError("a CA file is for an https:// ARI URL")
         if self.request_timeout <= 0 or self.heartbeat <= 0:
             raise ValueError("ARI timeouts must be positive")
+
+
+    def check_engine_app(self) -> AriSettings:
+        """These settings, if `app` may name an engine; ValueError saying what to use instead."""
+        if not _APP_NAME.fullmatch(self.app):
+            # The name goes into the dialplan (COVERAGE_ENGINE, the queue's
+            # broadcast filter) and into global-variable names.
+            raise ValueError(
+                f"ARI application {self.app!r}: use letters, digits, '-', '_' and '.', "
+                f"starting with {APP!r} so the PBX's broadcasts reach it "
+                "(coverage-engine, coverage-engine-b, ...)"
+            )
+        return self
 
     def authorization_header(self) -> str:
         """The HTTP Basic `Authorization` header value for these credentials."""

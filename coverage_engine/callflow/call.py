@@ -185,6 +185,9 @@ class CallSettings:
     # Played instead when the practice's own prompt is missing on this PBX:
     # the doctor must never be left in silence, unable to know they may accept.
     generic_confirm_media: str = "sound:coverage/coverage-press-1"
+    # This engine's ARI application, left on a caller sent to the queue
+    # (COVERAGE_ENGINE): the queue hands the caller back to it first.
+    engine: str = ""
 
 
 Transition = tuple[CallState, list[Command]]
@@ -500,6 +503,8 @@ class Call:
                         else ()
                     ),
                     (wire.CALLER_NAME, self._display_name),
+                    # Who to hand the caller back to when the wait runs out.
+                    *(((wire.ENGINE, engine),) if (engine := self.settings.engine) else ()),
                 ),
             )
         )

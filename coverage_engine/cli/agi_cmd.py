@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +35,13 @@ from coverage_engine.bootstrap import config_holder, keep_days, presence_gate
 from coverage_engine.clock import Clock, ClockOverrideRefused, clock_from_options
 from coverage_engine.config import ConfigError, CoverageConfig
 from coverage_engine.logs import configure_logging
+from coverage_engine.records.location import RecordsLocation, open_recorder, records_location
+from coverage_engine.records.postgres import PostgresRecorder
 from coverage_engine.records.recorder import JourneyRecorder
 from coverage_engine.records.retention import keep_records
 from coverage_engine.records.sqlite import (
     SqliteRecorder,
     StoreError,
-    open_database,
-    records_path,
 )
 from coverage_engine.reload import ConfigHolder
 
@@ -88,18 +89,13 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_cmd_agi)
 
 
-def _records_file(config: CoverageConfig, config_file: Path) -> Path:
-    # The same file the engine and `calls list --config` use.
-    return records_path(config.records.path if config.records else None, config_file)
-
-
-def _recorder(config: CoverageConfig, config_file: Path) -> SqliteRecorder:
-    # open_database makes the directory 0700 and the file 0600 itself.
-    path = _records_file(config, config_file)
-    # No crash recovery here: journeys opened by this service stay at "decided"
-    # (the dialplan carries the call on, out of our sight), and recovery could
-    # close journeys a running ARI engine still owns in the same file.
-    return SqliteRecorder(open_database(path, create=True))
+def _recorder(config: CoverageConfig, config_file: Path) -> SqliteRecorder | PostgresRecorder:
+    # The same records the engine and `calls list --config` use. No crash
+    # recovery here: journeys opened by this service stay at "decided" (the
+    # dialplan carries the call on, out of our sight), and recovery could
+    # close journeys a running ARI engine still owns in the same store.
+    location = records_location(config.records, config_file)
+    return open_recorder(location, now=datetime.now(UTC), recover=False)
 
 
 ENV_SECRET_FILE = "COVERAGE_AGI_SECRET_FILE"  # noqa: S105 - the variable's name
@@ -141,13 +137,14 @@ def _cmd_agi(args: argparse.Namespace) -> int:
         config = holder.load_initial()
         clock = clock_from_options(args.clock_start, os.environ)
         guard = guard_from_options(args, os.environ)
+        location = records_location(config.records, args.config)
         recorder = None if args.no_records else _recorder(config, args.config)
     except (ConfigError, ClockOverrideRefused, ValueError, StoreError, OSError) as exc:
         print(f"coverage-engine agi: {exc}", file=sys.stderr)
         return 1
     try:
         return asyncio.run(
-            _serve(args, holder, clock, recorder, _records_file(config, args.config), guard)
+            _serve(args, holder, clock, recorder, location, guard)
         )
     finally:
         if recorder is not None:
@@ -159,7 +156,7 @@ async def _serve(
     holder: ConfigHolder[CoverageConfig],
     clock: Clock,
     recorder: JourneyRecorder | None,
-    records_file: Path,
+    records: RecordsLocation,
     guard: Guard,
 ) -> int:
     # Operator presence, as for the ARI engine: skip an operators step nobody
@@ -183,7 +180,7 @@ async def _serve(
         # keep_days is read at each run, so a reload can change it.
         tasks.append(
             asyncio.create_task(
-                keep_records(records_file, lambda: keep_days(holder.current), clock.now),
+                keep_records(records, lambda: keep_days(holder.current), clock.now),
                 name="retention",
             )
         )

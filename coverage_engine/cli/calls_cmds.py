@@ -24,13 +24,19 @@ from coverage_engine.caller_text import csv_cell, for_terminal
 from coverage_engine.config import ConfigError, load_config
 from coverage_engine.journey import Decided, Journey, JourneyEvent, JourneyKind, Outcome
 from coverage_engine.records import JourneyFilter
+from coverage_engine.records.location import (
+    RecordsLocation,
+    location_of,
+    open_store,
+    records_location,
+)
 from coverage_engine.records.report import (
     SERVICE_LEVEL_THRESHOLD,
     Period,
     PracticeReport,
     build_report,
 )
-from coverage_engine.records.sqlite import RecordStore, StoreError, records_path
+from coverage_engine.records.sqlite import RecordStore, StoreError
 
 # The command line is the edge where the real clock is read; tests replace it.
 clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
@@ -95,8 +101,12 @@ def register(subparsers: Any) -> None:
 
 def _store_options(p: argparse.ArgumentParser) -> None:
     where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--db", type=Path, help="the call-record file")
-    where.add_argument("--config", type=Path, help="the coverage config (uses records.path)")
+    where.add_argument(
+        "--db", help="the call records: a SQLite file, or a postgresql:// URL"
+    )
+    where.add_argument(
+        "--config", type=Path, help="the coverage config (uses records.path or records.url)"
+    )
 
 
 def _where_options(
@@ -171,25 +181,26 @@ def _filter(args: argparse.Namespace) -> JourneyFilter:
     )
 
 
-def _db_path(args: argparse.Namespace) -> Path:
+def _db_path(args: argparse.Namespace) -> RecordsLocation:
+    """The records `--db` (a file or a postgresql:// URL) or `--config` names."""
     if args.db is not None:
-        return Path(args.db)
-    return _records_path_from_config(Path(args.config))
+        return location_of(args.db)
+    return _records_from_config(Path(args.config))
 
 
-def _records_path_from_config(config_file: Path) -> Path:
+def _records_from_config(config_file: Path) -> RecordsLocation:
     try:
         config = load_config(config_file)
     except ConfigError as exc:
         raise StoreError(f"{config_file} is not a valid config:\n{exc}") from None
     except OSError as exc:
         raise StoreError(f"cannot read {config_file}: {exc.strerror or exc}") from None
-    return records_path(config.records.path if config.records else None, config_file)
+    return records_location(config.records, config_file)
 
 
 @contextmanager
 def _store(args: argparse.Namespace) -> Iterator[RecordStore]:
-    with RecordStore.open(_db_path(args)) as store:
+    with open_store(_db_path(args)) as store:
         yield store
 
 

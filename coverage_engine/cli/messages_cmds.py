@@ -28,9 +28,10 @@ from coverage_engine.cli.calls_cmds import (
 )
 from coverage_engine.journey import MessageCorrected, MessageEvent, MessageTaken, PageEvent
 from coverage_engine.message import Message, Urgency
+from coverage_engine.records.location import open_connection
 from coverage_engine.records.messages import MessageFilter, MessageStore, NoSuchMessage
 from coverage_engine.records.pages import Page, PageStore, request_page
-from coverage_engine.records.sqlite import RecordStore, _transaction, open_database
+from coverage_engine.records.sqlite import RecordStore, _transaction
 
 
 def register(subparsers: Any) -> None:
@@ -96,7 +97,7 @@ def _json(message: Message, page: Page | None) -> dict[str, Any]:
 
 def _list(args: argparse.Namespace) -> int:
     tz = _zone(args.tz)
-    conn = open_database(_db_path(args), create=False)
+    conn = open_connection(_db_path(args))
     try:
         where = MessageFilter(
             practices=[args.practice] if args.practice else None,
@@ -125,7 +126,7 @@ def _found(store: MessageStore, call_id: str) -> Message:
 
 def _show(args: argparse.Namespace) -> int:
     tz = _zone(args.tz)
-    conn = open_database(_db_path(args), create=False)
+    conn = open_connection(_db_path(args))
     try:
         store = MessageStore(conn)
         message = _found(store, args.call_id)
@@ -159,7 +160,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _ack(args: argparse.Namespace) -> int:
-    conn = open_database(_db_path(args), create=False)
+    conn = open_connection(_db_path(args))
     try:
         store = MessageStore(conn)
         _found(store, args.call_id)
@@ -177,7 +178,7 @@ def _ack(args: argparse.Namespace) -> int:
 
 
 def _resend(args: argparse.Namespace) -> int:
-    conn = open_database(_db_path(args), create=False)
+    conn = open_connection(_db_path(args))
     try:
         message = _found(MessageStore(conn), args.call_id)
         if message.acknowledged_at is not None:

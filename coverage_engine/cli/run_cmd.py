@@ -131,7 +131,7 @@ def ari_settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> A
         password=password,
         app=args.ari_app or environ.get(ENV_APP) or wire.APP,
         ca_file=ca_file,
-    )
+    ).check_engine_app()
 
 
 def metrics_port_from(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

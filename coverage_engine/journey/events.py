@@ -143,6 +143,7 @@ class EventKind(StrEnum):
     HANDOFF_ALERT_FAILED = "handoff_alert_failed"
     HANDOFF_ALERT_RESOLVED = "handoff_alert_resolved"
     HANDOFF_CHECK_CANCELLED = "handoff_check_cancelled"
+    SAFETY_NET = "safety_net"
 
 
 class Via(StrEnum):
@@ -520,6 +521,20 @@ class EngineRestarted(JourneyEvent):
     outcome_reached: Outcome
     last_event: str | None = None
     last_event_at: datetime | None = None
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class SafetyNetTook(JourneyEvent):
+    """The dialplan's safety net carried the call (no engine claimed it, or one handed it back).
+
+    `reason`: why, in Asterisk's words (STASISSTATUS: TIMEOUT, nobody claimed
+    it; SUCCESS, an engine handed it back). The events after it are the
+    safety net's own notes (`safetynet/notes.py`), collected by an engine.
+    """
+
+    kind = EventKind.SAFETY_NET
+    reason: str = ""
 
 
 # -- written by the console, during or after the call (`coverage_engine.message`) ------------

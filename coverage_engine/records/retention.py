@@ -5,6 +5,9 @@ FreePBX system) runs `keep_records` beside its calls. Each run is one
 `RecordStore.purge` on its own connection, in a worker thread: secure delete,
 the log emptied, an `audit` row naming the policy. The file is not vacuumed
 here (that would make the engine's own writes wait); `calls purge` does that.
+The records may be a SQLite file or the PostgreSQL database several engines
+share; on PostgreSQL each engine's run deletes what is due, and a second run
+the same day finds nothing left to delete.
 A run that fails is logged and tried again at the next one: retention never
 stops the calls.
 """
@@ -15,11 +18,11 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import structlog
 
-from coverage_engine.records.sqlite import RecordStore, StoreError
+from coverage_engine.records.location import RecordsLocation, open_store
+from coverage_engine.records.sqlite import StoreError
 
 log = structlog.get_logger(__name__)
 
@@ -27,9 +30,9 @@ log = structlog.get_logger(__name__)
 EVERY = timedelta(days=1)
 
 
-def purge_expired(path: Path, keep_days: int, now: datetime) -> int:
+def purge_expired(records: RecordsLocation, keep_days: int, now: datetime) -> int:
     """Delete the calls started more than `keep_days` before `now`; return how many."""
-    with RecordStore.open(path) as store:
+    with open_store(records) as store:
         return store.purge(
             now - timedelta(days=keep_days),
             now=now,
@@ -38,7 +41,7 @@ def purge_expired(path: Path, keep_days: int, now: datetime) -> int:
 
 
 async def keep_records(
-    path: Path,
+    records: RecordsLocation,
     keep_days: Callable[[], int | None],
     now: Callable[[], datetime],
     *,
@@ -49,7 +52,7 @@ async def keep_records(
         days = keep_days()
         if days is not None:
             try:
-                removed = await asyncio.to_thread(purge_expired, path, days, now())
+                removed = await asyncio.to_thread(purge_expired, records, days, now())
             except (StoreError, sqlite3.Error, OSError) as exc:
                 log.error("records.retention_failed", error=str(exc), keep_days=days)
             else:

@@ -30,9 +30,8 @@ import queue
 import sqlite3
 import stat
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,6 +40,7 @@ from typing import Any
 import structlog
 
 from coverage_engine.journey import (
+    Decided,
     Ended,
     EngineRestarted,
     Journey,
@@ -48,11 +48,13 @@ from coverage_engine.journey import (
     JourneyKind,
     Outcome,
     Stamped,
+    Via,
     parse_event,
 )
 from coverage_engine.records.model import JourneyFilter
 from coverage_engine.records.reached import outcome_reached
 from coverage_engine.records.recorder import Ack, RecorderBase, RecordError, Write, folded
+from coverage_engine.records.sql import Connection, row_lock, transaction
 
 log = structlog.get_logger(__name__)
 
@@ -203,6 +205,12 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX handoff_checks_due ON handoff_checks (state, next_at)",
     ),
+    # Each event's own id, when its writer gave one: replaying an engine's
+    # buffered writes (after a database outage or a crash) applies each once.
+    (
+        "ALTER TABLE events ADD COLUMN event_key TEXT",
+        "CREATE UNIQUE INDEX events_key ON events (event_key) WHERE event_key IS NOT NULL",
+    ),
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -293,15 +301,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+# The stores' one transaction, whichever database (the console's modules import it by this name).
+_transaction = transaction
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
@@ -383,9 +384,9 @@ class AuditEntry:
 
 
 class RecordStore:
-    """Reads and maintenance on the record file: what the CLI and tests use."""
+    """Reads and maintenance on the records (SQLite or PostgreSQL): what the CLI and tests use."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     @classmethod
@@ -465,6 +466,13 @@ class RecordStore:
                 "INSERT INTO audit (at, action, details) VALUES (?, 'purge', ?)",
                 (_ts(now), json.dumps({**details, "journeys": removed})),
             )
+        if not isinstance(self._conn, sqlite3.Connection):
+            # PostgreSQL: the rows are gone for every reader at the commit; the
+            # pages that held them are the server's to reclaim (autovacuum, or
+            # VACUUM FULL by its administrator, see docs/security.md).
+            if vacuum:
+                self._conn.execute("VACUUM")
+            return removed
         try:
             if vacuum:
                 self._conn.execute("VACUUM")
@@ -519,6 +527,43 @@ class RecordStore:
             log.warning("journey closed after restart", call_id=call_id)
         return open_ids
 
+    def close_gone(
+        self, present: Collection[str], *, now: datetime, older_than: timedelta
+    ) -> list[str]:
+        """Close the open journeys whose caller is no longer on the PBX; their call ids.
+
+        With several engines sharing the records nobody closes everything at
+        start (another engine may be carrying those calls): instead each
+        engine, now and then, closes the journeys whose caller's channel is
+        gone, with the outcome they had reached. A journey younger than
+        `older_than` is left alone (its first writes may precede the
+        channel's listing). Each is re-checked under its row lock, so two
+        engines sweeping at once close it once.
+        """
+        cutoff = _ts(now - older_than)
+        candidates = [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT call_id FROM journeys WHERE outcome IS NULL AND started_at < ?", (cutoff,)
+            )
+            if r[0] not in present
+        ]
+        closed = []
+        for call_id in candidates:
+            with _transaction(self._conn):
+                current = _load(self._conn, call_id)
+                if current is None or current.outcome is not None:
+                    continue  # closed meanwhile (the engine's own end, or another sweep)
+                if any(
+                    isinstance(s.event, Decided) and s.event.via is Via.FASTAGI
+                    for s in self._events(call_id)
+                ):
+                    continue  # the FastAGI service's: the dialplan carried it, out of our sight
+                self._close_after_restart(call_id, now)
+            closed.append(call_id)
+            log.warning("journey closed, the caller is gone", call_id=call_id)
+        return closed
+
     def _close_after_restart(self, call_id: str, now: datetime) -> None:
         journey = self.get(call_id)
         if journey is None:  # pragma: no cover - removed between the two reads
@@ -536,14 +581,17 @@ class RecordStore:
 # -- the write side ---------------------------------------------------------------------
 
 
-def _insert_event(conn: sqlite3.Connection, call_id: str, stamped: Stamped) -> None:
+def _insert_event(
+    conn: Connection, call_id: str, stamped: Stamped, key: str | None = None
+) -> None:
     conn.execute(
-        "INSERT INTO events (call_id, at, kind, details) VALUES (?, ?, ?, ?)",
+        "INSERT INTO events (call_id, at, kind, details, event_key) VALUES (?, ?, ?, ?, ?)",
         (
             call_id,
             _ts(stamped.at),
             stamped.name,
             json.dumps(stamped.event.details(), default=str),
+            key,
         ),
     )
 
@@ -563,16 +611,17 @@ def _columns(journey: Journey) -> tuple[Any, ...]:
     )
 
 
-def _load(conn: sqlite3.Connection, call_id: str) -> Journey | None:
+def _load(conn: Connection, call_id: str) -> Journey | None:
     """The journey's row (without its events): all the fold needs to go on."""
     row = conn.execute(
-        f"SELECT {_JOURNEY_COLUMNS} FROM journeys WHERE call_id = ?",  # noqa: S608 (constant)
+        # Locked until the transaction ends: two engines writing one call queue here.
+        f"SELECT {_JOURNEY_COLUMNS} FROM journeys WHERE call_id = ?{row_lock(conn)}",  # noqa: S608
         (call_id,),
     ).fetchone()
     return None if row is None else _journey(row)
 
 
-def _store(conn: sqlite3.Connection, current: Journey | None, write: Write) -> Journey:
+def _store(conn: Connection, current: Journey | None, write: Write) -> Journey:
     """Fold `write` into `current`; store the event and the new columns (in a transaction)."""
     after = folded(current, write)
     if current is None:
@@ -590,22 +639,29 @@ def _store(conn: sqlite3.Connection, current: Journey | None, write: Write) -> J
                 *_columns(after),
             ),
         )
+    elif _identity(after) != _identity(current):
+        # A Received that arrived after other events of its call (another engine's).
+        conn.execute(
+            "UPDATE journeys SET did = ?, caller_number = ?, caller_name = ?, started_at = ?, "
+            "practice = ?, status = ?, reason = ?, plan = ?, ended_at = ?, outcome = ?, "
+            "answered_by = ?, time_to_person_ms = ?, talk_ms = ? WHERE call_id = ?",
+            (*_identity(after), *_columns(after), write.call_id),
+        )
     elif _columns(after) != _columns(current):
         conn.execute(
             "UPDATE journeys SET practice = ?, status = ?, reason = ?, plan = ?, ended_at = ?, "
             "outcome = ?, answered_by = ?, time_to_person_ms = ?, talk_ms = ? WHERE call_id = ?",
             (*_columns(after), write.call_id),
         )
-    _insert_event(conn, write.call_id, write.stamped)
+    _insert_event(conn, write.call_id, write.stamped, write.key)
     return after
 
 
-def _apply(conn: sqlite3.Connection, write: Write) -> None:
-    """Apply one write inside the caller's transaction."""
-    _store(conn, _load(conn, write.call_id), write)
+def _identity(journey: Journey) -> tuple[Any, ...]:
+    return (journey.did, journey.caller_number, journey.caller_name, _ts(journey.started_at))
 
 
-def append(conn: sqlite3.Connection, call_id: str, at: datetime, event: JourneyEvent) -> Journey:
+def append(conn: Connection, call_id: str, at: datetime, event: JourneyEvent) -> Journey:
     """Fold one event into a journey and store it, inside the caller's transaction.
 
     For writers beside the engine's recorder (the paging service) whose events
@@ -615,7 +671,17 @@ def append(conn: sqlite3.Connection, call_id: str, at: datetime, event: JourneyE
     return _store(conn, _load(conn, call_id), Write(call_id, Stamped(at, event)))
 
 
-def _read_events(conn: sqlite3.Connection, call_id: str) -> tuple[Stamped, ...]:
+def _apply(conn: Connection, write: Write) -> None:
+    """Apply one write inside the caller's transaction (once per event key)."""
+    current = _load(conn, write.call_id)
+    if write.key is not None and conn.execute(
+        "SELECT 1 FROM events WHERE event_key = ?", (write.key,)
+    ).fetchone():
+        return  # already applied: a replayed write
+    _store(conn, current, write)
+
+
+def _read_events(conn: Connection, call_id: str) -> tuple[Stamped, ...]:
     rows = conn.execute(
         "SELECT at, kind, details FROM events WHERE call_id = ? ORDER BY id", (call_id,)
     )

@@ -23,6 +23,7 @@ from coverage_engine.journey import Ended, Outcome, Received
 from coverage_engine.message import Disposition, MessageFields, Urgency
 from coverage_engine.records import acknowledged
 from coverage_engine.records.messages import MessageStore
+from coverage_engine.records.location import SqliteRecords
 from coverage_engine.records.retention import keep_records, purge_expired
 from coverage_engine.records.sqlite import RecordStore, SqliteRecorder, StoreError, open_database
 
@@ -192,7 +193,7 @@ async def test_retention_deletes_what_is_older_than_keep_days_and_audits_it(
     path = tmp_path / "calls.db"
     (await two_calls(path)).close()
 
-    assert purge_expired(path, 30, T0 + timedelta(days=61)) == 1
+    assert purge_expired(SqliteRecords(path), 30, T0 + timedelta(days=61)) == 1
 
     with RecordStore.open(path) as store:
         assert [j.call_id for j in store.journeys()] == ["new"]
@@ -211,7 +212,7 @@ async def test_the_retention_task_runs_at_start_and_again_and_survives_a_failure
     now = [T0 + timedelta(days=61)]
     with capture_logs() as logs:
         task = asyncio.create_task(
-            keep_records(path, lambda: 30, lambda: now[0], every=timedelta(seconds=0.05))
+            keep_records(SqliteRecords(path), lambda: 30, lambda: now[0], every=timedelta(seconds=0.05))
         )
         await asyncio.sleep(0.02)
         (await two_calls(path)).close()
