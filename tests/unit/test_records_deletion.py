@@ -22,8 +22,8 @@ from coverage_engine.config import ConfigError, load_config
 from coverage_engine.journey import Ended, Outcome, Received
 from coverage_engine.message import Disposition, MessageFields, Urgency
 from coverage_engine.records import acknowledged
-from coverage_engine.records.messages import MessageStore
 from coverage_engine.records.location import SqliteRecords
+from coverage_engine.records.messages import MessageStore
 from coverage_engine.records.retention import keep_records, purge_expired
 from coverage_engine.records.sqlite import RecordStore, SqliteRecorder, StoreError, open_database
 
