@@ -358,6 +358,8 @@ async def _feeds(parts: EngineParts, holder: ConfigHolder[CoverageConfig]) -> No
     # Real time, not the engine's (possibly started) clock: a feed's
     # freshness is about when it was really fetched.
     await run_refresher(parts.config_path, lambda: holder.current, on_result=gauges.update)
+
+
 def astdb_for(ari: Ari, parts: EngineParts) -> AstDb | None:
     """This engine's one AstDB port (one mailbox: its batches must not overlap); None for a fake."""
     return AstDb(ari, owner=parts.ari_settings.app) if isinstance(ari, DialplanPort) else None

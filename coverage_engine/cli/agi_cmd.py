@@ -143,9 +143,7 @@ def _cmd_agi(args: argparse.Namespace) -> int:
         print(f"coverage-engine agi: {exc}", file=sys.stderr)
         return 1
     try:
-        return asyncio.run(
-            _serve(args, holder, clock, recorder, location, guard)
-        )
+        return asyncio.run(_serve(args, holder, clock, recorder, location, guard))
     finally:
         if recorder is not None:
             recorder.close()
@@ -163,9 +161,7 @@ async def _serve(
     # can answer. Optional; on when COVERAGE_AMI_USER is set.
     ami: PanoramiskAmi | None = None
     gate: PresenceGate | None = None
-    tasks: list[asyncio.Task[None]] = [
-        asyncio.create_task(holder.watch(), name="config-watch")
-    ]
+    tasks: list[asyncio.Task[None]] = [asyncio.create_task(holder.watch(), name="config-watch")]
     if os.environ.get(AMI_USER_ENV):
         try:
             ami = await PanoramiskAmi.connect(AmiSettings.from_env())

@@ -155,8 +155,12 @@ def test_an_open_records_folder_of_ours_is_made_owner_only(tmp_path: Path) -> No
     with capture_logs() as logs:
         open_database(folder / "calls.db").close()
     assert mode(folder) == 0o700
-    assert {"event": "records.directory_tightened", "directory": str(folder),
-            "was": "0777", "log_level": "warning"} in logs
+    assert {
+        "event": "records.directory_tightened",
+        "directory": str(folder),
+        "was": "0777",
+        "log_level": "warning",
+    } in logs
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a folder someone else's")
@@ -212,7 +216,9 @@ async def test_the_retention_task_runs_at_start_and_again_and_survives_a_failure
     now = [T0 + timedelta(days=61)]
     with capture_logs() as logs:
         task = asyncio.create_task(
-            keep_records(SqliteRecords(path), lambda: 30, lambda: now[0], every=timedelta(seconds=0.05))
+            keep_records(
+                SqliteRecords(path), lambda: 30, lambda: now[0], every=timedelta(seconds=0.05)
+            )
         )
         await asyncio.sleep(0.02)
         (await two_calls(path)).close()

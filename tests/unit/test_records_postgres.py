@@ -172,9 +172,7 @@ def test_a_password_in_the_url_or_another_database_is_refused(url: str, problem:
 def test_the_configuration_names_a_database_instead_of_a_file(tmp_path: Path) -> None:
     """records.url (with its spool beside the config file) or records.path, not both."""
     base = (Path(__file__).parents[2] / "config" / "coverage.yaml").read_text(encoding="utf-8")
-    text = base.replace(
-        "  path: ../var/records.sqlite", "  url: postgresql://coverage@db/coverage"
-    )
+    text = base.replace("  path: ../var/records.sqlite", "  url: postgresql://coverage@db/coverage")
     config = load_text(text, "coverage.yaml")
     location = records_location(config.records, tmp_path / "coverage.yaml")
     assert location == PostgresRecords(
@@ -190,9 +188,7 @@ def test_the_configuration_names_a_database_instead_of_a_file(tmp_path: Path) ->
         load_text(text.replace("coverage@db", "coverage:pw@db"), "coverage.yaml")
 
 
-async def test_the_console_board_sees_calls_any_engine_writes(
-    pg_url: str, tmp_path: Path
-) -> None:
+async def test_the_console_board_sees_calls_any_engine_writes(pg_url: str, tmp_path: Path) -> None:
     """The console's live board reads the shared database: a call carried by another engine
     shows, and leaves the board when it ends."""
     live = LiveSource(location_of(pg_url), lambda: T0, poll_seconds=0.05)
