@@ -3,7 +3,8 @@
 Two engines and PostgreSQL; three SIGKILLs, a SIGSTOP of 15 s, a stalled
 WebSocket, a PostgreSQL restart and an Asterisk restart while 24 callers
 dial. `scripts/chaos` runs the full form and writes docs/reliability.md's
-figures. Disk full on SQLite has its own test below.
+figures. A full disk under SQLite records has its own test, on a real small
+tmpfs: tests/unit/test_records_disk_full.py.
 """
 
 from __future__ import annotations
