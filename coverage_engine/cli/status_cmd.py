@@ -77,6 +77,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--ari-url", help="ARI base URL (default $COVERAGE_ARI_URL)")
     p.add_argument("--ari-user", help="ARI user (default $COVERAGE_ARI_USER)")
     p.add_argument("--ari-password-file", type=Path, help="file holding the ARI password")
+    p.add_argument(
+        "--ari-ca-file",
+        help="CA certificates (PEM) for an https:// ARI URL (default $COVERAGE_ARI_CA_FILE, "
+        "else the system's)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=_cmd_status, ari_app=None)
 

@@ -541,10 +541,14 @@ class RecordStore:
         engines sweeping at once close it once.
         """
         cutoff = _ts(now - older_than)
+        # Calls only: a handoff check has no caller channel; the paging service
+        # that owns it ends it (or takes it on again after a restart).
         candidates = [
             r[0]
             for r in self._conn.execute(
-                "SELECT call_id FROM journeys WHERE outcome IS NULL AND started_at < ?", (cutoff,)
+                "SELECT call_id FROM journeys"
+                " WHERE outcome IS NULL AND kind = ? AND started_at < ?",
+                (JourneyKind.CALL.value, cutoff),
             )
             if r[0] not in present
         ]

@@ -111,7 +111,7 @@ async def test_snapshots_carry_the_call_memory_named_in_channelvars(
     """ari.conf's channelvars: events and the channel list show COVERAGE_* with no request each."""
     events = client.events()
     call = place_call(DID)
-    start = await inbound(events, call)
+    start = await inbound(client, events, call)
     channel_id = start.channel.id
     # Set by the dialplan before Stasis; the others are not set yet, and still listed.
     assert start.channel.variables.get(wire.DID) == DID
@@ -196,7 +196,7 @@ async def test_an_originated_leg_rings_at_once_and_enters_the_app_answered(
     phones.start("operator1", answers(after=1))
     events = client.events()
     call = place_call(DID)
-    caller = (await inbound(events, call)).channel
+    caller = (await inbound(client, events, call)).channel
     await client.originate(
         "PJSIP/operator1",
         channel_id="live-orig-1",
@@ -235,7 +235,7 @@ async def test_several_variables_set_in_one_request_arrive_exactly(
     backslash and dialplan syntax is stored as given, beside the empty and plain values."""
     events = client.events()
     call = place_call(DID)
-    channel_id = (await inbound(events, call)).channel.id
+    channel_id = (await inbound(client, events, call)).channel.id
     hostile = 'Jane, "Doe" (x) [y] \\ back|pipe ${EXTEN} $[1+1] é ; end'
     values = [
         ("COVERAGE_PRACTICE", "maple-grove"),
@@ -274,7 +274,7 @@ async def test_the_event_filter_keeps_every_other_type_away(
     events = client.events()
     await client.filter_events({"StasisStart", "StasisEnd"})
     call = place_call(DID)
-    start = await inbound(events, call)
+    start = await inbound(client, events, call)
     # A state change, a variable, a hang-up request: none of them may come.
     await client.answer(start.channel.id)
     await client.set_variable(start.channel.id, "COVERAGE_TRIED", "x")
@@ -300,7 +300,7 @@ async def test_app_queue_names_the_operator_who_answered_in_a_dial_event(
     phones.start("operator1", answers(after=1, hangup_after=3))
     events = client.events()
     call = place_call(DID)
-    caller = (await inbound(events, call)).channel
+    caller = (await inbound(client, events, call)).channel
     await client.answer(caller.id)
     await client.set_variable(caller.id, "COVERAGE_QUEUE", "answering")
     await client.subscribe_channel(caller.id)

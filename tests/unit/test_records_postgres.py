@@ -19,6 +19,7 @@ from coverage_engine.journey import (
     Bridged,
     Decided,
     Ended,
+    HandoffCheckStarted,
     OncallDialing,
     Outcome,
     Received,
@@ -229,6 +230,12 @@ def test_a_sweep_closes_journeys_whose_caller_is_gone_with_what_they_reached(
     recorder.write("gone", T0 + timedelta(seconds=30), Bridged(StepKind.ONCALL, "patel"))
     recorder.write("agi", T0, Decided("maple-grove", "closed", "night", PLAN, via=Via.FASTAGI))
     recorder.write("young", T0 + timedelta(seconds=100), Received("+13125550100", "+15550002"))
+    # A handoff check in progress has no caller channel: its paging service ends it.
+    recorder.write(
+        "handoff-maple-grove",
+        T0,
+        HandoffCheckStarted("maple-grove", "okafor", T0 + timedelta(minutes=5)),
+    )
     recorder.flush().result(timeout=10)
     recorder.close()
 
@@ -240,7 +247,10 @@ def test_a_sweep_closes_journeys_whose_caller_is_gone_with_what_they_reached(
             {"here"}, now=T0 + timedelta(seconds=130), older_than=timedelta(seconds=30)
         )
         gone = records.get("gone")
+        check = records.get("handoff-maple-grove")
     assert closed == ["gone"]
+    assert check is not None
+    assert check.outcome is None
     assert again == []
     assert gone is not None
     assert gone.outcome is Outcome.ANSWERED_BY_ONCALL

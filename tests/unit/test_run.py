@@ -156,3 +156,20 @@ def test_an_invalid_config_at_start_is_listed_and_exits_1(
     monkeypatch.setenv("COVERAGE_ARI_PASSWORD", "x")
     assert main(["run", "--config", str(bad)]) == 1
     assert "not valid" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["run", "status"])
+def test_every_command_that_reaches_ari_takes_the_same_ari_options(command: str) -> None:
+    """`status` reads ARI like `run` does: parsed from its own command line, the settings are
+    built without a missing option (it once lacked --ari-ca-file and stopped with a bug)."""
+    from coverage_engine.cli import build_parser
+
+    args = build_parser().parse_args(
+        [command, "--config", str(CONFIG), "--ari-url", "https://pbx:8089/ari"]
+    )
+    settings = ari_settings_from(args, {"COVERAGE_ARI_PASSWORD": "x"})
+    assert settings.url == "https://pbx:8089/ari"
+    with_ca = build_parser().parse_args(
+        [command, "--config", str(CONFIG), "--ari-ca-file", str(CONFIG)]
+    )
+    assert with_ca.ari_ca_file == str(CONFIG)
