@@ -270,9 +270,10 @@ async def test_an_unknown_endpoint_fails_at_create(client: AriClient) -> None:
 async def test_the_event_filter_keeps_every_other_type_away(
     client: AriClient, place_call: Callable[..., CallerHandle]
 ) -> None:
-    """PUT eventFilter with {"allowed": [{"type": ...}]}: only those types come for a call."""
+    """PUT eventFilter with {"allowed": [{"type": ...}]}: only those types come for a call
+    (CallBroadcast too: without it the application would never hear of a new caller)."""
     events = client.events()
-    await client.filter_events({"StasisStart", "StasisEnd"})
+    await client.filter_events({"CallBroadcast", "StasisStart", "StasisEnd"})
     call = place_call(DID)
     start = await inbound(client, events, call)
     # A state change, a variable, a hang-up request: none of them may come.
