@@ -767,26 +767,33 @@ class Sandbox:
     def stop(self, *, timeout: float = 15.0) -> bool:
         """Stop this checkout's Asterisk (TERM, then KILL); True if one was running."""
         pid = self.pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return False
-        self.log(f"stopping Asterisk (pid {pid})")
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        if not _wait_gone(pid, timeout):
-            self.log("Asterisk did not stop in time; killing it")
+        if pid is not None:
+            self.log(f"stopping Asterisk (pid {pid})")
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            _wait_gone(pid, 5.0)
-        if self._proc is not None:
-            # Our child is the `unshare` wrapper, whose pid is not Asterisk's:
-            # it ends with Asterisk, and is reaped here (a restart in one
-            # session would otherwise leave it unwaited).
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._proc.wait(timeout=5)
-            self._proc = None
+                os.kill(pid, signal.SIGTERM)
+            if not _wait_gone(pid, timeout):
+                self.log("Asterisk did not stop in time; killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                _wait_gone(pid, 5.0)
+        # Reaped whether or not Asterisk was still found: one that died by
+        # itself (or whose pid file went) still left our child to wait for.
+        self._reap()
         self.pid_file.unlink(missing_ok=True)
-        return True
+        return pid is not None
+
+    def _reap(self) -> None:
+        """Wait for the `unshare` wrapper we started (it ends with Asterisk); kill it if not."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
 
     # --------------------------------------------------------- status & cli
     def status(self) -> Status:
