@@ -173,6 +173,22 @@ def _birth_date(text: str) -> date | None:
         return None
 
 
+def _may_lack_callback(urgency: Urgency | None, disposition: Disposition | None) -> bool:
+    """Whether a message may be saved without a callback number.
+
+    A routine message is for the office to call back: without a number it is
+    useless, so the operator is asked for one. An emergency or urgent message
+    is saved (and paged) without one when the caller gave none (the line
+    dropped, the number withheld): refusing it would keep it from the doctor,
+    who hears that there is no number and reads the message in the console.
+    A wrong number needs none.
+    """
+    return disposition is Disposition.WRONG_NUMBER or urgency in (
+        Urgency.EMERGENCY,
+        Urgency.URGENT,
+    )
+
+
 def parse_fields(form: Mapping[str, str], *, today: date) -> MessageFields:
     """The message fields from a submitted form, or `MessageInvalid` with every problem.
 
@@ -190,9 +206,7 @@ def parse_fields(form: Mapping[str, str], *, today: date) -> MessageFields:
     wrong_number = disposition is Disposition.WRONG_NUMBER
     values = {
         "caller_name": _text("caller_name", form.get("caller_name", ""), problems, required=False),
-        "callback": _text(
-            "callback", form.get("callback", ""), problems, required=not wrong_number
-        ),
+        "callback": _text("callback", form.get("callback", ""), problems, required=False),
         "patient_name": _text(
             "patient_name", form.get("patient_name", ""), problems, required=False
         ),
@@ -208,6 +222,11 @@ def parse_fields(form: Mapping[str, str], *, today: date) -> MessageFields:
         ),
     }
     callback = values["callback"]
+    if not callback and "callback" not in problems and not _may_lack_callback(urgency, disposition):
+        problems["callback"] = (
+            "is required (only an emergency or urgent message, or a wrong number, may go "
+            "without one)"
+        )
     if callback and "callback" not in problems and not _CALLBACK.fullmatch(callback):
         problems["callback"] = "is not a phone number (digits, +, spaces, -, ( ) and an ext.)"
     dob = values["patient_dob"]

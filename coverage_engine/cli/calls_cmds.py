@@ -21,7 +21,7 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from coverage_engine.config import ConfigError, load_config
-from coverage_engine.journey import Decided, Journey, JourneyEvent, Outcome
+from coverage_engine.journey import Decided, Journey, JourneyEvent, JourneyKind, Outcome
 from coverage_engine.records import JourneyFilter
 from coverage_engine.records.report import (
     SERVICE_LEVEL_THRESHOLD,
@@ -111,6 +111,11 @@ def _where_options(
         p.add_argument("--outcome", choices=[o.value for o in Outcome])
     if caller:
         p.add_argument("--caller", help="caller number or part of it, e.g. the last four digits")
+        p.add_argument(
+            "--kind",
+            choices=[k.value for k in JourneyKind],
+            help="only calls, or only handoff checks (default: both)",
+        )
 
 
 # -- option parsing ---------------------------------------------------------------------
@@ -154,12 +159,14 @@ def _filter(args: argparse.Namespace) -> JourneyFilter:
         since = parse_instant(args.since, tz) if args.since else None
         until = parse_instant(args.until, tz) if args.until else None
     outcome = getattr(args, "outcome", None)
+    kind = getattr(args, "kind", None)
     return JourneyFilter(
         since=since,
         until=until,
         practice=args.practice,
         outcome=Outcome(outcome) if outcome else None,
         caller=getattr(args, "caller", None),
+        kind=JourneyKind(kind) if kind else None,
     )
 
 
@@ -225,6 +232,7 @@ def journey_json(journey: Journey, *, events: bool) -> dict[str, Any]:
         "ended_at": journey.ended_at.isoformat() if journey.ended_at else None,
         "status": journey.status,
         "reason": journey.reason,
+        "kind": journey.kind.value,
         "outcome": journey.outcome.value if journey.outcome else None,
         "answered_by": journey.answered_by,
         "time_to_person_s": _float_secs(journey.time_to_person),
@@ -295,6 +303,17 @@ def _cmd_show(args: argparse.Namespace) -> int:
 def timeline(journey: Journey, tz: tzinfo) -> str:
     """A call's record as a person reads it: who called, the decision, then each event."""
     outcome = journey.outcome.value if journey.outcome else "(in progress)"
+    if journey.kind is JourneyKind.HANDOFF_CHECK:
+        lines = [
+            f"handoff check {journey.call_id}",
+            f"  practice    {journey.practice}",
+            f"  handoff     {journey.reason}",
+            f"  started     {_when(journey.started_at, tz)}",
+            f"  ended       {_when(journey.ended_at, tz)}",
+            f"  outcome     {outcome}" + (f" by {by}" if (by := journey.answered_by) else ""),
+            "",
+        ]
+        return "\n".join(lines + _event_lines(journey, tz))
     lines = [
         f"call {journey.call_id}",
         f"  caller      {journey.caller_number} {journey.caller_name}".rstrip(),
@@ -308,13 +327,18 @@ def timeline(journey: Journey, tz: tzinfo) -> str:
         f"   talk {_secs(journey.talk_time) or '-'}",
         "",
     ]
+    return "\n".join(lines + _event_lines(journey, tz))
+
+
+def _event_lines(journey: Journey, tz: tzinfo) -> list[str]:
+    lines = []
     for event in journey.events:
         offset = (event.at - journey.started_at).total_seconds()
         shown = {k: v for k, v in _shown(event.event).items() if v not in (None, "", [], {})}
         text = " ".join(f"{k}={_one_line(v)}" for k, v in shown.items())
         stamp = event.at.astimezone(tz).strftime("%H:%M:%S")
         lines.append(f"  {stamp} {offset:+7.1f}s  {event.name:<22} {text}".rstrip())
-    return "\n".join(lines)
+    return lines
 
 
 def _shown(event: JourneyEvent) -> dict[str, Any]:
@@ -348,6 +372,7 @@ _CSV_COLUMNS = (
     "time_to_person_s",
     "talk_time_s",
     "events",
+    "kind",  # call / handoff_check (added last, so older readers of the columns still work)
 )
 
 
@@ -444,5 +469,15 @@ def render_report(row: PracticeReport, threshold: float) -> str:
             f"  escalations           {row.escalations} (on-call primary missed -> backup)",
             f"  messages taken        {row.messages} ({row.urgent_messages} urgent or emergency, "
             f"{row.acknowledged_messages} acknowledged)",
+            f"  pages                 {row.pages} ({row.pages_acknowledged} acknowledged; "
+            f"{row.pages_to_backup} reached the backup, {row.pages_to_operators} the operators)",
+            f"  time to acknowledge   median {_minutes(row.median_time_to_ack)}, "
+            f"90th percentile {_minutes(row.p90_time_to_ack)}",
+            f"  handoff checks        {row.handoff_checks} ({row.handoffs_confirmed} confirmed, "
+            f"{row.handoffs_not_confirmed} not confirmed)",
         ]
     )
+
+
+def _minutes(delta: timedelta | None) -> str:
+    return "-" if delta is None else f"{delta.total_seconds() / 60:.1f} min"

@@ -13,22 +13,24 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from typing import Any
 
 from coverage_engine.cli.calls_cmds import (
     UsageError,
     _db_path,
     _guarded,
+    _one_line,
     _store_options,
     _when,
     _zone,
     clock,
 )
+from coverage_engine.journey import MessageCorrected, MessageEvent, MessageTaken, PageEvent
 from coverage_engine.message import Message, Urgency
 from coverage_engine.records.messages import MessageFilter, MessageStore, NoSuchMessage
 from coverage_engine.records.pages import Page, PageStore, request_page
-from coverage_engine.records.sqlite import _transaction, open_database
+from coverage_engine.records.sqlite import RecordStore, _transaction, open_database
 
 
 def register(subparsers: Any) -> None:
@@ -102,7 +104,11 @@ def _list(args: argparse.Namespace) -> int:
             state=args.state,
         )
         messages, pages = MessageStore(conn), PageStore(conn)
-        for message in messages.list(where):
+        found = messages.list(where)
+        if not args.json and found:
+            print(f"{'taken':<24} {'call id':<16} {'practice':<12} {'urgency':<9} "
+                  f"{'state':<12} page")  # fmt: skip
+        for message in found:
             page = pages.get(message.call_id)
             print(json.dumps(_json(message, page)) if args.json else _line(message, page, tz))
     finally:
@@ -124,35 +130,32 @@ def _show(args: argparse.Namespace) -> int:
         store = MessageStore(conn)
         message = _found(store, args.call_id)
         page = PageStore(conn).get(args.call_id)
-        f = message.fields
-        print(f"message {message.call_id}  {message.practice}  {f.urgency.value}  {message.state}")
-        print(f"  taken     {_when(message.taken_at, tz)} by {message.taken_by}")
-        print(f"  caller    {f.caller_name}  callback {f.callback}")
-        print(f"  patient   {f.patient_name}  {f.patient_dob}")
-        print(f"  reason    {f.reason}")
-        if message.acknowledged_at is not None:
-            print(f"  acked     {_when(message.acknowledged_at, tz)} by {message.acknowledged_by}")
-        print(f"  page      {_page_state(page)}")
-        if page is not None and page.pending:
-            print(f"  next      {_when(page.next_at, tz)}")
-        print()
-        rows = conn.execute(
-            "SELECT at, kind, details FROM events WHERE call_id = ? AND "
-            "(kind LIKE 'page_%' OR kind LIKE 'message_%' OR kind = 'disposition') ORDER BY id",
-            (args.call_id,),
-        )
-        for at, kind, details in rows:
-            shown = " ".join(f"{k}={v}" for k, v in json.loads(details).items()
-                             if k not in ("fields", "changes", "caller_name", "callback",
-                                          "patient_name", "patient_dob", "reason"))  # fmt: skip
-            print(f"  {_when(_parse(at), tz):<24} {kind:<22} {shown}")
+        journey = RecordStore(conn).get(args.call_id)
     finally:
         conn.close()
+    f = message.fields
+    print(f"message {message.call_id}  {message.practice}  {f.urgency.value}  {message.state}")
+    print(f"  taken     {_when(message.taken_at, tz)} by {message.taken_by}")
+    print(f"  caller    {_one_line(f.caller_name)}  callback {_one_line(f.callback) or '(none)'}")
+    print(f"  patient   {_one_line(f.patient_name)}  {f.patient_dob}")
+    print(f"  reason    {_one_line(f.reason)}")
+    if message.acknowledged_at is not None:
+        print(f"  acked     {_when(message.acknowledged_at, tz)} by {message.acknowledged_by}")
+    print(f"  page      {_page_state(page)}")
+    if page is not None and page.pending:
+        print(f"  next      {_when(page.next_at, tz)}")
+    print()
+    for stamped in journey.events if journey is not None else ():
+        event = stamped.event
+        if not isinstance(event, MessageEvent | PageEvent):
+            continue
+        details = event.details()
+        if isinstance(event, MessageTaken | MessageCorrected):
+            # The message itself is printed above; its versions are in `calls show`.
+            details = {k: v for k, v in details.items() if k in ("version", "by")}
+        shown = " ".join(f"{k}={_one_line(v)}" for k, v in details.items() if v not in (None, ""))
+        print(f"  {_when(stamped.at, tz):<24} {stamped.name:<22} {shown}".rstrip())
     return 0
-
-
-def _parse(text: str) -> datetime:
-    return datetime.fromisoformat(text)
 
 
 def _ack(args: argparse.Namespace) -> int:

@@ -32,8 +32,17 @@ from typing import Any, ClassVar, Self, TypeVar
 from coverage_engine.plan import Plan, StepKind
 
 
+class JourneyKind(StrEnum):
+    """What a journey is the record of (stored with it)."""
+
+    CALL = "call"  # a caller's call, opened by `Received`
+    # The engine calling the doctor coming on call, opened by `HandoffCheckStarted`.
+    HANDOFF_CHECK = "handoff_check"
+
+
 class Outcome(StrEnum):
-    """How a call ended, seen from the caller: did a person take it, and who."""
+    """How a journey ended. For a call, seen from the caller: did a person take it, and who.
+    For a handoff check: did the doctor coming on call confirm."""
 
     ANSWERED_BY_STAFF = "answered_by_staff"  # the practice's front desk
     ANSWERED_BY_OPERATOR = "answered_by_operator"  # the answering-service queue
@@ -47,6 +56,11 @@ class Outcome(StrEnum):
     # The dialed number belongs to no practice; the call went to the default route.
     UNKNOWN_DID_ROUTED = "unknown_did_routed"
     ENGINE_ERROR = "engine_error"  # a bug or an Asterisk failure the engine could not route around
+    # Handoff checks: the incoming doctor pressed 1; did not after every attempt (the
+    # operators and the practice were alerted); or the check was no longer needed.
+    HANDOFF_CONFIRMED = "handoff_confirmed"
+    HANDOFF_NOT_CONFIRMED = "handoff_not_confirmed"
+    HANDOFF_CANCELLED = "handoff_cancelled"
 
     @property
     def answered(self) -> bool:
@@ -118,6 +132,16 @@ class EventKind(StrEnum):
     PAGE_FAILED = "page_failed"
     PAGE_CONNECTED = "page_connected"
     PAGE_CANCELLED = "page_cancelled"
+    HANDOFF_CHECK_STARTED = "handoff_check_started"
+    HANDOFF_DIALING = "handoff_dialing"
+    HANDOFF_ANSWERED = "handoff_answered"
+    HANDOFF_DOCTOR_CONFIRMED = "handoff_doctor_confirmed"
+    HANDOFF_ATTEMPT_FAILED = "handoff_attempt_failed"
+    HANDOFF_ALERT_RAISED = "handoff_alert_raised"
+    HANDOFF_ALERT_SENT = "handoff_alert_sent"
+    HANDOFF_ALERT_FAILED = "handoff_alert_failed"
+    HANDOFF_ALERT_RESOLVED = "handoff_alert_resolved"
+    HANDOFF_CHECK_CANCELLED = "handoff_check_cancelled"
 
 
 class Via(StrEnum):
@@ -636,6 +660,121 @@ class PageCancelled(PageEvent):
 
     kind = EventKind.PAGE_CANCELLED
     by: str
+    reason: str
+
+
+# -- a handoff check: the engine calls the doctor coming on call (`coverage_engine.paging`) -----
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HandoffEvent(JourneyEvent):
+    """An event of a handoff check's journey (`attempt` counts from 1)."""
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class HandoffCheckStarted(HandoffEvent):
+    """Opens a handoff check's journey: `doctor` is on call for `practice` from `starts_at`
+    until `until` (None: no end within the week ahead), taking over from `previous`."""
+
+    kind = EventKind.HANDOFF_CHECK_STARTED
+    practice: str
+    doctor: str
+    starts_at: datetime
+    until: datetime | None = None
+    previous: str | None = None
+    source: str = ""  # rotation / swap: <reason> / fixed
+    attempts: int = 1  # how many calls the check may make
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class HandoffDialing(HandoffEvent):
+    """The doctor's phone is being called (their dial string from the configuration)."""
+
+    kind = EventKind.HANDOFF_DIALING
+    attempt: int
+    doctor: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class HandoffAnswered(HandoffEvent):
+    """The call was answered (a person or a voicemail: only a press of 1 confirms)."""
+
+    kind = EventKind.HANDOFF_ANSWERED
+    attempt: int
+    doctor: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class HandoffDoctorConfirmed(HandoffEvent):
+    """The doctor pressed 1: they know they are on call, and their phone works."""
+
+    kind = EventKind.HANDOFF_DOCTOR_CONFIRMED
+    attempt: int
+    doctor: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class HandoffAttemptFailed(HandoffEvent):
+    """One call reached nobody who pressed 1 (`reason` in an admin's words)."""
+
+    kind = EventKind.HANDOFF_ATTEMPT_FAILED
+    attempt: int
+    doctor: str
+    reason: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class HandoffAlertRaised(HandoffEvent):
+    """No confirmation after every attempt: the operators (console banner, metric) and the
+    practice (notifications) are alerted."""
+
+    kind = EventKind.HANDOFF_ALERT_RAISED
+    doctor: str
+    attempts: int
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class HandoffAlertSent(HandoffEvent):
+    """One channel of the alert went out (console, webhook, email; `to` for e-mail)."""
+
+    kind = EventKind.HANDOFF_ALERT_SENT
+    channel: str
+    to: str = ""
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class HandoffAlertFailed(HandoffEvent):
+    """One channel of the alert could not go out, and why."""
+
+    kind = EventKind.HANDOFF_ALERT_FAILED
+    channel: str
+    reason: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class HandoffAlertResolved(HandoffEvent):
+    """Someone marked the alert dealt with (the doctor reached another way), in the console."""
+
+    kind = EventKind.HANDOFF_ALERT_RESOLVED
+    by: str
+    note: str = ""
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class HandoffCheckCancelled(HandoffEvent):
+    """The check was no longer needed before it was done (the configuration changed)."""
+
+    kind = EventKind.HANDOFF_CHECK_CANCELLED
     reason: str
 
 

@@ -28,11 +28,16 @@ from coverage_engine.journey.events import (
     Bridged,
     Decided,
     Ended,
+    HandoffCheckStarted,
     JourneyEvent,
+    JourneyKind,
     OperatorAnswered,
     Outcome,
     Received,
 )
+
+#: The events that open a journey: a call received, a handoff check started.
+Opener = Received | HandoffCheckStarted
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +55,8 @@ class Stamped:
 
 @dataclass(frozen=True, slots=True)
 class Journey:
-    """One call from the moment it entered the engine to its end.
+    """One call from the moment it entered the engine to its end (or one handoff check:
+    `kind`, from the opening event).
 
     `call_id` is Asterisk's linkedid (the caller's channel id): it names
     every leg the engine created for the call. `practice`, `status`,
@@ -73,11 +79,12 @@ class Journey:
     time_to_person: timedelta | None = None
     talk_time: timedelta | None = None
     events: tuple[Stamped, ...] = ()
+    kind: JourneyKind = JourneyKind.CALL
 
     @classmethod
-    def begin(cls, call_id: str, at: datetime, received: Received) -> Journey:
-        """The journey of a call that has just been received."""
-        return cls(call_id, started_at=at).apply(at, received)
+    def begin(cls, call_id: str, at: datetime, opener: Opener) -> Journey:
+        """The journey of a call that has just been received (or a handoff check started)."""
+        return cls(call_id, started_at=at).apply(at, opener)
 
     @property
     def in_progress(self) -> bool:
@@ -90,6 +97,11 @@ class Journey:
         match event:
             case Received(did=did, caller_number=number, caller_name=name):
                 return replace(journey, did=did, caller_number=number, caller_name=name)
+            case HandoffCheckStarted(practice=practice, doctor=doctor, source=source):
+                reason = f"{doctor} comes on call" + (f" ({source})" if source else "")
+                return replace(
+                    journey, kind=JourneyKind.HANDOFF_CHECK, practice=practice, reason=reason
+                )
             case Decided():
                 journey = replace(
                     journey,

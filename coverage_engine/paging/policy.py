@@ -116,6 +116,11 @@ def plan_attempt(
     `practice` None (the message's practice is not in the configuration any
     more) goes straight to the operators, saying so.
     """
+    if practice is None:
+        # No doctors to page: the operators at once, with the reason once.
+        channels = _operator_channels(None)
+        skip = Skip(target_at(None, rung), no_practice(practice_id))
+        return Attempt(rung, Target.OPERATORS, None, "the operators", channels, (skip,), rung + 1)
     skipped: list[Skip] = []
     ladder_length = len(_ladder(practice))
     for offset in range(ladder_length + 1):
@@ -124,10 +129,6 @@ def plan_attempt(
         if target is Target.OPERATORS:
             channels = _operator_channels(practice)
             return Attempt(at, target, None, "the operators", channels, tuple(skipped), at + 1)
-        if practice is None:
-            why = f'practice "{practice_id}" is not in the configuration'
-            skipped.append(Skip(target, why))
-            continue
         doctor, why = _doctor_for(practice, target, instant)
         if doctor is None:
             skipped.append(Skip(target, why))
@@ -138,6 +139,16 @@ def plan_attempt(
         return Attempt(at, target, doctor, name, channels, tuple(skipped), at + 1)
     # Unreachable: the model requires `operators` in every ladder.
     raise AssertionError("escalation ladder without operators")  # pragma: no cover
+
+
+def no_practice(practice_id: str) -> str:
+    """Why a message's page reaches no doctor: its call belongs to no configured practice."""
+    if not practice_id:
+        return "the call reached no practice (a number no practice claims): no doctor to page"
+    return (
+        f'practice "{practice_id}" is not in the configuration (removed or renamed?): '
+        "no doctor to page"
+    )
 
 
 def _operator_channels(practice: Practice | None) -> tuple[Channel, ...]:
@@ -155,3 +166,21 @@ def next_due(sent_at: datetime, practice: Practice | None, urgency: Urgency) -> 
     """When the next rung is climbed if nobody acknowledges: one window after this one."""
     paging = practice.paging if practice is not None else PracticePaging()
     return sent_at + max(ack_window(paging, urgency), MIN_RESEND)
+
+
+def soon_after_nothing_went_out(sent_at: datetime) -> datetime:
+    """When the next rung is climbed after an attempt that reached nobody at all.
+
+    No channel delivered anything (the doctor's phone could not be dialed,
+    no pager address, every notification refused): nobody has anything to
+    acknowledge, so waiting out the window would only lose time. The next
+    rung goes a minute later, the least time between two pages.
+    """
+    return sent_at + MIN_RESEND
+
+
+def escalation_reason(last_attempt_reached_anyone: bool) -> str:
+    """Why a page climbs to its next rung, in words for the record."""
+    if last_attempt_reached_anyone:
+        return "not acknowledged in time"
+    return "the last attempt reached nobody"

@@ -19,15 +19,15 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from coverage_engine.config.model import CoverageConfig, Practice
+from coverage_engine.config.model import CoverageConfig, Notifications, Practice
 from coverage_engine.journey import (
     PageEscalated,
     PageEvent,
@@ -37,7 +37,16 @@ from coverage_engine.journey import (
 from coverage_engine.message import Message, Urgency
 from coverage_engine.paging.notice import Notice, NoticeKind, message_link
 from coverage_engine.paging.notifiers import Delivery
-from coverage_engine.paging.policy import Attempt, Channel, Target, next_due, plan_attempt
+from coverage_engine.paging.policy import (
+    Attempt,
+    Channel,
+    Target,
+    escalation_reason,
+    next_due,
+    plan_attempt,
+    soon_after_nothing_went_out,
+)
+from coverage_engine.records.handoffs import HandoffStore
 from coverage_engine.records.messages import MessageStore
 from coverage_engine.records.pages import Page, PageStore
 
@@ -65,6 +74,7 @@ class VoiceJob:
     practice: Practice
     urgency: Urgency
     attempt: int
+    target: str  # the rung: primary / backup
     doctor: str
     dial: str  # the doctor's dial string, from validated config
     callback: str  # as the operator typed it (validated as a phone number, or empty)
@@ -116,6 +126,18 @@ class PagingMetrics:
             "Messages the operators are alerted about that nobody has acknowledged yet.",
             registry=registry,
         )
+        self.handoff_checks = Counter(
+            "coverage_handoff_checks",
+            "Handoff checks ended, by practice and result (confirmed / not_confirmed / "
+            "cancelled).",
+            ["practice", "result"],
+            registry=registry,
+        )
+        self.handoff_alerts_open = Gauge(
+            "coverage_handoff_alerts_open",
+            "Unconfirmed handoffs the operators are alerted about, not yet resolved.",
+            registry=registry,
+        )
 
 
 class PagingDb:
@@ -126,6 +148,7 @@ class PagingDb:
         self._lock = threading.Lock()
         self.pages = PageStore(conn)
         self.messages = MessageStore(conn)
+        self.handoffs = HandoffStore(conn)
 
     async def run(self, work: Callable[[PagingDb], T]) -> T:
         def locked() -> T:
@@ -139,6 +162,36 @@ class PagingDb:
             self._conn.close()
 
 
+class Tasks:
+    """The attempts a service has started, each a task of its own, all stopped with it."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def every(seconds: float, tick: Callable[[], Awaitable[object]], tasks: Tasks) -> None:
+    """Run `tick` every `seconds` until cancelled; then stop the tasks it started."""
+    try:
+        while True:
+            await tick()
+            await asyncio.sleep(seconds)
+    finally:
+        await tasks.stop()
+
+
 class PagingService:
     """Pages every pending message, rung by rung, until it is acknowledged."""
 
@@ -149,7 +202,7 @@ class PagingService:
         config: Callable[[], CoverageConfig],
         now: Callable[[], datetime],
         owner: str,
-        notifiers: Mapping[Channel, Notifier],
+        notifiers: Callable[[Notifications | None], Mapping[Channel, Notifier]],
         voice: VoicePager | None = None,
         metrics: PagingMetrics | None = None,
         poll_seconds: float = POLL_SECONDS,
@@ -158,27 +211,18 @@ class PagingService:
         self._config = config
         self._now = now
         self._owner = owner
-        self._notifiers = dict(notifiers)
+        self._notifiers = notifiers
         self._voice = voice
         self._metrics = metrics
         self._poll = poll_seconds
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks()
 
     async def run(self) -> None:
         """Recover this owner's pages, then page what comes due, until cancelled."""
         taken = await self._db.run(lambda db: db.pages.recover(owner=self._owner, now=self._now()))
         if taken:
             log.info("paging.recovered", pages=len(taken))
-        try:
-            while True:
-                await self.tick()
-                await asyncio.sleep(self._poll)
-        finally:
-            for task in list(self._tasks):
-                task.cancel()
-            for task in list(self._tasks):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        await every(self._poll, self.tick, self._tasks)
 
     async def tick(self) -> list[asyncio.Task[None]]:
         """Claim what is due and start an attempt for each (returns their tasks)."""
@@ -186,12 +230,7 @@ class PagingService:
         due = await self._db.run(
             lambda db: db.pages.claim_due(now=now, owner=self._owner, lease=LEASE)
         )
-        started = []
-        for page in due:
-            task = asyncio.create_task(self._attempt(page), name=f"page-{page.call_id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            started.append(task)
+        started = [self._tasks.start(self._attempt(p), name=f"page-{p.call_id}") for p in due]
         if self._metrics is not None:
             alerts = await self._db.run(lambda db: db.pages.alerts())
             self._metrics.unacknowledged_alerts.set(len(alerts))
@@ -223,7 +262,8 @@ class PagingService:
             for skip in attempt.skipped
         ]
         if page.attempts > 0:
-            events.append(PageEscalated(number, attempt.target.value, "not acknowledged in time"))
+            reached = await self._db.run(lambda db: db.pages.reached(page.call_id, page.attempts))
+            events.append(PageEscalated(number, attempt.target.value, escalation_reason(reached)))
         due = next_due(now, practice, page.urgency)
         started = await self._db.run(
             lambda db: db.pages.start_attempt(
@@ -247,7 +287,8 @@ class PagingService:
             doctor=attempt.doctor,
             channels=[c.value for c in attempt.channels],
         )
-        jobs = [self._deliver(channel, page, message, attempt, number, practice, config)
+        went_out: list[PageEvent] = []  # every event of this attempt, as it is written
+        jobs = [self._deliver(channel, page, message, attempt, number, config, went_out)
                 for channel in attempt.channels]  # fmt: skip
         results = await asyncio.gather(*jobs, return_exceptions=True)
         outcome: list[PageEvent] = []
@@ -258,9 +299,16 @@ class PagingService:
                 outcome.append(PageFailed(number, channel.value, reason, attempt.doctor))
             else:
                 outcome.extend(result)
+        reached = any(isinstance(e, PageSent) for e in [*went_out, *outcome])
+        if not reached:
+            log.warning("paging.reached_nobody", attempt=number, target=attempt.target.value)
         await self._db.run(
             lambda db: db.pages.finish_attempt(
-                page.call_id, owner=self._owner, at=self._now(), events=outcome
+                page.call_id,
+                owner=self._owner,
+                at=self._now(),
+                events=outcome,
+                sooner=None if reached else soon_after_nothing_went_out(now),
             )
         )
 
@@ -280,14 +328,15 @@ class PagingService:
         message: Message,
         attempt: Attempt,
         number: int,
-        practice: Practice | None,
         config: CoverageConfig,
+        went_out: list[PageEvent],
     ) -> list[PageEvent]:
         """One channel of one attempt; its result as events (never raises on a failure)."""
+        practice = config.practice(page.practice)
         if channel is Channel.CONSOLE:
             events: list[PageEvent] = [PageSent(number, channel.value, attempt.target.value)]
         elif channel is Channel.VOICE:
-            events = await self._voice_page(page, message, attempt, number, practice)
+            events = await self._voice_page(page, message, attempt, number, practice, went_out)
         else:
             events = await self._notify(channel, page, attempt, number, practice, config)
         self._count(channel.value, page, events)
@@ -308,6 +357,7 @@ class PagingService:
         attempt: Attempt,
         number: int,
         practice: Practice | None,
+        went_out: list[PageEvent],
     ) -> list[PageEvent]:
         doctor = attempt.doctor
         if practice is None or doctor is None or practice.oncall is None:
@@ -319,6 +369,7 @@ class PagingService:
             practice=practice,
             urgency=page.urgency,
             attempt=number,
+            target=attempt.target.value,
             doctor=doctor,
             dial=practice.oncall.doctors[doctor].dial,
             callback=message.fields.callback,
@@ -340,6 +391,7 @@ class PagingService:
 
         async def record(events: Sequence[PageEvent]) -> None:
             await self._db.run(lambda db: db.pages.record(page.call_id, self._now(), events))
+            went_out.extend(events)
             self._count("voice", page, events)
 
         return await self._voice.page(job, acknowledge, record)
@@ -353,9 +405,10 @@ class PagingService:
         practice: Practice | None,
         config: CoverageConfig,
     ) -> list[PageEvent]:
-        notifier = self._notifiers.get(channel)
-        doctor = attempt.doctor
         settings = config.engine.notifications
+        # The configuration's notifiers now: a reload may have changed them.
+        notifier = self._notifiers(settings).get(channel)
+        doctor = attempt.doctor
         if notifier is None or settings is None:
             reason = f"the {channel.value} channel is not set up (engine.notifications)"
             return [PageFailed(number, channel.value, reason, doctor)]

@@ -1,4 +1,5 @@
-"""Paging's part of the composition root: the service, its channels and its ARI link.
+"""Paging's part of the composition root: the paging and handoff-check services, their
+channels and their ARI link.
 
 Secrets come from files named in the configuration or from the environment,
 never from the YAML or the command line. A channel that cannot be set up
@@ -22,6 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from coverage_engine.ari import Ari, AriSettings
 from coverage_engine.config.model import CoverageConfig, Notifications
+from coverage_engine.paging.handoff_checks import HandoffService
 from coverage_engine.paging.notifiers import EmailNotifier, WebhookNotifier
 from coverage_engine.paging.policy import Channel
 from coverage_engine.paging.service import Notifier, PagingDb, PagingMetrics, PagingService
@@ -36,37 +38,70 @@ ENV_SMTP_PASSWORD = "COVERAGE_SMTP_PASSWORD"  # noqa: S105 - the variable's name
 PAGE_APP_SUFFIX = "-page"
 
 
-def _secret(file: str | None, environ: Mapping[str, str], variable: str) -> str | None:
+def _secret(file: str | None, environ: Mapping[str, str], variable: str) -> tuple[str | None, str]:
+    """(the secret, "") or (None, why not): from `file` if named, else from $`variable`."""
     if file is not None:
         try:
-            return Path(file).read_text(encoding="utf-8").strip() or None
+            return Path(file).read_text(encoding="utf-8").strip() or None, ""
         except OSError as exc:
-            log.error("paging.secret_unreadable", file=file, error=str(exc))
-            return None
-    return environ.get(variable) or None
+            return None, f"cannot read {file}: {exc.strerror or exc}"
+    return environ.get(variable) or None, ""
 
 
-def notifiers_for(
-    settings: Notifications | None, environ: Mapping[str, str]
-) -> dict[Channel, Notifier]:
-    """The webhook and e-mail notifiers the configuration asks for, with their secrets."""
-    found: dict[Channel, Notifier] = {}
-    if settings is None:
+class Notifiers:
+    """The webhook and e-mail notifiers of the configuration as it is now.
+
+    Built again whenever `engine.notifications` or a secret changes, so a
+    clinic's IT can point the webhook elsewhere, or rotate its secret, with
+    the engine running: the next page goes out the new way. Problems (no
+    webhook secret) are logged once per change, not once per page.
+    """
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        self._key: object = object()
+        self._built: dict[Channel, Notifier] = {}
+
+    def __call__(self, settings: Notifications | None) -> Mapping[Channel, Notifier]:
+        webhook: tuple[str | None, str] = (None, "")
+        smtp: tuple[str | None, str] = (None, "")
+        if settings is not None and settings.webhook is not None:
+            webhook = _secret(settings.webhook.secret_file, self._environ, ENV_WEBHOOK_SECRET)
+        if settings is not None and settings.smtp is not None:
+            smtp = _secret(settings.smtp.password_file, self._environ, ENV_SMTP_PASSWORD)
+        key = (settings, webhook, smtp)
+        if key != self._key:
+            self._key = key
+            self._built = self._build(settings, webhook, smtp)
+            log.info("paging.notifiers", channels=sorted(c.value for c in self._built))
+        return self._built
+
+    @staticmethod
+    def _build(
+        settings: Notifications | None,
+        webhook: tuple[str | None, str],
+        smtp: tuple[str | None, str],
+    ) -> dict[Channel, Notifier]:
+        found: dict[Channel, Notifier] = {}
+        if settings is None:
+            return found
+        if settings.webhook is not None:
+            secret, problem = webhook
+            if secret is None:
+                log.error(
+                    "paging.webhook_off",
+                    message=f"no webhook secret ({problem or 'none given'}): set "
+                    f"{ENV_WEBHOOK_SECRET} or webhook.secret_file; webhook pages are recorded "
+                    "as failed until then",
+                )
+            else:
+                found[Channel.WEBHOOK] = WebhookNotifier(settings.webhook, secret.encode())
+        if settings.smtp is not None:
+            password, problem = smtp
+            if problem:
+                log.error("paging.smtp_password_unreadable", message=problem)
+            found[Channel.EMAIL] = EmailNotifier(settings.smtp, password)
         return found
-    if settings.webhook is not None:
-        secret = _secret(settings.webhook.secret_file, environ, ENV_WEBHOOK_SECRET)
-        if secret is None:
-            log.error(
-                "paging.webhook_off",
-                message=f"no webhook secret: set {ENV_WEBHOOK_SECRET} or webhook.secret_file; "
-                "webhook pages are recorded as failed until then",
-            )
-        else:
-            found[Channel.WEBHOOK] = WebhookNotifier(settings.webhook, secret.encode())
-    if settings.smtp is not None:
-        password = _secret(settings.smtp.password_file, environ, ENV_SMTP_PASSWORD)
-        found[Channel.EMAIL] = EmailNotifier(settings.smtp, password)
-    return found
 
 
 @dataclass
@@ -74,6 +109,7 @@ class RunningPaging:
     """The paging service and its voice link, as the engine runs them."""
 
     service: PagingService | None = None
+    handoffs: HandoffService | None = None
     db: PagingDb | None = None
     link: VoiceLink | None = None
     pager: AriVoicePager | None = None
@@ -86,6 +122,8 @@ class RunningPaging:
             found.append(asyncio.create_task(self.link.run(), name="paging-voice-link"))
         if self.service is not None:
             found.append(asyncio.create_task(self.service.run(), name="paging"))
+        if self.handoffs is not None:
+            found.append(asyncio.create_task(self.handoffs.run(), name="handoff-checks"))
         return found
 
     async def close(self) -> None:
@@ -134,14 +172,26 @@ async def start_paging(
     if ari is not None:
         running.link = VoiceLink(ari)
         running.pager = AriVoicePager(running.link)
+    owner = f"{socket.gethostname()}/{page_settings.app}"
+    notifiers = Notifiers(environ)
+    metrics = PagingMetrics(registry)
     running.service = PagingService(
         running.db,
         config=config,
         now=now,
-        owner=f"{socket.gethostname()}/{page_settings.app}",
-        notifiers=notifiers_for(config().engine.notifications, environ),
+        owner=owner,
+        notifiers=notifiers,
         voice=running.pager,
-        metrics=PagingMetrics(registry),
+        metrics=metrics,
+    )
+    running.handoffs = HandoffService(
+        running.db,
+        config=config,
+        now=now,
+        owner=owner,
+        notifiers=notifiers,
+        caller=running.pager,
+        metrics=metrics,
     )
     log.info("paging.started", app=page_settings.app)
     return running

@@ -14,9 +14,13 @@ own queue (`VoiceLink`); each page is a short sequence over its queue:
                                  └─ 2 ─> the callback number through the practice's
                                          trunk, bridged with the doctor: page_connected
 
-A voicemail never presses 1, so it never acknowledges. After a restart the
-legs of pages left in the application are hung up; their attempts are taken
-on again by the paging service (see `records.pages`).
+A handoff check's call (`AriVoicePager.call`) is the same dial and the same
+press-1 rounds with its own sentence ("you are on call ... until ...", said
+twice), confirmed durably before the thank-you plays.
+
+A voicemail never presses 1, so it never acknowledges or confirms. After a
+restart the legs left in the application are hung up; their attempts are
+taken on again by the services (see `records.pages`, `records.handoffs`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ import asyncio
 import contextlib
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
 import structlog
 
@@ -44,6 +47,10 @@ from coverage_engine.ari.events import (
 )
 from coverage_engine.ari.models import CallerId
 from coverage_engine.journey import (
+    HandoffAnswered,
+    HandoffAttemptFailed,
+    HandoffDialing,
+    HandoffEvent,
     PageAnswered,
     PageConnected,
     PageEvent,
@@ -51,6 +58,8 @@ from coverage_engine.journey import (
     PageSent,
 )
 from coverage_engine.paging.callback import dialable, spoken
+from coverage_engine.paging.handoff_checks import HandoffCall
+from coverage_engine.paging.prompts import Prompts
 from coverage_engine.paging.service import VoiceJob
 
 log = structlog.get_logger("coverage_engine.paging")
@@ -58,6 +67,8 @@ log = structlog.get_logger("coverage_engine.paging")
 #: Every page leg's id starts with this: what a restarted engine hangs up.
 LEG_PREFIX = "page-"
 PROMPT_ROUNDS = 3  # the press-1 prompt, then the menu, are offered this many times
+# A handoff check's sentence is long, and nothing waits on it: said twice.
+HANDOFF_ROUNDS = 2
 DIGIT_WAIT = 6.0  # seconds of silence after a prompt, for a key press
 CALLBACK_RING = 30  # seconds the callback number rings
 
@@ -66,10 +77,6 @@ _CAUSES = {17: "busy", 18: "no answer", 19: "no answer", 21: "declined", 20: "un
            27: "unreachable", 3: "unreachable", 1: "unreachable", 34: "unreachable"}  # fmt: skip
 _DIALSTATUS = {"BUSY": "busy", "NOANSWER": "no answer", "CHANUNAVAIL": "unreachable",
                "CONGESTION": "unreachable"}  # fmt: skip
-
-
-def sound(name: str) -> str:
-    return f"sound:coverage/{name}"
 
 
 class Gone(Exception):
@@ -162,12 +169,25 @@ class Leg:
                         await ari.stop_playback(playback)
                     return digit
                 case PlaybackFinished(playback=done) if done.id == playback:
+                    if done.state == "failed":
+                        log.warning("paging.prompt_failed", media=list(media))
                     if done.state == "failed" and fallback:
                         playback = self.playback_id()
                         await ari.play(self.id, list(fallback), playback_id=playback)
                         fallback = ()
                         continue
                     deadline = loop.time() + DIGIT_WAIT
+
+    async def say(self, media: Sequence[str], within: float = 30.0) -> None:
+        """Play `media` to its end (or for `within` seconds at most); no keys are waited for."""
+        playback = self.playback_id()
+        await self._link.ari.play(self.id, list(media), playback_id=playback)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while (left := deadline - loop.time()) > 0:
+            match await self.next(left):
+                case PlaybackFinished(playback=done) if done.id == playback:
+                    return
 
     async def hangup(self) -> None:
         with contextlib.suppress(AriError):
@@ -227,27 +247,6 @@ def _leg_of(item: StreamItem) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class Prompts:
-    """The sounds of a voice page (sounds/en/page-*.gsm, made by scripts/make-prompts)."""
-
-    urgent: str = sound("page-urgent")  # "You have an urgent message from the answering service"
-    emergency: str = sound("page-emergency")
-    press_1: str = sound("page-press-1")  # "Press 1 to accept it."
-    accepted: str = sound("page-accepted")  # "Thank you. The message is acknowledged."
-    callback: str = sound("page-callback")  # "The callback number is"
-    no_callback: str = sound("page-no-callback")  # "No callback number can be dialed..."
-    category_urgent: str = sound("page-category-urgent")  # "This message is urgent."
-    category_emergency: str = sound("page-category-emergency")
-    menu: str = sound("page-menu")  # "Press 2 to be connected now, 3 to hear it again..."
-    connecting: str = sound("coverage-connecting")
-    connect_failed: str = sound("page-connect-failed")  # "The number could not be reached."
-
-    @staticmethod
-    def practice(practice_id: str) -> str:
-        return sound(f"practice-{practice_id}")  # "for Maple Grove Pediatrics"
-
-
 class AriVoicePager:
     """The `VoicePager` of the paging service, on the page application's ARI link."""
 
@@ -271,24 +270,15 @@ class AriVoicePager:
         record: Callable[[Sequence[PageEvent]], Awaitable[None]],
     ) -> list[PageEvent]:
         """Call the doctor; returns once the outcome is known (the failure's events, if any)."""
-        ari = self._link.ari
-        leg = self._link.open(f"{LEG_PREFIX}{secrets.token_hex(6)}")
         practice = job.practice
         fail: list[PageEvent] = []
-        try:
-            await ari.create_channel(
-                job.dial,
-                channel_id=leg.id,
-                app_args=("page", job.call_id),
-                caller_id=CallerId(f"{practice.short_name} URGENT MSG", practice.dids[0]),
-            )
-            await ari.dial(leg.id, ring_seconds=job.ring_seconds)
-        except AriError as exc:
-            self._link.close(leg)
-            reason = f"could not call {job.doctor} ({job.dial}): {exc}"
+        caller_id = CallerId(f"{practice.short_name} URGENT MSG", practice.dids[0])
+        leg = await self._ring(job.dial, ("page", job.call_id), caller_id, job.ring_seconds)
+        if isinstance(leg, AriError):
+            reason = f"could not call {job.doctor} ({job.dial}): {leg}"
             return [PageFailed(job.attempt, "voice", reason, job.doctor)]
         # Progress is written as it happens, so the record reads in order.
-        await record([PageSent(job.attempt, "voice", "doctor", job.doctor)])
+        await record([PageSent(job.attempt, "voice", job.target, job.doctor)])
         try:
             await leg.answered(job.ring_seconds + 5)
             await record([PageAnswered(job.attempt, job.doctor)])
@@ -309,14 +299,63 @@ class AriVoicePager:
         task.add_done_callback(self._after.discard)
         return []
 
+    async def _ring(
+        self, dial: str, app_args: tuple[str, str], caller_id: CallerId, ring_seconds: int
+    ) -> Leg | AriError:
+        """A new leg ringing `dial` (from validated config), or the PBX's refusal."""
+        ari = self._link.ari
+        leg = self._link.open(f"{LEG_PREFIX}{secrets.token_hex(6)}")
+        try:
+            await ari.create_channel(
+                dial, channel_id=leg.id, app_args=app_args, caller_id=caller_id
+            )
+            await ari.dial(leg.id, ring_seconds=ring_seconds)
+        except AriError as exc:
+            self._link.close(leg)
+            return exc
+        return leg
+
     async def _accepted(self, leg: Leg, job: VoiceJob) -> bool:
         p = self._prompts
         lead = p.emergency if job.urgency.value == "emergency" else p.urgent
         media = [lead, p.practice(job.practice.id), p.press_1]
-        for _ in range(PROMPT_ROUNDS):
-            if await leg.prompt(media, "1", fallback=[lead, p.press_1]) == "1":
-                return True
-        return False
+        return await _pressed_1(leg, media, [lead, p.press_1])
+
+    async def call(
+        self,
+        job: HandoffCall,
+        confirm: Callable[[], Awaitable[None]],
+        record: Callable[[Sequence[HandoffEvent]], Awaitable[None]],
+    ) -> HandoffAttemptFailed | None:
+        """Call the doctor coming on call; None once they pressed 1, else why not.
+
+        `confirm` is awaited the moment they press 1, before the thank-you
+        plays, so a confirmation is on the record even if the engine dies then.
+        """
+        practice = job.practice
+        caller_id = CallerId(f"{practice.short_name} ON CALL", practice.dids[0])
+        leg = await self._ring(job.dial, ("handoff", job.check_id), caller_id, job.ring_seconds)
+        if isinstance(leg, AriError):
+            reason = f"could not call {job.doctor} ({job.dial}): {leg}"
+            return HandoffAttemptFailed(job.attempt, job.doctor, reason)
+        await record([HandoffDialing(job.attempt, job.doctor)])
+        why: str | None = None
+        try:
+            await leg.answered(job.ring_seconds + 5)
+            await record([HandoffAnswered(job.attempt, job.doctor)])
+            sentence = job.sentence
+            if await _pressed_1(leg, sentence.media, sentence.fallback, HANDOFF_ROUNDS):
+                await confirm()
+                with contextlib.suppress(AriError, Gone):
+                    await leg.say(sentence.confirmed)
+            else:
+                why = "answered, but nobody pressed 1 (a voicemail?)"
+        except Gone as gone:
+            why = gone.reason if not leg.up else f"{gone.reason} before pressing 1"
+        finally:
+            await leg.hangup()
+            self._link.close(leg)
+        return None if why is None else HandoffAttemptFailed(job.attempt, job.doctor, why)
 
     async def _after_ack(
         self, leg: Leg, job: VoiceJob, record: Callable[[Sequence[PageEvent]], Awaitable[None]]
@@ -405,6 +444,16 @@ class AriVoicePager:
     async def _drop(self, leg: Leg) -> None:
         await leg.hangup()
         self._link.close(leg)
+
+
+async def _pressed_1(
+    leg: Leg, media: Sequence[str], fallback: Sequence[str], rounds: int = PROMPT_ROUNDS
+) -> bool:
+    """Whether someone pressed 1 within `rounds` of the prompt (a voicemail never does)."""
+    for _ in range(rounds):
+        if await leg.prompt(media, "1", fallback=fallback) == "1":
+            return True
+    return False
 
 
 async def _until_gone(leg: Leg) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from coverage_engine.journey import Journey, Outcome
+from coverage_engine.journey import Journey, JourneyKind, Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,7 @@ class JourneyFilter:
     practice: str | None = None
     outcome: Outcome | None = None
     caller: str | None = None  # a substring of the caller number, e.g. the last four digits
+    kind: JourneyKind | None = None  # calls, or handoff checks
 
     def matches(self, journey: Journey) -> bool:
         """Whether `journey` passes the filter (the in-memory twin of the SQL query)."""
@@ -31,5 +32,7 @@ class JourneyFilter:
         if self.practice is not None and journey.practice != self.practice:
             return False
         if self.outcome is not None and journey.outcome != self.outcome:
+            return False
+        if self.kind is not None and journey.kind is not self.kind:
             return False
         return self.caller is None or self.caller in journey.caller_number

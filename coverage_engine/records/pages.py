@@ -22,6 +22,7 @@ in the same transaction.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -29,11 +30,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from coverage_engine.journey import (
+    EventKind,
     PageCancelled,
     PageEvent,
     PageFailed,
     PageRequested,
+    PageSent,
     Stamped,
+    parse_event,
 )
 from coverage_engine.message import Urgency
 from coverage_engine.paging.policy import MIN_RESEND, pages
@@ -261,16 +265,24 @@ class PageStore:
         return True
 
     def finish_attempt(
-        self, call_id: str, *, owner: str, at: datetime, events: Sequence[PageEvent]
+        self,
+        call_id: str,
+        *,
+        owner: str,
+        at: datetime,
+        events: Sequence[PageEvent],
+        sooner: datetime | None = None,
     ) -> None:
-        """Write an attempt's results and let the page go (the next rung waits for `next_at`)."""
+        """Write an attempt's results and let the page go (the next rung waits for `next_at`,
+        or for `sooner` when that is earlier: the attempt reached nobody)."""
         with _transaction(self._conn):
             for event in events:
                 write_event(self._conn, call_id, at, event)
             self._conn.execute(
-                "UPDATE pages SET in_flight = 0, lease_owner = NULL, lease_until = NULL "
+                "UPDATE pages SET in_flight = 0, lease_owner = NULL, lease_until = NULL, "
+                "next_at = CASE WHEN ? IS NOT NULL AND ? < next_at THEN ? ELSE next_at END "
                 "WHERE call_id = ? AND lease_owner = ?",
-                (call_id, owner),
+                (*([_ts(sooner)] * 3 if sooner else [None] * 3), call_id, owner),
             )
 
     def record(self, call_id: str, at: datetime, events: Sequence[PageEvent]) -> None:
@@ -278,6 +290,15 @@ class PageStore:
         with _transaction(self._conn):
             for event in events:
                 write_event(self._conn, call_id, at, event)
+
+    def reached(self, call_id: str, attempt: int) -> bool:
+        """Whether any channel of that attempt went out (a `page_sent` of it is on the record)."""
+        rows = self._conn.execute(
+            "SELECT kind, details FROM events WHERE call_id = ? AND kind = ?",
+            (call_id, EventKind.PAGE_SENT.value),
+        )
+        sent = (parse_event(kind, json.loads(details)) for kind, details in rows)
+        return any(isinstance(e, PageSent) and e.attempt == attempt for e in sent)
 
     def interrupted(self, page: Page, *, at: datetime) -> Page:
         """Take on a page whose attempt a crash cut off: that rung is climbed again.

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from coverage_engine.journey import Journey, JourneyEvent, Received, Stamped
+from coverage_engine.journey import HandoffCheckStarted, Journey, JourneyEvent, Received, Stamped
 from coverage_engine.records.model import JourneyFilter
 
 #: Completes when the write is durable; carries the exception if it failed.
@@ -99,9 +99,10 @@ def done(error: Exception | None = None) -> Ack:
 
 
 def folded(current: Journey | None, write: Write) -> Journey:
-    """The journey after `write`: opened by a `Received`, folded otherwise (pure)."""
+    """The journey after `write`: opened by a `Received` (a handoff check's by its
+    `HandoffCheckStarted`), folded otherwise (pure)."""
     at, event = write.stamped.at, write.stamped.event
-    if isinstance(event, Received):
+    if isinstance(event, Received | HandoffCheckStarted):
         if current is not None:
             raise RecordError(f"journey {write.call_id} already exists")
         return Journey.begin(write.call_id, at, event)

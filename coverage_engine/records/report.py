@@ -19,6 +19,14 @@ Definitions (also in docs/records.md, since contracts are judged by them):
 * messages: calls on which an operator took a message; urgent ones are those
   whose latest version says emergency or urgent; acknowledged ones were
   acknowledged by the practice.
+* pages: messages paged to the doctor on call (a `page_requested`). Time to
+  acknowledgement: from the first page request to the acknowledgement
+  (nearest-rank median and 90th percentile of the acknowledged pages).
+  Reached the backup / the operators: a page went out to that rung of the
+  escalation ladder (the doctor on call did not acknowledge in time).
+* handoff checks: the engine's calls to doctors coming on call (journeys of
+  their own, never counted as calls): confirmed by pressing 1, or not
+  confirmed (the operators and the practice were alerted).
 """
 
 from __future__ import annotations
@@ -33,13 +41,17 @@ from typing import Any
 
 from coverage_engine.journey import (
     Journey,
+    JourneyKind,
     MessageAcknowledged,
     MessageCorrected,
     MessageTaken,
     OncallDialing,
     OncallMissed,
     Outcome,
+    PageRequested,
+    PageSent,
 )
+from coverage_engine.paging.policy import Target
 
 SERVICE_LEVEL_THRESHOLD = timedelta(seconds=30)
 
@@ -114,6 +126,15 @@ class PracticeReport:
     messages: int = 0
     urgent_messages: int = 0  # emergency or urgent, as last corrected
     acknowledged_messages: int = 0
+    pages: int = 0  # messages paged to the doctor on call
+    pages_acknowledged: int = 0
+    median_time_to_ack: timedelta | None = None
+    p90_time_to_ack: timedelta | None = None
+    pages_to_backup: int = 0  # a page went out to the backup doctor
+    pages_to_operators: int = 0  # the operators were alerted
+    handoff_checks: int = 0
+    handoffs_confirmed: int = 0
+    handoffs_not_confirmed: int = 0
 
     @property
     def answered(self) -> int:
@@ -160,6 +181,15 @@ class PracticeReport:
             "messages": self.messages,
             "urgent_messages": self.urgent_messages,
             "acknowledged_messages": self.acknowledged_messages,
+            "pages": self.pages,
+            "pages_acknowledged": self.pages_acknowledged,
+            "median_time_to_ack_s": _seconds(self.median_time_to_ack),
+            "p90_time_to_ack_s": _seconds(self.p90_time_to_ack),
+            "pages_to_backup": self.pages_to_backup,
+            "pages_to_operators": self.pages_to_operators,
+            "handoff_checks": self.handoff_checks,
+            Outcome.HANDOFF_CONFIRMED.value: self.handoffs_confirmed,
+            Outcome.HANDOFF_NOT_CONFIRMED.value: self.handoffs_not_confirmed,
         }
 
 
@@ -201,6 +231,39 @@ def message_urgency(journey: Journey) -> str | None:
     return urgency
 
 
+@dataclass(frozen=True, slots=True)
+class PageFigures:
+    """What happened to one call's page: when it was asked for, acknowledged, how far it went."""
+
+    requested_at: datetime
+    acknowledged_at: datetime | None
+    targets: frozenset[str]  # the rungs a page went out to: primary, backup, operators
+
+    @property
+    def time_to_ack(self) -> timedelta | None:
+        if self.acknowledged_at is None:
+            return None
+        return self.acknowledged_at - self.requested_at
+
+
+def page_figures(journey: Journey) -> PageFigures | None:
+    """The call's page, or None when its message was never paged."""
+    requested: datetime | None = None
+    acknowledged: datetime | None = None
+    targets: set[str] = set()
+    for stamped in journey.events:
+        match stamped.event:
+            case PageRequested() if requested is None:
+                requested = stamped.at
+            case PageSent(target=target):
+                targets.add(target)
+            case MessageAcknowledged() if requested is not None and acknowledged is None:
+                acknowledged = stamped.at
+    if requested is None:
+        return None
+    return PageFigures(requested, acknowledged, frozenset(targets))
+
+
 def _acknowledged(journey: Journey) -> bool:
     return any(isinstance(e.event, MessageAcknowledged) for e in journey.events)
 
@@ -211,11 +274,18 @@ def _unknown_did(journey: Journey) -> bool:
     return journey.outcome is Outcome.UNKNOWN_DID_ROUTED or plan.get("known_did") is False
 
 
-def _row(practice: str, label: str, calls: list[Journey], threshold: timedelta) -> PracticeReport:
+def _row(
+    practice: str, label: str, journeys: list[Journey], threshold: timedelta
+) -> PracticeReport:
+    calls = [j for j in journeys if j.kind is JourneyKind.CALL]
+    checks = [j for j in journeys if j.kind is JourneyKind.HANDOFF_CHECK]
+
     def count(*outcomes: Outcome) -> int:
         return sum(1 for j in calls if j.outcome in outcomes)
 
     urgencies = [message_urgency(j) for j in calls]
+    paged = [f for f in (page_figures(j) for j in calls) if f is not None]
+    acks = [t for t in (f.time_to_ack for f in paged) if t is not None]
     times = [
         j.time_to_person
         for j in calls
@@ -241,4 +311,15 @@ def _row(practice: str, label: str, calls: list[Journey], threshold: timedelta) 
         messages=sum(1 for u in urgencies if u is not None),
         urgent_messages=sum(1 for u in urgencies if u in ("emergency", "urgent")),
         acknowledged_messages=sum(1 for j in calls if _acknowledged(j)),
+        pages=len(paged),
+        pages_acknowledged=len(acks),
+        median_time_to_ack=percentile(acks, 50),
+        p90_time_to_ack=percentile(acks, 90),
+        pages_to_backup=sum(1 for f in paged if Target.BACKUP in f.targets),
+        pages_to_operators=sum(1 for f in paged if Target.OPERATORS in f.targets),
+        handoff_checks=len(checks),
+        handoffs_confirmed=sum(1 for j in checks if j.outcome is Outcome.HANDOFF_CONFIRMED),
+        handoffs_not_confirmed=sum(
+            1 for j in checks if j.outcome is Outcome.HANDOFF_NOT_CONFIRMED
+        ),
     )

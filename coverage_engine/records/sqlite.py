@@ -43,6 +43,8 @@ from coverage_engine.journey import (
     Ended,
     EngineRestarted,
     Journey,
+    JourneyEvent,
+    JourneyKind,
     Outcome,
     Stamped,
     parse_event,
@@ -172,6 +174,34 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX pages_due ON pages (state, next_at)",
     ),
+    # Handoff checks: the engine calls the doctor coming on call. Each check has a
+    # journey of its own (kind 'handoff_check') and one row here, keyed by the
+    # practice and the instant of the handoff (records/handoffs.py).
+    (
+        "ALTER TABLE journeys ADD COLUMN kind TEXT NOT NULL DEFAULT 'call'",
+        """CREATE TABLE handoff_checks (
+            check_id TEXT PRIMARY KEY REFERENCES journeys (call_id) ON DELETE CASCADE,
+            practice TEXT NOT NULL,
+            doctor TEXT NOT NULL,
+            starts_at TEXT NOT NULL,
+            until TEXT,
+            state TEXT NOT NULL
+                CHECK (state IN ('pending', 'confirmed', 'alerting', 'unconfirmed',
+                                 'cancelled')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            max_attempts INTEGER NOT NULL,
+            next_at TEXT NOT NULL,
+            last_attempt_at TEXT,
+            in_flight INTEGER NOT NULL DEFAULT 0,
+            lease_owner TEXT,
+            lease_until TEXT,
+            alerted_at TEXT,
+            resolved_at TEXT,
+            resolved_by TEXT,
+            closed_at TEXT
+        )""",
+        "CREATE INDEX handoff_checks_due ON handoff_checks (state, next_at)",
+    ),
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -285,14 +315,15 @@ def open_database(path: Path, *, create: bool = True) -> sqlite3.Connection:
 
 _JOURNEY_COLUMNS = (
     "call_id, practice, did, caller_number, caller_name, started_at, ended_at, status, "
-    "reason, plan, outcome, answered_by, time_to_person_ms, talk_ms"
+    "reason, plan, outcome, answered_by, time_to_person_ms, talk_ms, kind"
 )
 
 
 def _journey(row: Sequence[Any], events: tuple[Stamped, ...] = ()) -> Journey:
     (call_id, practice, did, number, name, started, ended, status, reason, plan, outcome,
-     answered_by, ttp, talk) = row  # fmt: skip
+     answered_by, ttp, talk, kind) = row  # fmt: skip
     return Journey(
+        kind=JourneyKind(kind),
         call_id=call_id,
         did=did,
         caller_number=number,
@@ -374,6 +405,9 @@ class RecordStore:
         if where.caller is not None:
             clauses.append("instr(caller_number, ?) > 0")
             params.append(where.caller)
+        if where.kind is not None:
+            clauses.append("kind = ?")
+            params.append(where.kind.value)
         sql = f"SELECT {_JOURNEY_COLUMNS} FROM journeys"  # noqa: S608 (constant columns)
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
@@ -405,8 +439,13 @@ class RecordStore:
         (see `outcome_reached`) and an `engine_restarted` event, so nothing in
         it is lost and the report counts it.
         """
+        # Calls only: a handoff check in progress is taken on again by the paging service.
         open_ids = [
-            r[0] for r in self._conn.execute("SELECT call_id FROM journeys WHERE outcome IS NULL")
+            r[0]
+            for r in self._conn.execute(
+                "SELECT call_id FROM journeys WHERE outcome IS NULL AND kind = ?",
+                (JourneyKind.CALL.value,),
+            )
         ]
         # One transaction for all of them: after a crash under load there can be
         # thousands, and the engine must not wait for one fsync each to start.
@@ -475,11 +514,12 @@ def _store(conn: sqlite3.Connection, current: Journey | None, write: Write) -> J
     after = folded(current, write)
     if current is None:
         conn.execute(
-            "INSERT INTO journeys (call_id, did, caller_number, caller_name, started_at, "
+            "INSERT INTO journeys (call_id, kind, did, caller_number, caller_name, started_at, "
             "practice, status, reason, plan, ended_at, outcome, answered_by, "
-            "time_to_person_ms, talk_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "time_to_person_ms, talk_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 after.call_id,
+                after.kind.value,
                 after.did,
                 after.caller_number,
                 after.caller_name,
@@ -500,6 +540,16 @@ def _store(conn: sqlite3.Connection, current: Journey | None, write: Write) -> J
 def _apply(conn: sqlite3.Connection, write: Write) -> None:
     """Apply one write inside the caller's transaction."""
     _store(conn, _load(conn, write.call_id), write)
+
+
+def append(conn: sqlite3.Connection, call_id: str, at: datetime, event: JourneyEvent) -> Journey:
+    """Fold one event into a journey and store it, inside the caller's transaction.
+
+    For writers beside the engine's recorder (the paging service) whose events
+    change the journey's row (a handoff check opening and ending its journey),
+    in the same transaction as their own state.
+    """
+    return _store(conn, _load(conn, call_id), Write(call_id, Stamped(at, event)))
 
 
 def _read_events(conn: sqlite3.Connection, call_id: str) -> tuple[Stamped, ...]:

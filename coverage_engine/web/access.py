@@ -34,6 +34,7 @@ class Action(StrEnum):
     LIST_MESSAGES = "list_messages"
     SAVE_MESSAGE = "save_message"
     ACKNOWLEDGE_MESSAGE = "acknowledge_message"
+    RESOLVE_HANDOFF_ALERT = "resolve_handoff_alert"
     CSRF_REFUSED = "csrf_refused"
     USER_CHANGED = "user_changed"
     # An override, swap or undo refused (the change log keeps those made).

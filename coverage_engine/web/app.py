@@ -28,7 +28,7 @@ from aiohttp import web
 from coverage_engine.ami.presence import DeviceState, Member, Presence
 from coverage_engine.changes import ChangeService
 from coverage_engine.config.model import CoverageConfig, Practice
-from coverage_engine.journey import EventKind, Journey
+from coverage_engine.journey import EventKind, Journey, JourneyKind
 from coverage_engine.logs import mask_caller
 from coverage_engine.message import (
     CORRECTION_WINDOW,
@@ -38,6 +38,8 @@ from coverage_engine.message import (
     Urgency,
     parse_fields,
 )
+from coverage_engine.paging.policy import pages
+from coverage_engine.records.handoffs import HandoffCheck
 from coverage_engine.records.messages import (
     CorrectionClosed,
     MessageConflict,
@@ -49,6 +51,7 @@ from coverage_engine.records.model import JourneyFilter
 from coverage_engine.web import changes_api
 from coverage_engine.web.access import AccessEntry, Action
 from coverage_engine.web.accounts import LoginThrottle, Role, Session, User, verify_password
+from coverage_engine.web.alerts import alerts_json
 from coverage_engine.web.board import LiveCall
 from coverage_engine.web.db import ConsoleDb
 from coverage_engine.web.live import LiveSource
@@ -502,20 +505,17 @@ def board_json(console: Console, user: User, phones: Mapping[str, str]) -> dict[
         call["started_local"] = _local(
             datetime.fromisoformat(call["started_at"]), _zone(config, call["practice"]), "%H:%M:%S"
         )
-    alerts = [
-        p.to_json(directory, now=now)
-        for p in sorted(console.live.paging.values(), key=lambda p: p.alert_since or now)
-        if p.alerting and may_see(user, p.practice)
-    ]
-    for alert in alerts:
-        practice = config.practice(alert["practice"])
-        alert["practice_name"] = practice.name if practice else alert["practice"]
-        alert["since_local"] = _local(
-            datetime.fromisoformat(alert["since"]), _zone(config, alert["practice"]), "%H:%M"
-        )
     return {
         "now": now.isoformat(),
-        "alerts": alerts,
+        "alerts": alerts_json(
+            list(console.live.paging.values()),
+            console.live.handoffs,
+            config,
+            directory,
+            now=now,
+            visible=lambda practice: may_see(user, practice),
+            message_links=user.role is not Role.OPERATOR,
+        ),
         "calls": calls,
         "operators": _operators(console, phones),
         "practices": [_practice_json(p, now) for p in _practices(console, user)],
@@ -705,6 +705,7 @@ class CallView:
     message: Message | None
     versions: list[Any]
     live: LiveCall | None
+    check: HandoffCheck | None = None  # the journey is a handoff check's
 
 
 async def _load_call(request: web.Request, action: Action) -> CallView | web.Response:
@@ -743,10 +744,13 @@ async def _load_call(request: web.Request, action: Action) -> CallView | web.Res
                     since=since,
                     practice=journey.practice or None,
                     caller=journey.caller_number or None,
+                    kind=JourneyKind.CALL,
                 )
             )
             if j.caller_number == journey.caller_number and j.call_id != call_id
         ]
+        if journey.kind is not JourneyKind.CALL:
+            earlier = []
         earlier.sort(key=lambda j: j.started_at, reverse=True)
         message = db.messages.get(call_id)
         versions = db.messages.history(call_id) if message is not None else []
@@ -776,6 +780,9 @@ async def _load_call(request: web.Request, action: Action) -> CallView | web.Res
         return earlier[:20], message, versions
 
     earlier, message, versions = await console.db.run(load)
+    check = None
+    if journey.kind is JourneyKind.HANDOFF_CHECK:
+        check = await console.db.run(lambda db: db.handoffs.get(call_id))
     config = console.config()
     return CallView(
         journey,
@@ -784,6 +791,7 @@ async def _load_call(request: web.Request, action: Action) -> CallView | web.Res
         message,
         versions,
         console.live.calls.get(call_id),
+        check,
     )
 
 
@@ -802,7 +810,9 @@ def _call_context(console: Console, view: CallView, user: User) -> dict[str, Any
         "versions": view.versions,
         "zone": zone,
         "live_label": view.live.label(ConfigDirectory(config)) if view.live else "",
-        "can_take": user.role is not Role.STAFF,
+        "check": view.check,
+        "alert_open": view.check is not None and view.check.alert_open(console.now()),
+        "can_take": user.role is not Role.STAFF and view.check is None,
         "can_correct": message is not None
         and user.role is not Role.STAFF
         and (
@@ -845,9 +855,26 @@ async def _show_call(request: web.Request, action: Action, template: str) -> web
         **_call_context(console, view, user),
         form=form,
         problems={},
-        notice="Message saved." if saved else "",
+        notice=saved_notice(view.message, view.practice) if saved else "",
         conflict=None,
     )
+
+
+def saved_notice(message: Message | None, practice: Practice | None) -> str:
+    """What the operator reads after saving: and what paging will make of it, when it matters."""
+    if message is None or not pages(message.fields.urgency):
+        return "Message saved."
+    if practice is None:
+        return (
+            "Message saved. No doctor can be paged: this call reached no practice in the "
+            "configuration, so the operators are alerted instead (see the board)."
+        )
+    if not message.fields.callback:
+        return (
+            "Message saved and paged to the doctor on call without a callback number: "
+            "they will hear that there is none and read the message here."
+        )
+    return "Message saved and paged to the doctor on call."
 
 
 async def call_page(request: web.Request) -> web.Response:
@@ -1208,6 +1235,51 @@ async def acknowledge(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/messages/{found.call_id}")
 
 
+async def resolve_handoff(request: web.Request) -> web.StreamResponse:
+    """Mark an unconfirmed handoff dealt with (the doctor, or the backup, reached another way)."""
+    console = _console(request)
+    user = _session(request).user
+    check_id = request.match_info["check_id"]
+    check = (
+        await console.db.run(lambda db: db.handoffs.get(check_id))
+        if _CALL_ID.fullmatch(check_id)
+        else None
+    )
+    if check is None or not check.alert_open(console.now()):
+        return _refuse(request, 404, "There is no open alert for that handoff.")
+    if not may_see(user, check.practice):
+        return await _deny(
+            request,
+            Action.RESOLVE_HANDOFF_ALERT,
+            "This handoff belongs to a practice you do not cover.",
+            call_id=check_id,
+            practice=check.practice,
+        )
+    data = await _form_data(request)
+    note = data.get("note", "").strip()[:200]
+    now = console.now()
+
+    def resolve(db: ConsoleDb) -> None:
+        db.handoffs.resolve(check_id, by=user.username, at=now, note=note)
+        db.access.write(
+            AccessEntry(
+                now,
+                user.username,
+                Action.RESOLVE_HANDOFF_ALERT,
+                True,
+                check_id,
+                check.practice,
+                _remote(request),
+            )
+        )
+
+    await console.db.run(resolve)
+    log.info("console.handoff_alert_resolved", check=check_id, by=user.username)
+    if _wants_json(request):
+        return web.json_response({"id": check_id, "resolved_by": user.username})
+    raise web.HTTPSeeOther("/")
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
@@ -1238,6 +1310,8 @@ def build_app(console: Console) -> web.Application:
     app.router.add_get("/messages", inbox)
     app.router.add_get("/messages/{call_id}", message_page)
     app.router.add_post("/messages/{call_id}/ack", acknowledge)
+    app.router.add_post("/handoffs/{check_id}/resolve", resolve_handoff)
+    app.router.add_post("/api/handoffs/{check_id}/resolve", resolve_handoff)
     app.router.add_get("/api/board", api_board)
     app.router.add_get("/api/stream", stream)
     app.router.add_get("/api/calls/{call_id}", api_call)

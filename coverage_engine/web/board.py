@@ -40,6 +40,7 @@ from coverage_engine.journey import (
     StaffRinging,
     Stamped,
 )
+from coverage_engine.paging.policy import Channel, Target
 from coverage_engine.plan import StepKind
 
 
@@ -220,10 +221,15 @@ class Paging:
         """The paging after one more event (events of other kinds change nothing)."""
         match stamped.event:
             case PageRequested(urgency=urgency):
-                return replace(self, urgency=urgency, done=False)
+                # Taken, or resent from the first rung: the operators are out of it again.
+                return replace(self, urgency=urgency, done=False, alert_since=None)
             case PageSent(doctor=doctor) if doctor and doctor not in self.doctors:
                 return replace(self, doctors=(*self.doctors, doctor))
-            case PageEscalated(target="operators") if self.alert_since is None:
+            # The operators' rung: escalated to, or sent at once (a message whose call
+            # reached no practice has no doctor to page first).
+            case (
+                PageEscalated(target=Target.OPERATORS) | PageSent(channel=Channel.CONSOLE)
+            ) if self.alert_since is None:
                 return replace(self, alert_since=stamped.at)
             case PageAcknowledged() | MessageAcknowledged() | PageCancelled():
                 return replace(self, done=True, alert_since=None)

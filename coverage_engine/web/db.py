@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from coverage_engine.records.handoffs import HandoffStore
 from coverage_engine.records.messages import MessageStore
 from coverage_engine.records.sqlite import RecordStore, open_database
 from coverage_engine.web.access import AccessEntry, AccessLog
@@ -34,6 +35,7 @@ class ConsoleDb:
         self.messages = MessageStore(conn)
         self.access = AccessLog(conn)
         self.records = RecordStore(conn)
+        self.handoffs = HandoffStore(conn)
 
     @classmethod
     def open(cls, path: Path) -> ConsoleDb:

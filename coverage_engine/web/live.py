@@ -16,6 +16,7 @@ import contextlib
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -26,6 +27,8 @@ import structlog
 from coverage_engine.journey import (
     Ended,
     EngineRestarted,
+    HandoffEvent,
+    JourneyKind,
     MessageAcknowledged,
     MessageEvent,
     PageEvent,
@@ -33,6 +36,7 @@ from coverage_engine.journey import (
     Stamped,
     parse_event,
 )
+from coverage_engine.records.handoffs import HandoffCheck, HandoffStore
 from coverage_engine.records.sqlite import _dt, _ts, open_database
 from coverage_engine.web.board import LiveCall, Paging, start
 
@@ -43,6 +47,9 @@ log = structlog.get_logger("coverage_engine.web")
 STALE_AFTER = timedelta(hours=12)
 # Paging of a message older than this is no longer followed on the board.
 PAGING_WINDOW = timedelta(days=2)
+# Unconfirmed handoffs are read from the store when a handoff event lands, and at
+# least this often (a doctor's turn ends, and its alert with it, without an event).
+HANDOFFS_REFRESH = 5.0
 
 
 class LiveSource:
@@ -59,6 +66,9 @@ class LiveSource:
         self.calls: dict[str, LiveCall] = {}
         # The paging of urgent messages (calls long ended): the board's alerts.
         self.paging: dict[str, Paging] = {}
+        # Doctors coming on call who did not confirm: the board's other alerts.
+        self.handoffs: list[HandoffCheck] = []
+        self._handoffs_read_at = -HANDOFFS_REFRESH
         self.version = 0
         self._changed = asyncio.Condition()
         self._lock = threading.Lock()  # the connection, between poll threads and closing
@@ -109,8 +119,8 @@ class LiveSource:
         cutoff = _ts(self._now() - STALE_AFTER)
         rows = conn.execute(
             "SELECT call_id, caller_number, caller_name, did, started_at FROM journeys "
-            "WHERE outcome IS NULL AND started_at >= ?",
-            (cutoff,),
+            "WHERE outcome IS NULL AND started_at >= ? AND kind = ?",
+            (cutoff, JourneyKind.CALL.value),
         ).fetchall()
         for call_id, number, name, did, started in rows:
             call = start(
@@ -151,10 +161,25 @@ class LiveSource:
             (self._last_id,),
         ).fetchall()
         changed = first
+        handoffs = first or time.monotonic() - self._handoffs_read_at >= HANDOFFS_REFRESH
         for event_id, call_id, at, kind, details in rows:
             self._last_id = event_id
-            changed = self._apply(conn, call_id, _event(at, kind, details)) or changed
+            event = _event(at, kind, details)
+            if isinstance(event.event, HandoffEvent):
+                handoffs = True
+                continue  # a handoff check is no call on the board
+            changed = self._apply(conn, call_id, event) or changed
+        if handoffs:
+            changed = self._read_handoffs(conn) or changed
         return changed
+
+    def _read_handoffs(self, conn: sqlite3.Connection) -> bool:
+        self._handoffs_read_at = time.monotonic()
+        found = HandoffStore(conn).alerts(self._now())
+        if found == self.handoffs:
+            return False
+        self.handoffs = found
+        return True
 
     def _apply(self, conn: sqlite3.Connection, call_id: str, event: Stamped) -> bool:
         if isinstance(event.event, PageEvent | MessageAcknowledged):
@@ -166,8 +191,8 @@ class LiveSource:
                 return False
             row = conn.execute(
                 "SELECT caller_number, caller_name, did, started_at, outcome FROM journeys "
-                "WHERE call_id = ?",
-                (call_id,),
+                "WHERE call_id = ? AND kind = ?",
+                (call_id, JourneyKind.CALL.value),
             ).fetchone()
             # A journey that has ended stays off the board, whatever is added to it
             # later (a resumed call's journey is reopened before its next event).

@@ -17,6 +17,7 @@ from coverage_engine.journey import EventKind
 from coverage_engine.records.sqlite import RecordStore
 from coverage_lab.browser import Browser, ConsoleProcess
 from tests.unit.console_support import NIGHT, PASSWORD, place_call
+from tests.unit.paging.support import CHECK, alert_on_a_handoff, alert_on_a_page
 
 Open = Callable[[], Browser]
 
@@ -156,3 +157,30 @@ def test_an_operator_of_another_practice_is_refused_the_message(
     lena.open("/messages/c1")
     assert "practice you do not cover" in lena.wait(lambda: lena.text("#refusal"))
     assert "Private reason" not in lena.find("body").text
+
+
+def test_alerts_appear_above_the_board_live_and_leave_once_dealt_with(
+    console: ConsoleProcess, browser: Open
+) -> None:
+    """Olivia's board has no alert; an urgent message reaches the operators' rung and a doctor
+    coming on call does not confirm: both appear above the board without a reload. Olivia marks
+    the handoff done from the keyboard; Sam acknowledges the message in his inbox: the banner
+    empties and hides, live."""
+    olivia = signed_in(browser, "olivia")
+    assert not olivia.find("#alerts").is_displayed()
+    alert_on_a_page(records(console), "c1")
+    alert_on_a_handoff(records(console))
+    olivia.wait(lambda: len(olivia.all("#alert-list li")) == 2, timeout=10, what="two alerts")
+    assert olivia.find("#alerts").is_displayed()
+    text = olivia.text("#alerts")
+    assert "Dr. Adaeze Okafor did not confirm being on call" in text
+    assert "URGENT message for Maple Grove Pediatrics not acknowledged since 03:00" in text
+    assert "Mary Jones" not in text
+    olivia.find(f"li[data-alert='{CHECK}'] button").send_keys(Keys.ENTER)
+    olivia.wait(lambda: len(olivia.all("#alert-list li")) == 1, timeout=10, what="one alert left")
+    assert "Okafor" not in olivia.text("#alerts")
+    sam = signed_in(browser, "sam")
+    sam.open("/messages/c1")
+    sam.wait(lambda: sam.all("#acknowledge")).pop().click()
+    olivia.wait(lambda: not olivia.find("#alerts").is_displayed(), timeout=10, what="no alert")
+    assert journey_kinds(console, CHECK)[-1] == EventKind.HANDOFF_ALERT_RESOLVED

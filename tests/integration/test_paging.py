@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from coverage_engine.web.db import ConsoleDb
 from coverage_lab.ari_http import AriCredentials
 from coverage_lab.engine_process import EngineProcess
 from coverage_lab.phones import Phones, answers, never_answers, presses, voicemail, wait_bridged
+from tests.unit.console_support import with_paging
 
 pytestmark = pytest.mark.integration
 
@@ -58,8 +60,7 @@ MESSAGE = {
 
 def paging_config(path: Path) -> Path:
     text = (ROOT / "config" / "coverage.yaml").read_text(encoding="utf-8")
-    marker = "    # What the operators' console shows when a call for Maple Grove comes in."
-    text = text.replace(marker, PAGING + marker, 1)
+    text = with_paging(text, PAGING)
     text = text.replace("../var/records.sqlite", "records.sqlite")
     path.write_text(text, encoding="utf-8")
     return path
@@ -187,19 +188,52 @@ def test_press_2_connects_the_doctor_to_the_callback_number_on_the_carrier_trunk
     assert callee.caller == MAPLE
 
 
+@pytest.mark.parametrize(
+    ("callback", "why"),
+    [("555-0199", "callback number not dialable"), ("", "no callback number")],
+    ids=["seven digits", "none given"],
+)
 def test_a_callback_number_that_cannot_be_dialed_is_not_offered(
-    engine: EngineProcess, phones: Phones
+    engine: EngineProcess, phones: Phones, callback: str, why: str
 ) -> None:
-    """A 7-digit callback: acknowledged by press 1, press 2 does nothing, the record says why."""
+    """A 7-digit callback, or none at all (an urgent message may lack one): still paged and
+    acknowledged by press 1; press 2 does nothing; the record says why."""
     phones.start("nguyen", presses("12", after=1, delay=2))
     phones.start("carrier-out", answers())
     engine.start(NIGHT)
-    take_message(engine, "page-nodial.1", callback="555-0199")
+    take_message(engine, "page-nodial.1", callback=callback)
     events = wait_events(engine, "page-nodial.1", "page_connected", timeout=90)
     assert ("page_connected", {"attempt": 1, "doctor": "nguyen",
-            "result": "not offered: callback number not dialable"}) in events  # fmt: skip
+            "result": f"not offered: {why}"}) in events  # fmt: skip
     assert acknowledged_by(engine, "page-nodial.1") == "nguyen"
     assert phones.calls("carrier-out") == []
+
+
+def test_a_doctor_whose_phone_cannot_be_dialed_fails_and_the_backup_is_paged(
+    ari: AriCredentials, phones: Phones, tmp_path: Path
+) -> None:
+    """Dr. Nguyen's endpoint is not on the PBX (a typo, a phone removed): the dial fails at once,
+    page_failed says so, and Dr. Okafor, the backup, is paged and presses 1."""
+    config = paging_config(tmp_path / "coverage.yaml")
+    retired, count = re.subn(r"(\n\s+nguyen: \{[^}\n]*endpoint: )nguyen\b", r"\1nguyen-retired",
+                             config.read_text(encoding="utf-8"))  # fmt: skip
+    assert count == 1, "Dr. Nguyen's endpoint is in the example configuration"
+    config.write_text(retired, "utf-8")
+    engine = EngineProcess(config, ari_url=ari.url, ari_user=ari.user, ari_password=ari.password,
+                           log_path=tmp_path / "engine.log")  # fmt: skip
+    phones.start("okafor", presses("1", after=1, delay=2))
+    try:
+        engine.start(NIGHT)
+        take_message(engine, "page-gone.1")
+        events = wait_events(engine, "page-gone.1", "page_acknowledged", timeout=120)
+    finally:
+        engine.stop()
+    (failed,) = [d for k, d in events if k == "page_failed"]
+    assert failed["doctor"] == "nguyen"
+    assert "could not call nguyen (PJSIP/nguyen-retired)" in str(failed["reason"])
+    assert ("page_escalated", {"attempt": 2, "target": "backup",
+            "reason": "the last attempt reached nobody"}) in events  # fmt: skip
+    assert acknowledged_by(engine, "page-gone.1") == "okafor"
 
 
 def test_three_pages_survive_a_sigkill_none_lost_none_doubled(

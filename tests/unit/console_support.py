@@ -45,6 +45,17 @@ def write_config(folder: Path) -> Path:
     return path
 
 
+CARD_MARKER = "    # What the operators' console shows when a call for Maple Grove comes in."
+
+
+def with_paging(text: str, paging: str) -> str:
+    """config/coverage.yaml's text with Maple Grove's `paging:` block replaced by `paging`."""
+    start = text.index("    paging:\n")
+    end = text.index(CARD_MARKER)
+    assert start < end, "Maple Grove's paging block sits right before its card"
+    return text[:start] + paging.strip("\n") + "\n\n" + text[end:]
+
+
 def make_template(path: Path) -> Path:
     db = ConsoleDb.open(path)
     for name, (role, practices) in USERS.items():

@@ -18,8 +18,15 @@ from aiohttp.test_utils import TestServer
 
 from coverage_engine.clock import FrozenClock
 from coverage_engine.config import load_config
-from coverage_engine.journey import EventKind, parse_event
-from coverage_engine.records.sqlite import RecordStore, SqliteRecorder
+from coverage_engine.journey import (
+    EventKind,
+    HandoffCheckStarted,
+    HandoffDialing,
+    PageSent,
+    parse_event,
+)
+from coverage_engine.records.pages import write_event
+from coverage_engine.records.sqlite import RecordStore, SqliteRecorder, _transaction, open_database
 from coverage_engine.web.access import Action
 from coverage_engine.web.app import Console, build_app
 from coverage_engine.web.db import ConsoleDb
@@ -35,6 +42,7 @@ from tests.unit.console_support import (
     sign_in,
     write_config,
 )
+from tests.unit.paging.support import CHECK, alert_on_a_handoff, alert_on_a_page
 
 Client = aiohttp.ClientSession
 
@@ -190,6 +198,41 @@ async def test_the_board_shows_only_the_practices_a_user_covers(desk: Desk) -> N
     assert [p["id"] for p in board["practices"]] == ["lakeside"]
 
 
+async def test_a_message_paged_after_its_call_ended_does_not_bring_the_call_back(
+    desk: Desk,
+) -> None:
+    """The call ended; its urgent message is paged minutes later: the board stays empty."""
+    place_call(desk.records, "c1", at=NIGHT, events=[("caller_hung_up", {}),
+               ("ended", {"outcome": "abandoned_in_queue"})])  # fmt: skip
+    conn = open_database(desk.records)
+    try:
+        with _transaction(conn):
+            sent = PageSent(1, "voice", "primary", "nguyen")
+            write_event(conn, "c1", NIGHT + timedelta(minutes=2), sent)
+    finally:
+        conn.close()
+    await asyncio.sleep(0.2)
+    async with desk.client() as sam:
+        await sign_in(sam, "sam")
+        board = await (await sam.get("/api/board")).json()
+    assert board["calls"] == []
+
+
+async def test_a_handoff_check_in_progress_is_no_call_on_the_board(desk: Desk) -> None:
+    """The engine is calling the doctor coming on call: that is not a caller waiting."""
+    recorder, _ = SqliteRecorder.open(desk.records, now=NIGHT)
+    started = HandoffCheckStarted("maple-grove", "okafor", NIGHT, None, "nguyen", "rotation", 3)
+    recorder.write("handoff-maple-grove-2026-12-01T0900Z", NIGHT, started)
+    recorder.write("handoff-maple-grove-2026-12-01T0900Z", NIGHT, HandoffDialing(1, "okafor"))
+    recorder.flush().result(timeout=10)
+    recorder.close()
+    await asyncio.sleep(0.2)
+    async with desk.client() as sam:
+        await sign_in(sam, "sam")
+        board = await (await sam.get("/api/board")).json()
+    assert board["calls"] == []
+
+
 async def test_a_message_is_saved_on_the_journey_and_appears_in_the_practice_inbox(
     desk: Desk,
 ) -> None:
@@ -231,6 +274,35 @@ async def test_a_message_is_saved_on_the_journey_and_appears_in_the_practice_inb
     assert journey is not None
     (ack,) = [e for e in journey.events if e.name == EventKind.MESSAGE_ACKNOWLEDGED]
     assert ack.event.details() == {"by": "sam", "via": "console"}
+
+
+@pytest.mark.parametrize(
+    ("practice", "callback", "notice"),
+    [
+        ("maple-grove", "+1 555 765 4321", "Message saved and paged to the doctor on call."),
+        ("maple-grove", "", "paged to the doctor on call without a callback number"),
+        ("", "+1 555 765 4321", "No doctor can be paged: this call reached no practice"),
+    ],
+)
+async def test_saving_an_urgent_message_says_what_paging_will_do_with_it(
+    desk: Desk, practice: str, callback: str, notice: str
+) -> None:
+    """After saving, the operator reads whether the message is paged, and how: without a
+    callback number it still is; on a call that reached no practice the operators are alerted."""
+    place_call(desk.records, "c1", at=NIGHT, practice=practice)
+    async with desk.client() as ada:
+        await sign_in(ada, "ada")
+        csrf = await csrf_token(ada)
+        form = {**MESSAGE, "callback": callback, "csrf": csrf, "version": "0"}
+        page = await ada.post("/calls/c1/message", data=form)
+        text = await page.text()
+    assert page.status == 200
+    assert notice in text
+    db = ConsoleDb.open(desk.records)
+    try:
+        assert db.messages.get("c1") is not None
+    finally:
+        db.close()
 
 
 @pytest.mark.parametrize(
@@ -433,6 +505,61 @@ async def test_caller_text_is_escaped_in_pages(desk: Desk) -> None:
         text = await (await ada.get("/calls/c1")).text()
     assert "<script>alert(1)</script>" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+async def test_the_board_shows_each_viewer_the_alerts_of_their_practices(desk: Desk) -> None:
+    """An unacknowledged urgent message and an unconfirmed handoff at Maple Grove: Olivia
+    (operator) sees both, the message's link opening its call; Sam (staff) opens the message
+    itself; Lena (Lakeside) sees neither. No patient data in an alert."""
+    alert_on_a_page(desk.records, "c1")
+    alert_on_a_handoff(desk.records)
+    await asyncio.sleep(0.3)
+    seen = {}
+    for user in ("olivia", "sam", "lena"):
+        async with desk.client() as client:
+            await sign_in(client, user)
+            seen[user] = (await (await client.get("/api/board")).json())["alerts"]
+    assert [(a["kind"], a["id"], a["link"]) for a in seen["olivia"]] == [
+        ("handoff", CHECK, f"/calls/{CHECK}"),
+        ("page", "c1", "/calls/c1"),
+    ]
+    assert seen["olivia"][0]["headline"] == (
+        "Dr. Adaeze Okafor did not confirm being on call for Maple Grove Pediatrics from "
+        "Tue 02:00 (1 call without a press of 1)"
+    )
+    assert seen["olivia"][1]["headline"] == (
+        "URGENT message for Maple Grove Pediatrics not acknowledged since 03:00 (0 min)"
+    )
+    assert [a["link"] for a in seen["sam"]] == [f"/calls/{CHECK}", "/messages/c1"]
+    assert seen["lena"] == []
+    shown = json.dumps(seen["olivia"])
+    assert not any(item in shown for item in ("Mary Jones", "Tom Jones", "765 4321", "Fever"))
+
+
+async def test_an_operator_marks_a_handoff_alert_done_and_it_leaves_every_board(desk: Desk) -> None:
+    """Olivia reached Dr. Okafor on her cell: with the form's token the alert is resolved (on
+    the record and in the access log) and gone; without the token nothing changes."""
+    alert_on_a_handoff(desk.records)
+    await asyncio.sleep(0.3)
+    async with desk.client() as olivia:
+        await sign_in(olivia, "olivia")
+        refused = await olivia.post(f"/handoffs/{CHECK}/resolve", data={"note": "x"},
+                                    allow_redirects=False)  # fmt: skip
+        assert refused.status == 403
+        csrf = await csrf_token(olivia)
+        done = await olivia.post(f"/handoffs/{CHECK}/resolve",
+                                 data={"csrf": csrf, "note": "reached on her cell"},
+                                 allow_redirects=False)  # fmt: skip
+        assert done.status == 303
+        await asyncio.sleep(0.3)
+        board = await (await olivia.get("/api/board")).json()
+        page = await (await olivia.get(f"/calls/{CHECK}")).text()
+    assert board["alerts"] == []
+    assert "dealt with by olivia" in page
+    kinds = desk.kinds(CHECK)
+    assert kinds[-1] == EventKind.HANDOFF_ALERT_RESOLVED
+    resolved = [e for e in desk.access() if e.action is Action.RESOLVE_HANDOFF_ALERT]
+    assert [(e.username, e.call_id, e.allowed) for e in resolved] == [("olivia", CHECK, True)]
 
 
 async def test_the_practice_panel_turns_open_the_moment_the_office_opens(desk: Desk) -> None:

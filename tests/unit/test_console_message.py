@@ -27,7 +27,7 @@ def test_a_complete_form_becomes_message_fields() -> None:
 @pytest.mark.parametrize(
     ("changes", "field", "words"),
     [
-        ({"callback": ""}, "callback", "is required"),
+        ({"callback": "", "urgency": "routine"}, "callback", "is required"),
         ({"reason": ""}, "reason", "is required"),
         ({"reason": "a\x00b"}, "reason", "control"),
         ({"caller_name": "x" * 101}, "caller_name", "too long (101 characters; at most 100)"),
@@ -53,6 +53,14 @@ def test_a_us_date_of_birth_is_stored_as_iso() -> None:
         parse_fields({**MESSAGE, "patient_dob": "5/4/2018"}, today=TODAY).patient_dob
         == "2018-05-04"
     )
+
+
+@pytest.mark.parametrize("urgency", [Urgency.EMERGENCY, Urgency.URGENT])
+def test_an_urgent_message_without_a_callback_number_is_accepted(urgency: Urgency) -> None:
+    """The caller's line dropped before giving a number: the urgent message is still saved
+    (and paged: the doctor hears there is no number); a routine one would be refused."""
+    fields = parse_fields({**MESSAGE, "callback": "", "urgency": urgency.value}, today=TODAY)
+    assert (fields.callback, fields.urgency) == ("", urgency)
 
 
 def test_a_wrong_number_needs_no_callback_or_reason() -> None:

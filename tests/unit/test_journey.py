@@ -19,8 +19,19 @@ from coverage_engine.journey import (
     Ended,
     EngineRestarted,
     EventKind,
+    HandoffAlertFailed,
+    HandoffAlertRaised,
+    HandoffAlertResolved,
+    HandoffAlertSent,
+    HandoffAnswered,
+    HandoffAttemptFailed,
+    HandoffCheckCancelled,
+    HandoffCheckStarted,
+    HandoffDialing,
+    HandoffDoctorConfirmed,
     Journey,
     JourneyEvent,
+    JourneyKind,
     MessageAcknowledged,
     MessageCorrected,
     MessageTaken,
@@ -91,6 +102,16 @@ ONE_OF_EACH: list[JourneyEvent] = [
     PageFailed(1, "email", "no pagers: address for nguyen", "nguyen"),
     PageConnected(1, "nguyen", "connected"),
     PageCancelled("olivia", "urgency is now routine"),
+    HandoffCheckStarted("maple-grove", "okafor", T0, T0 + timedelta(days=7), "nguyen", "rotation"),
+    HandoffDialing(1, "okafor"),
+    HandoffAnswered(1, "okafor"),
+    HandoffDoctorConfirmed(1, "okafor"),
+    HandoffAttemptFailed(1, "okafor", "answered, but nobody pressed 1"),
+    HandoffAlertRaised("okafor", 3),
+    HandoffAlertSent("email", "manager@maplegrove.example"),
+    HandoffAlertFailed("webhook", "HTTP 500 after 4 tries"),
+    HandoffAlertResolved("olivia", "reached on her cell"),
+    HandoffCheckCancelled("the swap was removed from the configuration"),
 ]
 
 
@@ -307,3 +328,18 @@ def test_a_failing_subscriber_does_not_stop_the_others() -> None:
     live.subscribe(lambda journey, stamped: heard.append(journey.call_id))
     live.record("c1", T0, RECEIVED)
     assert heard == ["c1"]
+
+
+def test_a_handoff_check_opens_a_journey_of_its_own_kind_and_ends_with_its_outcome() -> None:
+    """Started, dialed, confirmed, ended: a journey of kind handoff_check for the practice,
+    confirmed by the doctor, and never counted as answered by a person for a caller."""
+    started = HandoffCheckStarted("maple-grove", "okafor", T0, None, "nguyen", "rotation", 3)
+    journey = Journey.begin("handoff-maple-grove-2026-12-07T1400Z", T0, started)
+    for event in (HandoffDialing(1, "okafor"), HandoffDoctorConfirmed(1, "okafor"),
+                  Ended(Outcome.HANDOFF_CONFIRMED, "okafor")):  # fmt: skip
+        journey = journey.apply(T0 + timedelta(seconds=20), event)
+    assert journey.kind is JourneyKind.HANDOFF_CHECK
+    assert (journey.practice, journey.reason) == ("maple-grove", "okafor comes on call (rotation)")
+    assert (journey.outcome, journey.answered_by) == (Outcome.HANDOFF_CONFIRMED, "okafor")
+    assert journey.time_to_person is None
+    assert not journey.in_progress

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from coverage_engine.journey import EventKind, Journey, Outcome, Stamped, parse_event
+from coverage_engine.journey import EventKind, Journey, JourneyKind, Outcome, Stamped, parse_event
 from coverage_engine.records.report import Period, build_report, percentile
 
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # a Monday
@@ -194,3 +194,53 @@ def test_the_report_counts_messages_urgent_ones_by_their_last_version_and_acknow
     routine = call("b", (EventKind.MESSAGE_TAKEN, {"urgency": "routine"}))
     (row,) = build_report([corrected, routine, call("c")], period=Period.ALL, tz=UTC)
     assert (row.messages, row.urgent_messages, row.acknowledged_messages) == (2, 1, 1)
+
+
+def test_the_report_says_how_fast_pages_were_acknowledged_and_how_far_they_climbed() -> None:
+    """Three paged messages: acknowledged after 4 and after 25 minutes (the second once the
+    backup was paged), the third never (the operators were alerted); one routine message."""
+    at = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+
+    def call(call_id: str, *events: tuple[float, EventKind, dict[str, object]]) -> Journey:
+        stamped = tuple(Stamped(at + timedelta(minutes=m), parse_event(k, d))
+                        for m, k, d in events)  # fmt: skip
+        return Journey(call_id, at, "+1", "+15550000000", "", practice="maple", events=stamped)
+
+    def requested(minute: float) -> tuple[float, EventKind, dict[str, object]]:
+        return (minute, EventKind.PAGE_REQUESTED, {"urgency": "urgent"})
+
+    def sent(minute: float, target: str) -> tuple[float, EventKind, dict[str, object]]:
+        return (minute, EventKind.PAGE_SENT, {"attempt": 1, "channel": "voice", "target": target})
+
+    def acked(minute: float) -> tuple[float, EventKind, dict[str, object]]:
+        return (minute, EventKind.MESSAGE_ACKNOWLEDGED, {"by": "nguyen"})
+
+    quick = call("a", requested(0), sent(0, "primary"), acked(4))
+    slow = call("b", requested(0), sent(0, "primary"), sent(10, "primary"), sent(20, "backup"),
+                acked(25))  # fmt: skip
+    never = call("c", requested(0), sent(0, "primary"), sent(10, "backup"), sent(20, "operators"))
+    routine = call("d", (0, EventKind.MESSAGE_TAKEN, {"urgency": "routine"}))
+    (row,) = build_report([quick, slow, never, routine], period=Period.ALL, tz=UTC)
+    assert (row.pages, row.pages_acknowledged) == (3, 2)
+    assert row.median_time_to_ack == timedelta(minutes=4)
+    assert row.p90_time_to_ack == timedelta(minutes=25)
+    assert (row.pages_to_backup, row.pages_to_operators) == (2, 1)
+    assert row.to_json()["median_time_to_ack_s"] == 240.0
+
+
+def test_handoff_checks_are_counted_apart_and_never_as_calls() -> None:
+    """One call and two handoff checks (one confirmed, one not): one call in the figures."""
+    at = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
+    call = Journey(
+        "c1", at, "+1", "+15550000000", "", practice="maple", outcome=Outcome.ANSWERED_BY_OPERATOR
+    )
+
+    def check(check_id: str, outcome: Outcome) -> Journey:
+        return Journey(
+            check_id, at, practice="maple", outcome=outcome, kind=JourneyKind.HANDOFF_CHECK
+        )
+
+    checks = [check("h1", Outcome.HANDOFF_CONFIRMED), check("h2", Outcome.HANDOFF_NOT_CONFIRMED)]
+    (row,) = build_report([call, *checks], period=Period.ALL, tz=UTC)
+    assert (row.calls, row.answered_by_operator, row.abandoned) == (1, 1, 0)
+    assert (row.handoff_checks, row.handoffs_confirmed, row.handoffs_not_confirmed) == (2, 1, 1)

@@ -18,7 +18,9 @@ from coverage_engine.journey import (
     Decided,
     Ended,
     EventKind,
+    HandoffCheckStarted,
     Journey,
+    JourneyKind,
     OncallConfirmed,
     OncallDialing,
     Outcome,
@@ -310,6 +312,30 @@ async def test_restart_closes_cut_off_journeys_with_what_they_reached(tmp_path: 
     assert talking.time_to_person == timedelta(seconds=9)
     assert done.outcome is Outcome.ABANDONED_DURING_ANNOUNCEMENT
     assert EventKind.ENGINE_RESTARTED not in [e.name for e in done.events]
+
+
+async def test_restart_leaves_an_open_handoff_check_to_the_paging_service(tmp_path: Path) -> None:
+    """A handoff check in progress is no cut-off call: recovery leaves it open (the paging
+    service takes it on), and only the kind asked for is listed."""
+    path = tmp_path / "calls.db"
+    rec, _ = SqliteRecorder.open(path, now=T0)
+    started = HandoffCheckStarted("maple", "okafor", T0, None, "nguyen", "rotation", 3)
+    await acknowledged(
+        rec.write("handoff-maple-2026-03-01T0814Z", T0, started),
+        start(rec, "queued", at=T0, did="1", caller_number="+15550001"),
+    )
+    rec.close()
+    rec2, recovered = SqliteRecorder.open(path, now=T0 + timedelta(minutes=5))
+    rec2.close()
+    assert recovered == ["queued"]
+    with RecordStore.open(path) as store:
+        check = store.get("handoff-maple-2026-03-01T0814Z")
+        handoffs = store.journeys(JourneyFilter(kind=JourneyKind.HANDOFF_CHECK))
+        calls = store.journeys(JourneyFilter(kind=JourneyKind.CALL))
+    assert check is not None
+    assert (check.kind, check.outcome, check.practice) == (JourneyKind.HANDOFF_CHECK, None, "maple")
+    assert [j.call_id for j in handoffs] == ["handoff-maple-2026-03-01T0814Z"]
+    assert [j.call_id for j in calls] == ["queued"]
 
 
 FILTER_CASES: list[tuple[str, JourneyFilter, list[str]]] = [

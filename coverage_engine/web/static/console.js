@@ -101,22 +101,46 @@
     }
   }
 
+  // Alerts (an urgent message nobody acknowledged, a doctor who did not confirm being on
+  // call) stay above the board until dealt with.
   function renderAlerts(alerts) {
     const box = document.getElementById("alerts");
-    box.replaceChildren();
+    const list = document.getElementById("alert-list");
+    if (!box || !list) return;
+    list.replaceChildren();
     for (const a of alerts) {
-      const p = document.createElement("p");
-      p.className = "alert";
-      p.dataset.call = a.call_id;
-      const strong = document.createElement("strong");
-      strong.textContent = a.urgency.toUpperCase();
-      const link = document.createElement("a");
-      link.href = "/calls/" + encodeURIComponent(a.call_id);
-      link.textContent = "Open the call";
-      p.append(strong, " message for " + a.practice_name + " not acknowledged since " + a.since_local +
-        " (" + a.minutes + " min)" + (a.doctors.length ? ": paged " + a.doctors.join(", ") : "") + ". ", link);
-      box.appendChild(p);
+      const li = document.createElement("li");
+      li.className = "alert alert-" + a.kind;
+      li.dataset.alert = a.id;
+      const head = document.createElement("strong");
+      head.className = "headline";
+      head.textContent = a.headline;
+      const advice = document.createElement("span");
+      advice.className = "advice";
+      advice.textContent = a.advice;
+      const open = document.createElement("a");
+      open.href = a.link;
+      open.textContent = a.link_text;
+      li.append(head, " ", advice, " ", open);
+      if (a.resolvable) {
+        const form = document.createElement("form");
+        form.method = "post";
+        form.action = "/handoffs/" + encodeURIComponent(a.id) + "/resolve";
+        form.className = "inline resolve";
+        const csrf = document.createElement("input");
+        csrf.type = "hidden";
+        csrf.name = "csrf";
+        csrf.value = document.body.dataset.csrf || "";
+        const button = document.createElement("button");
+        button.type = "submit";
+        button.textContent = "Doctor reached";
+        form.append(csrf, button);
+        li.append(" ", form);
+      }
+      list.appendChild(li);
     }
+    document.getElementById("alert-count").textContent = String(alerts.length);
+    box.hidden = alerts.length === 0;
   }
 
   function dirty() {
@@ -155,10 +179,10 @@
       const board = JSON.parse(e.data);
       offsetMs = Date.parse(board.now) - Date.now();
       calls = board.calls;
+      renderAlerts(board.alerts || []);
       renderCalls();
       renderOperators(board.operators);
       renderPractices(board.practices);
-      renderAlerts(board.alerts);
     });
     source.addEventListener("pop", (e) => { pop(JSON.parse(e.data).call_id); });
     source.addEventListener("signed_out", () => { source.close(); window.location.href = "/login"; });

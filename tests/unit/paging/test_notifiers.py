@@ -7,7 +7,6 @@ checked for patient data: none of the message's fields may leave the box.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -16,7 +15,6 @@ from email import message_from_bytes
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -30,6 +28,7 @@ from coverage_engine.paging.notice import (
     verify,
 )
 from coverage_engine.paging.notifiers import EmailNotifier, WebhookNotifier
+from tests.unit.paging.support import Receiver, receiving
 
 SECRET = b"s3cret-shared-with-the-pager-gateway"
 # What an operator typed: none of it may appear in anything that leaves the box.
@@ -61,37 +60,10 @@ def assert_no_patient_data(raw: bytes) -> None:
 # -- the webhook receiver ---------------------------------------------------------------
 
 
-@dataclass
-class Receiver:
-    """A webhook endpoint whose answers the test chooses, one per request."""
-
-    answers: list[int | str] = field(default_factory=list)  # status, or "slow"
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    url: str = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        self.received.append((dict(request.headers), body))
-        answer = self.answers.pop(0) if self.answers else 200
-        if answer == "slow":
-            await asyncio.sleep(5)
-            answer = 200
-        return web.Response(status=int(answer), text="ok")
-
-
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    box = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", box.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    box.url = f"http://127.0.0.1:{port}/hook"
-    yield box
-    await runner.cleanup()
+    async with receiving() as box:
+        yield box
 
 
 def free_port() -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,29 +14,29 @@ from coverage_engine.config import CoverageConfig
 from coverage_engine.paging.notifiers import Delivery
 from coverage_engine.paging.policy import Channel
 from coverage_engine.paging.service import PagingDb, PagingMetrics, PagingService
+from coverage_engine.paging.setup import Notifiers
 from coverage_engine.records.sqlite import open_database
 from coverage_engine.web.db import ConsoleDb
 from tests.unit.console_support import NIGHT
 from tests.unit.paging.support import (
+    Clock,
     FakeNotifier,
     FakeVoice,
     config,
     page_events,
+    receiving,
     take_message,
 )
 
 CALL = "1764579600.1"
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, **delta: float) -> None:
-        self.at += timedelta(**delta)
+VOICE_ONLY = """
+    paging:
+      channels: [voice]
+"""
+WEBHOOK_ONLY = """
+    paging:
+      channels: [webhook]
+"""
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ class Box:
             config=lambda: cfg,
             now=clock,
             owner=owner,
-            notifiers={Channel.WEBHOOK: self.webhook, Channel.EMAIL: self.email},
+            notifiers=lambda _settings: {Channel.WEBHOOK: self.webhook, Channel.EMAIL: self.email},
             voice=self.voice,
             metrics=self.metrics,
         )
@@ -183,6 +183,31 @@ async def test_a_voicemail_does_not_acknowledge_and_the_backup_is_paged(
     box.close()
 
 
+async def test_a_doctor_who_cannot_be_dialed_is_passed_over_a_minute_later_not_ten(
+    records: Path, clock: Clock
+) -> None:
+    """Voice only, and Dr. Nguyen's phone cannot be dialed: nothing reached anyone, so the next
+    rung comes a minute later (nguyen again, then okafor), not after the 10-minute window."""
+    box = Box(records, clock, config(VOICE_ONLY))
+    box.voice.behaviour = {"nguyen": "unreachable", "okafor": "ack"}
+    take_message(records, CALL)
+    await box.tick()
+    clock.advance(seconds=59)
+    assert await box.tick() == 0
+    clock.advance(seconds=1)
+    await box.tick()
+    clock.advance(minutes=1)
+    await box.tick()
+    assert [job.doctor for job in box.voice.calls] == ["nguyen", "nguyen", "okafor"]
+    escalated = [d for k, d in page_events(records, CALL) if k == "page_escalated"]
+    assert escalated == [
+        {"attempt": 2, "target": "primary", "reason": "the last attempt reached nobody"},
+        {"attempt": 3, "target": "backup", "reason": "the last attempt reached nobody"},
+    ]
+    assert box.db.messages.get(CALL).acknowledged_by == "okafor"  # type: ignore[union-attr]
+    box.close()
+
+
 async def test_an_acknowledgement_in_the_console_stops_the_paging(
     records: Path, box: Box, clock: Clock
 ) -> None:
@@ -235,13 +260,29 @@ async def test_a_page_of_an_unknown_practice_goes_to_the_operators_and_says_why(
     await box.tick()
     escalated = [d["reason"] for k, d in page_events(records, CALL) if k == "page_escalated"]
     assert escalated == [
-        'passed over: practice "maple-grove" is not in the configuration',
-        'passed over: practice "maple-grove" is not in the configuration',
-        'passed over: practice "maple-grove" is not in the configuration',
+        'passed over: practice "maple-grove" is not in the configuration (removed or '
+        "renamed?): no doctor to page"
     ]
     assert [p.call_id for p in box.db.pages.alerts()] == [CALL]
     assert box.db.messages.get(CALL) is not None
     box.close()
+
+
+async def test_an_urgent_message_on_a_call_to_an_unknown_number_alerts_the_operators(
+    records: Path, box: Box
+) -> None:
+    """The call reached no practice: no doctor is paged; the operators are alerted at once and
+    the record says why; the message is kept."""
+    take_message(records, CALL, practice="")
+    await box.tick()
+    assert box.voice.calls == []
+    events = page_events(records, CALL)
+    assert ("page_escalated", {"attempt": 1, "target": "primary", "reason": "passed over: the "
+            "call reached no practice (a number no practice claims): no doctor to page"}) in events
+    assert ("page_sent", {"attempt": 1, "channel": "console", "target": "operators",
+            "doctor": None}) in events  # fmt: skip
+    assert [p.call_id for p in box.db.pages.alerts()] == [CALL]
+    assert box.db.messages.get(CALL) is not None
 
 
 async def test_a_doctor_without_a_pager_address_fails_that_channel_clearly(
@@ -294,3 +335,37 @@ async def test_an_attempt_cut_off_by_a_crash_is_taken_on_again_a_minute_later(
     failed = [d["reason"] for k, d in page_events(records, CALL) if k == "page_failed"]
     assert failed[:1] == ["cut off by an engine restart"]
     restarted.close()
+
+
+async def test_a_reload_that_moves_the_webhook_sends_the_next_page_to_the_new_address(
+    records: Path, clock: Clock
+) -> None:
+    """The clinic's IT points the webhook elsewhere with the engine running: the first page
+    went to the old receiver, the next one (ten minutes later) goes to the new one."""
+    async with receiving() as old, receiving() as new:
+        current = [config(WEBHOOK_ONLY, webhook_at(old.url))]
+        service = PagingService(
+            PagingDb(open_database(records)),
+            config=lambda: current[0],
+            now=clock,
+            owner="a",
+            notifiers=Notifiers({"COVERAGE_WEBHOOK_SECRET": "rotated-by-it"}),
+            voice=FakeVoice(),
+        )
+        take_message(records, CALL)
+        await asyncio.gather(*await service.tick())
+        current[0] = config(WEBHOOK_ONLY, webhook_at(new.url))
+        clock.advance(minutes=10)
+        await asyncio.gather(*await service.tick())
+    assert (len(old.received), len(new.received)) == (1, 1)
+    sent = [d for k, d in page_events(records, CALL) if k == "page_sent"]
+    assert [(d["attempt"], d["channel"]) for d in sent] == [(1, "webhook"), (2, "webhook")]
+
+
+def webhook_at(url: str) -> str:
+    """engine.notifications with only a webhook, at `url`."""
+    return f"""
+  notifications:
+    console_url: https://console.example.org
+    webhook: {{url: "{url}", timeout_seconds: 2, tries: 1}}
+"""
