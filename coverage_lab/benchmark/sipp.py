@@ -463,7 +463,8 @@ def start_phone(phone: str, answer_after: float, workdir: Path) -> subprocess.Po
     with (workdir / f"phone-{phone}.out").open("wb") as out:
         return subprocess.Popen(
             ["sipp", "-i", HOST, "-p", str(port), "-bind_local",
-             "-mp", str(32000 + port - 5000),
+             # SIPp binds its media port and the next two: ten apart, phones never meet.
+             "-mp", str(32000 + (port - 5000) * 10),
              "-sf", str(scenario), *_sipp_files(workdir, f"phone-{phone}")],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -706,6 +707,9 @@ def run_benchmark(
         }
         with running(list(phones.values())):
             time.sleep(1.0)  # the phones bind their ports
+            gone = [name for name, proc in phones.items() if proc.poll() is not None]
+            if gone:
+                raise RuntimeError(f"SIPp phones exited at start (see phone-*.out): {gone}")
             numbers = iter(range(1, 100))  # step numbers go into the callers' numbers
 
             def measured(step: LoadStep) -> StepResult:
