@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import structlog
@@ -19,7 +20,7 @@ from aiohttp import web
 
 from coverage_engine.ami import Ami, AmiError, AmiSettings, PanoramiskAmi, PresenceTracker
 from coverage_engine.ami.gate import PresenceGate
-from coverage_engine.ari import Ari, AriSettings
+from coverage_engine.ari import Ari, AriError, AriSettings
 from coverage_engine.ari.astdb import AstDb, DialplanPort
 from coverage_engine.ari.client import AriClient
 from coverage_engine.callflow import CallSettings
@@ -29,17 +30,27 @@ from coverage_engine.config import CoverageConfig, load_config
 from coverage_engine.config.feedcache import watched_files
 from coverage_engine.config.overlay import overlay_path
 from coverage_engine.engine import Engine
+from coverage_engine.engine.liveness import Liveness, LivenessPort
 from coverage_engine.feeds import FeedGauges, run_refresher
 from coverage_engine.journey.live import LiveJourneys
 from coverage_engine.journey.sink import Fanout, JourneySink
 from coverage_engine.metrics import Metrics, MetricsServerError, serve_metrics
 from coverage_engine.paging.setup import start_paging
 from coverage_engine.plan import Plan, Router
+from coverage_engine.records.location import (
+    RecordsLocation,
+    open_connection,
+    open_recorder,
+    records_location,
+)
+from coverage_engine.records.postgres import PostgresRecorder
 from coverage_engine.records.recorder import JourneyRecorder
+from coverage_engine.records.retention import keep_records
 from coverage_engine.records.sink import RecorderSink
-from coverage_engine.records.sqlite import SqliteRecorder, StoreError, records_path
+from coverage_engine.records.sqlite import RecordStore, SqliteRecorder, StoreError
 from coverage_engine.reload import ConfigHolder
 from coverage_engine.routing import decide
+from coverage_engine.safetynet.collect import NotesCollector
 from coverage_engine.safetynet.publish import SafetyNetPublisher, SoundCheck
 from coverage_engine.unknown_numbers import counted
 from coverage_engine.web import ConsoleThread, ConsoleUnavailable
@@ -77,6 +88,9 @@ class EngineParts:
     config_path: Path
     ari_settings: AriSettings
     clock: Clock = field(default_factory=SystemClock)
+    # The call records the engine writes to (set by run_engine once opened):
+    # the safety net's notes are collected into it, with their own keys.
+    recorder: JourneyRecorder | None = None
     # Where journey events go. None: the SQLite call records at the config's
     # records.path, opened (and recovered after a crash) before any call.
     sink: JourneySink | None = None
@@ -157,6 +171,7 @@ def build_engine(
     parts: EngineParts,
     gate: PresenceGate | None = None,
     on_link: Callable[[bool], None] | None = None,
+    may_act: Callable[[], bool] | None = None,
 ) -> Engine:
     """The engine wired to ARI, to the (reloadable) current config and to the metrics."""
     metrics = parts.metrics
@@ -173,24 +188,26 @@ def build_engine(
         sink=parts.sink,
         settings=parts.call_settings,
         on_link=link,
+        on_claim=metrics.claimed,
+        may_act=may_act,
         operators_check=gate.skip_reason if gate is not None else None,
     )
     metrics.count_calls_in_progress(lambda: engine.calls_in_progress)
+    metrics.engine_is(ari.app)
     return engine
 
 
-def records_file(parts: EngineParts, holder: ConfigHolder[CoverageConfig]) -> Path:
-    """The record file of the current configuration (records.path, next to the config)."""
-    config = holder.current
-    return records_path(config.records.path if config.records else None, parts.config_path)
+def keep_days(config: CoverageConfig) -> int | None:
+    """The retention period in days (`records.keep_days`), None to keep every call."""
+    return config.records.keep_days if config.records else None
 
 
-def open_records(parts: EngineParts, holder: ConfigHolder[CoverageConfig]) -> SqliteRecorder:
-    """Open the call records at records.path, closing journeys a crash left open (blocking)."""
-    path = records_file(parts, holder)
-    recorder, recovered = SqliteRecorder.open(path, now=parts.clock.now())
-    log.info("records.opened", path=str(path), recovered_journeys=len(recovered))
-    return recorder
+def open_records(
+    parts: EngineParts, holder: ConfigHolder[CoverageConfig]
+) -> SqliteRecorder | PostgresRecorder:
+    """Open the call records (records.path or records.url) before any call (blocking)."""
+    location = records_location(holder.current.records, parts.config_path)
+    return open_recorder(location, now=parts.clock.now())
 
 
 def sink_for(
@@ -210,10 +227,21 @@ async def run_engine(
         # Before the first call: a file that cannot be opened stops the start
         # with its message, rather than running calls that leave no record.
         recorder = await asyncio.to_thread(open_records, parts, holder)
+        retention = asyncio.create_task(
+            keep_records(
+                records_location(holder.current.records, parts.config_path),
+                lambda: keep_days(holder.current),
+                parts.clock.now,
+            ),
+            name="records-retention",
+        )
         try:
             sink = sink_for(recorder, parts.metrics, parts.live)
-            await run_engine(replace(parts, sink=sink), holder, stop)
+            await run_engine(replace(parts, sink=sink, recorder=recorder), holder, stop)
         finally:
+            retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention
             # Writes everything queued before returning: a clean stop loses nothing.
             await asyncio.to_thread(recorder.close)
         return
@@ -231,14 +259,39 @@ async def _serve(
     ami = await _connect_ami(parts)
     tracker = PresenceTracker(ami) if ami is not None else None
     gate = presence_gate(lambda: holder.current, tracker) if tracker is not None else None
-    publisher = safety_net_publisher(ari, holder, parts)
-    engine = build_engine(
-        ari, holder, parts, gate, on_link=_nudge_on_connect(publisher) if publisher else None
+    astdb = astdb_for(ari, parts)
+    publisher = safety_net_publisher(ari, astdb, holder, parts)
+    # Engines on one PBX watch each other (engine/liveness.py); a test fake
+    # without dialplan globals runs alone, always allowed to act.
+    liveness: list[Liveness] = []
+    collector = (
+        NotesCollector(astdb, parts.recorder)
+        if parts.recorder is not None and astdb is not None
+        else None
     )
+
+    def link(up: bool) -> None:
+        for watch in liveness:
+            watch.link(up)
+        if publisher is not None and up:
+            publisher.nudge()
+        if collector is not None and up:
+            collector.nudge()
+
+    engine = build_engine(
+        ari,
+        holder,
+        parts,
+        gate,
+        on_link=link,
+        may_act=(lambda: liveness[0].may_act()) if isinstance(ari, LivenessPort) else None,
+    )
+    if isinstance(ari, LivenessPort):
+        liveness.append(Liveness(ari, engine, on_takeover=parts.metrics.took_over))
     metrics_runner = await _start_metrics(parts)
     console = await _start_console(parts, holder, tracker)
     paging = await start_paging(
-        records_file(parts, holder),
+        records_location(holder.current.records, parts.config_path),
         config=lambda: holder.current,
         now=parts.clock.now,
         ari_settings=parts.ari_settings,
@@ -265,6 +318,15 @@ async def _serve(
         tasks.append(asyncio.create_task(_feeds(parts, holder), name="oncall-feeds"))
     if publisher is not None:
         tasks.append(asyncio.create_task(publisher.run(), name="safety-net"))
+    for watch in liveness:
+        tasks.append(asyncio.create_task(watch.run(), name="liveness"))
+    if collector is not None:
+        tasks.append(asyncio.create_task(collector.run(), name="safety-net-notes"))
+    if parts.recorder is not None:
+        location = records_location(holder.current.records, parts.config_path)
+        may_act = liveness[0].may_act if liveness else (lambda: True)
+        sweep = _sweep(ari, location, may_act, parts.clock)
+        tasks.append(asyncio.create_task(sweep, name="sweep"))
     tasks.extend(paging.tasks())
     stopper = asyncio.create_task(stop.wait(), name="stop")
     try:
@@ -296,27 +358,66 @@ async def _feeds(parts: EngineParts, holder: ConfigHolder[CoverageConfig]) -> No
     # Real time, not the engine's (possibly started) clock: a feed's
     # freshness is about when it was really fetched.
     await run_refresher(parts.config_path, lambda: holder.current, on_result=gauges.update)
+
+
+def astdb_for(ari: Ari, parts: EngineParts) -> AstDb | None:
+    """This engine's one AstDB port (one mailbox: its batches must not overlap); None for a fake."""
+    return AstDb(ari, owner=parts.ari_settings.app) if isinstance(ari, DialplanPort) else None
+
+
 def safety_net_publisher(
-    ari: Ari, holder: ConfigHolder[CoverageConfig], parts: EngineParts
+    ari: Ari, astdb: AstDb | None, holder: ConfigHolder[CoverageConfig], parts: EngineParts
 ) -> SafetyNetPublisher | None:
     """Keeps the dialplan's safety net current in AstDB; None when `ari` cannot (a test fake)."""
-    if not isinstance(ari, DialplanPort):
+    if astdb is None:
         return None
     sounds = SoundCheck(ari.sound_exists) if isinstance(ari, AriClient) else None
     return SafetyNetPublisher(
-        AstDb(ari, owner=parts.ari_settings.app),
+        astdb,
         lambda: holder.current,
         now=parts.clock.now,
         prompts=sounds.prompts if sounds is not None else None,
     )
 
 
-def _nudge_on_connect(publisher: SafetyNetPublisher) -> Callable[[bool], None]:
-    def link(up: bool) -> None:
-        if up:
-            publisher.nudge()
+#: How often, and from what age, journeys whose caller is gone are closed.
+SWEEP_EVERY, SWEEP_OLDER_THAN = 15.0, timedelta(seconds=30)
 
-    return link
+
+async def _sweep(
+    ari: Ari,
+    location: RecordsLocation,
+    may_act: Callable[[], bool],
+    clock: Clock,
+) -> None:
+    """Now and then, close the journeys of callers who left while no engine followed them.
+
+    A crashed engine's callers who ended before any engine took them over, a
+    conversation an engine only watched after a take-over: their journeys
+    are closed with the outcome they had reached.
+    """
+
+    def close(present: set[str]) -> list[str]:
+        conn = open_connection(location)
+        try:
+            return RecordStore(conn).close_gone(
+                present, now=clock.now(), older_than=SWEEP_OLDER_THAN
+            )
+        finally:
+            conn.close()
+
+    while True:
+        await asyncio.sleep(SWEEP_EVERY)
+        if not may_act():
+            continue
+        try:
+            channels = await ari.list_channels()
+            await asyncio.to_thread(close, {c.id for c in channels})
+        except (AriError, StoreError, sqlite3.Error) as exc:
+            log.warning("sweep_failed", error=str(exc))
+        except Exception:
+            # A bug here must not stop the engine: the sweep is housekeeping.
+            log.exception("sweep_failed")
 
 
 async def _start_metrics(parts: EngineParts) -> web.AppRunner | None:
@@ -341,7 +442,7 @@ async def _start_console(
         return None
     host, port = parts.console_address
     console = ConsoleThread(
-        records_file(parts, holder),
+        records_location(holder.current.records, parts.config_path),
         config=lambda: holder.current,
         now=parts.clock.now,
         presence=(lambda: tracker.presence) if tracker is not None else (lambda: None),

@@ -30,6 +30,8 @@ from typing import Any, TextIO, cast
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from coverage_engine.caller_text import for_terminal
+
 # A phone number as people and Asterisk write it: an optional +, digits, and
 # spaces, dots, dashes or parentheses between them; letters or punctuation
 # next to it do not protect it ("caller5557654321", "caller-555-765-4321").
@@ -113,6 +115,30 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
+def _printable(value: Any, *, lines: bool = False) -> Any:
+    if isinstance(value, str):
+        if lines:  # a traceback keeps its line breaks, nothing else
+            return "\n".join(for_terminal(line) for line in value.split("\n"))
+        return for_terminal(value)
+    if isinstance(value, Mapping):
+        return {k: _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
+
+
+def printable_for_terminal(
+    _logger: WrappedLogger, _method: str, event_dict: EventDict
+) -> EventDict:
+    """Caller text (names, numbers, a DID) shown escaped on a terminal, never obeyed.
+
+    JSON lines escape control characters themselves; the console layout
+    would print them raw, so an escape sequence in a caller's name could
+    drive the admin's terminal.
+    """
+    return {k: _printable(v, lines=k == "exception") for k, v in event_dict.items()}
+
+
 class _Stderr(io.TextIOBase):
     """The process's standard error as it is when a line is written, not when logging
     was configured (a daemon's redirect, a test's capture)."""
@@ -170,6 +196,8 @@ def configure_logging(
         mask_phone_numbers,
         # Stamped after masking: our own digits, nothing to mask in them.
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # A terminal would obey what JSON escapes: caller text shown escaped.
+        *([] if as_json else [printable_for_terminal]),
         renderer,
     ]
     formatter = structlog.stdlib.ProcessorFormatter(

@@ -21,6 +21,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
+from coverage_engine.droplog import http_server_logger
 from coverage_engine.journey import Ended, Journey, Stamped
 from coverage_engine.journey.live import LiveJourneys, from_arrival
 
@@ -76,6 +77,25 @@ class Metrics:
             "Call-record writes that failed (the call went on; the record is incomplete).",
             registry=r,
         )
+        # Several engines share a PBX: each says which it is, and how many of
+        # the callers offered to every engine it won.
+        self.engine_info = Gauge(
+            "coverage_engine_info",
+            "1, labelled with this engine's ARI application.",
+            ["app"],
+            registry=r,
+        )
+        self.takeovers = Counter(
+            "coverage_takeovers",
+            "Calls this engine took over from an engine that stopped beating.",
+            registry=r,
+        )
+        self.claims = Counter(
+            "coverage_claims",
+            "Callers offered by StasisBroadcast that this engine claimed, by result (won / lost).",
+            ["result"],
+            registry=r,
+        )
 
     def count_calls_in_progress(self, count: Callable[[], int]) -> None:
         """Read calls-in-progress from `count` at each scrape (the engine's own tally)."""
@@ -96,6 +116,18 @@ class Metrics:
     def set_ari_connected(self, connected: bool) -> None:
         """Record whether the ARI websocket is up."""
         self.ari_connected.set(1 if connected else 0)
+
+    def engine_is(self, app: str) -> None:
+        """Name this engine (its ARI application) in `coverage_engine_info`."""
+        self.engine_info.labels(app=app).set(1)
+
+    def took_over(self, dead: str, calls: int) -> None:
+        """Count the calls taken over from a dead engine."""
+        self.takeovers.inc(calls)
+
+    def claimed(self, won: bool) -> None:
+        """Count one claim of a broadcast caller."""
+        self.claims.labels(result="won" if won else "lost").inc()
 
     def config_reloaded(self, ok: bool) -> None:
         """Count one configuration reload."""
@@ -135,7 +167,11 @@ async def serve_metrics(
 
     app = web.Application()
     app.router.add_get("/metrics", handle)
-    runner = web.AppRunner(app, access_log=None)
+    # A malformed request (a scanner, TLS spoken to plain HTTP) is one short,
+    # rate-limited log line, not a traceback each.
+    runner = web.AppRunner(
+        app, access_log=None, logger=http_server_logger("coverage_engine.metrics.http")
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:

@@ -61,6 +61,10 @@ class MemoryAri:
         self.variables: dict[str, dict[str, str]] = {}
         # (op, target) -> the error that request raises, every time until removed.
         self.failures: dict[tuple[str, str], Exception] = {}
+        # Channels another engine claimed first: our claim of them is refused.
+        self.claimed_by_others: set[str] = set()
+        # Other applications (engines) and the channels each holds.
+        self.other_apps: dict[str, list[str]] = {}
         self._events: asyncio.Queue[StreamItem | None] = asyncio.Queue()
 
     # -- the test's side ----------------------------------------------------------
@@ -201,6 +205,10 @@ class MemoryAri:
             priority=priority,
         )
 
+    async def claim(self, channel_id: str) -> bool:
+        self._request("claim", channel_id)
+        return channel_id not in self.claimed_by_others
+
     async def subscribe_channel(self, channel_id: str) -> None:
         self._request("subscribe_channel", channel_id)
 
@@ -250,9 +258,11 @@ class MemoryAri:
         self._request("list_bridges", "")
         return list(self.bridges.values())
 
-    async def application_channel_ids(self) -> list[str]:
-        self._request("application_channel_ids", "")
-        return list(self.channels)
+    async def application_channel_ids(self, app: str | None = None) -> list[str]:
+        self._request("application_channel_ids", app or "")
+        if app is not None and app != self._app:
+            return list(self.other_apps.get(app, ()))
+        return [c for c in self.channels if not any(c in o for o in self.other_apps.values())]
 
     async def filter_events(self, allowed: Collection[str]) -> None:
         self._request("filter_events", self._app, allowed=frozenset(allowed))

@@ -88,12 +88,36 @@ def leg_args(caller_id: str) -> tuple[str, ...]:
     return (Entry.LEG.value, caller_id)
 
 
-def snapshot_entry(app: str, app_name: str, app_data: str) -> StasisEntry | None:
+#: The dialplan application that offers a channel to every engine (`CallBroadcast`).
+BROADCAST = "StasisBroadcast"
+#: Engines' application names start with this: the broadcasts' app filter is `^<prefix>`.
+APP_PREFIX = APP
+
+
+def broadcast_args(app_data: str) -> tuple[str, ...]:
+    """The Stasis arguments a `StasisBroadcast(timeout,filter,a:b:c)` hands its winner.
+
+    They are colon-separated in the third argument (the winner sees them as
+    `StasisStart.args`).
+    """
+    parts = app_data.split(",", 2)
+    return tuple(parts[2].split(":")) if len(parts) == 3 and parts[2] else ()
+
+
+def snapshot_entry(
+    app: str, app_name: str, app_data: str, *, claimed: bool = False
+) -> StasisEntry | None:
     """The entry of a channel found in a snapshot (`GET /channels`), None unless in `app`.
 
     A channel snapshot says which dialplan application runs on it: `Stasis`
-    with data `<app>,<args...>` while it is in an ARI application.
+    with data `<app>,<args...>` while it is in an ARI application, or
+    `StasisBroadcast` with `<timeout>,<filter>,<a:b:c>` when it entered an
+    application through a broadcast. The broadcast's data does not say which
+    application won it: `claimed` tells whether `app` did (the caller looks
+    at the application's channels).
     """
+    if app_name.lower() == BROADCAST.lower():
+        return parse_entry(broadcast_args(app_data)) if claimed else None
     if app_name.lower() != "stasis":
         return None
     name, *args = app_data.split(",")
@@ -182,9 +206,12 @@ DID = "COVERAGE_DID"
 PRACTICE = "COVERAGE_PRACTICE"  # the practice the call was decided for
 # The keys of the steps tried so far, the current one last (`callflow.resume`).
 TRIED = "COVERAGE_TRIED"
+# The ARI application of the engine that holds the call: the queue's broadcast
+# offers the caller back to it first (coverage-queue).
+ENGINE = "COVERAGE_ENGINE"
 
 #: What an engine reads back from a caller's channel to take the call on.
-CALL_MEMORY: tuple[str, ...] = (DID, PRACTICE, TRIED)
+CALL_MEMORY: tuple[str, ...] = (DID, PRACTICE, TRIED, ENGINE)
 
 # Set by the engine for the dialplan to read (coverage-queue, coverage-fallback).
 QUEUE = "COVERAGE_QUEUE"  # the queue of the operators step
@@ -193,9 +220,17 @@ QUEUE_WHISPER = "COVERAGE_QUEUE_WHISPER"  # the practice's prompt for the operat
 ANNOUNCED = "COVERAGE_ANNOUNCED"  # "1": the caller heard the emergency announcement
 
 #: Every variable the engine sets on a caller's channel, the dialplan's ones included.
-ENGINE_SETS: tuple[str, ...] = (PRACTICE, TRIED, QUEUE, QUEUE_WAIT, QUEUE_WHISPER, ANNOUNCED)
+ENGINE_SETS: tuple[str, ...] = (
+    PRACTICE,
+    TRIED,
+    ENGINE,
+    QUEUE,
+    QUEUE_WAIT,
+    QUEUE_WHISPER,
+    ANNOUNCED,
+)
 #: Those of them the dialplan reads.
-DIALPLAN_READS: tuple[str, ...] = (QUEUE, QUEUE_WAIT, QUEUE_WHISPER, ANNOUNCED)
+DIALPLAN_READS: tuple[str, ...] = (ENGINE, QUEUE, QUEUE_WAIT, QUEUE_WHISPER, ANNOUNCED)
 
 # On a Local channel the engine originates into `coverage-astdb` (`ari/astdb.py`): a batch
 # of AstDB operations n = 1, 2, ... and where the dialplan leaves what reads return.
@@ -218,6 +253,10 @@ AGI_WHISPER = "COVERAGE_WHISPER"
 AGI_STEPS = "COVERAGE_STEPS"
 AGI_STATUS = "COVERAGE_STATUS"  # set last: the dialplan trusts the others once it is set
 AGI_STEP_PREFIX = "COVERAGE_STEP_"
+#: The caller's name as an operator's phone may show it (caller_text.display_name).
+AGI_CALLER_NAME = "COVERAGE_CALLER_NAME"
+#: The dialplan global holding the shared secret the service asks the channel for.
+AGI_SECRET = "COVERAGE_AGI_SECRET"  # noqa: S105 (a variable's name, not a secret)
 
 
 class StepField(StrEnum):
@@ -244,6 +283,7 @@ AGI_SETS: tuple[str, ...] = (
     AGI_REASON,
     AGI_ANNOUNCEMENT,
     AGI_WHISPER,
+    AGI_CALLER_NAME,
     AGI_STEPS,
     AGI_STATUS,
 )
@@ -259,7 +299,9 @@ DIALPLAN_GLOBALS: Mapping[str, str] = {
     "COVERAGE_FALLBACK_ANNOUNCE": "the sound the safety net plays once",
     "COVERAGE_OPERATOR_QUEUE": "the queue operators log in to with *21..*24",
     "COVERAGE_AGI_URL": "where the FastAGI example asks for decisions",
+    "COVERAGE_AGI_DIAL_PATTERN": "the dial strings the FastAGI example accepts (a regex)",
     "COVERAGE_CONFIRM_PROMPT": "what a doctor hears before pressing 1 (FastAGI example)",
+    "COVERAGE_CLAIM_MS": "how long an engine has to claim a call before the safety net takes it",
 }
 
 # A dialplan function the call flow writes through a channel variable: what

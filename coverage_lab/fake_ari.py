@@ -196,6 +196,10 @@ class FakeAri:
         self.events_disallowed: list[str] = []
         self.queue_context = wire.QUEUE_CONTEXT
         self.ws_connections_total = 0
+        # Channels another application claimed before us (POST /events/claim answers 409).
+        self.claimed_by_others: set[str] = set()
+        # Dialplan globals (GET/POST /asterisk/variable): the engines' heartbeats.
+        self.globals: dict[str, str] = {}
         self._failures: list[_Failure] = []
         self._sockets: list[tuple[web.Request, web.WebSocketResponse]] = []
         self._ws_changed = asyncio.Condition()
@@ -566,6 +570,10 @@ class FakeAri:
             ("POST", br + "/removeChannel", self._remove_from_bridge),
             ("GET", "/ari/applications/{app}", self._application),
             ("POST", "/ari/applications/{app}/subscription", self._subscribe),
+            ("POST", "/ari/events/claim", self._claim),
+            ("GET", "/ari/applications", self._applications),
+            ("GET", "/ari/asterisk/variable", self._get_global),
+            ("POST", "/ari/asterisk/variable", self._set_global),
             ("PUT", "/ari/applications/{app}/eventFilter", self._event_filter),
         ]
         for method, path, handler in routes:
@@ -935,6 +943,24 @@ class FakeAri:
             }
         )
 
+    async def _applications(self, request: web.Request) -> web.Response:
+        return web.json_response([{"name": self.app, "channel_ids": list(self.channels)}])
+
+    async def _get_global(self, request: web.Request) -> web.Response:
+        return web.json_response({"value": self.globals.get(request.query.get("variable", ""), "")})
+
+    async def _set_global(self, request: web.Request) -> web.Response:
+        self.globals[request.query.get("variable", "")] = request.query.get("value", "")
+        return web.Response(status=204)
+
+    async def _claim(self, request: web.Request) -> web.Response:
+        """A claim: this fake broadcasts nothing; `claimed_by_others` answers 409."""
+        ident = request.query.get("channelId", "")
+        if request.query.get("application") != self.app or ident not in self.channels:
+            return _error(404, "Channel not found")
+        if ident in self.claimed_by_others:
+            return _error(409, "Channel has already been claimed by another application")
+        return web.Response(status=204)
     async def _event_filter(self, request: web.Request) -> web.Response:
         if request.match_info["app"] != self.app:
             return _error(404, "Application not found")

@@ -40,18 +40,19 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from coverage_lab.ari_http import AriCredentials, ari_get
-from coverage_lab.sandbox import HOST, SIP_PORT, project_root
+from coverage_lab.sandbox import HOST, SIP_PORT, Sandbox, SipCredentials, project_root
 
 # The phone/port map (docs/sandbox.md). pjsip.conf's static contacts point here.
 PHONE_PORTS: dict[str, int] = {
@@ -69,6 +70,10 @@ PHONE_PORTS: dict[str, int] = {
 }
 # Callers take SIP ports from here up; any 127.0.0.1 source is the carrier trunk.
 CALLER_PORTS = range(5100, 5200)
+# Where the phones place their own calls from (an operator's feature code).
+# Not the carrier's address: Asterisk takes anything from 127.0.0.1 for the
+# carrier, whatever it claims to be (pjsip.conf identifies by address first).
+PHONES_HOST = "127.0.0.2"
 # SIPp opens an RTP socket per process; keep them clear of Asterisk's 10000-20000.
 _MEDIA_BASE = 30000
 
@@ -386,15 +391,37 @@ def render_phone_scenario(user: str, behaviour: Behaviour) -> str:
     )
 
 
-def render_caller_scenario(caller: str, caller_name: str, hangup_after: float | None) -> str:
+def render_caller_scenario(
+    caller: str, caller_name: str, hangup_after: float | None, *, password: str | None = None
+) -> str:
+    """The SIPp XML for one call; with `password`, a phone answering Asterisk's challenge.
+
+    Such a scenario holds the phone's password: write it where only we can
+    read it, and remove it after the call (see `CallerHandle`).
+    """
+    authenticate = password is not None
+    src = scenarios_dir()
+    values = {
+        "caller": caller,
+        # The name sits in a CDATA section inside a quoted SIP display
+        # name: drop what could end either (quotes, brackets, newlines).
+        "caller_name": re.sub(r'["\\<>\[\]\r\n]', "", caller_name),
+        "hangup_ms": _ms(hangup_after),
+    }
+    challenge = ""
+    if authenticate:
+        block = (src / "caller_challenge.xml").read_text(encoding="utf-8")
+        challenge = _fill(
+            block,
+            {"caller": caller, "caller_name": values["caller_name"], "password": password or ""},
+        )
     return _fill(
-        (scenarios_dir() / "caller.xml").read_text(encoding="utf-8"),
+        (src / "caller.xml").read_text(encoding="utf-8"),
         {
-            "caller": caller,
-            # The name sits in a CDATA section inside a quoted SIP display
-            # name: drop what could end either (quotes, brackets, newlines).
-            "caller_name": re.sub(r'["\\<>\[\]\r\n]', "", caller_name),
-            "hangup_ms": _ms(hangup_after),
+            **values,
+            "challenge": challenge,
+            "cseq": "2" if authenticate else "1",
+            "bye_cseq": "3" if authenticate else "2",
         },
     )
 
@@ -412,11 +439,11 @@ def stop_sipp(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
         proc.wait(timeout=timeout)
 
 
-def _sipp_common(workdir: Path, name: str, port: int) -> list[str]:
+def _sipp_common(workdir: Path, name: str, port: int, host: str = HOST) -> list[str]:
     return [
         "sipp",
         "-i",
-        HOST,
+        host,
         "-p",
         str(port),
         "-bind_local",
@@ -550,7 +577,17 @@ class Phones:
 
 # ---------------------------------------------------------------- callers
 class CallerHandle:
-    """A SIPp caller placing one call to a DID on the carrier trunk."""
+    """A SIPp caller placing one call to a DID: on the carrier trunk, or from a phone.
+
+    A call from a phone (`phone` given) comes from `PHONES_HOST`, not the
+    carrier's address, and answers Asterisk's digest challenge with the
+    phone's credentials. The password never goes on SIPp's command line,
+    where every user of the machine could read it (`ps`): it is in the
+    scenario file itself, written owner-only in a private directory and
+    removed when the call ends. (SIPp 3.6 cannot nest an injection-file
+    field in its `[authentication]` keyword, which would have kept the XML
+    free of it.)
+    """
 
     def __init__(
         self,
@@ -561,21 +598,27 @@ class CallerHandle:
         workdir: Path,
         port: int,
         max_seconds: float,
+        phone: SipCredentials | None = None,
     ) -> None:
         self.did = did
         self.caller = caller
         self.workdir = workdir
         name = f"caller-{caller}"
         workdir.mkdir(parents=True, exist_ok=True)
-        scenario = workdir / f"{name}.xml"
-        scenario.write_text(
-            render_caller_scenario(caller, caller_name, hangup_after), encoding="utf-8"
+        xml = render_caller_scenario(
+            caller, caller_name, hangup_after, password=phone.password if phone else None
         )
+        self._secret_file: Path | None = None
+        if phone is None:
+            scenario = workdir / f"{name}.xml"
+            scenario.write_text(xml, encoding="utf-8")
+        else:
+            scenario = self._secret_file = _private_file(workdir / "secrets", f"{name}.xml", xml)
         self.events_file = workdir / f"{name}.events.log"
         self._out = (workdir / f"{name}.out").open("wb")
         self.proc = subprocess.Popen(
             [
-                *_sipp_common(workdir, name, port),
+                *_sipp_common(workdir, name, port, PHONES_HOST if phone else HOST),
                 "-sf",
                 str(scenario),
                 "-s",
@@ -603,7 +646,7 @@ class CallerHandle:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             stop_sipp(self.proc)
-        self._out.close()
+        self._ended()
         return self.result()
 
     def wait_answered(self, timeout: float = 30.0) -> CallResult:
@@ -620,16 +663,31 @@ class CallerHandle:
 
     def stop(self) -> None:
         stop_sipp(self.proc)
+        self._ended()
+
+    def _ended(self) -> None:
         self._out.close()
+        # Kept test artifacts hold no password.
+        if self._secret_file is not None:
+            self._secret_file.unlink(missing_ok=True)
 
 
 class Callers:
-    """Places calls; hands out unique caller numbers and free local ports."""
+    """Places calls; hands out unique caller numbers and free local ports.
 
-    def __init__(self, workdir: Path) -> None:
+    `phone_credentials` gives a phone's SIP credentials for calls placed
+    from a phone (default: the sandbox's generated ones).
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        phone_credentials: Callable[[str], SipCredentials] | None = None,
+    ) -> None:
         self.workdir = workdir
         self._ports = itertools.cycle(CALLER_PORTS)
         self._calls: list[CallerHandle] = []
+        self._phone_credentials = phone_credentials
 
     def place(
         self,
@@ -639,14 +697,22 @@ class Callers:
         caller_name: str = "Test Caller",
         hangup_after: float | None = None,
         max_seconds: float = 180.0,
+        from_phone: str | None = None,
     ) -> CallerHandle:
         """Call `did` at the sandbox's carrier trunk; returns at once (see `wait()`).
 
         `caller` defaults to a unique number (+1555010xxxx) so that phones can
         tell this call from the others; `hangup_after` is seconds of
         conversation after the answer (None: wait for the far end).
+        `from_phone` places the call from that phone instead (an operator
+        dialing `*21`): it authenticates as that endpoint, and `caller` is
+        its name.
         """
-        number = caller or f"+1555010{next(_CALLER_NUMBERS) % 10000:04d}"
+        credentials = None
+        if from_phone is not None:
+            lookup = self._phone_credentials or Sandbox(log=lambda _m: None).phone_credentials
+            credentials = lookup(from_phone)
+        number = from_phone or caller or f"+1555010{next(_CALLER_NUMBERS) % 10000:04d}"
         handle = CallerHandle(
             did,
             number,
@@ -655,6 +721,7 @@ class Callers:
             self.workdir / "callers",
             self._free_port(),
             max_seconds,
+            credentials,
         )
         self._calls.append(handle)
         return handle
@@ -673,6 +740,18 @@ class Callers:
         for call in self._calls:
             call.stop()
         self._calls.clear()
+
+
+def _private_file(directory: Path, name: str, text: str) -> Path:
+    """`text` in `directory/name`, both readable by us alone."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    path = directory / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    return path
 
 
 def _port_of(proc: subprocess.Popen[bytes]) -> int:

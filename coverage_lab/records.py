@@ -7,8 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from coverage_engine.journey import Journey
+from coverage_engine.records.location import location_of, open_store
 from coverage_engine.records.model import JourneyFilter
-from coverage_engine.records.sqlite import RecordStore, StoreError
+from coverage_engine.records.sqlite import StoreError
 
 
 def kinds(journey: Journey) -> list[str]:
@@ -22,7 +23,7 @@ def finished(journey: Journey) -> bool:
 
 
 def wait_for_journey(
-    db: Path,
+    db: Path | str,
     caller: str,
     condition: Callable[[Journey], bool] = finished,
     *,
@@ -38,7 +39,7 @@ def wait_for_journey(
     last: Journey | None = None
     while True:
         try:
-            with RecordStore.open(db) as store:
+            with open_store(location_of(db)) as store:
                 found = store.journeys(JourneyFilter(caller=caller), events=True)
         except StoreError:  # the engine has not created the file yet
             found = []

@@ -35,6 +35,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -45,7 +46,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from coverage_lab.ari_http import AriCredentials, ari_answers
@@ -103,7 +104,9 @@ ARI_APP = "coverage-engine"
 OPERATOR_QUEUE = "answering"
 SANDBOX_OPERATORS = ("operator1", "operator2", "operator3")
 ARI_USER = "coverage-engine"
-AMI_USER = "coverage-engine"
+AMI_USER = "coverage-engine"  # reads operator presence
+AMI_OPERATORS_USER = "coverage-operators"  # logs operators in and out
+_SECRET_FILES = ("ari-password", "ami-secret", "ami-operators-secret", "agi-secret")
 
 # Paths inside the tree (Debian's layout, as in config/asterisk/asterisk.conf).
 ETC_DIR = PurePosixPath("/etc/asterisk")
@@ -129,7 +132,30 @@ class AmiCredentials:
     host: str
     port: int
     user: str
-    secret: str
+    # Kept out of repr(): pytest prints fixture values in failure reports.
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SipCredentials:
+    """A phone's digest credentials: the pjsip.conf auth user and its password."""
+
+    user: str
+    password: str = field(repr=False)
+
+
+# `[operator1-auth](phone-auth)` then `username = operator1`: the phones of
+# pjsip.conf that must authenticate, each with the auth object that names it.
+_AUTH_SECTION = re.compile(
+    r"^\[(?P<auth>[A-Za-z0-9_.-]+)\]\(phone-auth\)\s*\n(?:[^\[]*?\n)?"
+    r"\s*username\s*=\s*(?P<user>[A-Za-z0-9_.+-]+)",
+    re.MULTILINE,
+)
+
+
+def phone_auths(pjsip_conf: str) -> dict[str, str]:
+    """Phone user -> its auth object id, for every `(phone-auth)` section of pjsip.conf."""
+    return {m["user"]: m["auth"] for m in _AUTH_SECTION.finditer(pjsip_conf)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +323,7 @@ class Sandbox:
         self.out_file = self.state / "asterisk.out"
         self.secrets_dir = self.state / "secrets"
         self.credentials_file = self.state / "credentials.env"
+        self.operators_credentials_file = self.state / "operators.env"
         try:
             self.packages = read_packages(self.root)
         except FileNotFoundError:
@@ -496,11 +523,25 @@ class Sandbox:
         (etc / "dialplan").mkdir()
         for conf in sorted((self.root / "dialplan").glob("*.conf")):
             shutil.copyfile(conf, etc / "dialplan" / conf.name)
-        ari_password, ami_secret = self._secrets()
+        values = self._secrets()
         secret_dir = etc / "coverage-secrets"
         secret_dir.mkdir(mode=0o700)
-        _write_private(secret_dir / "ari.conf", f"password = {ari_password}\n")
-        _write_private(secret_dir / "manager.conf", f"secret = {ami_secret}\n")
+        _write_private(secret_dir / "ari.conf", f"password = {values['ari-password']}\n")
+        for user, name in ((AMI_USER, "ami-secret"), (AMI_OPERATORS_USER, "ami-operators-secret")):
+            _write_private(secret_dir / f"manager-{user}.conf", f"secret = {values[name]}\n")
+        # The FastAGI service's shared secret, a dialplan global only Asterisk reads.
+        _write_private(
+            secret_dir / "extensions.conf",
+            f"[globals](+)\nCOVERAGE_AGI_SECRET = {values['agi-secret']}\n",
+        )
+        # `(+)` adds the password to the auth object pjsip.conf defines.
+        _write_private(
+            secret_dir / "pjsip.conf",
+            "".join(
+                f"[{auth}](+)\npassword = {self._phone_passwords()[user]}\n\n"
+                for user, auth in sorted(self._phone_auths().items())
+            ),
+        )
         sounds_src = self.root / "sounds"
         if sounds_src.is_dir():
             for lang_dir in sorted(p for p in sounds_src.iterdir() if p.is_dir()):
@@ -522,55 +563,122 @@ class Sandbox:
         astdb = _in_tree(self.tree, LIB_DIR / "astdb.sqlite3")
         astdb.unlink(missing_ok=True)
 
-    def _secrets(self) -> tuple[str, str]:
-        """This checkout's ARI password and AMI secret: random, made once, kept private."""
+    def _secrets(self) -> dict[str, str]:
+        """This checkout's ARI password and AMI secrets: random, made once, kept private."""
         self.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        values = []
-        for name in ("ari-password", "ami-secret"):
+        for name in _SECRET_FILES:
             path = self.secrets_dir / name
             if not path.is_file():
                 # URL-safe base64 has no `;` (a comment in Asterisk config).
                 _write_private(path, secrets.token_urlsafe(24) + "\n")
-            values.append(path.read_text(encoding="utf-8").strip())
-        ari_password, ami_secret = values
+        values = self._read_secrets()
+
+        def env_file(pairs: tuple[tuple[str, str], ...]) -> str:
+            return "".join(f"{k}={v}\n" for k, v in pairs)
+
+        ami = (("COVERAGE_AMI_HOST", HOST), ("COVERAGE_AMI_PORT", str(AMI_PORT)))
         _write_private(
             self.credentials_file,
-            "".join(
-                f"{k}={v}\n"
-                for k, v in (
+            env_file(
+                (
                     ("COVERAGE_ARI_URL", f"http://{HOST}:{HTTP_PORT}/ari"),
                     ("COVERAGE_ARI_USER", ARI_USER),
-                    ("COVERAGE_ARI_PASSWORD", ari_password),
+                    ("COVERAGE_ARI_PASSWORD", values["ari-password"]),
                     ("COVERAGE_ARI_PASSWORD_FILE", str(self.secrets_dir / "ari-password")),
                     ("COVERAGE_ARI_APP", ARI_APP),
-                    ("COVERAGE_AMI_HOST", HOST),
-                    ("COVERAGE_AMI_PORT", str(AMI_PORT)),
+                    *ami,
                     ("COVERAGE_AMI_USER", AMI_USER),
-                    ("COVERAGE_AMI_SECRET", ami_secret),
+                    ("COVERAGE_AMI_SECRET", values["ami-secret"]),
                     ("COVERAGE_AMI_SECRET_FILE", str(self.secrets_dir / "ami-secret")),
                 )
             ),
         )
-        return ari_password, ami_secret
+        # `coverage-engine operators` logs in as the AMI user allowed to change
+        # the queues; the engine's own user only reads presence.
+        _write_private(
+            self.operators_credentials_file,
+            env_file(
+                (
+                    *ami,
+                    ("COVERAGE_AMI_USER", AMI_OPERATORS_USER),
+                    ("COVERAGE_AMI_SECRET", values["ami-operators-secret"]),
+                    (
+                        "COVERAGE_AMI_SECRET_FILE",
+                        str(self.secrets_dir / "ami-operators-secret"),
+                    ),
+                )
+            ),
+        )
+        return values
+
+    def _phone_auths(self) -> dict[str, str]:
+        return phone_auths(
+            (self.root / "config" / "asterisk" / "pjsip.conf").read_text(encoding="utf-8")
+        )
+
+    def _phone_passwords(self) -> dict[str, str]:
+        """A random SIP password per phone of pjsip.conf: made once, kept, private.
+
+        A phone added to pjsip.conf gets its password at the next start; the
+        others keep theirs.
+        """
+        self.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = self.secrets_dir / "sip-passwords.json"
+        known: dict[str, str] = {}
+        if path.is_file():
+            known = json.loads(path.read_text(encoding="utf-8"))
+        wanted = {
+            user: known.get(user) or secrets.token_urlsafe(24) for user in self._phone_auths()
+        }
+        if wanted != known:
+            _write_private(path, json.dumps(wanted, indent=1, sort_keys=True) + "\n")
+        return wanted
+
+    def phone_credentials(self, phone: str) -> SipCredentials:
+        """The SIP digest credentials of `phone` (an endpoint of pjsip.conf), made at start."""
+        path = self.secrets_dir / "sip-passwords.json"
+        try:
+            passwords = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SandboxError(
+                "the sandbox has no phone passwords yet; run `coverage-engine sandbox start`"
+            ) from None
+        if phone not in passwords:
+            raise SandboxError(
+                f"{phone!r} is not a phone that authenticates in pjsip.conf "
+                f"(known: {', '.join(sorted(passwords))})"
+            )
+        return SipCredentials(user=phone, password=passwords[phone])
 
     def credentials(self) -> AriCredentials:
         """ARI credentials of this checkout's sandbox (made at first start)."""
-        ari_password, _ = self._read_secrets()
         return AriCredentials(
-            url=f"http://{HOST}:{HTTP_PORT}/ari", user=ARI_USER, password=ari_password
+            url=f"http://{HOST}:{HTTP_PORT}/ari",
+            user=ARI_USER,
+            password=self._read_secrets()["ari-password"],
         )
 
     def ami_credentials(self) -> AmiCredentials:
-        """AMI credentials of this checkout's sandbox (made at first start)."""
-        _, ami_secret = self._read_secrets()
-        return AmiCredentials(host=HOST, port=AMI_PORT, user=AMI_USER, secret=ami_secret)
+        """The engine's AMI credentials (presence, read only), made at first start."""
+        secret = self._read_secrets()["ami-secret"]
+        return AmiCredentials(host=HOST, port=AMI_PORT, user=AMI_USER, secret=secret)
 
-    def _read_secrets(self) -> tuple[str, str]:
+    def agi_secret_file(self) -> Path:
+        """The file holding the FastAGI shared secret (`coverage-engine agi --secret-file`)."""
+        self._read_secrets()  # made at first start
+        return self.secrets_dir / "agi-secret"
+
+    def operators_ami_credentials(self) -> AmiCredentials:
+        """AMI credentials of `coverage-engine operators` (may change the queues)."""
+        secret = self._read_secrets()["ami-operators-secret"]
+        return AmiCredentials(host=HOST, port=AMI_PORT, user=AMI_OPERATORS_USER, secret=secret)
+
+    def _read_secrets(self) -> dict[str, str]:
         try:
-            return (
-                (self.secrets_dir / "ari-password").read_text(encoding="utf-8").strip(),
-                (self.secrets_dir / "ami-secret").read_text(encoding="utf-8").strip(),
-            )
+            return {
+                name: (self.secrets_dir / name).read_text(encoding="utf-8").strip()
+                for name in _SECRET_FILES
+            }
         except FileNotFoundError:
             raise SandboxError(
                 "the sandbox has no credentials yet; run `coverage-engine sandbox start`"
@@ -670,7 +778,10 @@ class Sandbox:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             _wait_gone(pid, 5.0)
-        if self._proc is not None and self._proc.pid == pid:
+        if self._proc is not None:
+            # Our child is the `unshare` wrapper, whose pid is not Asterisk's:
+            # it ends with Asterisk, and is reaped here (a restart in one
+            # session would otherwise leave it unwaited).
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=5)
             self._proc = None

@@ -2,8 +2,9 @@
 #
 #   docker build -f docker/engine.Dockerfile -t coverage-engine .    (from the repo root)
 #
-# It reads its YAML at /etc/coverage-engine/coverage.yaml and the ARI password
-# from the file named by COVERAGE_ARI_PASSWORD_FILE (never the command line).
+# It reads its YAML at /var/lib/coverage-engine/etc/coverage.yaml (so that the
+# YAML's relative records.path lands in the data volume, next to it) and the ARI
+# password from the file named by COVERAGE_ARI_PASSWORD_FILE (never argv).
 # Untested here: the machines this project is built on have no Docker engine.
 FROM python:3.11-slim
 
@@ -20,4 +21,4 @@ WORKDIR /var/lib/coverage-engine
 ENV COVERAGE_ARI_URL=http://127.0.0.1:8088/ari \
     COVERAGE_ARI_USER=coverage-engine \
     COVERAGE_ARI_PASSWORD_FILE=/run/secrets/ari_password
-ENTRYPOINT ["coverage-engine", "run", "--config", "/etc/coverage-engine/coverage.yaml"]
+ENTRYPOINT ["coverage-engine", "run", "--config", "/var/lib/coverage-engine/etc/coverage.yaml"]

@@ -30,6 +30,7 @@ import structlog
 from coverage_engine import wire
 from coverage_engine.agi.protocol import AgiRequest
 from coverage_engine.agi.server import AgiSession
+from coverage_engine.caller_text import display_name
 from coverage_engine.clock import Clock
 from coverage_engine.journey import Decided, OperatorsSkipped, Received, Via
 from coverage_engine.logs import mask_caller
@@ -58,10 +59,16 @@ def caller_of(request: AgiRequest) -> tuple[str, str]:
     return ("" if number == "unknown" else number), ("" if name == "unknown" else name)
 
 
-def plan_variables(plan: Plan, steps: Sequence[Step] | None = None) -> list[tuple[str, str]]:
-    """The channel variables that carry `plan` (or only `steps` of it), COVERAGE_STATUS last."""
+def plan_variables(
+    plan: Plan, steps: Sequence[Step] | None = None, *, caller_shown: str = ""
+) -> list[tuple[str, str]]:
+    """The channel variables that carry `plan` (or only `steps` of it), COVERAGE_STATUS last.
+
+    `caller_shown` is the caller's name as operators' phones may show it.
+    """
     steps = plan.steps if steps is None else steps
     out = [
+        (wire.AGI_CALLER_NAME, caller_shown),
         (wire.PRACTICE, plan.practice_id),
         (wire.AGI_PRACTICE_NAME, plan.practice_name),
         (wire.AGI_SHORT_NAME, plan.short_name),
@@ -107,7 +114,9 @@ class RouteHandler:
 
     async def __call__(self, request: AgiRequest, session: AgiSession) -> None:
         did = did_of(request)
-        number, name = caller_of(request)
+        raw_number, name = caller_of(request)
+        received = Received.of(did, raw_number, name)
+        number = received.caller_number
         now = self._clock.now()
         try:
             plan = self._route(now, did, number)
@@ -134,7 +143,8 @@ class RouteHandler:
         if self._recorder is not None and request.uniqueid:
             # Acks are not awaited: a slow disk must never delay a caller. A
             # failed write surfaces in the recorder's own log.
-            for event in (Received(did, number, name), Decided.of(plan, via=Via.FASTAGI), *skipped):
+            for event in (received, Decided.of(plan, via=Via.FASTAGI), *skipped):
                 self._recorder.write(request.uniqueid, now, event)
-        for var, value in plan_variables(plan, offered):
+        shown = display_name(name) or number
+        for var, value in plan_variables(plan, offered, caller_shown=shown):
             await session.set_variable(var, value)

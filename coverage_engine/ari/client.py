@@ -28,6 +28,7 @@ import json
 import random
 import re
 import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from typing import Any, Final, cast
@@ -59,6 +60,20 @@ log = structlog.get_logger("coverage_engine.ari")
 
 _STOP: Final = object()  # queue sentinel: the client was closed, the event iterator ends
 _STASIS_ENTRY_FIRST_PAUSE = 0.005  # then doubling, within AriSettings.stasis_entry_wait
+
+
+def tls_context(settings: AriSettings) -> ssl.SSLContext | bool:
+    """What aiohttp verifies TLS with: our CA file's context, else its own defaults.
+
+    Either way certificates and host names are checked; `False` (aiohttp's
+    "do not verify") is never returned.
+    """
+    if settings.ca_file is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=settings.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot use the ARI CA file {settings.ca_file}: {exc}") from exc
 
 
 # A variable (COVERAGE_TRIED) or a function with a simple argument (CALLERID(name)).
@@ -125,6 +140,8 @@ class AriClient:
             return
         self._session = aiohttp.ClientSession(
             headers={"Authorization": self._settings.authorization_header()},
+            # https and wss: verified against the configured CAs, never skipped.
+            connector=aiohttp.TCPConnector(ssl=tls_context(self._settings)),
             # The per-request deadline is enforced with asyncio.timeout below;
             # this only keeps aiohttp's own 5-minute default out of the way.
             timeout=aiohttp.ClientTimeout(total=None),
@@ -465,6 +482,19 @@ class AriClient:
             params={"context": context, "extension": extension, "priority": priority},
         )
 
+    async def claim(self, channel_id: str) -> bool:
+        try:
+            await self._request(
+                "POST",
+                "/events/claim",
+                params={"channelId": channel_id, "application": self.app},
+            )
+        except (ResourceConflict, ResourceGone):
+            # 409: another application claimed it first; 404: the offer ended
+            # (timed out, or the caller hung up). Either way: not ours.
+            return False
+        return True
+
     async def subscribe_channel(self, channel_id: str) -> None:
         await self._request(
             "POST",
@@ -553,8 +583,8 @@ class AriClient:
         data = await self._request("GET", "/bridges")
         return [Bridge.from_json(b) for b in data or [] if isinstance(b, Mapping)]
 
-    async def application_channel_ids(self) -> list[str]:
-        data = await self._request("GET", f"/applications/{_segment(self.app)}")
+    async def application_channel_ids(self, app: str | None = None) -> list[str]:
+        data = await self._request("GET", f"/applications/{_segment(app or self.app)}")
         ids = data.get("channel_ids") if isinstance(data, Mapping) else None
         return [str(i) for i in ids] if isinstance(ids, list) else []
 
@@ -598,6 +628,11 @@ class AriClient:
             params={"endpoint": endpoint, "context": context, "extension": extension},
             body={"variables": dict(variables)},
         )
+
+    async def application_names(self) -> list[str]:
+        """Every ARI application the PBX knows (connected, or gone but still holding channels)."""
+        data = await self._request("GET", "/applications")
+        return [str(a["name"]) for a in data or [] if isinstance(a, Mapping) and "name" in a]
 
     async def sound_exists(self, sound: str) -> bool:
         """Whether the PBX has the sound `sound` (e.g. coverage/accept-maple-grove)."""

@@ -50,6 +50,20 @@ class StasisStart(ChannelEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CallBroadcast(ChannelEvent):
+    """`StasisBroadcast()` offers a channel to every connected application: claim it or not.
+
+    The first application to claim it (`POST /events/claim`) gets it, as a
+    `StasisStart` with the broadcast's arguments; the others' claims are
+    refused (409). `variables` are the channel's variables at the offer.
+    """
+
+    caller: str = ""
+    called: str = ""
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StasisEnd(ChannelEvent):
     """A channel left our application (hung up, or continued into the dialplan)."""
 
@@ -246,6 +260,18 @@ def _stasis_start(data: Mapping[str, Any]) -> AriEvent:
     )
 
 
+def _broadcast(data: Mapping[str, Any]) -> AriEvent:
+    raw = data.get("variables")
+    variables = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, Mapping) else {}
+    return CallBroadcast(
+        **_common(data),
+        channel=_required_channel(data),
+        caller=str(data.get("caller") or ""),
+        called=str(data.get("called") or ""),
+        variables=variables,
+    )
+
+
 def _dtmf(data: Mapping[str, Any]) -> AriEvent:
     return ChannelDtmfReceived(
         **_common(data),
@@ -325,6 +351,7 @@ def _bridge_membership(
 
 _PARSERS: dict[str, Callable[[Mapping[str, Any]], AriEvent]] = {
     "StasisStart": _stasis_start,
+    "CallBroadcast": _broadcast,
     "StasisEnd": _simple_channel(StasisEnd),
     "ChannelStateChange": _simple_channel(ChannelStateChange),
     "ChannelDtmfReceived": _dtmf,

@@ -180,6 +180,15 @@ class AriOperations(Protocol):
         """
         ...
 
+    async def claim(self, channel_id: str) -> bool:
+        """Claim a channel `StasisBroadcast()` offered (a `CallBroadcast`); True if we got it.
+
+        `POST /events/claim?channelId=...&application=<app>`. Only the first
+        claim wins; a later one (another engine was faster) or one after the
+        offer ran out is refused, which is False here, not an error.
+        """
+        ...
+
     async def subscribe_channel(self, channel_id: str) -> None:
         """Keep receiving a channel's events after it leaves the application.
 
@@ -240,8 +249,8 @@ class AriOperations(Protocol):
         """Every bridge in Asterisk (`GET /bridges`)."""
         ...
 
-    async def application_channel_ids(self) -> list[str]:
-        """Ids of the channels our application is subscribed to (`GET /applications/{app}`)."""
+    async def application_channel_ids(self, app: str | None = None) -> list[str]:
+        """Ids of the channels an application (ours by default) holds or is subscribed to."""
         ...
 
     # -- the application's event diet ------------------------------------------------

@@ -51,6 +51,7 @@ from enum import StrEnum
 from typing import Any
 
 from coverage_engine import wire
+from coverage_engine.caller_text import caller_digits, display_name
 from coverage_engine.callflow.commands import (
     Answer,
     CancelTimer,
@@ -184,6 +185,9 @@ class CallSettings:
     # Played instead when the practice's own prompt is missing on this PBX:
     # the doctor must never be left in silence, unable to know they may accept.
     generic_confirm_media: str = "sound:coverage/coverage-press-1"
+    # This engine's ARI application, left on a caller sent to the queue
+    # (COVERAGE_ENGINE): the queue hands the caller back to it first.
+    engine: str = ""
 
 
 Transition = tuple[CallState, list[Command]]
@@ -290,14 +294,20 @@ class Call:
         is there already (`coverage-inbound` sets COVERAGE_DID before Stasis).
         """
         self.plan = plan = event.plan
-        self.caller_name = event.caller_name or event.caller_number
-        self.caller_number = event.caller_number
+        # What callees' phones show and what can be dialed back: the
+        # carrier's text made printable, one line, 40 characters at most
+        # (a caller ID can carry escapes, bidi overrides or CR LF, which
+        # would otherwise reach the operator's screen or the SIP headers of
+        # the INVITE to their phone), and the number as digits only.
+        self.caller_number = caller_digits(event.caller_number)
+        self.caller_name = display_name(event.caller_name) or self.caller_number
         resumed = event.resumed or event.queue_status is not None
         # The journey first: recording costs no round trip, and once the
         # channel says an engine took the call, its journey must exist.
         commands: list[Command] = []
         if not resumed:
-            commands.append(Record(Received(event.did, event.caller_number, event.caller_name)))
+            received = Received.of(event.did, event.caller_number, event.caller_name)
+            commands.append(Record(received))
         commands += [Record(Decided.of(plan, via=Via.ARI, resumed=resumed)), Answer(self.call_id)]
         memory = ((wire.PRACTICE, plan.practice_id),)
         state = CallState(announced=resumed and plan.announcement is not None)
@@ -493,6 +503,8 @@ class Call:
                         else ()
                     ),
                     (wire.CALLER_NAME, self._display_name),
+                    # Who to hand the caller back to when the wait runs out.
+                    *(((wire.ENGINE, engine),) if (engine := self.settings.engine) else ()),
                 ),
             )
         )

@@ -37,6 +37,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "coverage_engine.cli.users_cmds",
     "coverage_engine.cli.console_cmd",
     "coverage_engine.cli.messages_cmds",
+    "coverage_engine.cli.status_cmd",
 )
 
 PLUGIN_GROUP = "coverage_engine.commands"

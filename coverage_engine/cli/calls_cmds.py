@@ -20,16 +20,23 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from coverage_engine.caller_text import csv_cell, for_terminal
 from coverage_engine.config import ConfigError, load_config
 from coverage_engine.journey import Decided, Journey, JourneyEvent, JourneyKind, Outcome
 from coverage_engine.records import JourneyFilter
+from coverage_engine.records.location import (
+    RecordsLocation,
+    location_of,
+    open_store,
+    records_location,
+)
 from coverage_engine.records.report import (
     SERVICE_LEVEL_THRESHOLD,
     Period,
     PracticeReport,
     build_report,
 )
-from coverage_engine.records.sqlite import RecordStore, StoreError, records_path
+from coverage_engine.records.sqlite import RecordStore, StoreError
 
 # The command line is the edge where the real clock is read; tests replace it.
 clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
@@ -94,8 +101,12 @@ def register(subparsers: Any) -> None:
 
 def _store_options(p: argparse.ArgumentParser) -> None:
     where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--db", type=Path, help="the call-record file")
-    where.add_argument("--config", type=Path, help="the coverage config (uses records.path)")
+    where.add_argument(
+        "--db", help="the call records: a SQLite file, or a postgresql:// URL"
+    )
+    where.add_argument(
+        "--config", type=Path, help="the coverage config (uses records.path or records.url)"
+    )
 
 
 def _where_options(
@@ -170,25 +181,26 @@ def _filter(args: argparse.Namespace) -> JourneyFilter:
     )
 
 
-def _db_path(args: argparse.Namespace) -> Path:
+def _db_path(args: argparse.Namespace) -> RecordsLocation:
+    """The records `--db` (a file or a postgresql:// URL) or `--config` names."""
     if args.db is not None:
-        return Path(args.db)
-    return _records_path_from_config(Path(args.config))
+        return location_of(args.db)
+    return _records_from_config(Path(args.config))
 
 
-def _records_path_from_config(config_file: Path) -> Path:
+def _records_from_config(config_file: Path) -> RecordsLocation:
     try:
         config = load_config(config_file)
     except ConfigError as exc:
         raise StoreError(f"{config_file} is not a valid config:\n{exc}") from None
     except OSError as exc:
         raise StoreError(f"cannot read {config_file}: {exc.strerror or exc}") from None
-    return records_path(config.records.path if config.records else None, config_file)
+    return records_location(config.records, config_file)
 
 
 @contextmanager
 def _store(args: argparse.Namespace) -> Iterator[RecordStore]:
-    with RecordStore.open(_db_path(args)) as store:
+    with open_store(_db_path(args)) as store:
         yield store
 
 
@@ -268,15 +280,20 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print("no calls match", file=sys.stderr)
         return 0
     header = ("started", "call id", "practice", "caller", "outcome", "answered by", "to person")
+    # Every cell through for_terminal: the caller number (and anything else
+    # the carrier or a peer could shape) must not reach the terminal raw.
     rows = [
-        (
-            _when(j.started_at, tz),
-            j.call_id,
-            j.practice,
-            j.caller_number,
-            j.outcome.value if j.outcome else "(in progress)",
-            j.answered_by or "",
-            _secs(j.time_to_person),
+        tuple(
+            for_terminal(cell)
+            for cell in (
+                _when(j.started_at, tz),
+                j.call_id,
+                j.practice,
+                j.caller_number,
+                j.outcome.value if j.outcome else "(in progress)",
+                j.answered_by or "",
+                _secs(j.time_to_person),
+            )
         )
         for j in journeys
     ]
@@ -301,28 +318,34 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def timeline(journey: Journey, tz: tzinfo) -> str:
-    """A call's record as a person reads it: who called, the decision, then each event."""
+    """A call's record as a person reads it: who called, the decision, then each event.
+
+    Every value is shown through `for_terminal`: the caller's name and number
+    (and the event details that repeat them) are the carrier's text.
+    """
+    t = for_terminal
     outcome = journey.outcome.value if journey.outcome else "(in progress)"
+    answered_by = f" by {t(journey.answered_by)}" if journey.answered_by else ""
     if journey.kind is JourneyKind.HANDOFF_CHECK:
         lines = [
-            f"handoff check {journey.call_id}",
-            f"  practice    {journey.practice}",
-            f"  handoff     {journey.reason}",
+            f"handoff check {t(journey.call_id)}",
+            f"  practice    {t(journey.practice)}",
+            f"  handoff     {t(journey.reason)}",
             f"  started     {_when(journey.started_at, tz)}",
             f"  ended       {_when(journey.ended_at, tz)}",
-            f"  outcome     {outcome}" + (f" by {by}" if (by := journey.answered_by) else ""),
+            f"  outcome     {outcome}{answered_by}",
             "",
         ]
         return "\n".join(lines + _event_lines(journey, tz))
     lines = [
-        f"call {journey.call_id}",
-        f"  caller      {journey.caller_number} {journey.caller_name}".rstrip(),
-        f"  dialed      {journey.did}",
-        f"  practice    {journey.practice or '(not decided)'}  {journey.status}",
-        f"  decision    {journey.reason}",
+        f"call {t(journey.call_id)}",
+        f"  caller      {t(journey.caller_number)} {t(journey.caller_name)}".rstrip(),
+        f"  dialed      {t(journey.did)}",
+        f"  practice    {t(journey.practice) or '(not decided)'}  {t(journey.status)}",
+        f"  decision    {t(journey.reason)}",
         f"  started     {_when(journey.started_at, tz)}",
         f"  ended       {_when(journey.ended_at, tz)}",
-        f"  outcome     {outcome}" + (f" by {journey.answered_by}" if journey.answered_by else ""),
+        f"  outcome     {outcome}{answered_by}",
         f"  to person   {_secs(journey.time_to_person) or '-'}"
         f"   talk {_secs(journey.talk_time) or '-'}",
         "",
@@ -335,7 +358,8 @@ def _event_lines(journey: Journey, tz: tzinfo) -> list[str]:
     for event in journey.events:
         offset = (event.at - journey.started_at).total_seconds()
         shown = {k: v for k, v in _shown(event.event).items() if v not in (None, "", [], {})}
-        text = " ".join(f"{k}={_one_line(v)}" for k, v in shown.items())
+        # Event details repeat caller text (a name, a reason): escaped too.
+        text = " ".join(f"{for_terminal(str(k))}={for_terminal(str(v))}" for k, v in shown.items())
         stamp = event.at.astimezone(tz).strftime("%H:%M:%S")
         lines.append(f"  {stamp} {offset:+7.1f}s  {event.name:<22} {text}".rstrip())
     return lines
@@ -348,13 +372,6 @@ def _shown(event: JourneyEvent) -> dict[str, Any]:
         gist["via"] = event.via.value
         return gist | ({"resumed": True} if event.resumed else {})
     return event.details()
-
-
-def _one_line(value: object) -> str:
-    """A detail on one terminal line: a message's line breaks and any control character
-    (caller-typed text) shown escaped, never interpreted by the terminal."""
-    text = str(value)
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 _CSV_COLUMNS = (
@@ -403,7 +420,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
             for journey in journeys:
                 row = journey_json(journey, events=False)
                 row["events"] = " ".join(e.name for e in journey.events)
-                writer.writerow(row)
+                # Text cells only: a spreadsheet must show a caller's
+                # `=HYPERLINK(...)` as text, never run it (csv_cell says how).
+                writer.writerow(
+                    {k: csv_cell(v) if isinstance(v, str) else v for k, v in row.items()}
+                )
     if args.output is not None:
         print(f"{len(journeys)} calls written to {args.output}", file=sys.stderr)
     return 0
@@ -417,7 +438,9 @@ def _cmd_purge(args: argparse.Namespace) -> int:
             count = len(store.journeys(JourneyFilter(until=before)))
             print(f"{count} calls started before {before.isoformat()} would be deleted")
             return 0
-        removed = store.purge(before, now=clock(), by=getpass.getuser())
+        # By hand, the whole file is rewritten too: nothing of the deleted
+        # calls (or of what older versions left in free space) remains.
+        removed = store.purge(before, now=clock(), by=getpass.getuser(), vacuum=True)
     print(f"deleted {removed} calls started before {before.isoformat()} (recorded in the audit)")
     return 0
 

@@ -19,7 +19,8 @@ from typing import Any
 from coverage_engine.cli.run_cmd import ENV_CONSOLE_PORT, port_from
 from coverage_engine.clock import ClockOverrideRefused, clock_from_options
 from coverage_engine.config import ConfigError
-from coverage_engine.records.sqlite import StoreError, records_path
+from coverage_engine.records.location import records_location
+from coverage_engine.records.sqlite import StoreError
 from coverage_engine.web import DEFAULT_HOST, DEFAULT_PORT, ConsoleUnavailable
 
 
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"coverage-engine console: {exc}", file=sys.stderr)
         return 1
     config = holder.current
-    path = records_path(config.records.path if config.records else None, args.config)
+    path = records_location(config.records, args.config)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -16,11 +16,11 @@ import json
 from datetime import tzinfo
 from typing import Any
 
+from coverage_engine.caller_text import for_terminal
 from coverage_engine.cli.calls_cmds import (
     UsageError,
     _db_path,
     _guarded,
-    _one_line,
     _store_options,
     _when,
     _zone,
@@ -28,9 +28,10 @@ from coverage_engine.cli.calls_cmds import (
 )
 from coverage_engine.journey import MessageCorrected, MessageEvent, MessageTaken, PageEvent
 from coverage_engine.message import Message, Urgency
+from coverage_engine.records.location import open_connection
 from coverage_engine.records.messages import MessageFilter, MessageStore, NoSuchMessage
 from coverage_engine.records.pages import Page, PageStore, request_page
-from coverage_engine.records.sqlite import RecordStore, _transaction, open_database
+from coverage_engine.records.sqlite import RecordStore, _transaction
 
 
 def register(subparsers: Any) -> None:
@@ -96,7 +97,7 @@ def _json(message: Message, page: Page | None) -> dict[str, Any]:
 
 def _list(args: argparse.Namespace) -> int:
     tz = _zone(args.tz)
-    conn = open_database(_db_path(args), create=False)
+    conn = open_connection(_db_path(args))
     try:
         where = MessageFilter(
             practices=[args.practice] if args.practice else None,
@@ -125,7 +126,7 @@ def _found(store: MessageStore, call_id: str) -> Message:
 
 def _show(args: argparse.Namespace) -> int:
     tz = _zone(args.tz)
-    conn = open_database(_db_path(args), create=False)
+    conn = open_connection(_db_path(args))
     try:
         store = MessageStore(conn)
         message = _found(store, args.call_id)
@@ -137,7 +138,7 @@ def _show(args: argparse.Namespace) -> int:
     print(f"message {message.call_id}  {message.practice}  {f.urgency.value}  {message.state}")
     print(f"  taken     {_when(message.taken_at, tz)} by {message.taken_by}")
     print(f"  caller    {_one_line(f.caller_name)}  callback {_one_line(f.callback) or '(none)'}")
-    print(f"  patient   {_one_line(f.patient_name)}  {f.patient_dob}")
+    print(f"  patient   {_one_line(f.patient_name)}  {_one_line(f.patient_dob)}")
     print(f"  reason    {_one_line(f.reason)}")
     if message.acknowledged_at is not None:
         print(f"  acked     {_when(message.acknowledged_at, tz)} by {message.acknowledged_by}")
@@ -159,7 +160,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _ack(args: argparse.Namespace) -> int:
-    conn = open_database(_db_path(args), create=False)
+    conn = open_connection(_db_path(args))
     try:
         store = MessageStore(conn)
         _found(store, args.call_id)
@@ -177,7 +178,7 @@ def _ack(args: argparse.Namespace) -> int:
 
 
 def _resend(args: argparse.Namespace) -> int:
-    conn = open_database(_db_path(args), create=False)
+    conn = open_connection(_db_path(args))
     try:
         message = _found(MessageStore(conn), args.call_id)
         if message.acknowledged_at is not None:
@@ -197,3 +198,8 @@ def _resend(args: argparse.Namespace) -> int:
     finally:
         conn.close()
     return 0
+
+
+def _one_line(value: object) -> str:
+    """Typed text on one terminal line: line breaks and control characters shown escaped."""
+    return for_terminal(str(value))

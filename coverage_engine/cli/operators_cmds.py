@@ -18,6 +18,7 @@ from typing import Any
 from coverage_engine.ami import operators
 from coverage_engine.ami.client import Ami, AmiError, AmiSettings, PanoramiskAmi
 from coverage_engine.ami.presence import DeviceState, Member, Presence, snapshot
+from coverage_engine.caller_text import for_terminal
 
 AmiFactory = Callable[[AmiSettings], Awaitable[Ami]]
 
@@ -162,7 +163,7 @@ def render_listing(presence: Presence, now: datetime) -> str:
         if a is None:
             continue
         lines.append(
-            f"{queue}: {a.logged_in} logged in, {a.available} taking calls, "
+            f"{for_terminal(queue)}: {a.logged_in} logged in, {a.available} taking calls, "
             f"{a.paused} paused, {a.waiting} waiting"
         )
         members = presence.members_of(queue)
@@ -170,8 +171,16 @@ def render_listing(presence: Presence, now: datetime) -> str:
             lines.append("  (nobody logged in)")
             continue
         rows = [("OPERATOR", "INTERFACE", "STATE", "CALLS", "IDLE")]
+        # Names and pause reasons come from AMI, where a phone or another AMI
+        # client may have set them: escaped like any text from outside.
         rows += [
-            (m.name, m.interface, member_state(m), str(m.calls_taken), _duration(m.idle_for(now)))
+            (
+                for_terminal(m.name),
+                for_terminal(m.interface),
+                for_terminal(member_state(m)),
+                str(m.calls_taken),
+                _duration(m.idle_for(now)),
+            )
             for m in members
         ]
         widths = [max(len(r[i]) for r in rows) for i in range(5)]

@@ -37,6 +37,7 @@ ENV_USER = "COVERAGE_ARI_USER"
 ENV_APP = "COVERAGE_ARI_APP"
 ENV_PASSWORD = "COVERAGE_ARI_PASSWORD"  # noqa: S105 - the variable's name, not a password
 ENV_PASSWORD_FILE = "COVERAGE_ARI_PASSWORD_FILE"  # noqa: S105
+ENV_CA_FILE = "COVERAGE_ARI_CA_FILE"
 ENV_METRICS_PORT = "COVERAGE_METRICS_PORT"
 DEFAULT_METRICS_PORT = 9464  # the port Prometheus' own exporters list leaves to custom apps
 ENV_CONSOLE_PORT = "COVERAGE_CONSOLE_PORT"
@@ -64,6 +65,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--ari-password-file", type=Path, help="file holding the ARI password (one line)"
+    )
+    parser.add_argument(
+        "--ari-ca-file",
+        help=f"CA certificates (PEM) for an https:// ARI URL (default ${ENV_CA_FILE}, "
+        "else the system's)",
     )
     parser.add_argument(
         "--clock-start",
@@ -116,12 +122,16 @@ def ari_settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> A
             f"no ARI password: set {ENV_PASSWORD} or point --ari-password-file "
             f"(or {ENV_PASSWORD_FILE}) at a file holding it"
         )
+    ca_file = args.ari_ca_file or environ.get(ENV_CA_FILE) or None
+    if ca_file is not None and not Path(ca_file).is_file():
+        raise ValueError(f"the ARI CA file {ca_file} does not exist")
     return AriSettings(
         url=args.ari_url or environ.get(ENV_URL) or "http://127.0.0.1:8088/ari",
         username=args.ari_user or environ.get(ENV_USER) or "coverage-engine",
         password=password,
         app=args.ari_app or environ.get(ENV_APP) or wire.APP,
-    )
+        ca_file=ca_file,
+    ).check_engine_app()
 
 
 def metrics_port_from(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

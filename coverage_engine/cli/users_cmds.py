@@ -31,7 +31,7 @@ clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
 
 def _store_options(p: argparse.ArgumentParser) -> None:
     where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--db", type=Path, help="the record file")
+    where.add_argument("--db", help="the records: a SQLite file, or a postgresql:// URL")
     where.add_argument("--config", type=Path, help="the coverage config (uses records.path)")
 
 

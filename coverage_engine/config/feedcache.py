@@ -33,8 +33,8 @@ def state_dir(config_path: Path, config: CoverageConfig) -> Path:
     `records.path` is relative to the configuration's folder, as for the
     records themselves; without it, the configuration's folder.
     """
-    if config.records is None:
-        return config_path.parent
+    if config.records is None or config.records.path is None:
+        return config_path.parent  # no records file (none, or PostgreSQL): the config's folder
     path = Path(config.records.path)
     return (path if path.is_absolute() else config_path.parent / path).parent
 

@@ -252,6 +252,24 @@ def _check_record_path(value: str) -> str:
     return value
 
 
+_PG_URL = re.compile(r"postgres(ql)?://[^\s]+")
+# user:password@ in the authority, or a password= parameter.
+_PG_PASSWORD = re.compile(r"^[a-z]+://[^/@]*:[^/@]*@|[?&]password=", re.IGNORECASE)
+
+
+def _check_records_url(value: str) -> str:
+    if not _PG_URL.fullmatch(value):
+        raise ValueError(
+            f"{_show(value)} is not a PostgreSQL URL (postgresql://user@host:5432/database)"
+        )
+    if _PG_PASSWORD.search(value):
+        raise ValueError(
+            "the URL holds a password: remove it and put it in the engine user's ~/.pgpass "
+            "(or the file PGPASSFILE names), mode 0600"
+        )
+    return value
+
+
 def _none_is_empty(value: object) -> object:
     """`monday:` with nothing after it (or `closed`) means no ranges that day."""
     if value is None or value == "closed":
@@ -950,9 +968,28 @@ class EngineSection(Frozen):
 
 
 class Records(Frozen):
-    """Where the call-record store keeps its data."""
+    """Where the call records are (a SQLite file, or a PostgreSQL database), and for how long.
 
-    path: Annotated[str, AfterValidator(_check_record_path)]
+    `url` (postgresql://user@host/db, never with a password: libpq reads it
+    from ~/.pgpass or PGPASSFILE) lets several engines share the records;
+    `spool` is the local file that holds writes while the database is away.
+    """
+
+    path: Annotated[str, AfterValidator(_check_record_path)] | None = None
+    url: Annotated[str, AfterValidator(_check_records_url)] | None = None
+    spool: Annotated[str, AfterValidator(_check_record_path)] | None = None
+    # Calls older than this many days are deleted (securely, audited) once a
+    # day by the engine; None keeps them until `calls purge`. Up to 25 years:
+    # the longest medical-record retention periods, not a typo's 10**9 days.
+    keep_days: Annotated[int, Field(ge=1, le=25 * 366)] | None = None
+
+    @model_validator(mode="after")
+    def _one_store(self) -> Records:
+        if (self.path is None) == (self.url is None):
+            raise ValueError("give either path (a SQLite file) or url (a PostgreSQL database)")
+        if self.spool is not None and self.url is None:
+            raise ValueError("spool goes with url: a SQLite file needs no spool")
+        return self
 
 
 def _check_region(value: str) -> str:

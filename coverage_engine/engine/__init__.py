@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 
 import structlog
 
@@ -28,22 +29,34 @@ from coverage_engine.engine.actions import (
     Action,
     Adopt,
     CallMemory,
+    Claim,
     Deliver,
     EndAdopted,
     Fallback,
     HangUpChannel,
     LinkDown,
     LinkUp,
+    OperatorTook,
     ResumeCall,
     StartCall,
+    WatchedGone,
+    WatchQueued,
 )
 from coverage_engine.engine.executor import quietly
 from coverage_engine.engine.reconcile import needs_memory, reconcile
 from coverage_engine.engine.registry import Registry
 from coverage_engine.engine.runner import CallRunner, LoopScheduler, Scheduler
 from coverage_engine.engine.translate import EVENTS, translate
+from coverage_engine.journey import (
+    Bridged,
+    CallerHungUp,
+    Ended,
+    JourneyEvent,
+    OperatorAnswered,
+    Outcome,
+)
 from coverage_engine.journey.sink import JourneySink, NoSink
-from coverage_engine.plan import Plan, Router
+from coverage_engine.plan import Plan, Router, StepKind
 from coverage_engine.presence import OperatorsCheck
 
 log = structlog.get_logger("coverage_engine.engine")
@@ -64,16 +77,24 @@ class Engine:
         settings: CallSettings | None = None,
         scheduler: Scheduler | None = None,
         on_link: Callable[[bool], None] | None = None,
+        on_claim: Callable[[bool], None] | None = None,
+        may_act: Callable[[], bool] | None = None,
         operators_check: OperatorsCheck | None = None,
     ) -> None:
         self._ari = ari
         self._router = router
         self._clock = clock
         self._sink = sink or NoSink()
-        self._settings = settings or CallSettings()
+        # The application name goes on each caller (COVERAGE_ENGINE), see CallSettings.
+        self._settings = replace(settings or CallSettings(), engine=ari.app)
         self._scheduler = scheduler or LoopScheduler()
         # Told True/False as the ARI event link comes up and goes down (metrics).
         self._on_link = on_link
+        # Told whether each claim of a broadcast caller was won (metrics).
+        self._on_claim = on_claim
+        # False while this engine may not touch calls: its heartbeat lease ran
+        # out and another engine may be taking them over (`engine.peers`).
+        self._may_act = may_act or (lambda: True)
         # Operator presence, asked by each call as an operators step is about
         # to start (None: presence unknown, no step is skipped).
         self._operators_check = operators_check
@@ -113,6 +134,60 @@ class Engine:
         await asyncio.gather(*(runner.stop() for runner in runners))
         self._registry.clear()
 
+    async def let_go(self) -> None:
+        """Forget every call without touching any (the lease ran out: another may hold them)."""
+        if self._runners:
+            log.warning("engine_let_go", calls=len(self._runners))
+        await self.close()
+
+    async def reconcile_now(self) -> None:
+        """Look at what Asterisk has and take on what is ours (after letting go, say)."""
+        await self._reconcile()
+
+    async def take_over(self, dead: str) -> int:
+        """Carry on the calls of `dead`, an engine that stopped beating; how many were taken.
+
+        Its callers are still in its application: they stay there (moving them
+        would cut their music), this engine subscribes to each and resumes it
+        from the memory on the channel, like a restarted engine; each says so
+        in COVERAGE_ENGINE first, so `dead` leaves them alone should it come
+        back. The doctors' phones it was ringing are hung up before any step
+        rings again: never two people rung at once for one step.
+        """
+        app = self._ari.app
+        try:
+            theirs = frozenset(await self._ari.application_channel_ids(dead))
+            if not theirs:
+                return 0
+            channels = await self._ari.list_channels()
+            bridges = await self._ari.list_bridges()
+            unread = needs_memory(app, channels, bridges, self._registry, theirs)
+            read = await asyncio.gather(*map(self._memory, unread))
+            memories = dict(zip(unread, read, strict=True))
+        except AriError as exc:
+            log.warning("takeover_failed", engine=dead, error=str(exc))
+            return 0
+        actions = [
+            a
+            for a in reconcile(app, channels, bridges, self._registry, memories, theirs, {dead})
+            if not isinstance(a, Deliver | LinkUp | LinkDown)
+        ]
+        hangups = [a for a in actions if isinstance(a, HangUpChannel)]
+        others = [a for a in actions if not isinstance(a, HangUpChannel)]
+        for hangup in hangups:
+            await self._perform(hangup)
+        taken = 0
+        for action in others:
+            if not self._may_act():
+                break
+            for channel_id in _channels_of(action):
+                await quietly(self._ari.subscribe_channel(channel_id))
+                await quietly(self._ari.set_variable(channel_id, wire.ENGINE, app))
+            await self._perform(action)
+            taken += isinstance(action, ResumeCall | StartCall)
+        log.info("takeover", engine=dead, calls=taken, legs_hung_up=len(hangups))
+        return taken
+
     async def dispatch(self, item: StreamItem) -> None:
         """Act on one item of the event stream."""
         for action in translate(self._registry, item):
@@ -124,6 +199,8 @@ class Engine:
                 runner = self._runners.get(call_id)
                 if runner is not None:
                     runner.deliver(event)
+            case Claim(channel_id):
+                await self._claim(channel_id)
             case StartCall(channel, did):
                 await self._start(channel, did)
             case ResumeCall(channel, memory, queue_status):
@@ -133,6 +210,21 @@ class Engine:
                 await quietly(self._ari.hangup(channel_id, "normal"))
             case Fallback(channel_id, reason):
                 await self._fallback(channel_id, reason)
+            case WatchQueued(channel_id):
+                await quietly(self._ari.subscribe_channel(channel_id))
+                self._registry.watch(channel_id)
+            case OperatorTook(channel_id, member):
+                self._registry.took(channel_id, member)
+                self._record(channel_id, OperatorAnswered(member))
+                self._record(channel_id, Bridged(StepKind.OPERATORS, member))
+            case WatchedGone(channel_id):
+                operator = self._registry.operator_of(channel_id)
+                self._registry.unwatch(channel_id)
+                if operator is not None:
+                    self._record(channel_id, CallerHungUp())
+                    self._record(channel_id, Ended(Outcome.ANSWERED_BY_OPERATOR, operator))
+                # Not answered: the caller left the queue, or came back to an
+                # engine (which carries the journey on); the sweep closes the rest.
             case Adopt(bridge_id, channel_ids):
                 log.info("recovery_adopt_bridge", bridge=bridge_id, channels=len(channel_ids))
                 self._registry.adopt(bridge_id, channel_ids)
@@ -146,7 +238,11 @@ class Engine:
                 if self._on_link is not None:
                     self._on_link(True)
                 await self._filter_events()
-                await self._reconcile()
+                if self._may_act():
+                    # A reconnect: the calls are ours. (After a start or a lapse
+                    # the liveness task does this, once a survivor could have
+                    # taken them.)
+                    await self._reconcile()
             case LinkDown(reason):
                 log.warning("ari_disconnected", reason=reason, calls=len(self._registry))
                 if self._on_link is not None:
@@ -169,14 +265,29 @@ class Engine:
         try:
             channels = await self._ari.list_channels()
             bridges = await self._ari.list_bridges()
-            unread = needs_memory(app, channels, bridges, self._registry)
+            claimed = frozenset(await self._ari.application_channel_ids())
+            unread = needs_memory(app, channels, bridges, self._registry, claimed)
             read = await asyncio.gather(*map(self._memory, unread))
             memories = dict(zip(unread, read, strict=True))
         except AriError as exc:
             log.warning("recovery_failed", error=str(exc))
             return
-        for action in reconcile(app, channels, bridges, self._registry, memories):
+        for action in reconcile(app, channels, bridges, self._registry, memories, claimed):
             await self._perform(action)
+
+    async def _claim(self, channel_id: str) -> None:
+        """Ask for a broadcast caller; losing to another engine is normal, and quiet."""
+        if not self._may_act():
+            return  # not now: a healthy engine claims it, or the safety net takes it
+        try:
+            won = await self._ari.claim(channel_id)
+        except AriError as exc:
+            log.warning("claim_failed", call_id=channel_id, error=str(exc))
+            return
+        if self._on_claim is not None:
+            self._on_claim(won)
+        if not won:
+            log.debug("claim_lost", call_id=channel_id)
 
     async def _memory(self, channel_id: str) -> CallMemory:
         """What an engine left on a channel, read variable by variable (no `channelvars`)."""
@@ -233,7 +344,15 @@ class Engine:
             log.exception("routing_failed", call_id=channel.id, did=did)
             return None
 
+    def _record(self, call_id: str, event: JourneyEvent) -> None:
+        """A journey event of a call no runner carries (a watched queued caller)."""
+        try:
+            self._sink.record(call_id, self._clock.now(), event)
+        except Exception:
+            log.exception("journey_record_failed", call_id=call_id)
+
     def _spawn(self, call_id: str, prefix: str | None, plan: Plan, entered: CallerEntered) -> None:
+        self._registry.unwatch(call_id)  # back from the queue: a call carries it again
         call = Call(
             call_id,
             id_prefix=prefix,
@@ -247,6 +366,7 @@ class Engine:
             scheduler=self._scheduler,
             sink=self._sink,
             now=self._clock.now,
+            may_act=self._may_act,
         )
         self._runners[call_id] = runner
         runner.start(entered, practice=plan.practice_id, on_done=self._forget)
@@ -263,3 +383,13 @@ class Engine:
                 channel_id, context=self._settings.fallback_context, extension="s", priority=1
             )
         )
+
+
+def _channels_of(action: Action) -> tuple[str, ...]:
+    """The channels a take-over action is about (to subscribe to before acting)."""
+    match action:
+        case ResumeCall(channel=channel) | StartCall(channel=channel):
+            return (channel.id,)
+        case Adopt(channel_ids=channel_ids):
+            return channel_ids
+    return ()

@@ -22,6 +22,7 @@ class CallMemory:
     did: str = ""
     practice: str = ""
     tried: tuple[str, ...] = ()
+    engine: str = ""  # the engine that holds the call, when one said so (queue, take-over)
 
     @classmethod
     def from_variables(cls, variables: Mapping[str, str]) -> CallMemory:
@@ -30,6 +31,7 @@ class CallMemory:
             did=variables.get(wire.DID, ""),
             practice=variables.get(wire.PRACTICE, ""),
             tried=parse_tried(variables.get(wire.TRIED, "")),
+            engine=variables.get(wire.ENGINE, ""),
         )
 
     @property
@@ -52,6 +54,13 @@ class StartCall:
 
     channel: Channel
     did: str
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """`StasisBroadcast()` offers a caller to every engine: ask for it (the first claim wins)."""
+
+    channel_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +109,28 @@ class EndAdopted:
 
 
 @dataclass(frozen=True, slots=True)
+class WatchQueued:
+    """A caller waiting in the operator queue whose engine is gone: follow it for its journey."""
+
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorTook:
+    """app_queue put a watched caller through to an operator (`member`)."""
+
+    channel_id: str
+    member: str
+
+
+@dataclass(frozen=True, slots=True)
+class WatchedGone:
+    """A watched caller's line ended (in the queue, or after talking to an operator)."""
+
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class LinkUp:
     """The event link (re)connected: look at what Asterisk has (`reconcile`)."""
 
@@ -115,12 +146,16 @@ class LinkDown:
 
 Action = (
     Deliver
+    | Claim
     | StartCall
     | ResumeCall
     | HangUpChannel
     | Fallback
     | Adopt
     | EndAdopted
+    | WatchQueued
+    | OperatorTook
+    | WatchedGone
     | LinkUp
     | LinkDown
 )

@@ -26,7 +26,7 @@ Reading the channel memory costs one request per channel unless ari.conf's
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from coverage_engine import wire
 from coverage_engine.ari import Bridge, Channel
@@ -40,12 +40,18 @@ from coverage_engine.engine.actions import (
     HangUpChannel,
     ResumeCall,
     StartCall,
+    WatchQueued,
 )
 from coverage_engine.engine.registry import Registry
+from coverage_engine.plan import StepKind
 
 
 def needs_memory(
-    app: str, channels: Sequence[Channel], bridges: Sequence[Bridge], registry: Registry
+    app: str,
+    channels: Sequence[Channel],
+    bridges: Sequence[Bridge],
+    registry: Registry,
+    claimed: Collection[str] = frozenset(),
 ) -> list[str]:
     """The callers `reconcile` will take on whose snapshot lacks their memory (to read first)."""
     talking = _talking(bridges)
@@ -55,7 +61,10 @@ def needs_memory(
         if not registry.knows(channel.id)
         and not channel.variables
         and channel.id not in talking
-        and isinstance(_entry(app, channel), wire.Inbound | wire.QueueReturn)
+        and (
+            isinstance(_entry(app, channel, claimed), wire.Inbound | wire.QueueReturn)
+            or (_queued(channel) and not registry.watched(channel.id))
+        )
     ]
 
 
@@ -65,11 +74,17 @@ def reconcile(
     bridges: Sequence[Bridge],
     registry: Registry,
     memories: Mapping[str, CallMemory] | None = None,
+    claimed: Collection[str] = frozenset(),
+    owners: Collection[str] = frozenset(),
 ) -> list[Action]:
     """What to do so that what the engine knows and what Asterisk has agree again.
 
     `memories` holds what was read for the channels `needs_memory` named;
-    a channel whose snapshot carries its variables needs none.
+    a channel whose snapshot carries its variables needs none. `claimed`
+    are the channels in `app` (`GET /applications/<app>`): a channel that
+    entered through `StasisBroadcast` is ours only if we won it. A caller
+    whose memory names the engine holding it (COVERAGE_ENGINE) is left alone
+    unless that is `app` or one of `owners` (a dead engine being taken over).
     """
     memories = memories or {}
     present = {c.id: c for c in channels}
@@ -84,9 +99,17 @@ def reconcile(
     for channel in channels:
         if registry.knows(channel.id):
             continue
-        entry = _entry(app, channel)
+        if _queued(channel):
+            # Waiting in the operator queue: no application has it. One that
+            # this engine (before a restart) or the dead engine sent there is
+            # followed, so its journey learns which operator took it.
+            memory = memories.get(channel.id) or CallMemory.from_variables(channel.variables)
+            if not registry.watched(channel.id) and memory.engine in {app, *owners}:
+                actions.append(WatchQueued(channel.id))
+            continue
+        entry = _entry(app, channel, claimed)
         if entry is None:
-            if wire.is_leg(channel.id) and not _caller_elsewhere(app, channel, present):
+            if wire.is_leg(channel.id) and not _caller_elsewhere(app, channel, present, claimed):
                 # A leg a previous engine of ours was still dialing (not yet in
                 # the application): nobody will bridge it, stop that phone ringing.
                 actions.append(HangUpChannel(channel.id))
@@ -98,6 +121,8 @@ def reconcile(
                 actions.append(Adopt(bridge.id, bridge.channels))
             continue
         memory = memories.get(channel.id) or CallMemory.from_variables(channel.variables)
+        if memory.engine and memory.engine != app and memory.engine not in owners:
+            continue  # another engine took this call over: its own
         actions.append(resume_or_start(channel, entry, memory))
     return actions
 
@@ -105,8 +130,13 @@ def reconcile(
 def resume_or_start(channel: Channel, entry: wire.StasisEntry, memory: CallMemory) -> Action:
     """What a channel in our application that no call carries becomes."""
     match entry:
-        case wire.QueueReturn(status=status):
+        case wire.QueueReturn(status=status) if _still_in_queue_step(memory):
             return ResumeCall(channel, memory, queue_status=status)
+        case wire.QueueReturn():
+            # A snapshot shows how the channel last entered the application,
+            # not where the call is now: back from the queue, it went on to
+            # ring someone (TRIED says who). That step is tried again.
+            return ResumeCall(channel, memory)
         case wire.Inbound(did=did) if memory.taken:
             # An engine decided this call (and so wrote its journey): it goes
             # on from where it was, in the same journey.
@@ -122,18 +152,32 @@ def resume_or_start(channel: Channel, entry: wire.StasisEntry, memory: CallMemor
     raise AssertionError(entry)  # pragma: no cover - the match is exhaustive
 
 
+def _queued(channel: Channel) -> bool:
+    """Whether the channel waits in (or talks through) app_queue's Queue()."""
+    return channel.dialplan.app_name.lower() == "queue"
+
+
 def _talking(bridges: Sequence[Bridge]) -> dict[str, Bridge]:
     """The channels talking to someone: in a bridge with at least one other."""
     return {c: b for b in bridges if len(b.channels) >= 2 for c in b.channels}
 
 
-def _entry(app: str, channel: Channel) -> wire.StasisEntry | None:
-    return wire.snapshot_entry(app, channel.dialplan.app_name, channel.dialplan.app_data)
+def _still_in_queue_step(memory: CallMemory) -> bool:
+    """Whether the last step an engine started for this caller is the operator queue."""
+    return not memory.tried or memory.tried[-1].startswith(f"{StepKind.OPERATORS.value}/")
 
 
-def _caller_elsewhere(app: str, leg: Channel, present: Mapping[str, Channel]) -> bool:
+def _entry(app: str, channel: Channel, claimed: Collection[str]) -> wire.StasisEntry | None:
+    return wire.snapshot_entry(
+        app, channel.dialplan.app_name, channel.dialplan.app_data, claimed=channel.id in claimed
+    )
+
+
+def _caller_elsewhere(
+    app: str, leg: Channel, present: Mapping[str, Channel], claimed: Collection[str]
+) -> bool:
     """Whether a stray leg's caller is in another ARI application (the leg is that one's)."""
     caller = present.get(wire.call_of(leg.id))
-    if caller is None or caller.dialplan.app_name.lower() != "stasis":
+    if caller is None or caller.dialplan.app_name.lower() not in ("stasis", "stasisbroadcast"):
         return False
-    return _entry(app, caller) is None
+    return _entry(app, caller, claimed) is None

@@ -25,6 +25,9 @@ class Registry:
         # call logic, only the duty to end the other side when one hangs up.
         self._adopted: dict[str, str] = {}  # channel id -> bridge id
         self._adopted_bridges: dict[str, tuple[str, ...]] = {}
+        # Queued callers no call here carries (their engine is gone): followed
+        # only to finish their journeys. Channel id -> the operator, once one took it.
+        self._watched: dict[str, str | None] = {}
 
     # -- reading (translate, reconcile) ---------------------------------------------------
 
@@ -59,6 +62,14 @@ class Registry:
         """Whether the channel is part of a call in progress or of an adopted conversation."""
         return channel_id in self._channels or channel_id in self._adopted
 
+    def watched(self, channel_id: str) -> bool:
+        """Whether a queued caller is followed for its journey only."""
+        return channel_id in self._watched
+
+    def operator_of(self, channel_id: str) -> str | None:
+        """The operator a watched caller was put through to, if any."""
+        return self._watched.get(channel_id)
+
     # -- writing (the engine and the call runners) ----------------------------------------
 
     def add_call(self, call: Call) -> None:
@@ -90,6 +101,19 @@ class Registry:
         """Every leg the call created, oldest first."""
         return [c for c in self._created.get(call_id, ()) if c in self._channels]
 
+    def watch(self, channel_id: str) -> None:
+        """Follow a queued caller for its journey."""
+        self._watched.setdefault(channel_id, None)
+
+    def took(self, channel_id: str, member: str) -> None:
+        """A watched caller reached an operator."""
+        if channel_id in self._watched:
+            self._watched[channel_id] = member
+
+    def unwatch(self, channel_id: str) -> None:
+        """Stop following a caller (gone, or carried by a call again)."""
+        self._watched.pop(channel_id, None)
+
     def adopt(self, bridge_id: str, channel_ids: tuple[str, ...]) -> None:
         """Watch a bridge of two people nobody here made."""
         self._adopted_bridges[bridge_id] = channel_ids
@@ -107,3 +131,6 @@ class Registry:
         self._channels.clear()
         self._playbacks.clear()
         self._created.clear()
+        self._adopted.clear()
+        self._adopted_bridges.clear()
+        self._watched.clear()

@@ -50,6 +50,10 @@ class LoopScheduler:
         return asyncio.get_running_loop().call_later(delay, callback)
 
 
+class LetGo(Exception):
+    """This engine may no longer act on its calls (its lease ran out): stop, touch nothing."""
+
+
 class CallRunner:
     """Carries one call from its first event to its end (or to the safety net)."""
 
@@ -62,8 +66,12 @@ class CallRunner:
         scheduler: Scheduler,
         sink: JourneySink,
         now: Callable[[], datetime],
+        may_act: Callable[[], bool] = lambda: True,
     ) -> None:
         self.call = call
+        # Asked before every command: False once this engine may have been
+        # declared dead and its calls taken over by another (`engine.peers`).
+        self._may_act = may_act
         self._ari = ari
         self._registry = registry
         self._scheduler = scheduler
@@ -103,6 +111,9 @@ class CallRunner:
                     await self._apply(await self._inbox.get())
             except asyncio.CancelledError:
                 raise
+            except LetGo:
+                # Another engine may hold the call now: leave it exactly as it is.
+                log.warning("call_let_go", call_id=call.call_id)
             except Exception:
                 # The caller first, the log line second: even a logging
                 # failure must not keep them from a person.
@@ -116,6 +127,8 @@ class CallRunner:
     async def _apply(self, event: Event) -> None:
         """Feed the event, carry out the commands, feed failures back in the same turn."""
         pending: list[Event] = [event]
+        if not self._may_act():
+            raise LetGo
         while pending:
             for command in self.call.handle(pending.pop(0)):
                 failure = await self._carry_out(command)
@@ -123,6 +136,8 @@ class CallRunner:
                     pending.append(failure)
 
     async def _carry_out(self, command: cmd.Command) -> Event | None:
+        if not self._may_act():
+            raise LetGo
         match command:
             case cmd.StartTimer(name, seconds):
                 self._start_timer(name, seconds)

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 from coverage_engine import wire
 from coverage_engine.ari import (
+    CallBroadcast,
     ChannelDestroyed,
     ChannelDtmfReceived,
     ChannelHangupRequest,
@@ -44,14 +45,17 @@ from coverage_engine.callflow.events import (
 from coverage_engine.engine.actions import (
     Action,
     CallMemory,
+    Claim,
     Deliver,
     EndAdopted,
     Fallback,
     HangUpChannel,
     LinkDown,
     LinkUp,
+    OperatorTook,
     ResumeCall,
     StartCall,
+    WatchedGone,
 )
 from coverage_engine.engine.registry import Registry
 
@@ -78,6 +82,7 @@ _DIALSTATUS: Mapping[str, LegFailure] = {
 EVENTS: frozenset[str] = frozenset(
     {
         "StasisStart",
+        "CallBroadcast",
         "Dial",
         "ChannelDestroyed",
         "ChannelHangupRequest",
@@ -94,11 +99,22 @@ def translate(registry: Registry, item: StreamItem) -> list[Action]:
             return [LinkUp(attempt)]
         case Disconnected(reason=reason):
             return [LinkDown(reason)]
+        case CallBroadcast(channel=channel):
+            # Every engine connected to the PBX is offered every caller (a new
+            # one, or one back from the queue: first to the engine that sent
+            # them there); the first claim wins and gets the StasisStart.
+            return [Claim(channel.id)]
         case StasisStart():
             return _stasis_start(registry, item)
         case Dial(peer=peer, dialstatus=status) if status in _DIALSTATUS:
             call = registry.call_of_channel(peer.id)
             return [] if call is None else [Deliver(call, LegFailed(peer.id, _DIALSTATUS[status]))]
+        case Dial(caller=caller, dialstatus="ANSWER", dialstring=member) if (
+            caller is not None and member and registry.watched(caller.id)
+        ):
+            # An operator took a queued caller this engine only follows (its
+            # engine died): the journey learns who.
+            return [OperatorTook(caller.id, member)]
         case Dial(caller=caller, peer=peer, dialstatus="ANSWER", dialstring=member) if (
             caller is not None
             and member
@@ -111,6 +127,8 @@ def translate(registry: Registry, item: StreamItem) -> list[Action]:
             return [Deliver(caller.id, OperatorConnected(member))]
         case ChannelDestroyed(channel=channel, cause=cause):
             return _destroyed(registry, channel.id, cause)
+        case ChannelHangupRequest(channel=channel) if registry.watched(channel.id):
+            return [WatchedGone(channel.id)]
         case ChannelHangupRequest(channel=channel):
             # The caller asked to hang up: tear the other legs down now rather
             # than after Asterisk finished destroying the channel.
@@ -154,6 +172,8 @@ def _stasis_start(registry: Registry, event: StasisStart) -> list[Action]:
 
 
 def _destroyed(registry: Registry, channel_id: str, cause: int) -> list[Action]:
+    if registry.watched(channel_id):
+        return [WatchedGone(channel_id)]
     bridge = registry.adopted_bridge(channel_id)
     if bridge is not None:
         others = tuple(c for c in registry.adopted_channels(bridge) if c != channel_id)

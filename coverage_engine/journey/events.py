@@ -29,6 +29,7 @@ from datetime import datetime
 from enum import Enum, StrEnum
 from typing import Any, ClassVar, Self, TypeVar
 
+from coverage_engine.caller_text import caller_digits
 from coverage_engine.plan import Plan, StepKind
 
 
@@ -142,6 +143,7 @@ class EventKind(StrEnum):
     HANDOFF_ALERT_FAILED = "handoff_alert_failed"
     HANDOFF_ALERT_RESOLVED = "handoff_alert_resolved"
     HANDOFF_CHECK_CANCELLED = "handoff_check_cancelled"
+    SAFETY_NET = "safety_net"
 
 
 class Via(StrEnum):
@@ -234,16 +236,31 @@ def parse_event(name: str, details: Mapping[str, Any]) -> JourneyEvent:
 @event
 @dataclasses.dataclass(frozen=True, slots=True)
 class Received(JourneyEvent):
-    """The call entered the engine (or the FastAGI service asked about it)."""
+    """The call entered the engine (or the FastAGI service asked about it).
+
+    `caller_number` is what can be dialed back: `+`, digits, `*`, `#` only.
+    The carrier's text, when it held anything else (`anonymous`, `(312)
+    555-0100`, an injection attempt), is kept as received in `raw_number`,
+    for the record; build it with `Received.of`. The name is kept as received:
+    it is made harmless where it leaves (`caller_text`).
+    """
 
     kind = EventKind.RECEIVED
     did: str
     caller_number: str
     caller_name: str = ""
+    raw_number: str = ""
+
+    @classmethod
+    def of(cls, did: str, number: str, name: str) -> Received:
+        """The arrival of a caller whose number the carrier sent as `number`."""
+        digits = caller_digits(number)
+        return cls(did, digits, name, "" if digits == number else number)
 
     def details(self) -> dict[str, Any]:
         # The caller's number is kept on the journey itself, once.
-        return {"did": self.did, "caller_name": self.caller_name}
+        details = {"did": self.did, "caller_name": self.caller_name}
+        return details | ({"raw_number": self.raw_number} if self.raw_number else {})
 
 
 @event
@@ -504,6 +521,20 @@ class EngineRestarted(JourneyEvent):
     outcome_reached: Outcome
     last_event: str | None = None
     last_event_at: datetime | None = None
+
+
+@event
+@dataclasses.dataclass(frozen=True, slots=True)
+class SafetyNetTook(JourneyEvent):
+    """The dialplan's safety net carried the call (no engine claimed it, or one handed it back).
+
+    `reason`: why, in Asterisk's words (STASISSTATUS: TIMEOUT, nobody claimed
+    it; SUCCESS, an engine handed it back). The events after it are the
+    safety net's own notes (`safetynet/notes.py`), collected by an engine.
+    """
+
+    kind = EventKind.SAFETY_NET
+    reason: str = ""
 
 
 # -- written by the console, during or after the call (`coverage_engine.message`) ------------

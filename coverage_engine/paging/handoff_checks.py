@@ -118,7 +118,7 @@ class HandoffService:
         taken = await self._db.run(lambda db: db.handoffs.recover(owner=self._owner))
         if taken:
             log.info("handoff.recovered", checks=len(taken))
-        await every(self._poll, self.tick, self._tasks)
+        await every(self._poll, self.tick, self._tasks, self._db)
 
     async def tick(self) -> list[asyncio.Task[None]]:
         """Open the checks that came due, claim what is due, and start working each."""

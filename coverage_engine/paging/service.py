@@ -49,6 +49,7 @@ from coverage_engine.paging.policy import (
 from coverage_engine.records.handoffs import HandoffStore
 from coverage_engine.records.messages import MessageStore
 from coverage_engine.records.pages import Page, PageStore
+from coverage_engine.records.sql import Connection
 
 log = structlog.get_logger("coverage_engine.paging")
 
@@ -143,12 +144,25 @@ class PagingMetrics:
 class PagingDb:
     """The record file as paging uses it, one thread at a time (SQLite calls block)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection, reopen: Callable[[], Connection] | None = None) -> None:
         self._conn = conn
+        self._reopen = reopen
         self._lock = threading.Lock()
         self.pages = PageStore(conn)
         self.messages = MessageStore(conn)
         self.handoffs = HandoffStore(conn)
+
+    def reconnect(self) -> None:
+        """A new connection, after the database dropped ours (a PostgreSQL restart)."""
+        if self._reopen is None:
+            return
+        with self._lock:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = self._reopen()
+            self.pages = PageStore(self._conn)
+            self.messages = MessageStore(self._conn)
+            self.handoffs = HandoffStore(self._conn)
 
     async def run(self, work: Callable[[PagingDb], T]) -> T:
         def locked() -> T:
@@ -182,11 +196,26 @@ class Tasks:
                 await task
 
 
-async def every(seconds: float, tick: Callable[[], Awaitable[object]], tasks: Tasks) -> None:
-    """Run `tick` every `seconds` until cancelled; then stop the tasks it started."""
+async def every(
+    seconds: float,
+    tick: Callable[[], Awaitable[object]],
+    tasks: Tasks,
+    db: PagingDb | None = None,
+) -> None:
+    """Run `tick` every `seconds` until cancelled; then stop the tasks it started.
+
+    The records going away (a PostgreSQL restart) costs a round, never the
+    engine: the round is logged, `db` reconnects, the next round goes on.
+    """
     try:
         while True:
-            await tick()
+            try:
+                await tick()
+            except sqlite3.Error as exc:
+                log.warning("paging.records_unavailable", error=str(exc))
+                if db is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.to_thread(db.reconnect)
             await asyncio.sleep(seconds)
     finally:
         await tasks.stop()
@@ -222,7 +251,7 @@ class PagingService:
         taken = await self._db.run(lambda db: db.pages.recover(owner=self._owner, now=self._now()))
         if taken:
             log.info("paging.recovered", pages=len(taken))
-        await every(self._poll, self.tick, self._tasks)
+        await every(self._poll, self.tick, self._tasks, self._db)
 
     async def tick(self) -> list[asyncio.Task[None]]:
         """Claim what is due and start an attempt for each (returns their tasks)."""

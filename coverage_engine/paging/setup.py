@@ -28,7 +28,7 @@ from coverage_engine.paging.notifiers import EmailNotifier, WebhookNotifier
 from coverage_engine.paging.policy import Channel
 from coverage_engine.paging.service import Notifier, PagingDb, PagingMetrics, PagingService
 from coverage_engine.paging.voice import AriVoicePager, VoiceLink
-from coverage_engine.records.sqlite import open_database
+from coverage_engine.records.location import RecordsLocation, SqliteRecords, open_connection
 
 log = structlog.get_logger("coverage_engine.paging")
 
@@ -137,7 +137,7 @@ class RunningPaging:
 
 
 async def start_paging(
-    records: Path,
+    records: RecordsLocation | Path,
     *,
     config: Callable[[], CoverageConfig],
     now: Callable[[], datetime],
@@ -155,7 +155,11 @@ async def start_paging(
     running = RunningPaging()
     page_settings = replace(ari_settings, app=ari_settings.app + PAGE_APP_SUFFIX)
     try:
-        running.db = PagingDb(await asyncio.to_thread(open_database, records))
+        location = SqliteRecords(records) if isinstance(records, Path) else records
+        running.db = PagingDb(
+            await asyncio.to_thread(open_connection, location, create=True),
+            reopen=lambda: open_connection(location, create=True),
+        )
     except Exception as exc:
         log.error("paging.unavailable", error=str(exc))
         return running

@@ -21,7 +21,6 @@ the check goes on from there, never sooner than `retry_seconds` after it.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,6 +38,7 @@ from coverage_engine.journey import (
     Outcome,
 )
 from coverage_engine.paging.handoff import Handoff
+from coverage_engine.records.sql import Connection
 from coverage_engine.records.sqlite import _dt, _transaction, _ts, append
 
 PENDING = "pending"
@@ -115,7 +115,7 @@ def _check(row: Sequence[Any]) -> HandoffCheck:
 class HandoffStore:
     """The handoff checks' reads and writes on one connection to the record file."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def get(self, check_id: str) -> HandoffCheck | None:

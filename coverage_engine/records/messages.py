@@ -11,7 +11,6 @@ same call at once never overwrite each other silently.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +30,7 @@ from coverage_engine.journey import (
 )
 from coverage_engine.message import Message, MessageFields, Urgency
 from coverage_engine.records.pages import close_acknowledged, request_page, write_event
+from coverage_engine.records.sql import Connection
 from coverage_engine.records.sqlite import _dt, _insert_event, _transaction, _ts
 
 MESSAGE_EVENTS = frozenset(k for k in EventKind if issubclass(event_class(k), MessageEvent))
@@ -128,7 +128,7 @@ class MessageFilter:
 class MessageStore:
     """Message reads and writes on one connection to the record file (not thread-safe)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def call(self, call_id: str) -> CallInfo | None:

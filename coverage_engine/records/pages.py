@@ -23,7 +23,6 @@ in the same transaction.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,6 +40,7 @@ from coverage_engine.journey import (
 )
 from coverage_engine.message import Urgency
 from coverage_engine.paging.policy import MIN_RESEND, pages
+from coverage_engine.records.sql import Connection
 from coverage_engine.records.sqlite import _dt, _insert_event, _transaction, _ts
 
 PENDING = "pending"
@@ -105,12 +105,12 @@ def _page(row: Sequence[Any]) -> Page:
     )
 
 
-def write_event(conn: sqlite3.Connection, call_id: str, at: datetime, event: PageEvent) -> None:
+def write_event(conn: Connection, call_id: str, at: datetime, event: PageEvent) -> None:
     """Append one paging event to the call's journey (inside the caller's transaction)."""
     _insert_event(conn, call_id, Stamped(at, event))
 
 
-def _get(conn: sqlite3.Connection, call_id: str) -> Page | None:
+def _get(conn: Connection, call_id: str) -> Page | None:
     row = conn.execute(
         f"SELECT {_COLUMNS} FROM pages WHERE call_id = ?",  # noqa: S608 (constant columns)
         (call_id,),
@@ -119,7 +119,7 @@ def _get(conn: sqlite3.Connection, call_id: str) -> Page | None:
 
 
 def request_page(
-    conn: sqlite3.Connection,
+    conn: Connection,
     call_id: str,
     practice: str,
     urgency: Urgency,
@@ -169,7 +169,7 @@ def request_page(
     return _get(conn, call_id)
 
 
-def close_acknowledged(conn: sqlite3.Connection, call_id: str, at: datetime) -> None:
+def close_acknowledged(conn: Connection, call_id: str, at: datetime) -> None:
     """The message was acknowledged: its page, if pending, is done (caller's transaction)."""
     conn.execute(
         "UPDATE pages SET state = ?, closed_at = ?, lease_owner = NULL, lease_until = NULL "
@@ -181,7 +181,7 @@ def close_acknowledged(conn: sqlite3.Connection, call_id: str, at: datetime) -> 
 class PageStore:
     """The paging service's reads and writes on one connection to the record file."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def get(self, call_id: str) -> Page | None:

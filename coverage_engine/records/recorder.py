@@ -10,10 +10,17 @@ Contract (the engine relies on it; both implementations keep it):
   engine does not have to wait for Acks; tests and shutdown do.
 * Writes for one recorder are applied in the order they were made, so a
   journey's events keep the order the call flow produced them in.
-* A `Received` event opens a journey (a second one for the same call is
-  refused: a call taken on again continues its journey); every other event
-  is folded into it with `Journey.apply`, which is where the practice, the
-  outcome and the times come from.
+* A `Received` event opens a journey; every other event is folded into it
+  with `Journey.apply`, which is where the practice, the outcome and the
+  times come from. With several engines (or an engine's buffered writes
+  replayed after a database outage) events of one call can arrive from more
+  than one writer, in an order no single one chose: an event for a call not
+  seen yet opens its journey there, a later `Received` fills in who called
+  and moves the start back to the caller's arrival, and a second `Received`
+  continues the same journey. Nothing is refused for arriving "too early".
+* A write may carry a `key`, unique to that event: a store that already
+  holds an event with that key applies it no second time, so replaying a
+  buffer after a crash never doubles a journey's events.
 """
 
 from __future__ import annotations
@@ -21,8 +28,8 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from coverage_engine.journey import HandoffCheckStarted, Journey, JourneyEvent, Received, Stamped
@@ -39,8 +46,10 @@ class RecordError(Exception):
 class JourneyRecorder(Protocol):
     """Where the engine writes each call's journey as it happens."""
 
-    def write(self, call_id: str, at: datetime, event: JourneyEvent) -> Ack:
-        """Add one event to the call's journey (a `Received` opens it)."""
+    def write(
+        self, call_id: str, at: datetime, event: JourneyEvent, *, key: str | None = None
+    ) -> Ack:
+        """Add one event to the call's journey (`key`: the event's own id, for idempotency)."""
         ...
 
     def flush(self) -> Ack:
@@ -60,6 +69,7 @@ class Write:
 
     call_id: str
     stamped: Stamped
+    key: str | None = None  # unique per event: a store applies one key once
 
 
 def _aware(at: datetime) -> datetime:
@@ -75,9 +85,11 @@ class RecorderBase(ABC):
     was made (a naive datetime).
     """
 
-    def write(self, call_id: str, at: datetime, event: JourneyEvent) -> Ack:
+    def write(
+        self, call_id: str, at: datetime, event: JourneyEvent, *, key: str | None = None
+    ) -> Ack:
         """Add one event to the call's journey (a `Received` opens it)."""
-        return self._submit(Write(call_id, Stamped(_aware(at), event)))
+        return self._submit(Write(call_id, Stamped(_aware(at), event), key))
 
     def flush(self) -> Ack:
         """An Ack that completes once every write made before it is durable."""
@@ -99,16 +111,29 @@ def done(error: Exception | None = None) -> Ack:
 
 
 def folded(current: Journey | None, write: Write) -> Journey:
-    """The journey after `write`: opened by a `Received` (a handoff check's by its
-    `HandoffCheckStarted`), folded otherwise (pure)."""
+    """The journey after `write` (pure).
+
+    A `Received` (a handoff check's `HandoffCheckStarted`) opens the journey,
+    or, when events of the call arrived first (from another engine), fills in
+    the caller and moves the start back to the arrival; any other event opens
+    a journey that has none yet.
+    """
     at, event = write.stamped.at, write.stamped.event
-    if isinstance(event, Received | HandoffCheckStarted):
-        if current is not None:
-            raise RecordError(f"journey {write.call_id} already exists")
-        return Journey.begin(write.call_id, at, event)
     if current is None:
-        raise RecordError(f"no journey {write.call_id}")
-    return current.apply(at, event)
+        if isinstance(event, Received | HandoffCheckStarted):
+            return Journey.begin(write.call_id, at, event)
+        return Journey(write.call_id, started_at=at).apply(at, event)
+    after = current.apply(at, event)
+    if isinstance(event, Received) and at < after.started_at:
+        return replace(after, started_at=at, time_to_person=_moved(after, at))
+    return after
+
+
+def _moved(journey: Journey, start: datetime) -> timedelta | None:
+    """Time to a person counted from an earlier start (the caller's real arrival)."""
+    if journey.time_to_person is None:
+        return None
+    return journey.time_to_person + (journey.started_at - start)
 
 
 class MemoryRecorder(RecorderBase):
@@ -116,14 +141,16 @@ class MemoryRecorder(RecorderBase):
 
     def __init__(self) -> None:
         self._journeys: dict[str, Journey] = {}
+        self._keys: set[str] = set()
 
     def _submit(self, write: Write | None) -> Ack:
         if write is None:
             return done()
-        try:
-            self._journeys[write.call_id] = folded(self._journeys.get(write.call_id), write)
-        except RecordError as exc:
-            return done(exc)
+        if write.key is not None:
+            if write.key in self._keys:
+                return done()
+            self._keys.add(write.key)
+        self._journeys[write.call_id] = folded(self._journeys.get(write.call_id), write)
         return done()
 
     def get(self, call_id: str) -> Journey | None:

@@ -16,7 +16,11 @@ Why these choices:
   did under load.
 * The file holds patient phone numbers: it is created 0600 before SQLite ever
   opens it (SQLite gives its -wal and -shm files the same mode), in a directory
-  created 0700.
+  made (or kept) 0700.
+* Deleted means gone: `secure_delete` overwrites deleted rows (and the old
+  versions of updated ones) with zeros on every connection, and a purge
+  checkpoints the write-ahead log and truncates it, so the pages that held
+  the purged calls are in neither file afterwards (see `RecordStore.purge`).
 * Timestamps are stored as UTC ISO 8601 text of a fixed shape, so text order
   is time order and `since`/`until` are plain comparisons on an index.
 """
@@ -27,11 +31,11 @@ import json
 import os
 import queue
 import sqlite3
+import stat
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +44,7 @@ from typing import Any
 import structlog
 
 from coverage_engine.journey import (
+    Decided,
     Ended,
     EngineRestarted,
     Journey,
@@ -47,11 +52,13 @@ from coverage_engine.journey import (
     JourneyKind,
     Outcome,
     Stamped,
+    Via,
     parse_event,
 )
 from coverage_engine.records.model import JourneyFilter
 from coverage_engine.records.reached import outcome_reached
 from coverage_engine.records.recorder import Ack, RecorderBase, RecordError, Write, folded
+from coverage_engine.records.sql import Connection, row_lock, transaction
 
 log = structlog.get_logger(__name__)
 
@@ -202,6 +209,12 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX handoff_checks_due ON handoff_checks (state, next_at)",
     ),
+    # Each event's own id, when its writer gave one: replaying an engine's
+    # buffered writes (after a database outage or a crash) applies each once.
+    (
+        "ALTER TABLE events ADD COLUMN event_key TEXT",
+        "CREATE UNIQUE INDEX events_key ON events (event_key) WHERE event_key IS NOT NULL",
+    ),
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -238,9 +251,36 @@ def _delta(ms: int | None) -> timedelta | None:
     return None if ms is None else timedelta(milliseconds=ms)
 
 
+def _private_directory(directory: Path) -> None:
+    """Make (or keep) the records' directory owner-only: 0700.
+
+    Write access for others would let them replace the file or plant its
+    -wal/-shm companions; read access lists what is there. A directory of ours
+    is tightened. One we cannot change (someone else's, or a shared sticky
+    one like /tmp) is refused if others may write to it, and only warned
+    about if they may merely look in (the file itself is 0600).
+    """
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = directory.stat()
+    if not info.st_mode & 0o077:
+        return
+    mode = f"{stat.S_IMODE(info.st_mode):04o}"
+    if info.st_uid == os.geteuid() and not info.st_mode & stat.S_ISVTX:
+        directory.chmod(0o700)
+        log.warning("records.directory_tightened", directory=str(directory), was=mode)
+        return
+    if info.st_mode & 0o022:
+        raise StoreError(
+            f"the call records' directory {directory} can be written by other users "
+            f"(mode {mode}); put records.path in a directory of its own, owned by the user "
+            "the engine runs as (mode 0700)"
+        )
+    log.warning("records.directory_not_private", directory=str(directory), mode=mode)
+
+
 def _create_private(path: Path) -> None:
     """Create the record file owner-only before SQLite opens it; tighten an existing one."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _private_directory(path.parent)
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
     except FileExistsError:
@@ -259,18 +299,14 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
+    # Zeros over deleted and superseded content, whatever the build's default
+    # (python.org's and macOS's SQLite leave it off).
+    conn.execute("PRAGMA secure_delete=ON")
     return conn
 
 
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+# The stores' one transaction, whichever database (the console's modules import it by this name).
+_transaction = transaction
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
@@ -352,9 +388,9 @@ class AuditEntry:
 
 
 class RecordStore:
-    """Reads and maintenance on the record file: what the CLI and tests use."""
+    """Reads and maintenance on the records (SQLite or PostgreSQL): what the CLI and tests use."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     @classmethod
@@ -415,16 +451,55 @@ class RecordStore:
         rows = self._conn.execute(sql, params).fetchall()
         return [_journey(r, self._events(r[0]) if events else ()) for r in rows]
 
-    def purge(self, before: datetime, *, now: datetime, by: str) -> int:
-        """Delete journeys started before `before`, and record the purge; return how many."""
+    def purge(self, before: datetime, *, now: datetime, by: str, vacuum: bool = False) -> int:
+        """Delete journeys started before `before`, and record the purge; return how many.
+
+        Deleted means unreadable afterwards, in every file: `secure_delete`
+        zeroes the rows in the pages that held them, and the write-ahead log,
+        which still holds copies of those pages from before, is checkpointed
+        and truncated to nothing. `vacuum` also rewrites the whole file: it
+        drops what an older coverage-engine (or another SQLite build) left in
+        free space, and gives the space back; the engine's writes wait for it
+        (seconds for a year of calls), so the scheduled retention does not.
+        """
+        details = {"before": _ts(before), "by": by, "vacuum": vacuum}
         with _transaction(self._conn):
             cur = self._conn.execute("DELETE FROM journeys WHERE started_at < ?", (_ts(before),))
             removed = cur.rowcount
             self._conn.execute(
                 "INSERT INTO audit (at, action, details) VALUES (?, 'purge', ?)",
-                (_ts(now), json.dumps({"before": _ts(before), "journeys": removed, "by": by})),
+                (_ts(now), json.dumps({**details, "journeys": removed})),
             )
+        if not isinstance(self._conn, sqlite3.Connection):
+            # PostgreSQL: the rows are gone for every reader at the commit; the
+            # pages that held them are the server's to reclaim (autovacuum, or
+            # VACUUM FULL by its administrator, see docs/security.md).
+            if vacuum:
+                self._conn.execute("VACUUM")
+            return removed
+        try:
+            if vacuum:
+                self._conn.execute("VACUUM")
+            self._truncate_log()
+        except sqlite3.OperationalError as exc:
+            raise StoreError(
+                f"{removed} calls were deleted, but the file could not be compacted ({exc}); "
+                "run the purge again at a quieter moment (it is harmless)"
+            ) from exc
         return removed
+
+    def _truncate_log(self, attempts: int = 5) -> None:
+        """Copy the write-ahead log into the file and empty it (waiting out busy readers)."""
+        for _ in range(attempts):
+            # Waits (the connection's busy timeout) for writers; `busy` is 1 if
+            # a reader still needed the old pages and the log could not be emptied.
+            (busy, _log, _done) = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return
+        raise StoreError(
+            "the calls were deleted, but another process kept reading the records, so copies "
+            "of their pages remain in the -wal file; run the purge again (it is harmless)"
+        )
 
     def audit(self) -> list[AuditEntry]:
         """Every maintenance action ever done on these records, oldest first."""
@@ -456,6 +531,43 @@ class RecordStore:
             log.warning("journey closed after restart", call_id=call_id)
         return open_ids
 
+    def close_gone(
+        self, present: Collection[str], *, now: datetime, older_than: timedelta
+    ) -> list[str]:
+        """Close the open journeys whose caller is no longer on the PBX; their call ids.
+
+        With several engines sharing the records nobody closes everything at
+        start (another engine may be carrying those calls): instead each
+        engine, now and then, closes the journeys whose caller's channel is
+        gone, with the outcome they had reached. A journey younger than
+        `older_than` is left alone (its first writes may precede the
+        channel's listing). Each is re-checked under its row lock, so two
+        engines sweeping at once close it once.
+        """
+        cutoff = _ts(now - older_than)
+        candidates = [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT call_id FROM journeys WHERE outcome IS NULL AND started_at < ?", (cutoff,)
+            )
+            if r[0] not in present
+        ]
+        closed = []
+        for call_id in candidates:
+            with _transaction(self._conn):
+                current = _load(self._conn, call_id)
+                if current is None or current.outcome is not None:
+                    continue  # closed meanwhile (the engine's own end, or another sweep)
+                if any(
+                    isinstance(s.event, Decided) and s.event.via is Via.FASTAGI
+                    for s in self._events(call_id)
+                ):
+                    continue  # the FastAGI service's: the dialplan carried it, out of our sight
+                self._close_after_restart(call_id, now)
+            closed.append(call_id)
+            log.warning("journey closed, the caller is gone", call_id=call_id)
+        return closed
+
     def _close_after_restart(self, call_id: str, now: datetime) -> None:
         journey = self.get(call_id)
         if journey is None:  # pragma: no cover - removed between the two reads
@@ -473,14 +585,17 @@ class RecordStore:
 # -- the write side ---------------------------------------------------------------------
 
 
-def _insert_event(conn: sqlite3.Connection, call_id: str, stamped: Stamped) -> None:
+def _insert_event(
+    conn: Connection, call_id: str, stamped: Stamped, key: str | None = None
+) -> None:
     conn.execute(
-        "INSERT INTO events (call_id, at, kind, details) VALUES (?, ?, ?, ?)",
+        "INSERT INTO events (call_id, at, kind, details, event_key) VALUES (?, ?, ?, ?, ?)",
         (
             call_id,
             _ts(stamped.at),
             stamped.name,
             json.dumps(stamped.event.details(), default=str),
+            key,
         ),
     )
 
@@ -500,16 +615,17 @@ def _columns(journey: Journey) -> tuple[Any, ...]:
     )
 
 
-def _load(conn: sqlite3.Connection, call_id: str) -> Journey | None:
+def _load(conn: Connection, call_id: str) -> Journey | None:
     """The journey's row (without its events): all the fold needs to go on."""
     row = conn.execute(
-        f"SELECT {_JOURNEY_COLUMNS} FROM journeys WHERE call_id = ?",  # noqa: S608 (constant)
+        # Locked until the transaction ends: two engines writing one call queue here.
+        f"SELECT {_JOURNEY_COLUMNS} FROM journeys WHERE call_id = ?{row_lock(conn)}",  # noqa: S608
         (call_id,),
     ).fetchone()
     return None if row is None else _journey(row)
 
 
-def _store(conn: sqlite3.Connection, current: Journey | None, write: Write) -> Journey:
+def _store(conn: Connection, current: Journey | None, write: Write) -> Journey:
     """Fold `write` into `current`; store the event and the new columns (in a transaction)."""
     after = folded(current, write)
     if current is None:
@@ -527,22 +643,29 @@ def _store(conn: sqlite3.Connection, current: Journey | None, write: Write) -> J
                 *_columns(after),
             ),
         )
+    elif _identity(after) != _identity(current):
+        # A Received that arrived after other events of its call (another engine's).
+        conn.execute(
+            "UPDATE journeys SET did = ?, caller_number = ?, caller_name = ?, started_at = ?, "
+            "practice = ?, status = ?, reason = ?, plan = ?, ended_at = ?, outcome = ?, "
+            "answered_by = ?, time_to_person_ms = ?, talk_ms = ? WHERE call_id = ?",
+            (*_identity(after), *_columns(after), write.call_id),
+        )
     elif _columns(after) != _columns(current):
         conn.execute(
             "UPDATE journeys SET practice = ?, status = ?, reason = ?, plan = ?, ended_at = ?, "
             "outcome = ?, answered_by = ?, time_to_person_ms = ?, talk_ms = ? WHERE call_id = ?",
             (*_columns(after), write.call_id),
         )
-    _insert_event(conn, write.call_id, write.stamped)
+    _insert_event(conn, write.call_id, write.stamped, write.key)
     return after
 
 
-def _apply(conn: sqlite3.Connection, write: Write) -> None:
-    """Apply one write inside the caller's transaction."""
-    _store(conn, _load(conn, write.call_id), write)
+def _identity(journey: Journey) -> tuple[Any, ...]:
+    return (journey.did, journey.caller_number, journey.caller_name, _ts(journey.started_at))
 
 
-def append(conn: sqlite3.Connection, call_id: str, at: datetime, event: JourneyEvent) -> Journey:
+def append(conn: Connection, call_id: str, at: datetime, event: JourneyEvent) -> Journey:
     """Fold one event into a journey and store it, inside the caller's transaction.
 
     For writers beside the engine's recorder (the paging service) whose events
@@ -552,7 +675,17 @@ def append(conn: sqlite3.Connection, call_id: str, at: datetime, event: JourneyE
     return _store(conn, _load(conn, call_id), Write(call_id, Stamped(at, event)))
 
 
-def _read_events(conn: sqlite3.Connection, call_id: str) -> tuple[Stamped, ...]:
+def _apply(conn: Connection, write: Write) -> None:
+    """Apply one write inside the caller's transaction (once per event key)."""
+    current = _load(conn, write.call_id)
+    if write.key is not None and conn.execute(
+        "SELECT 1 FROM events WHERE event_key = ?", (write.key,)
+    ).fetchone():
+        return  # already applied: a replayed write
+    _store(conn, current, write)
+
+
+def _read_events(conn: Connection, call_id: str) -> tuple[Stamped, ...]:
     rows = conn.execute(
         "SELECT at, kind, details FROM events WHERE call_id = ? ORDER BY id", (call_id,)
     )

@@ -161,6 +161,9 @@ class SafetyNetPublisher:
                 except AstDbError as exc:
                     log.warning("safety_net.publish_failed", error=str(exc), retry_in=retry)
                     wait, retry = retry, min(retry * 2, _RETRY_MAX)
+                except Exception:  # a bug here must never stop the engine carrying calls
+                    log.exception("safety_net.publish_failed", retry_in=retry)
+                    wait, retry = retry, min(retry * 2, _RETRY_MAX)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)

@@ -20,6 +20,7 @@ from aiohttp import web
 from coverage_engine.ami.presence import Presence
 from coverage_engine.changes import ChangeService
 from coverage_engine.config.model import CoverageConfig
+from coverage_engine.records.location import RecordsLocation
 from coverage_engine.web.app import Console, ConsoleUnavailable, build_app, serve_console
 from coverage_engine.web.db import ConsoleDb
 from coverage_engine.web.live import LiveSource
@@ -55,7 +56,7 @@ class RunningConsole:
 
 
 async def start_console(
-    records: Path,
+    records: RecordsLocation | Path,
     *,
     config: Callable[[], CoverageConfig],
     now: Callable[[], datetime],
@@ -65,7 +66,7 @@ async def start_console(
     secure_cookies: bool = False,
     config_path: Path | None = None,
 ) -> RunningConsole:
-    """Serve the console for the record file `records` on host:port."""
+    """Serve the console for the records (a SQLite file or PostgreSQL) on host:port."""
     db = await asyncio.to_thread(ConsoleDb.open, records)
     live = LiveSource(records, now)
     console = Console(
@@ -102,7 +103,7 @@ class ConsoleThread:
     whole (the configuration, the presence snapshot), so no lock is needed.
     """
 
-    def __init__(self, records: Path, **options: Any) -> None:
+    def __init__(self, records: RecordsLocation | Path, **options: Any) -> None:
         self._records = records
         self._options = options
         self._ready = threading.Event()

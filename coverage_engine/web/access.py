@@ -10,13 +10,13 @@ only ever added (the retention purge of calls leaves them), and
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from coverage_engine.records.sql import Connection
 from coverage_engine.records.sqlite import _dt, _transaction, _ts
 
 
@@ -56,7 +56,7 @@ class AccessEntry:
 class AccessLog:
     """Appends to and reads the access log (one connection; not thread-safe)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def write(self, *entries: AccessEntry) -> None:

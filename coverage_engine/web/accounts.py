@@ -28,6 +28,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from coverage_engine.records.sql import Connection
 from coverage_engine.records.sqlite import _dt, _transaction, _ts
 
 SESSION_IDLE = timedelta(hours=2)
@@ -158,7 +159,7 @@ def _user(row: Sequence[Any]) -> User:
 class Accounts:
     """Users and sessions in the record file, on one connection (not thread-safe)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     # -- users ---------------------------------------------------------------------

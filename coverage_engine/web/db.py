@@ -10,6 +10,7 @@ most, never blocking a call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -17,8 +18,15 @@ from pathlib import Path
 from typing import TypeVar
 
 from coverage_engine.records.handoffs import HandoffStore
+from coverage_engine.records.location import (
+    PostgresRecords,
+    RecordsLocation,
+    SqliteRecords,
+    open_connection,
+)
 from coverage_engine.records.messages import MessageStore
-from coverage_engine.records.sqlite import RecordStore, open_database
+from coverage_engine.records.sql import Connection
+from coverage_engine.records.sqlite import RecordStore
 from coverage_engine.web.access import AccessEntry, AccessLog
 from coverage_engine.web.accounts import Accounts
 
@@ -28,9 +36,13 @@ T = TypeVar("T")
 class ConsoleDb:
     """The record file as the console uses it: accounts, messages, access log, journeys."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
+    def __init__(self, conn: Connection, location: RecordsLocation | None = None) -> None:
         self._lock = threading.Lock()
+        self._location = location
+        self._use(conn)
+
+    def _use(self, conn: Connection) -> None:
+        self._conn = conn
         self.accounts = Accounts(conn)
         self.messages = MessageStore(conn)
         self.access = AccessLog(conn)
@@ -38,14 +50,25 @@ class ConsoleDb:
         self.handoffs = HandoffStore(conn)
 
     @classmethod
-    def open(cls, path: Path) -> ConsoleDb:
-        """Open (creating and migrating it if needed) the record file at `path` (blocking)."""
-        return cls(open_database(path, create=True))
+    def open(cls, records: RecordsLocation | Path) -> ConsoleDb:
+        """Open (creating and migrating it if needed) the records (blocking)."""
+        location = SqliteRecords(records) if isinstance(records, Path) else records
+        return cls(open_connection(location, create=True), location)
 
     def sync(self, work: Callable[[ConsoleDb], T]) -> T:
         """Run `work` with the connection held (blocking; for threads and the CLI)."""
         with self._lock:
-            return work(self)
+            try:
+                return work(self)
+            except sqlite3.Error:
+                # The database dropped our connection (a PostgreSQL restart):
+                # this request fails, the next one gets a new connection.
+                if isinstance(self._location, PostgresRecords):
+                    with contextlib.suppress(Exception):
+                        self._conn.close()
+                    with contextlib.suppress(Exception):
+                        self._use(open_connection(self._location))
+                raise
 
     async def run(self, work: Callable[[ConsoleDb], T]) -> T:
         """Run `work` in a worker thread with the connection held."""

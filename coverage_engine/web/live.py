@@ -37,7 +37,9 @@ from coverage_engine.journey import (
     parse_event,
 )
 from coverage_engine.records.handoffs import HandoffCheck, HandoffStore
-from coverage_engine.records.sqlite import _dt, _ts, open_database
+from coverage_engine.records.location import RecordsLocation, SqliteRecords, open_connection
+from coverage_engine.records.sql import Connection
+from coverage_engine.records.sqlite import _dt, _ts
 from coverage_engine.web.board import LiveCall, Paging, start
 
 log = structlog.get_logger("coverage_engine.web")
@@ -56,12 +58,16 @@ class LiveSource:
     """Folds new journey events into the calls in progress; wakes waiters on change."""
 
     def __init__(
-        self, path: Path, now: Callable[[], datetime], *, poll_seconds: float = 0.2
+        self,
+        records: RecordsLocation | Path,
+        now: Callable[[], datetime],
+        *,
+        poll_seconds: float = 0.2,
     ) -> None:
-        self._path = path
+        self._records = SqliteRecords(records) if isinstance(records, Path) else records
         self._now = now
         self._poll_seconds = poll_seconds
-        self._conn: sqlite3.Connection | None = None
+        self._conn: Connection | None = None
         self._last_id = 0
         self.calls: dict[str, LiveCall] = {}
         # The paging of urgent messages (calls long ended): the board's alerts.
@@ -82,6 +88,9 @@ class LiveSource:
                 except sqlite3.Error as exc:
                     log.warning("console.board_read_failed", error=str(exc))
                     changed = False
+                    # A database that restarted closed our connection: the
+                    # next poll opens a new one (and reloads the open calls).
+                    await asyncio.to_thread(self._drop_connection)
                 if changed:
                     async with self._changed:
                         self.version += 1
@@ -106,9 +115,9 @@ class LiveSource:
 
     # -- in the worker thread -------------------------------------------------------
 
-    def _connection(self) -> sqlite3.Connection:
+    def _connection(self) -> Connection:
         if self._conn is None:
-            self._conn = open_database(self._path, create=True)
+            self._conn = open_connection(self._records, create=True)
             self._load_open()
         return self._conn
 
@@ -149,6 +158,15 @@ class LiveSource:
                 self.paging[call_id] = paging
         self._last_id = last
 
+    def _drop_connection(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    self._conn.close()
+                self._conn = None
+                self.calls.clear()
+                self._last_id = 0
+
     def _poll(self) -> bool:
         with self._lock:
             return self._poll_locked()
@@ -173,7 +191,7 @@ class LiveSource:
             changed = self._read_handoffs(conn) or changed
         return changed
 
-    def _read_handoffs(self, conn: sqlite3.Connection) -> bool:
+    def _read_handoffs(self, conn: Connection) -> bool:
         self._handoffs_read_at = time.monotonic()
         found = HandoffStore(conn).alerts(self._now())
         if found == self.handoffs:
@@ -181,7 +199,7 @@ class LiveSource:
         self.handoffs = found
         return True
 
-    def _apply(self, conn: sqlite3.Connection, call_id: str, event: Stamped) -> bool:
+    def _apply(self, conn: Connection, call_id: str, event: Stamped) -> bool:
         if isinstance(event.event, PageEvent | MessageAcknowledged):
             return self._page(conn, call_id, event)
         call = self.calls.get(call_id)
@@ -212,7 +230,7 @@ class LiveSource:
             self.calls[call_id] = call
         return True
 
-    def _page(self, conn: sqlite3.Connection, call_id: str, event: Stamped) -> bool:
+    def _page(self, conn: Connection, call_id: str, event: Stamped) -> bool:
         paging = self.paging.get(call_id)
         if paging is None:
             row = conn.execute("SELECT practice FROM journeys WHERE call_id = ?", (call_id,))
@@ -227,7 +245,7 @@ class LiveSource:
             self.paging[call_id] = after
         return after.alerting or after.alerting != paging.alerting
 
-    def _replay(self, conn: sqlite3.Connection, call: LiveCall) -> LiveCall:
+    def _replay(self, conn: Connection, call: LiveCall) -> LiveCall:
         for at, kind, details in conn.execute(
             "SELECT at, kind, details FROM events WHERE call_id = ? AND id < ? ORDER BY id",
             (call.call_id, self._last_id),

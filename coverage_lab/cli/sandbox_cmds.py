@@ -85,6 +85,11 @@ def _status(args: argparse.Namespace) -> int:
         print("running:      no")
     print("ports:        SIP 127.0.0.1:5060/udp, HTTP/ARI 127.0.0.1:8088, AMI 127.0.0.1:5038")
     print(f"credentials:  {st.credentials_file} (ARI/AMI user coverage-engine)")
+    print(
+        f"              {sandbox.operators_credentials_file} "
+        "(AMI user coverage-operators, for `coverage-engine operators`)"
+    )
+    print(f"              {sandbox.secrets_dir / 'sip-passwords.json'} (the phones' SIP passwords)")
     print(f"log:          {sandbox.log_path()}")
     return 0 if st.running else 3
 

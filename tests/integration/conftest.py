@@ -16,8 +16,11 @@
 * operators: each test starts with operator1..3 logged in (see below);
              `no_operators` logs everyone out for the test, `logged_in("operator1",
              ...)` logs out everyone and then exactly those in;
-* `ami_env`  puts the sandbox's AMI credentials in COVERAGE_AMI_* for the
-             test (what `coverage-engine operators ...` and `run` read).
+* `ami_env`  puts the engine's AMI credentials (read-only presence) in
+             COVERAGE_AMI_* for the test (what `run` reads); `operators_ami_env`
+             those of the user `coverage-engine operators ...` logs in as.
+* `place_call(code, from_phone="operator1")` dials from that phone: it
+             authenticates with the phone's generated SIP password.
 
 Every SIPp process a test starts is stopped when the test ends; then every
 call still up in Asterisk is hung up and operator1..3 are logged in to the
@@ -183,13 +186,26 @@ def logged_in(sandbox: Sandbox) -> Callable[..., None]:
     return log_in
 
 
-@pytest.fixture
-def ami_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> AmiCredentials:
-    """The sandbox's AMI credentials in COVERAGE_AMI_*, with nobody logged in at the start."""
-    creds = sandbox.ami_credentials()
+def _set_ami_env(monkeypatch: pytest.MonkeyPatch, creds: AmiCredentials) -> None:
     monkeypatch.setenv("COVERAGE_AMI_HOST", creds.host)
     monkeypatch.setenv("COVERAGE_AMI_PORT", str(creds.port))
     monkeypatch.setenv("COVERAGE_AMI_USER", creds.user)
     monkeypatch.setenv("COVERAGE_AMI_SECRET", creds.secret)
+
+
+@pytest.fixture
+def ami_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> AmiCredentials:
+    """The engine's AMI credentials (presence only) in COVERAGE_AMI_*, nobody logged in."""
+    creds = sandbox.ami_credentials()
+    _set_ami_env(monkeypatch, creds)
+    _log_out_everyone(sandbox)
+    return creds
+
+
+@pytest.fixture
+def operators_ami_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> AmiCredentials:
+    """The AMI credentials of `coverage-engine operators` in COVERAGE_AMI_*, nobody logged in."""
+    creds = sandbox.operators_ami_credentials()
+    _set_ami_env(monkeypatch, creds)
     _log_out_everyone(sandbox)
     return creds

@@ -18,6 +18,7 @@ from coverage_engine import wire
 from coverage_engine.ari import (
     AriHttpError,
     AriSettings,
+    CallBroadcast,
     CallerId,
     ChannelDestroyed,
     ChannelHangupRequest,
@@ -66,20 +67,30 @@ async def next_of(
     raise AssertionError(f"stream ended before a {kind.__name__}")
 
 
-async def inbound(stream: AsyncIterator[StreamItem], call: CallerHandle) -> StasisStart:
-    """The StasisStart of a SIPp caller's call (matched by its unique number)."""
-    return await next_of(stream, StasisStart, lambda e: e.channel.caller.number == call.caller)
+async def offered(stream: AsyncIterator[StreamItem], call: CallerHandle) -> CallBroadcast:
+    """The broadcast offering a SIPp caller's call (matched by its unique number)."""
+    return await next_of(stream, CallBroadcast, lambda e: e.channel.caller.number == call.caller)
+
+
+async def inbound(
+    client: AriClient, stream: AsyncIterator[StreamItem], call: CallerHandle
+) -> StasisStart:
+    """Claim a SIPp caller's call when it is offered, and return its StasisStart."""
+    offer = await offered(stream, call)
+    assert await client.claim(offer.channel.id)
+    return await next_of(stream, StasisStart, lambda e: e.channel.id == offer.channel.id)
 
 
 async def test_a_sipp_call_yields_stasis_start_with_the_did(
     client: AriClient, place_call: Callable[..., CallerHandle]
 ) -> None:
-    """A call on the carrier trunk enters the app with `inbound,<DID>` and the caller's number."""
+    """A call on the carrier trunk is offered, and once claimed enters the app with
+    `inbound,<DID>` and the caller's number."""
     events = client.events()
     call = place_call(DID)
-    start = await inbound(events, call)
+    start = await inbound(client, events, call)
     assert start.args == ("inbound", DID)
-    assert start.channel.dialplan.app_name == "Stasis"
+    assert start.channel.dialplan.app_name == "StasisBroadcast"
     assert start.channel.caller.number == call.caller
     assert start.channel.id in await client.application_channel_ids()
     await client.hangup(start.channel.id)
@@ -118,7 +129,7 @@ async def test_asterisk_error_answers_map_onto_the_error_tree(
     """Gone channel -> ResourceGone (404, and addChannel's 400); an unset variable reads None."""
     events = client.events()
     call = place_call(DID)
-    start = await inbound(events, call)
+    start = await inbound(client, events, call)
     channel_id = start.channel.id
     assert await client.get_variable(channel_id, "COVERAGE_NOT_SET") is None
     await client.set_variable(channel_id, "COVERAGE_TRIED", "oncall/patel")
@@ -146,7 +157,7 @@ async def test_an_outbound_leg_is_created_dialed_and_bridged_with_the_caller(
     phones.start("operator1", answers(after=1))
     events = client.events()
     call = place_call(DID)
-    caller = (await inbound(events, call)).channel
+    caller = (await inbound(client, events, call)).channel
     await client.answer(caller.id)
     await client.start_moh(caller.id)
     leg = await client.create_channel(
@@ -310,7 +321,7 @@ async def test_a_dropped_websocket_reconnects_and_calls_in_the_app_survive(
     """Cut the event link mid-call: the client reconnects, the call is still there, events flow."""
     events = client.events()
     call = place_call(DID)
-    start = await inbound(events, call)
+    start = await inbound(client, events, call)
     await client.answer(start.channel.id)
     await next_of(events, ChannelStateChange, lambda e: e.channel.id == start.channel.id)
     assert client.drop_websocket()
@@ -346,6 +357,44 @@ async def test_the_client_rides_out_an_asterisk_restart(
     await asyncio.to_thread(sandbox.start)
     assert await next_of(events, Connected, within=30) == Connected(attempt=2)
     call = place_call(DID)
-    start = await inbound(events, call)
+    start = await inbound(client, events, call)
     assert start.args == ("inbound", DID)
     await client.hangup(start.channel.id)
+
+
+async def test_the_first_claim_wins_and_a_second_engine_is_refused(
+    ari: AriCredentials, client: AriClient, place_call: Callable[..., CallerHandle]
+) -> None:
+    """Two applications are offered the same caller; the first claim wins, the next is refused
+    (409, False here) and the StasisStart goes to the winner only."""
+    other_settings = AriSettings(
+        url=ari.url, username=ari.user, password=ari.password, app=f"{ari.app}-b", heartbeat=2.0
+    )
+    async with AriClient(other_settings) as other:
+        assert await other.wait_connected(10)
+        ours, theirs = client.events(), other.events()
+        call = place_call(DID)
+        offer = await offered(ours, call)
+        assert (await offered(theirs, call)).channel.id == offer.channel.id
+        assert await other.claim(offer.channel.id)
+        assert not await client.claim(offer.channel.id)
+        start = await next_of(theirs, StasisStart, lambda e: e.channel.id == offer.channel.id)
+        assert start.args == ("inbound", DID)
+        assert offer.channel.id in await other.application_channel_ids()
+        assert offer.channel.id not in await client.application_channel_ids()
+        await other.hangup(offer.channel.id)
+
+
+async def test_a_caller_nobody_claims_is_answered_by_the_safety_net_within_a_second(
+    client: AriClient, phones: Phones, place_call: Callable[..., CallerHandle]
+) -> None:
+    """An engine connected but not claiming (hung, say): after the claim time (500 ms) the
+    dialplan goes on to the safety net, which answers at once; the caller never waits longer."""
+    phones.start("operator1", answers(after=1, hangup_after=2))
+    events = client.events()
+    call = place_call(DID)
+    offer = await offered(events, call)  # offered, and left unclaimed
+    answered = await asyncio.to_thread(call.wait_answered, 10)
+    assert answered.seconds_to_answer is not None
+    assert answered.seconds_to_answer < 1.0
+    assert not await client.claim(offer.channel.id)  # too late: the offer is over

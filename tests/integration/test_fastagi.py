@@ -9,10 +9,12 @@ started at the instant of each case.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -73,17 +75,23 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 1
 
 
 @pytest.fixture
-def agi_service(tmp_path: Path) -> Iterator[Callable[[datetime], None]]:
-    """`start(instant)`: run `coverage-engine agi` deciding as if it were `instant`."""
+def agi_service(sandbox: Sandbox, tmp_path: Path) -> Iterator[Callable[..., None]]:
+    """`start(instant)`: run `coverage-engine agi` deciding as if it were `instant`.
+
+    It checks the shared secret the sandbox's dialplan holds (COVERAGE_AGI_SECRET);
+    `start(instant, secret_file=other)` runs it with another one.
+    """
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(instant: datetime) -> None:
+    def start(instant: datetime, secret_file: Path | None = None) -> None:
         env = {**os.environ, "COVERAGE_ENGINE_ALLOW_CLOCK_OVERRIDE": "1"}
         env.pop("COVERAGE_AMI_USER", None)  # these cases do not depend on presence
+        secret = secret_file or sandbox.agi_secret_file()
         with (tmp_path / "agi.log").open("wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "coverage_engine", "agi", "--config", str(CONFIG),
-                 "--no-records", "--clock-start", instant.isoformat()],
+                 "--no-records", "--clock-start", instant.isoformat(),
+                 "--secret-file", str(secret)],
                 env=env, stdout=log, stderr=subprocess.STDOUT,
             )
         procs.append(proc)
@@ -161,6 +169,45 @@ def test_closed_with_an_operator_reaches_the_operator_with_the_practice_tag(
     assert invite_display_names(phones["operator1"].events_file) == ["MGP: Jane Doe"]
 
 
+@pytest.mark.usefixtures("agi_route")
+def test_every_phone_rung_shows_the_practice_tag_and_a_harmless_name(
+    agi_service: Callable[..., None], phones: Phones,
+    place_call: Callable[..., CallerHandle],
+) -> None:
+    """The front desk's Dial() shows "MGP: " and the service's display name, not the raw one."""
+    agi_service(MONDAY_10AM)
+    phones.start("frontdesk-maple", answers(after=1, hangup_after=2))
+    call = place_call(f"agi{DID}", caller_name="Jane\x1bP0;pwned\x07 \u202eeoD " + "A" * 200)
+    phones.wait_for("answered", call.caller, timeout=30)
+    call.wait(timeout=30)
+    (shown,) = invite_display_names(phones["frontdesk-maple"].events_file)
+    assert shown == "MGP: " + "JaneP0;pwned eoD " + "A" * (40 - len("JaneP0;pwned eoD "))
+
+
+@pytest.mark.usefixtures("agi_route")
+def test_a_service_without_the_dialplans_secret_is_not_followed(
+    agi_service: Callable[..., None], phones: Phones,
+    place_call: Callable[..., CallerHandle], tmp_path: Path, logged_in: Callable[[str], None],
+) -> None:
+    """The service holds another secret: it answers nothing, and the safety net's queue answers."""
+    other = tmp_path / "other-secret"
+    other.write_text("not-the-dialplans-secret-0123\n")
+    agi_service(MONDAY_10AM, secret_file=other)
+    logged_in("operator2")
+    phones.start("frontdesk-maple", answers(after=0, hangup_after=1))
+    phones.start("operator2", answers(after=1, hangup_after=2))
+
+    call = place_call(f"agi{DID}")
+    phones.wait_for("answered", call.caller, timeout=60)
+    call.wait(timeout=60)
+
+    # Not the front desk the routing core would have named: the safety net's queue.
+    assert phones.answered_by(call.caller) == "operator2"
+    assert phones.rang(call.caller) == ["operator2"]
+    log = (tmp_path / "agi.log").read_text(encoding="utf-8")
+    assert "wrong or missing COVERAGE_AGI_SECRET" in log
+
+
 async def _misbehave() -> None:
     """A port scan (connect, close) and a garbage client, while a real call is decided."""
     _, w = await asyncio.open_connection("127.0.0.1", 4573)
@@ -189,8 +236,6 @@ def test_scanners_and_garbage_do_not_delay_a_live_call(
 
     baseline = time_to_ring()
     # The bad clients run in a thread's event loop while the SIPp call goes on.
-    import threading
-
     bad = threading.Thread(target=asyncio.run, args=(_misbehave(),))
     bad.start()
     try:
@@ -199,3 +244,117 @@ def test_scanners_and_garbage_do_not_delay_a_live_call(
     finally:
         bad.join(timeout=15)
     assert disturbed < baseline + 1.0, (baseline, disturbed)
+
+
+# -- a rogue answer: whoever holds the port is not trusted ------------------------------
+
+
+class RogueAgi:
+    """A FastAGI 'service' on 127.0.0.1:4573 that answers every request with `variables`.
+
+    What a process that grabbed the port while the real service restarted
+    could do: set any channel variable to anything.
+    """
+
+    def __init__(self, variables: list[tuple[str, str]]) -> None:
+        self.variables = variables
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(5)
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self.server = await asyncio.start_server(self._answer, "127.0.0.1", 4573)
+            self.ready.set()
+            await self.server.serve_forever()
+
+        with contextlib.suppress(asyncio.CancelledError):
+            self.loop.run_until_complete(main())
+        self.loop.run_until_complete(self.server.wait_closed())
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (await reader.readline()).strip():
+            pass  # the AGI environment
+        for name, value in self.variables:
+            escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+            writer.write(f'SET VARIABLE {name} "{escaped}"\n'.encode())
+            await writer.drain()
+            await reader.readline()
+        writer.close()
+
+    def stop(self) -> None:
+        def shut() -> None:
+            self.server.close()
+            for task in asyncio.all_tasks(self.loop):
+                task.cancel()
+
+        self.loop.call_soon_threadsafe(shut)
+        self.thread.join(5)
+        self.loop.close()
+
+
+def answer(*steps: tuple[str, str], **extra: str) -> list[tuple[str, str]]:
+    """Variables of a 'closed' decision with `steps` as (kind, dial), then `extra`, status last."""
+    variables = [("COVERAGE_SHORT_NAME", "MGP"), ("COVERAGE_STEPS", str(len(steps)))]
+    for n, (kind, dial) in enumerate(steps, start=1):
+        variables += [
+            (f"COVERAGE_STEP_{n}_KIND", kind),
+            (f"COVERAGE_STEP_{n}_DIAL", dial),
+            (f"COVERAGE_STEP_{n}_RING", "10"),
+            (f"COVERAGE_STEP_{n}_CONFIRM", "0"),
+        ]
+    return [*variables, *extra.items(), ("COVERAGE_STATUS", "closed")]
+
+
+QUEUE = ("operators", "answering")
+ROGUE_ANSWERS = {
+    # A Dial option that runs a subroutine on the callee, then a second leg.
+    "dial-options": answer(("staff", "PJSIP/frontdesk-maple,10,U(coverage-operator-self^s^1)"),
+                           QUEUE),
+    "second-leg": answer(("oncall", "PJSIP/frontdesk-maple&PJSIP/+19005550100@carrier-out"),
+                         QUEUE),
+    # Characters a validated config produces, but a number no practice has.
+    "toll-number": answer(("oncall", "PJSIP/+19005550100@carrier-out"), QUEUE),
+    # A Local channel into the operators' feature codes (*22 logs out).
+    "local-channel": answer(("staff", "Local/*22@coverage-operators"), QUEUE),
+    # Values built to make GotoIf jump past the checks.
+    "expression-jump": answer(('x" = "x"?ring:', "PJSIP/frontdesk-maple,1,U(x)"), QUEUE,
+                              COVERAGE_ANNOUNCEMENT="beep&coverage/coverage-emergency,skip"),
+    "queue-options": answer(("operators", "answering,,,,1,evil"), QUEUE),
+    # Nothing usable at all, and a step count to spin on: the safety net.
+    "nothing-usable": answer(("staff", "PJSIP/+19005550100@carrier-out"),
+                             ("oncall", "Local/s@coverage-operators"),
+                             COVERAGE_STEPS="99999999"),
+}
+
+
+@pytest.mark.usefixtures("agi_route")
+@pytest.mark.parametrize("case", sorted(ROGUE_ANSWERS))
+def test_a_rogue_answer_never_dials_outside_the_pattern_and_a_person_answers(
+    case: str, phones: Phones, place_call: Callable[..., CallerHandle], sandbox: Sandbox,
+    logged_in: Callable[[str], None],
+) -> None:
+    """Whatever the port holder answers, nothing outside the pattern is dialed; a person answers."""
+    logged_in("operator2")
+    phones.start("operator2", answers(after=1, hangup_after=2))
+    phones.start("frontdesk-maple", answers(after=0, hangup_after=1))
+    phones.start("carrier-out", answers(after=0, hangup_after=1))
+    log_start = sandbox.log_path().stat().st_size
+    rogue = RogueAgi(ROGUE_ANSWERS[case])
+    try:
+        call = place_call(f"agi{DID}")
+        phones.wait_for("answered", call.caller, timeout=60)
+        call.wait(timeout=60)
+    finally:
+        rogue.stop()
+
+    assert phones.answered_by(call.caller) == "operator2"
+    assert phones.calls("frontdesk-maple") == []
+    assert phones.calls("carrier-out") == []
+    with sandbox.log_path().open("rb") as handle:
+        handle.seek(log_start)
+        log = handle.read().decode(errors="replace")
+    assert "refused a" in log or "no usable step" in log
+    assert "] Dial(" not in log  # every dial string of these answers was refused

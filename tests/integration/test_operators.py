@@ -36,7 +36,7 @@ def eventually(capsys: pytest.CaptureFixture[str],
         time.sleep(0.3)
 
 
-@pytest.mark.usefixtures("ami_env")
+@pytest.mark.usefixtures("operators_ami_env")
 def test_cli_login_pause_unpause_logout_show_in_operators_list(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -58,7 +58,7 @@ def test_cli_login_pause_unpause_logout_show_in_operators_list(
     assert "operator2" not in listing(capsys)
 
 
-@pytest.mark.usefixtures("ami_env")
+@pytest.mark.usefixtures("operators_ami_env")
 def test_a_second_login_is_refused_with_a_message(capsys: pytest.CaptureFixture[str]) -> None:
     """Logging in twice exits 1 with Asterisk's reason; the member stays logged in once."""
     assert main(["operators", "login", "operator3", "--queue", Q]) == 0
@@ -71,16 +71,16 @@ def test_a_second_login_is_refused_with_a_message(capsys: pytest.CaptureFixture[
         main(["operators", "logout", "operator3", "--queue", Q])
 
 
-@pytest.mark.usefixtures("ami_env")
+@pytest.mark.usefixtures("operators_ami_env")
 def test_feature_codes_from_the_operator_phone(
     capsys: pytest.CaptureFixture[str], place_call: Callable[..., CallerHandle]
 ) -> None:
     """operator1 dials *21, *23, *24, *22 from its own phone; the queue follows each."""
 
     def dial(code: str) -> None:
-        # The operator's phone (From user operator1) dials the code; the PBX
-        # answers, plays a short confirmation and hangs up.
-        result = place_call(code, caller="operator1").wait(timeout=30)
+        # The operator's phone (authenticated as operator1) dials the code;
+        # the PBX answers, plays a short confirmation and hangs up.
+        result = place_call(code, from_phone="operator1").wait(timeout=30)
         assert result.answered, f"{code} was not answered: {result}"
 
     dial("*21")

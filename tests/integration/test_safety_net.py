@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from coverage_engine.journey import Outcome
 from coverage_lab.ari_http import AriCredentials
 from coverage_lab.engine_process import EngineProcess
 from coverage_lab.phones import (
@@ -21,6 +22,7 @@ from coverage_lab.phones import (
     voicemail,
     wait_bridged,
 )
+from coverage_lab.records import kinds, wait_for_journey
 from coverage_lab.sandbox import Sandbox, project_root
 
 pytestmark = pytest.mark.integration
@@ -86,37 +88,46 @@ TUESDAY_NIGHT = datetime(2026, 12, 1, 3, 0, tzinfo=ZoneInfo("America/Chicago"))
 
 
 @pytest.fixture
-def table_published_for_tuesday_night(ari: AriCredentials, tmp_path: Path) -> None:
-    """An engine ran at Tuesday 03:00 (Nguyen on call, Okafor backup), published, and stopped.
-
-    Its clock is started at that instant; the table it leaves is in the
-    PBX's own time, so the dialplan reads it as "now".
-    """
+def night_engine(ari: AriCredentials, tmp_path: Path) -> EngineProcess:
+    """An engine (not started) on the reference configuration, its records next to it."""
     config = tmp_path / "coverage.yaml"
     text = (project_root() / "config" / "coverage.yaml").read_text(encoding="utf-8")
     config.write_text(text.replace("../var/records.sqlite", "records.sqlite"), encoding="utf-8")
-    engine = EngineProcess(
+    return EngineProcess(
         config,
         ari_url=ari.url,
         ari_user=ari.user,
         ari_password=ari.password,
         log_path=tmp_path / "engine.log",
     )
-    engine.start(clock_start=TUESDAY_NIGHT)
+
+
+@pytest.fixture
+def table_published_for_tuesday_night(night_engine: EngineProcess) -> None:
+    """An engine ran at Tuesday 03:00 (Nguyen on call, Okafor backup), published, and stopped.
+
+    Its clock is started at that instant; the table it leaves is in the
+    PBX's own time, so the dialplan reads it as "now".
+    """
+    night_engine.start(clock_start=TUESDAY_NIGHT)
     try:
-        engine.wait_log("safety_net.published", timeout=20)
+        night_engine.wait_log("safety_net.published", timeout=20)
     finally:
-        assert engine.stop() == 0
-    assert not engine.app_registered()
+        assert night_engine.stop() == 0
+    assert not night_engine.app_registered()
 
 
 @pytest.mark.usefixtures("no_operators_logged_in", "table_published_for_tuesday_night")
 def test_with_no_engine_and_no_operator_the_night_doctor_answers_only_after_pressing_1(
-    phones: Phones, place_call: Callable[..., CallerHandle], ari: AriCredentials
+    phones: Phones,
+    place_call: Callable[..., CallerHandle],
+    ari: AriCredentials,
+    night_engine: EngineProcess,
 ) -> None:
     """Maple Grove at night, nobody in the queue, no engine: Nguyen (on call that night, not
     the fixed line) answers silently like a voicemail and is hung up; the backup, Okafor,
-    presses 1 and gets the caller."""
+    presses 1 and gets the caller. The next engine to start writes the call's journey from
+    the safety net's notes, marked as the safety net's."""
     phones.start("nguyen", voicemail(after=1))
     phones.start("okafor", presses("1", after=1, delay=1, hangup_after=3))
     phones.start("patel", answers(after=1))
@@ -139,6 +150,16 @@ def test_with_no_engine_and_no_operator_the_night_doctor_answers_only_after_pres
     assert nguyen.ended_at <= okafor.invited_at
     assert okafor.digits == "1"
 
+    night_engine.start(clock_start=TUESDAY_NIGHT)
+    try:
+        journey = wait_for_journey(night_engine.config.parent / "records.sqlite", call.caller)
+    finally:
+        night_engine.stop()
+    assert kinds(journey)[:2] == ["received", "safety_net"]
+    assert "oncall_not_confirmed" in kinds(journey)
+    assert journey.outcome is Outcome.ANSWERED_BY_ONCALL
+    assert journey.answered_by == "okafor"
+
 
 def test_an_operator_logs_out_with_star_22_and_the_queue_forgets_them(
     sandbox: Sandbox, place_call: Callable[..., CallerHandle]
@@ -146,7 +167,7 @@ def test_an_operator_logs_out_with_star_22_and_the_queue_forgets_them(
     """operator2's phone dialing *22 removes operator2 (and only them) from `answering`."""
     assert "operator2" in sandbox.cli("queue show answering")
 
-    result = place_call("*22", caller="operator2").wait(timeout=30)
+    result = place_call("*22", from_phone="operator2").wait(timeout=30)
 
     assert result.answered  # the confirmation prompt
     members = sandbox.cli("queue show answering")

@@ -72,6 +72,19 @@ async def _next_event(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[st
     raise AssertionError(f"the ARI websocket closed before a {kind}")
 
 
+async def _claimed(
+    ari: AriCredentials, http: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse
+) -> dict[str, Any]:
+    """Claim the next caller StasisBroadcast offers us, as an engine does; its StasisStart."""
+    offer = await asyncio.wait_for(_next_event(ws, "CallBroadcast"), timeout=15)
+    async with http.post(
+        f"{ari.url}/events/claim",
+        params={"channelId": offer["channel"]["id"], "application": ari.app},
+    ) as response:
+        assert response.status == 204
+    return await asyncio.wait_for(_next_event(ws, "StasisStart"), timeout=5)
+
+
 async def test_the_did_reaches_the_application_as_one_filtered_argument(
     ari: AriCredentials, phones: Phones, place_call: Callable[..., CallerHandle]
 ) -> None:
@@ -79,7 +92,7 @@ async def test_the_did_reaches_the_application_as_one_filtered_argument(
     phones.start("operator1", answers(after=0.5, hangup_after=1))
     async with _application(ari) as (http, ws):
         call = place_call("+1(555)010-0199,x,PJSIP/patel")
-        start = await asyncio.wait_for(_next_event(ws, "StasisStart"), timeout=15)
+        start = await _claimed(ari, http, ws)
         assert start["args"] == ["inbound", "+15550100199"]
         # The engine hands the call back: the dialplan's safety net takes it on.
         channel = start["channel"]["id"]
@@ -100,7 +113,7 @@ async def test_an_operators_step_comes_back_to_the_engine_with_the_queue_result(
         phones.start(operator, never_answers())
     async with _application(ari) as (http, ws):
         call = place_call("+15550100")
-        start = await asyncio.wait_for(_next_event(ws, "StasisStart"), timeout=15)
+        start = await _claimed(ari, http, ws)
         channel = start["channel"]["id"]
         # As the engine does: answer the caller, set the step's variables, continue.
         async with http.post(f"{ari.url}/channels/{channel}/answer") as response:
@@ -116,7 +129,7 @@ async def test_an_operators_step_comes_back_to_the_engine_with_the_queue_result(
             params={"context": "coverage-queue", "extension": "s", "priority": "1"},
         ) as response:
             assert response.status == 204
-        back = await asyncio.wait_for(_next_event(ws, "StasisStart"), timeout=20)
+        back = await _claimed(ari, http, ws)
         assert back["channel"]["id"] == channel
         assert back["args"] == ["queue-result", "TIMEOUT"]
         async with http.delete(f"{ari.url}/channels/{channel}") as response:

@@ -299,5 +299,7 @@ async def test_the_callers_number_is_masked_in_the_service_log_however_it_is_wri
     with structlog.testing.capture_logs() as logs:
         await play_asterisk(port, env(agi_callerid="caller-555-123-4567"))
     (decided,) = [e for e in logs if e["event"] == "agi.decided"]
-    assert decided["caller"] == "caller-***-***-4567"
+    # The service reads the number as digits (caller_text.caller_digits) first.
+    assert decided["caller"] == "******4567"
     assert "555-123" not in repr(logs)
+    assert "5551234" not in repr(logs)

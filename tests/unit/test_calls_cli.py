@@ -103,11 +103,11 @@ def test_show_an_unknown_call_is_a_finding(db: Path, capsys: pytest.CaptureFixtu
 
 
 def test_export_a_month_as_csv(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A month exports as CSV with the whole caller number and the event sequence."""
+    """A month exports as CSV with the whole caller number (as spreadsheet text) and the events."""
     assert main(["calls", "export", "--db", str(db), "--month", "2026-03"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [r["call_id"] for r in rows] == ["m1", "o1"]
-    assert rows[0]["caller_number"] == "+15557654321"
+    assert rows[0]["caller_number"] == "'+15557654321"
     assert rows[0]["events"] == "received decided bridged ended"
     assert rows[0]["time_to_person_s"] == "12.0"
 

@@ -40,6 +40,7 @@ def _command_names() -> set[str]:
 RUNTIME_COMMANDS = {
     "check", "explain", "calendar", "override", "swap", "changes", "replay", "diff", "feeds",
     "run", "calls", "report", "operators", "agi", "users", "access-log", "console", "messages",
+    "status",
 }  # fmt: skip
 LAB_COMMANDS = {"sandbox", "demo", "bench"}
 

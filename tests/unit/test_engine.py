@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from coverage_engine import wire
 from coverage_engine.ari import (
     AriHttpError,
     Bridge,
@@ -560,4 +561,4 @@ async def test_a_restart_reads_the_memory_from_the_channel_list_when_snapshots_c
         assert resumed.state.step == 1  # after the queue: Dr. Patel
     assert [r for r in ari_with.requests if r[0] == "get_variable"] == []
     reads = [r for r in ari_without.requests if r[0] == "get_variable"]
-    assert sorted(r[2] for r in reads) == sorted(memory)
+    assert sorted(r[2] for r in reads) == sorted(wire.CALL_MEMORY)

@@ -149,9 +149,14 @@ def test_the_event_link_asks_for_the_application_only(
 def test_nothing_is_requested_that_belongs_to_no_call(
     diet: tuple[CountingFakeAri, dict[str, str]],
 ) -> None:
-    """Besides the calls' own requests the engine only reconciles once after connecting."""
+    """Besides the calls' own requests the engine only reconciles once after connecting
+    (the channels, the bridges, and which callers its application won)."""
     fake, ids = diet
     strays = {k: v for k, v in fake.costs.items() if k not in ids.values()}
     assert strays == {}
     listed = [(r.method, r.path) for r in fake.requests if r.method == "GET"]
-    assert listed == [("GET", "/channels"), ("GET", "/bridges")]
+    assert listed == [
+        ("GET", "/channels"),
+        ("GET", "/bridges"),
+        ("GET", "/applications/coverage-engine"),
+    ]

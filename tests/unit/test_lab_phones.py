@@ -60,6 +60,25 @@ def test_the_caller_scenario_escapes_the_display_name() -> None:
     assert "{{" not in xml
 
 
+def test_a_carrier_caller_never_answers_a_challenge() -> None:
+    """The carrier is identified by address: its scenario has no credentials and CSeq 1."""
+    xml = render_caller_scenario("+15550100001", "Test", hangup_after=None)
+    assert "[authentication" not in xml
+    assert "CSeq: 1 ACK" in xml
+    assert "CSeq: 2 BYE" in xml
+
+
+def test_a_phone_placing_a_call_answers_the_challenge_with_its_credentials() -> None:
+    """401 -> ACK -> INVITE with digest credentials; the dialog then goes on at CSeq 2."""
+    xml = render_caller_scenario("operator1", "Op", hangup_after=None, password="s3cret-_x")
+    assert '<recv response="401" auth="true">' in xml
+    assert "[authentication username=operator1 password=s3cret-_x]" in xml
+    assert "CSeq: 2 INVITE" in xml
+    assert "CSeq: 2 ACK" in xml
+    assert "CSeq: 3 BYE" in xml
+    assert "{{" not in xml
+
+
 def test_a_phone_log_folds_into_calls(tmp_path: Path) -> None:
     """invite/answered/dtmf/remote_bye lines become one answered call with its digits."""
     log = tmp_path / "patel.events.log"

@@ -124,3 +124,25 @@ def test_the_table_names_state_calls_and_idle_time() -> None:
     assert "answering: 2 logged in, 1 taking calls, 1 paused, 0 waiting" in text
     assert "paused (break)  4      1h05m" in text
     assert "on a call" in text
+
+
+def test_names_and_reasons_from_ami_are_shown_escaped() -> None:
+    """A member name or pause reason set by someone else cannot drive the supervisor's terminal."""
+    presence = snapshot(
+        [
+            {"Event": "QueueParams", "Queue": "answering"},
+            {
+                "Event": "QueueMember",
+                "Queue": "answering",
+                "Name": "op\x1b]0;owned\x07",
+                "Location": "PJSIP/operator1",
+                "Status": "1",
+                "Paused": "1",
+                "PausedReason": "lunch\x1b[2J",
+            },
+        ]
+    )
+    text = operators_cmds.render_listing(presence, datetime.fromtimestamp(1700000000, tz=UTC))
+    assert all(line.isprintable() for line in text.splitlines())
+    assert "op\\x1b]0;owned\\x07" in text
+    assert "paused (lunch\\x1b[2J)" in text

@@ -107,6 +107,7 @@ def _args(**kw: object) -> argparse.Namespace:
         "ari_user": None,
         "ari_app": None,
         "ari_password_file": None,
+        "ari_ca_file": None,
     }
     values.update(kw)
     return argparse.Namespace(**values)
@@ -123,9 +124,9 @@ def test_the_ari_password_comes_from_a_file_or_the_environment(tmp_path: Path) -
         "coverage-engine",
     )
     from_env = ari_settings_from(
-        _args(), {"COVERAGE_ARI_PASSWORD": "x", "COVERAGE_ARI_URL": "http://h:1/ari"}
+        _args(), {"COVERAGE_ARI_PASSWORD": "x", "COVERAGE_ARI_URL": "https://h:1/ari"}
     )
-    assert (from_env.password, from_env.url) == ("x", "http://h:1/ari")
+    assert (from_env.password, from_env.url) == ("x", "https://h:1/ari")
     assert "s3cret" not in repr(settings)
 
 

@@ -20,6 +20,19 @@ _READ = re.compile(r"\$\{(COVERAGE_[A-Z0-9_]*)")
 # `__NAME`: a variable the channels Dial creates inherit.
 _SET = re.compile(r"(?:Set|Read)\((?:__)?(COVERAGE_[A-Z0-9_]+)[=,]")
 _STASIS = re.compile(r"\bStasis\(([^)]*)\)")
+# StasisBroadcast(timeout,filter,a:b:c): the third argument is the winner's Stasis arguments.
+_BROADCAST = re.compile(r"\bStasisBroadcast\((.*)\)\s*$", re.M)
+
+
+def broadcast_entries(text: str) -> list[tuple[str, str]]:
+    """Each StasisBroadcast() line's app filter and entry."""
+    found = []
+    for arguments in _BROADCAST.findall(text):
+        # The timeout may be an expression with commas inside ${...}: split from the right.
+        head, args = arguments.rsplit(",", 1)
+        app_filter = head.rsplit(",", 1)[1]
+        found.append((app_filter, args.split(":")[0]))
+    return found
 
 
 def code(path: Path) -> str:
@@ -46,20 +59,21 @@ def test_there_are_dialplans_to_check() -> None:
     assert len(DIALPLANS) >= 3
 
 
-def test_every_stasis_line_names_the_application_and_a_known_entry() -> None:
-    """Each Stasis() of the dialplan enters our application with an entry the engine parses."""
-    calls = _STASIS.findall(everything())
-    assert calls, "the engine's dialplan hands calls to the application"
-    for arguments in calls:
-        app, entry, *_ = arguments.split(",")
-        assert app == wire.APP
+def test_every_broadcast_reaches_the_engines_with_a_known_entry() -> None:
+    """Each StasisBroadcast() offers the call to the engines' applications, with an entry the
+    engine parses; no plain Stasis() names one application alone any more."""
+    entries = broadcast_entries(everything())
+    assert entries, "the engine's dialplan hands calls to the engines"
+    assert not _STASIS.findall(everything())
+    for app_filter, entry in entries:
+        assert app_filter in (f"^{wire.APP_PREFIX}", f"^${{{wire.ENGINE}}}$")
         assert entry in {e.value for e in wire.Entry}
         assert entry != wire.Entry.LEG  # only the engine creates legs
 
 
 def test_the_dialplan_uses_the_entries_the_engine_expects_from_it() -> None:
     """New callers enter with `inbound`, queued callers come back with `queue-result`."""
-    entries = {args.split(",")[1] for args in _STASIS.findall(code(ENGINE_DIALPLAN))}
+    entries = {entry for _, entry in broadcast_entries(code(ENGINE_DIALPLAN))}
     assert entries == {wire.Entry.INBOUND, wire.Entry.QUEUE_RESULT}
 
 

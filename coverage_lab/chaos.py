@@ -1,0 +1,540 @@
+"""The chaos run: callers at a steady rate, faults at random moments, judged as a patient would.
+
+Two engines (A straight to ARI, B through a TCP proxy that can stall) share
+the sandbox PBX and one PostgreSQL database. SIPp callers dial the
+practices at night while faults are injected: an engine SIGKILLed (and
+restarted after 0.5-3 s), an engine frozen with SIGSTOP for 15 s, B's
+WebSocket silently stalled (the proxy stops forwarding), PostgreSQL
+restarted, Asterisk restarted between calls. Afterwards every call is
+judged from the outside (did a person answer, how long until the PBX
+answered, was the call dropped, were two doctors' phones ringing for it at
+once) and against its journey in the database (one, with the outcome and
+the person the caller's side saw). `scripts/chaos` runs the full plan and
+writes the figures; `tests/chaos` runs a short one in CI.
+
+Not measured here: silence on an answered line (SIPp does not analyse the
+audio it receives).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import re
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from coverage_engine.journey import EventKind, Journey
+from coverage_engine.records.location import location_of, open_store
+from coverage_engine.records.model import JourneyFilter
+from coverage_lab.ari_http import AriCredentials, ari_delete_quietly, ari_get
+from coverage_lab.engine_process import EngineProcess
+from coverage_lab.phones import CallerHandle, Callers, Phones, answers, busy, presses
+from coverage_lab.postgres import TempCluster
+from coverage_lab.sandbox import Sandbox, project_root
+
+CHICAGO = ZoneInfo("America/Chicago")
+NIGHT = datetime(2026, 12, 1, 3, 0, tzinfo=CHICAGO)  # Maple: Nguyen, backup Okafor
+MAPLE, LAKESIDE, UNKNOWN = "+13125550100", "+16085550142", "+19995550123"
+DOCTORS = ("patel", "nguyen", "okafor", "ruiz", "chen")
+OPERATORS = ("operator1", "operator2", "operator3")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How many calls and faults of each kind."""
+
+    calls: int
+    kills: int
+    stops: int
+    stalls: int
+    pg_restarts: int
+    asterisk_restarts: int
+    gap: tuple[float, float] = (2.0, 5.0)  # seconds between two callers
+    stop_seconds: float = 15.0
+    stall_seconds: float = 15.0
+    seed: int = 16
+
+
+SHORT = Plan(calls=24, kills=3, stops=1, stalls=1, pg_restarts=1, asterisk_restarts=1)
+FULL = Plan(calls=160, kills=20, stops=2, stalls=2, pg_restarts=2, asterisk_restarts=2)
+
+
+@dataclass
+class Fault:
+    kind: str
+    at: float
+    target: str = ""
+    takeover_s: float | None = None  # the survivor's take-over, when the victim held calls
+
+
+@dataclass
+class Verdict:
+    caller: str
+    did: str
+    reached: str | None  # the phone that answered
+    answer_s: float | None  # INVITE to the PBX's answer
+    dropped: bool
+    double_ring: bool
+    journeys: int
+    journey_ok: bool
+    problem: str = ""
+
+
+@dataclass
+class Report:
+    plan: dict[str, Any]
+    started: str
+    seconds: float
+    faults: list[Fault] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    engine_crashes: int = 0  # engines that stopped by themselves (not a fault we injected)
+
+    def figures(self) -> dict[str, Any]:
+        v = self.verdicts
+        answer_times = [x.answer_s for x in v if x.answer_s is not None]
+        takeovers = [f.takeover_s for f in self.faults if f.takeover_s is not None]
+        kinds: dict[str, int] = {}
+        for f in self.faults:
+            kinds[f.kind] = kinds.get(f.kind, 0) + 1
+        return {
+            "calls_placed": len(v),
+            "engine_crashes": self.engine_crashes,
+            "faults": kinds,
+            "reached_a_person": sum(1 for x in v if x.reached),
+            "dead_ended": sum(1 for x in v if not x.reached),
+            "dropped_by_the_system": sum(1 for x in v if x.dropped),
+            "two_phones_ringing_for_one_step": sum(1 for x in v if x.double_ring),
+            "journeys_lost": sum(1 for x in v if x.journeys == 0),
+            "journeys_duplicated": sum(1 for x in v if x.journeys > 1),
+            "journeys_wrong": sum(1 for x in v if x.journeys == 1 and not x.journey_ok),
+            "worst_invite_to_answer_s": round(max(answer_times), 3) if answer_times else None,
+            "answers_over_1s": sum(1 for t in answer_times if t > 1.0),
+            "worst_takeover_s": round(max(takeovers), 2) if takeovers else None,
+            "takeovers_measured": len(takeovers),
+        }
+
+
+class StallProxy:
+    """A TCP proxy to ARI that can stop forwarding, connections left open (lost NAT state)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self._pairs: list[tuple[socket.socket, socket.socket]] = []
+        self._lock = threading.Lock()
+        self._flowing = threading.Event()
+        self._flowing.set()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return  # closed
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:  # Asterisk is down (restarting): refuse this one
+                client.close()
+                continue
+            with self._lock:
+                self._pairs.append((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                self._flowing.wait()
+                dst.sendall(data)
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+    def stall(self) -> None:
+        """Stop forwarding in both directions; the connections stay open."""
+        self._flowing.clear()
+
+    def flow(self) -> None:
+        """Cut the stalled connections (as a NAT would reset them) and forward again."""
+        with self._lock:
+            pairs, self._pairs = self._pairs, []
+        for pair in pairs:
+            for s in pair:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+        self._flowing.set()
+
+    def close(self) -> None:
+        self.server.close()
+        self.flow()
+
+
+def _config(folder: Path, pg_url: str) -> Path:
+    """The reference configuration with short waits, its records in PostgreSQL."""
+    text = (project_root() / "config" / "coverage.yaml").read_text(encoding="utf-8")
+    text = re.sub(r"(\{to: operators, max_wait_seconds:) \d+\}", r"\1 8}", text)
+    text = re.sub(r"(\{to: oncall_\w+, ring_seconds:) \d+", r"\1 10", text)
+    text = text.replace("  path: ../var/records.sqlite", f"  url: {pg_url}\n  spool: spool.db")
+    path = folder / "coverage.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class ChaosRun:
+    """One run of `plan` against the sandbox; `run()` returns the report."""
+
+    def __init__(self, sandbox: Sandbox, workdir: Path, plan: Plan) -> None:
+        self.sandbox = sandbox
+        self.workdir = workdir
+        self.plan = plan
+        self.rng = random.Random(plan.seed)  # noqa: S311 (fault timing, not secrets)
+        self.ari: AriCredentials = sandbox.credentials()
+        self.faults: list[Fault] = []
+        self._busy = threading.Lock()  # a fault at a time
+        self._placing = threading.Event()
+        self._placing.set()
+
+    # -- set-up --------------------------------------------------------------------------
+
+    def _engines(self, pg_url: str, proxy: StallProxy) -> dict[str, EngineProcess]:
+        engines = {}
+        for name, app, url in (
+            ("a", "coverage-engine", self.ari.url),
+            ("b", "coverage-engine-b", f"http://127.0.0.1:{proxy.port}/ari"),
+        ):
+            folder = self.workdir / name
+            folder.mkdir(parents=True, exist_ok=True)
+            engines[app] = EngineProcess(
+                _config(folder, pg_url),
+                ari_url=url,
+                ari_user=self.ari.user,
+                ari_password=self.ari.password,
+                log_path=folder / "engine.log",
+                app=app,
+            )
+        return engines
+
+    def _phones(self, phones: Phones) -> None:
+        # Operators answer after the first queue wait (8 s) has run out, so
+        # Maple's callers go on to the doctors; the last operators step waits 90 s.
+        for op in OPERATORS:
+            phones.start(op, answers(after=12, hangup_after=3))
+        phones.start("nguyen", presses("1", after=3, delay=1, hangup_after=4))
+        phones.start("okafor", presses("1", after=2, delay=1, hangup_after=4))
+        phones.start("ruiz", busy())
+        phones.start("chen", presses("1", after=2, delay=1, hangup_after=4))
+        phones.start("patel", presses("1", after=2, delay=1, hangup_after=4))
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def run(self) -> Report:
+        started = time.time()
+        cluster = TempCluster()
+        cluster.create()
+        cluster.start()
+        proxy = StallProxy(_ari_address(self.ari.url))
+        phones = Phones(self.workdir / "phones")
+        callers = Callers(self.workdir)
+        engines = self._engines(cluster.create_database("chaos"), proxy)
+        placed: list[CallerHandle] = []
+        try:
+            for engine in engines.values():
+                engine.start(NIGHT)
+            self._phones(phones)
+            injector = threading.Thread(
+                target=self._inject, args=(engines, proxy, cluster, placed), daemon=True
+            )
+            injector.start()
+            for n in range(self.plan.calls):
+                self._placing.wait()
+                did = (MAPLE, MAPLE, LAKESIDE, UNKNOWN)[n % 4]
+                placed.append(callers.place(did, max_seconds=240))
+                time.sleep(self.rng.uniform(*self.plan.gap))
+            injector.join(timeout=600)
+            for call in placed:
+                with contextlib.suppress(TimeoutError):
+                    call.wait(timeout=240)
+            # The last journeys reach the database: the engines' own writes at
+            # once, the safety net's calls once an engine collects its notes,
+            # and journeys of callers a dead engine left by the next sweep.
+            _wait_for_journeys(cluster.url("chaos"), [c.caller for c in placed], within=60)
+            verdicts = self._judge(placed, phones, cluster.url("chaos"))
+        finally:
+            callers.stop_all()
+            phones.stop_all()
+            for engine in engines.values():
+                engine.stop()
+            proxy.close()
+            cluster.destroy()
+            self._clean()
+        self._measure_takeovers(engines)
+        crashes = sum(e.log().count("internal error") for e in engines.values())
+        return Report(
+            plan=asdict(self.plan),
+            started=datetime.fromtimestamp(started, tz=UTC).isoformat(timespec="seconds"),
+            seconds=round(time.time() - started, 1),
+            faults=self.faults,
+            verdicts=verdicts,
+            engine_crashes=crashes,
+        )
+
+    def _inject(
+        self,
+        engines: dict[str, EngineProcess],
+        proxy: StallProxy,
+        cluster: TempCluster,
+        placed: list[CallerHandle],
+    ) -> None:
+        todo = (
+            ["kill"] * self.plan.kills
+            + ["stop"] * self.plan.stops
+            + ["stall"] * self.plan.stalls
+            + ["pg_restart"] * self.plan.pg_restarts
+            + ["asterisk_restart"] * self.plan.asterisk_restarts
+        )
+        self.rng.shuffle(todo)
+        span = self.plan.calls * sum(self.plan.gap) / 2
+        pause = span / (len(todo) + 1)
+        time.sleep(pause)
+        for kind in todo:
+            getattr(self, f"_{kind}")(engines, proxy, cluster)
+            time.sleep(self.rng.uniform(0.5, 1.5) * pause)
+
+    def _kill(self, engines: dict[str, EngineProcess], *_: object) -> None:
+        app = self.rng.choice(sorted(engines))
+        self.faults.append(Fault("sigkill", time.time(), app))
+        engines[app].kill()
+        time.sleep(self.rng.uniform(0.5, 3.0))
+        engines[app].start()
+
+    def _stop(self, engines: dict[str, EngineProcess], *_: object) -> None:
+        app = self.rng.choice(sorted(engines))
+        self.faults.append(Fault("sigstop", time.time(), app))
+        engines[app].signal(signal.SIGSTOP)
+        time.sleep(self.plan.stop_seconds)
+        engines[app].signal(signal.SIGCONT)
+
+    def _stall(self, engines: dict[str, EngineProcess], proxy: StallProxy, *_: object) -> None:
+        self.faults.append(Fault("websocket_stall", time.time(), "coverage-engine-b"))
+        proxy.stall()
+        time.sleep(self.plan.stall_seconds)
+        proxy.flow()
+
+    def _pg_restart(self, _e: object, _p: object, cluster: TempCluster) -> None:
+        self.faults.append(Fault("postgresql_restart", time.time(), "postgresql"))
+        cluster.restart(down_for=2.0)
+
+    def _asterisk_restart(self, *_: object) -> None:
+        """Between calls: stop placing, let the calls in progress end, restart, go on."""
+        self._placing.clear()
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and _calls_up(self.ari):
+            time.sleep(0.5)
+        self.faults.append(Fault("asterisk_restart", time.time(), "asterisk"))
+        self.sandbox.stop()
+        self.sandbox.start()
+        time.sleep(3)  # the engines reconnect (their backoff is at most 5 s)
+        self._placing.set()
+
+    # -- judging ----------------------------------------------------------------------------
+
+    def _judge(self, placed: list[CallerHandle], phones: Phones, pg_url: str) -> list[Verdict]:
+        with open_store(location_of(pg_url)) as store:
+            journeys = store.journeys(JourneyFilter(), events=True)
+        by_caller: dict[str, list[Journey]] = {}
+        for j in journeys:
+            by_caller.setdefault(j.caller_number, []).append(j)
+        verdicts = []
+        for call in placed:
+            result = call.result()
+            reached = phones.answered_by(call.caller)
+            rings = [
+                c
+                for c in phones.calls()
+                if c.caller == call.caller and c.phone in DOCTORS and not c.lost_race
+            ]
+            double = any(
+                a is not b
+                and a.invited_at < (b.ended_at or float("inf"))
+                and b.invited_at < (a.ended_at or float("inf"))
+                for a in rings
+                for b in rings
+            )
+            answer = (
+                result.answered_at - result.started_at if result.answered_at is not None else None
+            )
+            dropped = result.ended_by == "remote" and reached is None
+            found = by_caller.get(call.caller, [])
+            ok, problem = _matches(found[0], reached) if len(found) == 1 else (False, "")
+            verdicts.append(
+                Verdict(
+                    call.caller, call.did, reached, answer, dropped, double, len(found), ok, problem
+                )
+            )
+        return verdicts
+
+    def _measure_takeovers(self, engines: dict[str, EngineProcess]) -> None:
+        """For each fault that silenced an engine holding calls: when they were carried on.
+
+        That is the survivor's `takeover` of them, or (after a SIGKILL) the
+        restarted engine's own `call_resumed`, whichever came first within
+        10 s. A silenced engine that held no calls has nothing to take over.
+        """
+        seen: dict[str, list[tuple[str, float]]] = {}
+        for app, engine in engines.items():
+            for line in engine.log().splitlines():
+                if '"takeover"' not in line and '"call_resumed"' not in line:
+                    continue
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    record = json.loads(line)
+                    if record.get("event") == "takeover" and not record.get("calls"):
+                        continue
+                    at = datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00"))
+                    seen.setdefault(app, []).append((str(record["event"]), at.timestamp()))
+        for fault in self.faults:
+            if fault.kind not in ("sigkill", "sigstop", "websocket_stall"):
+                continue
+            delays = [
+                at - fault.at
+                for app, events in seen.items()
+                for event, at in events
+                if 0 <= at - fault.at < 10
+                and (
+                    (event == "takeover" and app != fault.target)
+                    or (event == "call_resumed" and app == fault.target and fault.kind == "sigkill")
+                )
+            ]
+            if delays:
+                fault.takeover_s = round(min(delays), 2)
+
+    def _clean(self) -> None:
+        for channel in _channels(self.ari):
+            ari_delete_quietly(self.ari, f"/channels/{channel['id']}")
+
+
+def _matches(journey: Journey, reached: str | None) -> tuple[bool, str]:
+    """Whether a journey's outcome and person are what the caller's side saw."""
+    if reached is None:
+        ok = journey.outcome is not None and not journey.outcome.answered
+        return ok, "" if ok else f"nobody answered, record says {journey.outcome}"
+    if journey.outcome is None or not journey.outcome.answered:
+        return False, f"{reached} answered, record says {journey.outcome}"
+    who = (journey.answered_by or "").rsplit("/", 1)[-1]
+    if who != reached:
+        return False, f"{reached} answered, record says {journey.answered_by}"
+    if [e.name for e in journey.events].count(EventKind.RECEIVED) != 1:
+        return False, "received more than once"
+    return True, ""
+
+
+def _wait_for_journeys(url: str, callers: list[str], *, within: float) -> None:
+    """Until every caller has one finished journey, or `within` seconds have passed."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        with open_store(location_of(url)) as store:
+            done = {j.caller_number for j in store.journeys() if j.outcome is not None}
+        if all(c in done for c in callers):
+            return
+        time.sleep(2)
+
+
+def _channels(ari: AriCredentials) -> list[dict[str, Any]]:
+    found = ari_get(ari, "/channels")
+    return [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
+
+
+def _calls_up(ari: AriCredentials) -> bool:
+    return any(not str(c.get("name", "")).startswith("Local/") for c in _channels(ari))
+
+
+def _ari_address(url: str) -> tuple[str, int]:
+    found = re.match(r"https?://([^:/]+):(\d+)", url)
+    if found is None:
+        raise ValueError(f"no host:port in {url}")
+    return found[1], int(found[2])
+
+
+def markdown(report: Report, *, machine: str) -> str:
+    """The figures as docs/reliability.md shows them."""
+    f = report.figures()
+    faults = ", ".join(f"{k} {v}" for k, v in sorted(f["faults"].items()))
+    rows = [
+        ("calls placed", f["calls_placed"]),
+        ("engines that crashed by themselves (goal 0)", f["engine_crashes"]),
+        ("faults injected", faults),
+        ("callers who reached a person", f["reached_a_person"]),
+        ("callers dead-ended (goal 0)", f["dead_ended"]),
+        ("calls dropped by the system (goal 0)", f["dropped_by_the_system"]),
+        ("two doctors ringing for one caller (goal 0)", f["two_phones_ringing_for_one_step"]),
+        ("journeys lost (goal 0)", f["journeys_lost"]),
+        ("journeys duplicated (goal 0)", f["journeys_duplicated"]),
+        ("journeys with a wrong outcome or person (goal 0)", f["journeys_wrong"]),
+        ("worst INVITE to answer", f"{f['worst_invite_to_answer_s']} s"),
+        ("answers later than 1 s", f["answers_over_1s"]),
+        (
+            "worst take-over after a fault",
+            f"{f['worst_takeover_s']} s ({f['takeovers_measured']} measured)",
+        ),
+        ("worst silence on an answered line", "not measured (SIPp does not analyse audio)"),
+    ]
+    lines = [f"Run of {report.started}, {report.seconds:.0f} s, {machine}.", ""]
+    lines += ["| figure | measured |", "| --- | --- |"]
+    lines += [f"| {name} | {value} |" for name, value in rows]
+    problems = [v for v in report.verdicts if v.problem or not v.reached or v.journeys != 1]
+    if problems:
+        lines += ["", "Calls that missed a goal:", ""]
+        for v in problems:
+            lines.append(
+                f"- {v.did} caller ***{v.caller[-4:]}: reached {v.reached}, "
+                f"journeys {v.journeys}, {v.problem or 'no person'}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+Runner = Callable[[Sandbox, Path, Plan], Report]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`scripts/chaos`: the full plan (or --short) against this checkout's sandbox."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="scripts/chaos", description=__doc__)
+    parser.add_argument("--short", action="store_true", help="the CI plan instead of the full one")
+    parser.add_argument("--workdir", type=Path, default=Path("chaos-results"))
+    parser.add_argument("--machine", default="a 2-core VM shared with other workloads")
+    args = parser.parse_args(argv)
+    plan = SHORT if args.short else FULL
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    box = Sandbox()
+    was_running = box.is_running()
+    box.start()
+    try:
+        report = ChaosRun(box, args.workdir, plan).run()
+    finally:
+        if not was_running:
+            box.stop()
+    (args.workdir / "report.json").write_text(
+        json.dumps({"figures": report.figures(), **asdict(report)}, indent=2), encoding="utf-8"
+    )
+    text = markdown(report, machine=args.machine)
+    (args.workdir / "figures.md").write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

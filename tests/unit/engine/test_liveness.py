@@ -1,0 +1,259 @@
+"""Engines watching each other: leases, dead peers, and taking a dead engine's calls over."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from coverage_engine import wire
+from coverage_engine.ari import (
+    AriUnavailable,
+    Channel,
+    ChannelHangupRequest,
+    Dial,
+    DialplanLocation,
+)
+from coverage_engine.engine import Engine
+from coverage_engine.engine.liveness import Liveness, beat_variable, takeover_variable
+from coverage_engine.engine.peers import DEAD_AFTER, FENCE_AFTER, Lease, PeerTracker
+from coverage_engine.testing import FrozenClock, MemoryAri
+from tests.unit.engine.fixtures import NIGHT
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def test_a_lease_holds_for_a_while_after_each_beat_then_lapses() -> None:
+    """Acting is allowed for FENCE_AFTER seconds after the last beat that got through."""
+    lease = Lease()
+    assert not lease.valid(0.0)
+    assert not lease.lapsed(0.0)  # never held: nothing to let go of
+    lease.renew(10.0)
+    assert lease.valid(10.0 + FENCE_AFTER - 0.01)
+    assert not lease.valid(10.0 + FENCE_AFTER + 0.01)
+    assert lease.lapsed(10.0 + FENCE_AFTER + 0.01)
+
+
+def test_the_lease_lapses_before_anyone_may_call_the_engine_dead() -> None:
+    """A frozen engine stops acting before a survivor may take its calls: no two engines act."""
+    assert FENCE_AFTER < DEAD_AFTER
+
+
+def test_a_peer_whose_beat_stops_moving_is_dead_once_and_alive_again_when_it_beats() -> None:
+    """Dead after DEAD_AFTER seconds of the same beat (the reader's clock), reported once."""
+    peers = PeerTracker("coverage-engine")
+    peers.observe("coverage-engine-b", "7", 0.0)
+    peers.observe("coverage-engine-b", "8", 1.0)
+    peers.observe("coverage-engine", "1", 1.0)  # ourselves: never tracked
+    assert peers.newly_dead(1.0 + DEAD_AFTER - 0.1) == []
+    assert peers.alive(2.0) == ["coverage-engine-b"]
+    assert peers.newly_dead(1.0 + DEAD_AFTER) == ["coverage-engine-b"]
+    assert peers.newly_dead(10.0) == []  # reported once
+    peers.observe("coverage-engine-b", "1", 11.0)  # restarted: its counter starts again
+    assert peers.alive(11.5) == ["coverage-engine-b"]
+    assert peers.newly_dead(11.0 + DEAD_AFTER) == ["coverage-engine-b"]
+
+
+class LiveAri(MemoryAri):
+    """MemoryAri with dialplan globals and an event link that can be up or down."""
+
+    def __init__(self, app: str) -> None:
+        super().__init__(app)
+        self.globals: dict[str, str] = {}
+        self.is_connected = True
+        self.apps: list[str] = [app]
+
+    async def get_global(self, name: str) -> str:
+        return self.globals.get(name, "")
+
+    async def set_global(self, name: str, value: str) -> None:
+        if not self.is_connected:
+            raise AriUnavailable("POST /asterisk/variable: connection refused")
+        self.globals[name] = value
+
+    async def application_names(self) -> list[str]:
+        return list(self.apps)
+
+
+class Carrier:
+    """Records what the liveness task asked of the engine."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def let_go(self) -> None:
+        self.asked.append("let_go")
+
+    async def reconcile_now(self) -> None:
+        self.asked.append("reconcile")
+
+    async def take_over(self, dead: str) -> int:
+        self.asked.append(f"take_over {dead}")
+        return 1
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def ticks(liveness: Liveness, clock: Clock, seconds: float) -> None:
+    """Let `seconds` pass, one beat round at a time."""
+    end = clock.now + seconds
+    while clock.now < end:
+        clock.now += 0.4
+        await liveness.tick()
+
+
+async def test_an_engine_that_cannot_beat_lets_go_then_takes_its_calls_on_later() -> None:
+    """A stalled link: the lease lapses, the calls are let go before the next beat, and taken
+    on again only once a survivor has had time to take them (none did here)."""
+    ari, carrier, clock = LiveAri("coverage-engine"), Carrier(), Clock()
+    liveness = Liveness(ari, carrier, clock=clock)
+    await liveness.tick()
+    assert ari.globals[beat_variable("coverage-engine")] == "1"
+    ari.is_connected = False
+    clock.now += FENCE_AFTER + 0.1
+    assert not liveness.may_act()
+    await liveness.tick()
+    assert carrier.asked == ["let_go"]
+    ari.is_connected = True
+    await liveness.tick()
+    assert liveness.may_act()
+    assert carrier.asked == ["let_go"]  # not yet: a survivor may be taking them over
+    await ticks(liveness, clock, DEAD_AFTER + 1.0)
+    assert carrier.asked == ["let_go", "reconcile"]
+
+
+async def test_a_peer_that_stops_beating_has_its_calls_taken_over_by_one_survivor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Engine B goes silent: after DEAD_AFTER s engine A wins the arbitration and takes over."""
+    monkeypatch.setattr("coverage_engine.engine.liveness.ARBITRATION", 0.0)
+    ari, carrier, clock = LiveAri("coverage-engine"), Carrier(), Clock()
+    ari.apps.append("coverage-engine-b")
+    ari.apps.append("someone-else")  # not an engine: never watched
+    ari.globals[beat_variable("coverage-engine-b")] = "41"
+    taken: list[tuple[str, int]] = []
+    liveness = Liveness(ari, carrier, clock=clock, on_takeover=lambda d, n: taken.append((d, n)))
+    await liveness.tick()
+    clock.now += DEAD_AFTER
+    await liveness.tick()
+    assert "take_over coverage-engine-b" in carrier.asked
+    assert ari.globals[takeover_variable("coverage-engine-b")].startswith("coverage-engine:")
+    assert taken == [("coverage-engine-b", 1)]
+
+
+async def test_the_survivor_backs_off_when_another_survivor_won_the_arbitration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two survivors write their claim; the one whose claim was overwritten leaves the calls."""
+    ari, carrier, clock = LiveAri("coverage-engine"), Carrier(), Clock()
+    ari.apps.append("coverage-engine-b")
+    ari.globals[beat_variable("coverage-engine-b")] = "41"
+
+    async def the_other_survivor_writes_last(seconds: float) -> None:
+        ari.globals[takeover_variable("coverage-engine-b")] = "coverage-engine-c:9"
+
+    monkeypatch.setattr(
+        "coverage_engine.engine.liveness.asyncio.sleep", the_other_survivor_writes_last
+    )
+    liveness = Liveness(ari, carrier, clock=clock)
+    await liveness.tick()
+    clock.now += DEAD_AFTER
+    await liveness.tick()
+    assert not any(a.startswith("take_over") for a in carrier.asked)
+
+
+def caller_of(app_data: str, ident: str, variables: dict[str, str] | None = None) -> Channel:
+    return Channel(
+        ident,
+        state="Up",
+        dialplan=DialplanLocation(app_name="StasisBroadcast", app_data=app_data),
+        variables=variables or {},
+    )
+
+
+async def test_taking_over_stops_the_dead_engines_ring_then_resumes_its_callers() -> None:
+    """The dead engine's leg (Dr. Patel ringing) is hung up first; its caller is subscribed to,
+    marked as ours and resumed; a call another survivor already marked is left alone."""
+    ari = MemoryAri("coverage-engine")
+    memory = {wire.DID: "+13125550100", wire.PRACTICE: "maple-grove", wire.TRIED: "oncall/patel"}
+    ari.add_channel(caller_of("500,^coverage-engine,inbound:+13125550100", "c1", memory))
+    ari.add_channel(Channel("c1-leg2", state="Ringing"))
+    ari.add_channel(
+        caller_of(
+            "500,^coverage-engine,inbound:+13125550100",
+            "c2",
+            {**memory, wire.ENGINE: "coverage-engine-c"},
+        )
+    )
+    ari.other_apps["coverage-engine-b"] = ["c1", "c1-leg2", "c2"]
+    engine = Engine(ari, lambda *_: NIGHT, clock=FrozenClock(NOW))
+
+    taken = await engine.take_over("coverage-engine-b")
+
+    assert taken == 1
+    ops = [(r.op, r.target) for r in ari.requests]
+    assert ops.index(("hangup", "c1-leg2")) < ops.index(("subscribe_channel", "c1"))
+    assert ("set_variable", "c1") in ops
+    assert ari.variables["c1"][wire.ENGINE] == "coverage-engine"
+    assert ("subscribe_channel", "c2") not in ops
+    assert engine.call("c1") is not None
+    await engine.close()
+
+
+class Journal:
+    """A journey sink that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def record(self, call_id: str, at: datetime, event: object) -> None:
+        self.events.append((call_id, getattr(event, "name", "")))
+
+
+async def test_a_queued_caller_the_dead_engine_left_is_followed_to_the_operator() -> None:
+    """Taken over while waiting in the queue: when app_queue dials the operator who takes the
+    caller, the journey says so, and when the line ends it ends answered by that operator."""
+    ari = MemoryAri("coverage-engine")
+    queued = Channel(
+        "q1",
+        state="Up",
+        dialplan=DialplanLocation(app_name="Queue", app_data="answering,,,,90"),
+        variables={
+            wire.DID: "+19995550123",
+            wire.PRACTICE: "",
+            wire.TRIED: "operators/answering",
+            wire.ENGINE: "coverage-engine-b",
+        },
+    )
+    ari.add_channel(queued)
+    ari.other_apps["coverage-engine-b"] = ["q1"]
+    journal = Journal()
+    engine = Engine(ari, lambda *_: NIGHT, clock=FrozenClock(NOW), sink=journal)
+
+    await engine.take_over("coverage-engine-b")
+    assert ("subscribe_channel", "q1") in [(r.op, r.target) for r in ari.requests]
+    operator = Channel("op2", state="Up")
+    await engine.dispatch(
+        Dial(
+            type="Dial",
+            peer=operator,
+            caller=queued,
+            dialstatus="ANSWER",
+            dialstring="PJSIP/operator2",
+        )
+    )
+    await engine.dispatch(ChannelHangupRequest(type="ChannelHangupRequest", channel=queued))
+
+    assert journal.events == [
+        ("q1", "operator_answered"),
+        ("q1", "bridged"),
+        ("q1", "caller_hung_up"),
+        ("q1", "ended"),
+    ]
+    await engine.close()
