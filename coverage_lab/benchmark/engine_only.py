@@ -84,6 +84,7 @@ class EngineOnlyResult:
     one_core_capacity_cps: float
     peak_rss_mib: float
     setup_ms: dict[str, float]
+    records: bool = True
     hold_seconds: float = 0.0
     answer_after_seconds: float = 0.0
     max_in_progress: int = 0
@@ -286,8 +287,13 @@ async def measure(
     config: Path | None = None,
     hold: float = 0.0,
     answer_after: float = 0.0,
+    records: bool = True,
 ) -> EngineOnlyResult:
-    """Run the engine against the fake in a child process; return what it cost."""
+    """Run the engine against the fake in a child process; return what it cost.
+
+    `records=False` leaves the SQLite call records out (the journeys still go
+    to the live view and the metrics): the engine's own share of a call.
+    """
     from coverage_engine.bootstrap import EngineParts, load_holder, run_engine, sink_for
     from coverage_engine.clock import FrozenClock
     from coverage_engine.records.sqlite import SqliteRecorder
@@ -306,7 +312,11 @@ async def measure(
             )
             parts = EngineParts(config, settings, clock=FrozenClock(INSTANT))
             recorder, _ = SqliteRecorder.open(Path(folder) / "records.sqlite", now=INSTANT)
-            parts.sink = sink_for(recorder, parts.metrics, parts.live)
+            if records:
+                parts.sink = sink_for(recorder, parts.metrics, parts.live)
+            else:
+                parts.metrics.watch(parts.live)
+                parts.sink = parts.live
             stop = asyncio.Event()
             engine = asyncio.create_task(run_engine(parts, load_holder(parts), stop))
             try:
@@ -340,6 +350,7 @@ async def measure(
         # ru_maxrss is in KiB on Linux.
         peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         setup_ms=report["setup_ms"],
+        records=records,
         hold_seconds=hold,
         answer_after_seconds=answer_after,
         max_in_progress=int(report["max_in_progress"]),

@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from coverage_lab.benchmark.sipp import RING_LIMIT_MS, BenchResult, StepResult
+from coverage_lab.benchmark.sipp import (
+    PATHS,
+    RING_LIMIT_MS,
+    SILENCE_LIMIT_MS,
+    BenchResult,
+    StepResult,
+)
 
 
 def _ms(summary: dict[str, float], key: str) -> str:
@@ -52,6 +58,26 @@ def _costs(steps: Sequence[StepResult]) -> list[str]:
     return lines
 
 
+def _voices(steps: Sequence[StepResult]) -> list[str]:
+    lines = [
+        "| step | path | journey | first heard p50 / p99 / max | person p50 / p99 "
+        f"| longest silence p50 / p99 / max | over {SILENCE_LIMIT_MS / 1000:g} s |",
+        "|---|---|---|---|---|---|---:|",
+    ]
+    journeys = {p.name: p.journey for p in PATHS}
+    for step in steps:
+        for name, path in step.paths.items():
+            heard, person, silent = path.first_audio_ms, path.person_ms, path.silence_ms
+            over = "–" if path.over_silence_limit is None else str(path.over_silence_limit)
+            lines.append(
+                f"| {step.step} | {name} | {journeys.get(name, '')} "
+                f"| {_ms(heard, 'p50')} / {_ms(heard, 'p99')} / {_ms(heard, 'max')} "
+                f"| {_ms(person, 'p50')} / {_ms(person, 'p99')} "
+                f"| {_ms(silent, 'p50')} / {_ms(silent, 'p99')} / {_ms(silent, 'max')} | {over} |"
+            )
+    return lines
+
+
 def markdown(result: BenchResult, plot: str | None) -> str:
     """The report: machine, both paths side by side per step, costs, the ramp's verdict."""
     m = result.machine
@@ -71,6 +97,17 @@ def markdown(result: BenchResult, plot: str | None) -> str:
         "## What B costs",
         "",
         *_costs([*result.steps, *result.ramp]),
+        "",
+        "The engine's CPU per call is over the calls of B and C (both through the engine).",
+        "",
+        "## Time to a human voice",
+        "",
+        "From the caller's INVITE: the first thing the caller hears (the local ringback "
+        "of a 180 Ringing, Asterisk's ringback, the announcement or music, captured on "
+        "loopback), and the person picking up (the phone's 200 OK); the longest silence "
+        "the caller sat through before that person.",
+        "",
+        *_voices([*result.steps, *result.ramp]),
         "",
     ]
     invalid = [s for s in [*result.steps, *result.ramp] if not s.valid]
@@ -102,8 +139,11 @@ def plot(result: BenchResult, path: Path) -> bool:
         return False
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     styles = {"A": "-", "B": "--"}
+    compared = {p.name for p in PATHS if p.compared}
     for step in result.steps:
         for name, res in step.paths.items():
+            if name not in compared:
+                continue  # path C rings after its announcement: another scale
             samples = sorted(res.ring_samples_ms)
             if not samples:
                 continue
@@ -118,7 +158,7 @@ def plot(result: BenchResult, path: Path) -> bool:
     left.grid(True, which="both", alpha=0.3)
     left.legend(fontsize=8)
     ramp = [*result.steps, *result.ramp]
-    for name in ("A", "B"):
+    for name in sorted(compared):
         rates = [s.rate for s in ramp if s.paths[name].ring_ms]
         for key, marker in (("p50", "o"), ("p99", "^")):
             values = [s.paths[name].ring_ms[key] for s in ramp if s.paths[name].ring_ms]

@@ -54,6 +54,11 @@ def register(subparsers: Any) -> None:
         default=",".join(JOURNEYS),
         help=f"comma-separated, alternated (default and choices: {','.join(JOURNEYS)})",
     )
+    only.add_argument(
+        "--no-records",
+        action="store_true",
+        help="leave the SQLite call records out: the engine's own share of a call",
+    )
     only.add_argument("--config", type=Path, help="coverage YAML (default: the shipped one)")
     only.add_argument("--json", type=Path, help="also write the result to this file")
     only.set_defaults(func=engine_only)
@@ -101,6 +106,7 @@ def engine_only(args: argparse.Namespace) -> int:
                 config=args.config,
                 hold=args.hold,
                 answer_after=args.answer_after,
+                records=not args.no_records,
             )
         )
     except ValueError as exc:

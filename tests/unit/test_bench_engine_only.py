@@ -59,3 +59,15 @@ def test_the_scale_shape_keeps_calls_up_at_once_and_times_the_engine(
     assert result["setup_ms"]["max"] >= 200
     assert result["reaction_ms"]["p50"] < result["setup_ms"]["p50"]
     capsys.readouterr()
+
+
+def test_without_records_the_engine_alone_is_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--no-records leaves the SQLite store out, and the result says so."""
+    out = tmp_path / "alone.json"
+    args = ["--calls", "20", "--warmup", "2", "--concurrency", "4", "--no-records"]
+    assert main(["bench", "engine-only", *args, "--json", str(out)]) == 0
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert (result["records"], result["failures"]) == (False, 0)
+    capsys.readouterr()
