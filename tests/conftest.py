@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 from collections.abc import Iterator
+from typing import NoReturn
 
 import pytest
 
 from coverage_lab.postgres import ClusterUnavailable, TempCluster
+from coverage_lab.sandbox import Sandbox, SandboxError
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -54,3 +57,38 @@ def pg_cluster() -> Iterator[TempCluster]:
 def pg_url(pg_cluster: TempCluster) -> str:
     """The URL of a new, empty database on the session's cluster (one per test)."""
     return pg_cluster.create_database(f"test_{next(_DATABASES)}")
+
+
+# The session's sandbox, for the failure report hook (hooks cannot request fixtures).
+_SESSION_SANDBOX: dict[str, Sandbox] = {}
+
+
+def _cannot_run(reason: str) -> NoReturn:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"integration tests cannot run under CI: {reason}", pytrace=False)
+    pytest.skip(f"sandbox PBX unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    """The sandbox Asterisk, started for the session and stopped after it.
+
+    Defined here, once for the whole run, rather than in each suite's
+    conftest: a session fixture imported into several conftests is several
+    fixtures, each with its own `Sandbox`, and one torn down early dropped a
+    `Sandbox` whose Asterisk (started by a restart in another suite) still ran.
+    """
+    if os.geteuid() != 0:
+        _cannot_run("needs root (debootstrap, chroot, unshare)")
+    if shutil.which("sipp") is None:
+        _cannot_run("sipp is not installed (Debian package sip-tester; scripts/bootstrap)")
+    box = Sandbox(log=lambda message: None)
+    _SESSION_SANDBOX["box"] = box
+    was_running = box.is_running()
+    try:
+        box.start()
+    except SandboxError as exc:
+        _cannot_run(str(exc))
+    yield box
+    if not was_running:
+        box.stop()

@@ -1,9 +1,7 @@
 """The chaos suite uses the integration tests' sandbox fixtures (the PBX, one per session)."""
 
 from tests.integration.conftest import (  # noqa: F401 (fixtures, found by name)
-    _SESSION_SANDBOX,
     ari,
     fresh_pbx_state,
     pytest_runtest_makereport,
-    sandbox,
 )

@@ -35,46 +35,16 @@ they fail instead, because a CI run that tested nothing must not pass.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 
 from coverage_lab.ari_http import AriCredentials
 from coverage_lab.phones import CallerHandle, Callers, Phones
-from coverage_lab.sandbox import AmiCredentials, Sandbox, SandboxError
-
-# The session's sandbox, for the failure report hook (hooks cannot request fixtures).
-_SESSION_SANDBOX: dict[str, Sandbox] = {}
-
-
-def _cannot_run(reason: str) -> NoReturn:
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"integration tests cannot run under CI: {reason}", pytrace=False)
-    pytest.skip(f"sandbox PBX unavailable: {reason}")
-
-
-@pytest.fixture(scope="session")
-def sandbox() -> Iterator[Sandbox]:
-    """The sandbox Asterisk, started for the session and stopped after it."""
-    if os.geteuid() != 0:
-        _cannot_run("needs root (debootstrap, chroot, unshare)")
-    if shutil.which("sipp") is None:
-        _cannot_run("sipp is not installed (Debian package sip-tester; scripts/bootstrap)")
-    box = Sandbox(log=lambda message: None)
-    _SESSION_SANDBOX["box"] = box
-    was_running = box.is_running()
-    try:
-        box.start()
-    except SandboxError as exc:
-        _cannot_run(str(exc))
-    yield box
-    if not was_running:
-        box.stop()
+from coverage_lab.sandbox import AmiCredentials, Sandbox
+from tests.conftest import _SESSION_SANDBOX
 
 
 @pytest.fixture(scope="session")

@@ -13,5 +13,4 @@ from tests.integration.conftest import (  # noqa: F401 - fixtures, found by name
     phones,
     place_call,
     pytest_runtest_makereport,
-    sandbox,
 )
