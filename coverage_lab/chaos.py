@@ -23,7 +23,6 @@ import json
 import random
 import re
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +39,7 @@ from coverage_lab.ari_http import AriCredentials, ari_delete_quietly, ari_get
 from coverage_lab.engine_process import EngineProcess
 from coverage_lab.phones import CallerHandle, Callers, Phones, answers, busy, presses
 from coverage_lab.postgres import TempCluster
+from coverage_lab.proxy import AriProxy
 from coverage_lab.sandbox import Sandbox, project_root
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -124,65 +124,6 @@ class Report:
         }
 
 
-class StallProxy:
-    """A TCP proxy to ARI that can stop forwarding, connections left open (lost NAT state)."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self._pairs: list[tuple[socket.socket, socket.socket]] = []
-        self._lock = threading.Lock()
-        self._flowing = threading.Event()
-        self._flowing.set()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return  # closed
-            try:
-                upstream = socket.create_connection(self.target)
-            except OSError:  # Asterisk is down (restarting): refuse this one
-                client.close()
-                continue
-            with self._lock:
-                self._pairs.append((client, upstream))
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := src.recv(65536):
-                self._flowing.wait()
-                dst.sendall(data)
-        for s in (src, dst):
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-            s.close()
-
-    def stall(self) -> None:
-        """Stop forwarding in both directions; the connections stay open."""
-        self._flowing.clear()
-
-    def flow(self) -> None:
-        """Cut the stalled connections (as a NAT would reset them) and forward again."""
-        with self._lock:
-            pairs, self._pairs = self._pairs, []
-        for pair in pairs:
-            for s in pair:
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-                s.close()
-        self._flowing.set()
-
-    def close(self) -> None:
-        self.server.close()
-        self.flow()
-
-
 def _config(folder: Path, pg_url: str) -> Path:
     """The reference configuration with short waits, its records in PostgreSQL."""
     text = (project_root() / "config" / "coverage.yaml").read_text(encoding="utf-8")
@@ -210,7 +151,7 @@ class ChaosRun:
 
     # -- set-up --------------------------------------------------------------------------
 
-    def _engines(self, pg_url: str, proxy: StallProxy) -> dict[str, EngineProcess]:
+    def _engines(self, pg_url: str, proxy: AriProxy) -> dict[str, EngineProcess]:
         engines = {}
         for name, app, url in (
             ("a", "coverage-engine", self.ari.url),
@@ -246,7 +187,7 @@ class ChaosRun:
         cluster = TempCluster()
         cluster.create()
         cluster.start()
-        proxy = StallProxy(_ari_address(self.ari.url))
+        proxy = AriProxy(_ari_address(self.ari.url))
         phones = Phones(self.workdir / "phones")
         callers = Callers(self.workdir)
         engines = self._engines(cluster.create_database("chaos"), proxy)
@@ -295,7 +236,7 @@ class ChaosRun:
     def _inject(
         self,
         engines: dict[str, EngineProcess],
-        proxy: StallProxy,
+        proxy: AriProxy,
         cluster: TempCluster,
         placed: list[CallerHandle],
     ) -> None:
@@ -328,7 +269,7 @@ class ChaosRun:
         time.sleep(self.plan.stop_seconds)
         engines[app].signal(signal.SIGCONT)
 
-    def _stall(self, engines: dict[str, EngineProcess], proxy: StallProxy, *_: object) -> None:
+    def _stall(self, engines: dict[str, EngineProcess], proxy: AriProxy, *_: object) -> None:
         self.faults.append(Fault("websocket_stall", time.time(), "coverage-engine-b"))
         proxy.stall()
         time.sleep(self.plan.stall_seconds)

@@ -10,11 +10,8 @@ whole suite runs in minutes instead of an hour.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import signal
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -37,6 +34,7 @@ from coverage_lab.phones import (
     voicemail,
     wait_bridged,
 )
+from coverage_lab.proxy import AriProxy
 from coverage_lab.records import kinds, wait_for_journey
 
 pytestmark = pytest.mark.integration
@@ -441,52 +439,6 @@ def test_engine_killed_while_caller_queued_then_restarted_caller_reaches_a_perso
              "callee_hung_up ended")
 
 
-class DroppingProxy:
-    """A TCP proxy to ARI whose connections the test can cut (a dropped WebSocket)."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self._pairs: list[tuple[socket.socket, socket.socket]] = []
-        self._lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            with self._lock:
-                self._pairs.append((client, upstream))
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := src.recv(65536):
-                dst.sendall(data)
-        for s in (src, dst):
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-
-    def drop_all(self) -> None:
-        with self._lock:
-            pairs, self._pairs = self._pairs, []
-        for pair in pairs:
-            for s in pair:
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-                s.close()
-
-    def close(self) -> None:
-        self.server.close()
-        self.drop_all()
-
-
 def test_websocket_dropped_mid_call_the_call_continues(
     ari: AriCredentials,
     phones: Phones,
@@ -496,7 +448,7 @@ def test_websocket_dropped_mid_call_the_call_continues(
     """The ARI link drops mid-conversation: the call goes on, then ends cleanly."""
     host_port = re.match(r"https?://([^:/]+):(\d+)", ari.url)
     assert host_port is not None
-    proxy = DroppingProxy((host_port[1], int(host_port[2])))
+    proxy = AriProxy((host_port[1], int(host_port[2])))
     proc = EngineProcess(
         fast_config(tmp_path / "coverage.yaml"),
         ari_url=f"http://127.0.0.1:{proxy.port}/ari",
