@@ -155,6 +155,7 @@ class Engine:
         rings again: never two people rung at once for one step.
         """
         app = self._ari.app
+        before = self._registry.legs()
         try:
             theirs = frozenset(await self._ari.application_channel_ids(dead))
             if not theirs:
@@ -169,7 +170,9 @@ class Engine:
             return 0
         actions = [
             a
-            for a in reconcile(app, channels, bridges, self._registry, memories, theirs, {dead})
+            for a in reconcile(
+                app, channels, bridges, self._registry, memories, theirs, {dead}, before
+            )
             if not isinstance(a, Deliver | LinkUp | LinkDown)
         ]
         hangups = [a for a in actions if isinstance(a, HangUpChannel)]
@@ -262,6 +265,8 @@ class Engine:
     async def _reconcile(self) -> None:
         """After a (re)connect: read what Asterisk has, and act on the difference."""
         app = self._ari.app
+        # Calls go on while the snapshot is read: what began after it is not gone.
+        before = self._registry.legs()
         try:
             channels = await self._ari.list_channels()
             bridges = await self._ari.list_bridges()
@@ -272,7 +277,9 @@ class Engine:
         except AriError as exc:
             log.warning("recovery_failed", error=str(exc))
             return
-        for action in reconcile(app, channels, bridges, self._registry, memories, claimed):
+        for action in reconcile(
+            app, channels, bridges, self._registry, memories, claimed, known_before=before
+        ):
             await self._perform(action)
 
     async def _claim(self, channel_id: str) -> None:

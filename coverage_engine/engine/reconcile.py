@@ -76,8 +76,14 @@ def reconcile(
     memories: Mapping[str, CallMemory] | None = None,
     claimed: Collection[str] = frozenset(),
     owners: Collection[str] = frozenset(),
+    known_before: Mapping[str, str | None] | None = None,
 ) -> list[Action]:
     """What to do so that what the engine knows and what Asterisk has agree again.
+
+    `known_before` is the registry's calls (call id -> its leg) when the
+    snapshot was asked for, given when calls go on while it is read (a
+    reconcile in a running engine, a take-over): a call or leg that began
+    after the snapshot is missing from it without being gone, and is left alone.
 
     `memories` holds what was read for the channels `needs_memory` named;
     a channel whose snapshot carries its variables needs none. `claimed`
@@ -90,9 +96,15 @@ def reconcile(
     present = {c.id: c for c in channels}
     actions: list[Action] = []
     for call in registry.calls():
+        if known_before is not None and call.call_id not in known_before:
+            continue  # arrived after the snapshot
         if call.call_id not in present:
             actions.append(Deliver(call.call_id, CallerGone()))
-        elif call.state.leg_id is not None and call.state.leg_id not in present:
+        elif (
+            call.state.leg_id is not None
+            and call.state.leg_id not in present
+            and (known_before is None or known_before[call.call_id] == call.state.leg_id)
+        ):
             actions.append(Deliver(call.call_id, LegFailed(call.state.leg_id, LegFailure.GONE)))
     bridged = _talking(bridges)
     adopted: set[str] = set()

@@ -39,6 +39,10 @@ class Registry:
         """Every call in progress."""
         return iter(list(self._calls.values()))
 
+    def legs(self) -> dict[str, str | None]:
+        """Every call in progress and the leg it is ringing or talking on (None: none now)."""
+        return {call_id: call.state.leg_id for call_id, call in self._calls.items()}
+
     def __len__(self) -> int:
         return len(self._calls)
 
