@@ -31,7 +31,14 @@ def test_through_kills_freezes_stalls_and_restarts_every_caller_reaches_a_person
     measured and reported (docs/reliability.md) but not yet a goal this test
     holds: a caller an engine sent to the queue just before it died is
     credited to the operator only when the sweep sees the conversation."""
-    report = ChaosRun(sandbox, tmp_path, SHORT).run()
+    try:
+        report = ChaosRun(sandbox, tmp_path, SHORT).run()
+    finally:
+        # Two engines, their applications, heartbeats and AstDB mailboxes stay
+        # in a running Asterisk: the suites after this one get a fresh PBX, as
+        # this one did (the ARI live tests fail on the one chaos leaves).
+        sandbox.stop()
+        sandbox.start()
     figures = report.figures()
     (tmp_path / "chaos.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
     summary = markdown(report, machine="CI")
