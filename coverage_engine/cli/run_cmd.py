@@ -56,21 +56,7 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("--config", required=True, type=Path, help="the coverage YAML file")
-    parser.add_argument(
-        "--ari-url", help=f"ARI base URL (default ${ENV_URL}, else http://127.0.0.1:8088/ari)"
-    )
-    parser.add_argument("--ari-user", help=f"ARI user (default ${ENV_USER}, else coverage-engine)")
-    parser.add_argument(
-        "--ari-app", help=f"ARI application (default ${ENV_APP}, else coverage-engine)"
-    )
-    parser.add_argument(
-        "--ari-password-file", type=Path, help="file holding the ARI password (one line)"
-    )
-    parser.add_argument(
-        "--ari-ca-file",
-        help=f"CA certificates (PEM) for an https:// ARI URL (default ${ENV_CA_FILE}, "
-        "else the system's)",
-    )
+    add_ari_options(parser)
     parser.add_argument(
         "--clock-start",
         metavar="INSTANT",
@@ -107,6 +93,29 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--verbose", action="store_true", help="log ARI requests too")
     parser.set_defaults(func=run)
+
+
+def add_ari_options(parser: argparse.ArgumentParser, *, app: bool = True) -> None:
+    """The ARI connection options `ari_settings_from` reads: one set for every command
+    that reaches ARI (`status` asks without its own application: `app=False`)."""
+    parser.add_argument(
+        "--ari-url", help=f"ARI base URL (default ${ENV_URL}, else http://127.0.0.1:8088/ari)"
+    )
+    parser.add_argument("--ari-user", help=f"ARI user (default ${ENV_USER}, else coverage-engine)")
+    if app:
+        parser.add_argument(
+            "--ari-app", help=f"ARI application (default ${ENV_APP}, else coverage-engine)"
+        )
+    else:
+        parser.set_defaults(ari_app=None)
+    parser.add_argument(
+        "--ari-password-file", type=Path, help="file holding the ARI password (one line)"
+    )
+    parser.add_argument(
+        "--ari-ca-file",
+        help=f"CA certificates (PEM) for an https:// ARI URL (default ${ENV_CA_FILE}, "
+        "else the system's)",
+    )
 
 
 def ari_settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> AriSettings:

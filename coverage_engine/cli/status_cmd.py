@@ -25,7 +25,7 @@ from coverage_engine import wire
 from coverage_engine.ari import AriError, AriSettings
 from coverage_engine.ari.astdb import AstDb, AstDbError, Get
 from coverage_engine.ari.client import AriClient
-from coverage_engine.cli.run_cmd import ari_settings_from
+from coverage_engine.cli.run_cmd import add_ari_options, ari_settings_from
 from coverage_engine.config import ConfigError, load_config
 from coverage_engine.engine.liveness import beat_variable
 from coverage_engine.engine.peers import DEAD_AFTER
@@ -74,16 +74,9 @@ def register(subparsers: Any) -> None:
         help="the engines on the PBX, who holds which call, the records, the safety net",
     )
     p.add_argument("--config", required=True, type=Path, help="the coverage YAML file")
-    p.add_argument("--ari-url", help="ARI base URL (default $COVERAGE_ARI_URL)")
-    p.add_argument("--ari-user", help="ARI user (default $COVERAGE_ARI_USER)")
-    p.add_argument("--ari-password-file", type=Path, help="file holding the ARI password")
-    p.add_argument(
-        "--ari-ca-file",
-        help="CA certificates (PEM) for an https:// ARI URL (default $COVERAGE_ARI_CA_FILE, "
-        "else the system's)",
-    )
+    add_ari_options(p, app=False)
     p.add_argument("--json", action="store_true", help="one JSON object")
-    p.set_defaults(func=_cmd_status, ari_app=None)
+    p.set_defaults(func=_cmd_status)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:

@@ -470,17 +470,15 @@ class RecordStore:
                 "INSERT INTO audit (at, action, details) VALUES (?, 'purge', ?)",
                 (_ts(now), json.dumps({**details, "journeys": removed})),
             )
-        if not isinstance(self._conn, sqlite3.Connection):
-            # PostgreSQL: the rows are gone for every reader at the commit; the
-            # pages that held them are the server's to reclaim (autovacuum, or
-            # VACUUM FULL by its administrator, see docs/security.md).
-            if vacuum:
-                self._conn.execute("VACUUM")
-            return removed
         try:
             if vacuum:
                 self._conn.execute("VACUUM")
-            self._truncate_log()
+            # PostgreSQL has no log of ours to empty: the rows are gone for
+            # every reader at the commit, and the pages that held them are the
+            # server's to reclaim (autovacuum, or VACUUM FULL by its
+            # administrator, see docs/security.md).
+            if isinstance(self._conn, sqlite3.Connection):
+                self._truncate_log()
         except sqlite3.OperationalError as exc:
             raise StoreError(
                 f"{removed} calls were deleted, but the file could not be compacted ({exc}); "
