@@ -79,6 +79,7 @@ class Engine:
         on_link: Callable[[bool], None] | None = None,
         on_claim: Callable[[bool], None] | None = None,
         may_act: Callable[[], bool] | None = None,
+        settled: Callable[[], bool] | None = None,
         operators_check: OperatorsCheck | None = None,
     ) -> None:
         self._ari = ari
@@ -95,6 +96,10 @@ class Engine:
         # False while this engine may not touch calls: its heartbeat lease ran
         # out and another engine may be taking them over (`engine.peers`).
         self._may_act = may_act or (lambda: True)
+        # False after a start or a lapse until no survivor can be taking our
+        # calls over (`engine.liveness`): until then a (re)connect leaves the
+        # calls in our application alone, and the liveness task takes them on.
+        self._settled = settled or self._may_act
         # Operator presence, asked by each call as an operators step is about
         # to start (None: presence unknown, no step is skipped).
         self._operators_check = operators_check
@@ -177,19 +182,29 @@ class Engine:
         ]
         hangups = [a for a in actions if isinstance(a, HangUpChannel)]
         others = [a for a in actions if not isinstance(a, HangUpChannel)]
+        if not self._may_act():
+            return 0
+        # Every call marked ours first, all at once: the dead engine, back
+        # meanwhile, leaves marked calls alone; then its rings are stopped,
+        # then the calls carried on.
+        await asyncio.gather(
+            *(self._mark(channel_id) for action in others for channel_id in _channels_of(action))
+        )
         for hangup in hangups:
             await self._perform(hangup)
         taken = 0
         for action in others:
             if not self._may_act():
                 break
-            for channel_id in _channels_of(action):
-                await quietly(self._ari.subscribe_channel(channel_id))
-                await quietly(self._ari.set_variable(channel_id, wire.ENGINE, app))
             await self._perform(action)
             taken += isinstance(action, ResumeCall | StartCall)
         log.info("takeover", engine=dead, calls=taken, legs_hung_up=len(hangups))
         return taken
+
+    async def _mark(self, channel_id: str) -> None:
+        """Follow a taken-over channel and say on it that this engine holds it now."""
+        await quietly(self._ari.subscribe_channel(channel_id))
+        await quietly(self._ari.set_variable(channel_id, wire.ENGINE, self._ari.app))
 
     async def dispatch(self, item: StreamItem) -> None:
         """Act on one item of the event stream."""
@@ -241,10 +256,10 @@ class Engine:
                 if self._on_link is not None:
                     self._on_link(True)
                 await self._filter_events()
-                if self._may_act():
+                if self._settled():
                     # A reconnect: the calls are ours. (After a start or a lapse
-                    # the liveness task does this, once a survivor could have
-                    # taken them.)
+                    # the liveness task does this, once no survivor can be
+                    # taking them.)
                     await self._reconcile()
             case LinkDown(reason):
                 log.warning("ari_disconnected", reason=reason, calls=len(self._registry))
@@ -399,4 +414,7 @@ def _channels_of(action: Action) -> tuple[str, ...]:
             return (channel.id,)
         case Adopt(channel_ids=channel_ids):
             return channel_ids
+        case WatchQueued(channel_id=channel_id):
+            # Back from the queue, the caller goes to the engine named on it.
+            return (channel_id,)
     return ()

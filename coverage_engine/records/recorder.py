@@ -39,6 +39,16 @@ from coverage_engine.records.model import JourneyFilter
 Ack = Future[None]
 
 
+def received_key(call_id: str) -> str:
+    """The one key every writer gives a call's `Received`: a call is received once.
+
+    An engine that takes on a call it cannot tell was ever received (the
+    channel carries no memory yet: the engine that received it died first)
+    receives it again; the store keeps the first and skips the rest.
+    """
+    return f"received:{call_id}"
+
+
 class RecordError(Exception):
     """A write the record store refused (unknown call, duplicate journey, closed store)."""
 

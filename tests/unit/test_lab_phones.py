@@ -139,6 +139,27 @@ def test_a_phone_that_lost_a_ringall_race_did_not_get_the_call(tmp_path: Path) -
     assert lost == {"operator1", "operator3"}
 
 
+def test_a_phone_that_talked_got_the_call_over_one_whose_line_never_ended(
+    tmp_path: Path,
+) -> None:
+    """Two operators answer in the same millisecond; one talks 3 s and hangs up, the other's
+    log ends at its answer (its BYE never logged): the one who talked got the call."""
+    phones = Phones(tmp_path)
+    logs = tmp_path / "phones"
+    logs.mkdir()
+    t0 = 1795773600.0
+    lines = {
+        "operator1": [(11.0000, "answered", "200"), (14.0, "local_bye", "BYE"), (14.0, "end", "")],
+        "operator3": [(11.0009, "answered", "200")],
+    }
+    for name, events in lines.items():
+        text = f"EV|x\t{t0}|invite|{name}-c|<sip:+15550100048@127.0.0.1>\n"
+        text += "".join(f"EV|x\t{t0 + at}|{what}|{name}-c|{d}\n" for at, what, d in events)
+        (logs / f"{name}.events.log").write_text(text)
+        phones._phones[name] = _StubPhone(name, logs / f"{name}.events.log")  # type: ignore[assignment]
+    assert phones.answered_by("+15550100048") == "operator1"
+
+
 class _StubPhone:
     """A phone whose log is already written (no SIPp)."""
 

@@ -535,6 +535,26 @@ async def test_the_engine_sink_writes_and_counts_failures(
     ]
 
 
+async def test_a_call_received_again_by_an_engine_taking_it_on_is_received_once(
+    recorder: tuple[JourneyRecorder, Reader],
+) -> None:
+    """Engine A received the call and died before the channel said so; engine B, finding no
+    sign of it, receives it again: one `received`, the start still the caller's arrival."""
+    rec, read = recorder
+    sink = RecorderSink(rec)
+    sink.record("c1", T0, Received("+15550100", "+15557654321"))
+    sink.record("c1", T0, parse_event(EventKind.DECIDED, PLAN))
+    sink.record("c1", T0 + timedelta(seconds=6), Received("+15550100", "+15557654321"))
+    sink.record("c1", T0 + timedelta(seconds=6), parse_event(EventKind.DECIDED, PLAN))
+    sink.record("c1", T0 + timedelta(seconds=9), Bridged(StepKind.STAFF, "frontdesk"))
+    await acknowledged(rec.flush())
+    journey = read("c1")
+    assert journey is not None
+    assert [e.name for e in journey.events].count(EventKind.RECEIVED) == 1
+    assert journey.started_at == T0
+    assert journey.time_to_person == timedelta(seconds=9)
+
+
 async def test_a_resumed_decision_reopens_a_recovered_journey(
     recorder: tuple[JourneyRecorder, Reader],
 ) -> None:

@@ -265,8 +265,8 @@ def closed_call_in_queue() -> Call:
             rec("received"),
             rec("decided"),
             Answer(C),
-            Play(C, "sound:coverage-engine/emergency-maple-grove", "caller1-pb1"),
             ENTRY_VARS,
+            Play(C, "sound:coverage-engine/emergency-maple-grove", "caller1-pb1"),
         ],
         CallState(Phase.ANNOUNCING, playback_id="caller1-pb1", seq=1),
     )
