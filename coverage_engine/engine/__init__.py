@@ -184,27 +184,29 @@ class Engine:
         others = [a for a in actions if not isinstance(a, HangUpChannel)]
         if not self._may_act():
             return 0
-        # Every call marked ours first, all at once: the dead engine, back
-        # meanwhile, leaves marked calls alone; then its rings are stopped,
-        # then the calls carried on.
-        await asyncio.gather(
-            *(self._mark(channel_id) for action in others for channel_id in _channels_of(action))
-        )
-        for hangup in hangups:
-            await self._perform(hangup)
-        taken = 0
-        for action in others:
-            if not self._may_act():
-                break
-            await self._perform(action)
-            taken += isinstance(action, ResumeCall | StartCall)
+        ours = [channel_id for action in others for channel_id in _channels_of(action)]
+        await asyncio.gather(*(quietly(self._ari.subscribe_channel(c)) for c in ours))
+        # Each call says it is ours (the dead engine, back later, leaves it
+        # alone). Not waited for before acting: Asterisk runs a channel's
+        # requests in order, so a variable waits out the announcement the dead
+        # engine started; the take-over is only over once they are all set.
+        marks = [
+            asyncio.ensure_future(quietly(self._ari.set_variable(c, wire.ENGINE, app)))
+            for c in ours
+        ]
+        try:
+            for hangup in hangups:
+                await self._perform(hangup)
+            taken = 0
+            for action in others:
+                if not self._may_act():
+                    break
+                await self._perform(action)
+                taken += isinstance(action, ResumeCall | StartCall)
+        finally:
+            await asyncio.gather(*marks, return_exceptions=True)
         log.info("takeover", engine=dead, calls=taken, legs_hung_up=len(hangups))
         return taken
-
-    async def _mark(self, channel_id: str) -> None:
-        """Follow a taken-over channel and say on it that this engine holds it now."""
-        await quietly(self._ari.subscribe_channel(channel_id))
-        await quietly(self._ari.set_variable(channel_id, wire.ENGINE, self._ari.app))
 
     async def dispatch(self, item: StreamItem) -> None:
         """Act on one item of the event stream."""

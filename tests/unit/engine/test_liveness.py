@@ -307,15 +307,45 @@ async def test_taking_over_stops_the_dead_engines_ring_then_resumes_its_callers(
     for _ in range(5):
         await asyncio.sleep(0)  # the resumed call's first commands
     ops = [(r.op, r.target) for r in ari.requests]
-    # Marked ours first (a returning dead engine leaves it alone), then its ring stopped,
-    # then the call carried on with a new leg.
-    assert ops.index(("set_variable", "c1")) < ops.index(("hangup", "c1-leg2"))
+    # Followed first, its ring stopped, then the call carried on with a new leg; marked
+    # ours (a returning dead engine leaves it alone) by the time the take-over is over.
+    assert ops.index(("subscribe_channel", "c1")) < ops.index(("hangup", "c1-leg2"))
     new_legs = [i for i, (op, target) in enumerate(ops) if target.startswith("c1-r")]
     assert new_legs
     assert min(new_legs) > ops.index(("hangup", "c1-leg2"))
     assert ari.variables["c1"][wire.ENGINE] == "coverage-engine"
     assert ("subscribe_channel", "c2") not in ops
     assert engine.call("c1") is not None
+    await engine.close()
+
+
+async def test_a_take_over_carries_the_call_on_while_its_mark_waits_behind_an_announcement() -> (
+    None
+):
+    """Setting COVERAGE_ENGINE waits in Asterisk until the dead engine's announcement ends:
+    the caller is carried on meanwhile, and the take-over is over once the mark is set."""
+    release = asyncio.Event()
+
+    class PlayingAri(MemoryAri):
+        async def set_variable(self, channel_id: str, name: str, value: str) -> None:
+            if name == wire.ENGINE:
+                await release.wait()
+            await super().set_variable(channel_id, name, value)
+
+    ari = PlayingAri("coverage-engine")
+    memory = {wire.DID: "+13125550100", wire.PRACTICE: "maple-grove", wire.TRIED: "oncall/patel"}
+    ari.add_channel(caller_of("500,^coverage-engine,inbound:+13125550100", "c1", memory))
+    ari.other_apps["coverage-engine-b"] = ["c1"]
+    engine = Engine(ari, lambda *_: NIGHT, clock=FrozenClock(NOW))
+
+    taking = asyncio.create_task(engine.take_over("coverage-engine-b"))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert engine.call("c1") is not None
+    assert not taking.done()
+    release.set()
+    assert await taking == 1
+    assert ari.variables["c1"][wire.ENGINE] == "coverage-engine"
     await engine.close()
 
 
