@@ -310,7 +310,11 @@ class Call:
             received = Received.of(event.did, event.caller_number, event.caller_name)
             commands.append(Record(received))
         commands += [Record(Decided.of(plan, via=Via.ARI, resumed=resumed)), Answer(self.call_id)]
-        memory = ((wire.PRACTICE, plan.practice_id),)
+        # Which engine holds the call goes with the rest of its memory: an
+        # engine coming back (restarted, thawed) leaves calls another holds.
+        memory = ((wire.PRACTICE, plan.practice_id),) + (
+            ((wire.ENGINE, engine),) if (engine := self.settings.engine) else ()
+        )
         state = CallState(announced=resumed and plan.announcement is not None)
         if resumed:
             # Picked up by an engine with no memory of the call, in a plan
@@ -507,8 +511,13 @@ class Call:
                         else ()
                     ),
                     (wire.CALLER_NAME, self._display_name),
-                    # Who to hand the caller back to when the wait runs out.
-                    *(((wire.ENGINE, engine),) if (engine := self.settings.engine) else ()),
+                    # Who to hand the caller back to when the wait runs out
+                    # (unless the memory above says it already).
+                    *(
+                        ((wire.ENGINE, engine),)
+                        if (engine := self.settings.engine) and (wire.ENGINE, engine) not in memory
+                        else ()
+                    ),
                 ),
             )
         )

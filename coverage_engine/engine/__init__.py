@@ -416,7 +416,4 @@ def _channels_of(action: Action) -> tuple[str, ...]:
             return (channel.id,)
         case Adopt(channel_ids=channel_ids):
             return channel_ids
-        case WatchQueued(channel_id=channel_id):
-            # Back from the queue, the caller goes to the engine named on it.
-            return (channel_id,)
     return ()

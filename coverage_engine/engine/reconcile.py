@@ -38,6 +38,7 @@ from coverage_engine.engine.actions import (
     Deliver,
     Fallback,
     HangUpChannel,
+    OperatorTook,
     ResumeCall,
     StartCall,
     WatchQueued,
@@ -118,6 +119,10 @@ def reconcile(
             memory = memories.get(channel.id) or CallMemory.from_variables(channel.variables)
             if not registry.watched(channel.id) and memory.engine in {app, *owners}:
                 actions.append(WatchQueued(channel.id))
+                if memory.member:
+                    # An operator took them while nobody followed: app_queue's
+                    # Dial event is gone, its MEMBERINTERFACE says who.
+                    actions.append(OperatorTook(channel.id, memory.member))
             continue
         entry = _entry(app, channel, claimed)
         if entry is None:

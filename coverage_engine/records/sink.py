@@ -12,8 +12,8 @@ from datetime import datetime
 
 import structlog
 
-from coverage_engine.journey import JourneyEvent, Received
-from coverage_engine.records.recorder import Ack, JourneyRecorder, received_key
+from coverage_engine.journey import JourneyEvent
+from coverage_engine.records.recorder import Ack, JourneyRecorder, once_key
 
 log = structlog.get_logger("coverage_engine.records")
 
@@ -29,8 +29,7 @@ class RecorderSink:
 
     def record(self, call_id: str, at: datetime, event: JourneyEvent) -> None:
         """Queue the write of one journey event of call `call_id`."""
-        key = received_key(call_id) if isinstance(event, Received) else None
-        ack = self._recorder.write(call_id, at, event, key=key)
+        ack = self._recorder.write(call_id, at, event, key=once_key(call_id, event))
 
         def check(done: Ack) -> None:
             # Runs on the writer thread (or here, when the Ack is already done).

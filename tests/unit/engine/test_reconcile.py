@@ -7,11 +7,12 @@ killed mid-call; here each is one table row.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import pytest
 
 from coverage_engine import wire
-from coverage_engine.ari import Bridge, Channel
+from coverage_engine.ari import Bridge, Channel, DialplanLocation
 from coverage_engine.callflow.events import CallerGone, LegFailed, LegFailure
 from coverage_engine.engine.actions import (
     Action,
@@ -20,8 +21,10 @@ from coverage_engine.engine.actions import (
     Deliver,
     Fallback,
     HangUpChannel,
+    OperatorTook,
     ResumeCall,
     StartCall,
+    WatchQueued,
 )
 from coverage_engine.engine.reconcile import needs_memory, reconcile, resume_or_start
 from coverage_engine.engine.registry import Registry
@@ -260,3 +263,28 @@ def test_a_reconcile_in_a_running_engine_leaves_what_began_after_its_snapshot(
     }
     found = [snapshots[c] for c in present]
     assert reconcile(APP, found, [], registry, known_before=before) == expected
+
+
+def in_queue(ident: str, **variables: str) -> Channel:
+    """A caller waiting in (or talking through) app_queue's Queue(), outside any application."""
+    return replace(
+        channel(ident, variables={**TRIED_QUEUE, **variables}),
+        dialplan=DialplanLocation(app_name="Queue", app_data="answering,,,,90"),
+    )
+
+
+def test_a_queued_caller_of_ours_is_followed_and_one_already_put_through_is_credited() -> None:
+    """A caller this engine (or the dead engine it takes over) sent to the queue is followed
+    to learn who takes them; one an operator took while nobody followed (app_queue's Dial
+    event went to a dead engine) is credited to that operator from MEMBERINTERFACE."""
+    waiting = in_queue("q1", COVERAGE_ENGINE="coverage-engine-b")
+    taken = in_queue("q2", COVERAGE_ENGINE="coverage-engine-b", MEMBERINTERFACE="PJSIP/operator3")
+    someone_elses = in_queue("q3", COVERAGE_ENGINE="coverage-engine-c")
+    actions = reconcile(
+        APP, [waiting, taken, someone_elses], [], Registry(), owners={"coverage-engine-b"}
+    )
+    assert actions == [
+        WatchQueued("q1"),
+        WatchQueued("q2"),
+        OperatorTook("q2", "PJSIP/operator3"),
+    ]
