@@ -528,19 +528,23 @@ class Phones:
     def answered_by(self, caller: str) -> str | None:
         """The phone that got `caller`'s call: the last to answer, ringall losers aside.
 
-        A phone that talked (its line stayed up past the race window) wins
-        over one that "answered" in the same instant and never saw its line
-        end: with a ringall queue app_queue keeps the first 200 OK, and the
-        loser's BYE can go missing from its log when its scenario ends.
+        Of phones that answered within the same race window, one that talked
+        (its line stayed up past the window) wins over one that never saw
+        its line end: with a ringall queue app_queue keeps the first 200 OK,
+        and the loser's BYE can go missing from its log when its scenario
+        ends. An earlier answer (a voicemail hung up) is no rival.
         """
         answered = sorted(
             (c for c in self.calls() if c.caller == caller and c.answered),
             key=lambda c: c.answered_at or 0.0,
         )
         kept = [c for c in answered if not c.lost_race] or answered
-        talked = [c for c in kept if (c.talk_seconds or 0.0) >= _RACE_SECONDS]
-        kept = talked or kept
-        return kept[-1].phone if kept else None
+        if not kept:
+            return None
+        last = kept[-1].answered_at or 0.0
+        rivals = [c for c in kept if last - (c.answered_at or 0.0) < _RACE_SECONDS]
+        talked = [c for c in rivals if (c.talk_seconds or 0.0) >= _RACE_SECONDS]
+        return (talked or rivals)[-1].phone
 
     def wait_for(
         self, predicate: Literal["invite", "answered"], caller: str, timeout: float = 30.0

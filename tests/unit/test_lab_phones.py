@@ -160,6 +160,27 @@ def test_a_phone_that_talked_got_the_call_over_one_whose_line_never_ended(
     assert phones.answered_by("+15550100048") == "operator1"
 
 
+def test_a_voicemail_that_answered_earlier_is_no_rival_of_the_phone_answering_now(
+    tmp_path: Path,
+) -> None:
+    """The primary's voicemail answered and was hung up after its prompt; the backup has just
+    answered and still talks: the backup got the call."""
+    phones = Phones(tmp_path)
+    logs = tmp_path / "phones"
+    logs.mkdir()
+    t0 = 1795773600.0
+    lines = {
+        "nguyen": [(1.0, "answered", "200"), (3.5, "remote_bye", "BYE"), (3.5, "end", "")],
+        "okafor": [(5.0, "answered", "200")],
+    }
+    for name, events in lines.items():
+        text = f"EV|x\t{t0}|invite|{name}-c|<sip:+15550100036@127.0.0.1>\n"
+        text += "".join(f"EV|x\t{t0 + at}|{what}|{name}-c|{d}\n" for at, what, d in events)
+        (logs / f"{name}.events.log").write_text(text)
+        phones._phones[name] = _StubPhone(name, logs / f"{name}.events.log")  # type: ignore[assignment]
+    assert phones.answered_by("+15550100036") == "okafor"
+
+
 class _StubPhone:
     """A phone whose log is already written (no SIPp)."""
 
