@@ -344,6 +344,8 @@ class ChaosRun:
                     record = json.loads(line)
                     if record.get("event") == "takeover" and not record.get("calls"):
                         continue
+                    if record.get("event") == "call_resumed" and record.get("queue_status"):
+                        continue  # a caller back from the queue: carried on, not recovered
                     at = datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00"))
                     seen.setdefault(app, []).append((str(record["event"]), at.timestamp()))
         for fault in self.faults:

@@ -21,7 +21,7 @@ from dataclasses import replace
 import structlog
 
 from coverage_engine import wire
-from coverage_engine.ari import Ari, AriError, Channel, StreamItem
+from coverage_engine.ari import Ari, AriError, Channel, ResourceConflict, StreamItem
 from coverage_engine.callflow import Call, CallSettings
 from coverage_engine.callflow.events import CallerEntered
 from coverage_engine.clock import Clock
@@ -201,6 +201,8 @@ class Engine:
             for action in others:
                 if not self._may_act():
                     break
+                if not await self._really_ours(action):
+                    continue
                 await self._perform(action)
                 taken += isinstance(action, ResumeCall | StartCall)
             # The calls are carried on from here (what the take-over time measures).
@@ -298,7 +300,38 @@ class Engine:
         for action in reconcile(
             app, channels, bridges, self._registry, memories, claimed, known_before=before
         ):
-            await self._perform(action)
+            if await self._really_ours(action):
+                await self._perform(action)
+
+    async def _really_ours(self, action: Action) -> bool:
+        """Whether a caller found back from the queue is in a Stasis application at all.
+
+        Its snapshot says `StasisBroadcast` both while it waits to be claimed
+        and once an engine claimed it, and an application's channel list
+        keeps the channels it once followed (a dead engine's, a restarted
+        one's); so a caller still waiting looks like ours. Asterisk refuses a
+        variable to a channel in no application (409): that caller is the
+        broadcast's to give, and the engine that claims it carries it.
+        Setting COVERAGE_ENGINE is what a take-over does anyway.
+        """
+        if not isinstance(action, ResumeCall):
+            return True
+        entry = wire.snapshot_entry(
+            self._ari.app,
+            action.channel.dialplan.app_name,
+            action.channel.dialplan.app_data,
+            claimed=True,
+        )
+        if not isinstance(entry, wire.QueueReturn):
+            return True
+        try:
+            await self._ari.set_variable(action.channel.id, wire.ENGINE, self._ari.app)
+        except ResourceConflict:
+            log.info("queue_return_unclaimed", call_id=action.channel.id)
+            return False
+        except AriError as exc:
+            log.debug("queue_return_check_failed", call_id=action.channel.id, error=str(exc))
+        return True
 
     async def _claim(self, channel_id: str) -> None:
         """Ask for a broadcast caller; losing to another engine is normal, and quiet."""

@@ -14,6 +14,7 @@ from coverage_engine.ari import (
     ChannelHangupRequest,
     Dial,
     DialplanLocation,
+    ResourceConflict,
 )
 from coverage_engine.engine import Engine
 from coverage_engine.engine.liveness import (
@@ -346,6 +347,34 @@ async def test_a_take_over_carries_the_call_on_while_its_mark_waits_behind_an_an
     release.set()
     assert await taking == 1
     assert ari.variables["c1"][wire.ENGINE] == "coverage-engine"
+    await engine.close()
+
+
+async def test_a_caller_still_waiting_for_a_claim_is_left_to_the_broadcast() -> None:
+    """Back from the queue after its engine died, the caller waits in StasisBroadcast for a
+    claim; the dead engine's application still lists it (it followed it into the queue). The
+    survivor does not carry a caller in no application (Asterisk refuses it a variable: 409):
+    whoever claims it does. One the dead engine had claimed already is taken over."""
+
+    class BroadcastAri(MemoryAri):
+        async def set_variable(self, channel_id: str, name: str, value: str) -> None:
+            if channel_id == "waiting":
+                raise ResourceConflict(
+                    "POST", f"/channels/{channel_id}/variable", 409, "Channel not in Stasis"
+                )
+            await super().set_variable(channel_id, name, value)
+
+    ari = BroadcastAri("coverage-engine")
+    memory = {wire.DID: "+13125550100", wire.PRACTICE: "maple-grove", wire.TRIED: "operators/x"}
+    back = "500,^coverage-engine,queue-result:TIMEOUT"
+    ari.add_channel(caller_of(back, "waiting", memory))
+    ari.add_channel(caller_of(back, "claimed", memory))
+    ari.other_apps["coverage-engine-b"] = ["waiting", "claimed"]
+    engine = Engine(ari, lambda *_: NIGHT, clock=FrozenClock(NOW))
+
+    assert await engine.take_over("coverage-engine-b") == 1
+    assert engine.call("waiting") is None
+    assert engine.call("claimed") is not None
     await engine.close()
 
 
