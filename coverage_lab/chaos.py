@@ -32,12 +32,20 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from coverage_engine.journey import EventKind, Journey
+from coverage_engine.journey import Bridged, EventKind, Journey
 from coverage_engine.records.location import location_of, open_store
 from coverage_engine.records.model import JourneyFilter
 from coverage_lab.ari_http import AriCredentials, ari_delete_quietly, ari_get
 from coverage_lab.engine_process import EngineProcess
-from coverage_lab.phones import CallerHandle, Callers, Phones, answers, busy, presses
+from coverage_lab.phones import (
+    CallerHandle,
+    Callers,
+    PhoneCall,
+    Phones,
+    answers,
+    busy,
+    presses,
+)
 from coverage_lab.postgres import TempCluster
 from coverage_lab.proxy import AriProxy
 from coverage_lab.sandbox import Sandbox, project_root
@@ -88,6 +96,7 @@ class Verdict:
     journeys: int
     journey_ok: bool
     problem: str = ""
+    cut: bool = False  # a conversation with a person ended by the system, not by either side
 
 
 @dataclass
@@ -113,6 +122,7 @@ class Report:
             "reached_a_person": sum(1 for x in v if x.reached),
             "dead_ended": sum(1 for x in v if not x.reached),
             "dropped_by_the_system": sum(1 for x in v if x.dropped),
+            "conversations_cut": sum(1 for x in v if x.cut),
             "two_phones_ringing_for_one_step": sum(1 for x in v if x.double_ring),
             "journeys_lost": sum(1 for x in v if x.journeys == 0),
             "journeys_duplicated": sum(1 for x in v if x.journeys > 1),
@@ -321,9 +331,22 @@ class ChaosRun:
             dropped = result.ended_by == "remote" and reached is None
             found = by_caller.get(call.caller, [])
             ok, problem = _matches(found[0], reached) if len(found) == 1 else (False, "")
+            mine = [c for c in phones.calls() if c.caller == call.caller]
+            cut = any(_cut(j, mine) for j in found)
+            if cut and not problem:
+                problem = "a conversation was cut by the system"
             verdicts.append(
                 Verdict(
-                    call.caller, call.did, reached, answer, dropped, double, len(found), ok, problem
+                    call.caller,
+                    call.did,
+                    reached,
+                    answer,
+                    dropped,
+                    double,
+                    len(found),
+                    ok,
+                    problem,
+                    cut,
                 )
             )
         return verdicts
@@ -367,6 +390,27 @@ class ChaosRun:
     def _clean(self) -> None:
         for channel in _channels(self.ari):
             ari_delete_quietly(self.ari, f"/channels/{channel['id']}")
+
+
+def _cut(journey: Journey, calls: list[PhoneCall]) -> bool:
+    """Whether a person the caller was put through to had the line ended by the system.
+
+    The phones hang up by themselves once they have talked, and the callers
+    never hang up first: so each time the journey says the caller was
+    bridged to someone, one of that person's calls must have ended on their
+    side. Fewer means Asterisk ended a conversation the patient was having.
+    (Counted, not timed: the engines run on a clock set to the night.)
+    """
+    bridged: dict[str, int] = {}
+    for stamped in journey.events:
+        if isinstance(stamped.event, Bridged):
+            who = stamped.event.target.rsplit("/", 1)[-1]
+            bridged[who] = bridged.get(who, 0) + 1
+    for who, times in bridged.items():
+        ended_by_them = sum(1 for c in calls if c.phone == who and c.ended_by == "phone")
+        if ended_by_them < times:
+            return True
+    return False
 
 
 def _matches(journey: Journey, reached: str | None) -> tuple[bool, str]:
@@ -422,6 +466,7 @@ def markdown(report: Report, *, machine: str) -> str:
         ("callers who reached a person", f["reached_a_person"]),
         ("callers dead-ended (goal 0)", f["dead_ended"]),
         ("calls dropped by the system (goal 0)", f["dropped_by_the_system"]),
+        ("conversations with a person cut by the system (goal 0)", f["conversations_cut"]),
         ("two doctors ringing for one caller (goal 0)", f["two_phones_ringing_for_one_step"]),
         ("journeys lost (goal 0)", f["journeys_lost"]),
         ("journeys duplicated (goal 0)", f["journeys_duplicated"]),

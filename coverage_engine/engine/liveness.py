@@ -287,6 +287,7 @@ class Liveness:
             if await self._ari.get_global(beat_variable(dead)) != beat:
                 # It beat again meanwhile: alive after all (and maybe waiting on us).
                 await self._ari.set_global(name, f"{claim}|{ALIVE}")
+                log.info("takeover_given_up", engine=dead, reason="it beats again")
                 return
         except AriError as exc:
             log.warning("takeover_failed", engine=dead, error=str(exc))

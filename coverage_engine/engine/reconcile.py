@@ -126,6 +126,10 @@ def reconcile(
             continue
         entry = _entry(app, channel, claimed)
         if entry is None:
+            if channel.id in bridged:
+                # Talking to someone (a dead engine's doctor, bridged with its
+                # caller): never cut off; the caller's bridge is adopted.
+                continue
             if wire.is_leg(channel.id) and not _caller_elsewhere(app, channel, present, claimed):
                 # A leg a previous engine of ours was still dialing (not yet in
                 # the application): nobody will bridge it, stop that phone ringing.

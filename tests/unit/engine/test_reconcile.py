@@ -288,3 +288,28 @@ def test_a_queued_caller_of_ours_is_followed_and_one_already_put_through_is_cred
         WatchQueued("q2"),
         OperatorTook("q2", "PJSIP/operator3"),
     ]
+
+
+def test_a_dead_engines_doctor_talking_to_its_caller_is_adopted_never_hung_up() -> None:
+    """Taking over: the dead engine's leg to Dr. Chen is in its own application (Stasis,
+    not ours) and bridged with the caller; the pair is adopted and left talking, while a
+    leg of it still ringing on its own is stopped."""
+    dead = "coverage-engine-b"
+    entered = DialplanLocation(
+        app_name="StasisBroadcast", app_data=f"500,^coverage-engine,inbound:{DID}"
+    )
+    caller = replace(channel("c9", variables=TRIED_PATEL), dialplan=entered)
+    talking = channel("c9-leg2", stasis=f"{dead},leg,c9")
+    ringing = channel("c8-leg1", state="Ringing")
+    other = replace(channel("c8", variables=TRIED_PATEL), dialplan=entered)
+    actions = reconcile(
+        APP,
+        [caller, talking, other, ringing],
+        [bridge("c9-bridge", "c9", "c9-leg2")],
+        Registry(),
+        claimed={"c9", "c9-leg2", "c8"},
+        owners={dead},
+    )
+    assert HangUpChannel("c9-leg2") not in actions
+    assert Adopt("c9-bridge", ("c9", "c9-leg2")) in actions
+    assert HangUpChannel("c8-leg1") in actions
