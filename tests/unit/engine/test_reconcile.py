@@ -19,6 +19,7 @@ from coverage_engine.engine.actions import (
     Adopt,
     CallMemory,
     Deliver,
+    EndAdopted,
     Fallback,
     HangUpChannel,
     OperatorTook,
@@ -313,3 +314,26 @@ def test_a_dead_engines_doctor_talking_to_its_caller_is_adopted_never_hung_up() 
     assert HangUpChannel("c9-leg2") not in actions
     assert Adopt("c9-bridge", ("c9", "c9-leg2")) in actions
     assert HangUpChannel("c8-leg1") in actions
+
+
+def test_a_caller_left_alone_in_its_bridge_after_the_doctor_hung_up_is_released() -> None:
+    """The doctor hung up while no engine listened (between a kill and the take-over): the
+    caller sits alone in the bridge made for that conversation. It is over: the caller is
+    released, never taken through the steps again (which would ring the doctor back)."""
+    caller = channel("c7", stasis=f"coverage-engine,inbound,{DID}", variables=TRIED_PATEL)
+    actions = reconcile(APP, [caller], [bridge("c7-bridge", "c7")], Registry())
+    assert actions == [EndAdopted("c7-bridge", ("c7",))]
+
+
+def test_a_survivors_new_leg_is_not_hung_up_by_the_engine_that_had_the_call() -> None:
+    """Engine B took A's caller over and rings Dr. Chen on its own new leg; A, restarted,
+    still lists the caller among its channels, but the caller's memory names B: the leg
+    is B's and keeps ringing."""
+    entered = DialplanLocation(
+        app_name="StasisBroadcast", app_data=f"500,^coverage-engine,inbound:{DID}"
+    )
+    taken = {**TRIED_PATEL, wire.ENGINE: "coverage-engine-b"}
+    caller = replace(channel("c6", variables=taken), dialplan=entered)
+    leg = channel("c6-r0a1b2c-leg1", stasis="coverage-engine-b,leg,c6", state="Ringing")
+    actions = reconcile(APP, [caller, leg], [], Registry(), claimed={"c6"})
+    assert actions == []
