@@ -77,6 +77,12 @@ PHONES_HOST = "127.0.0.2"
 # SIPp opens an RTP socket per process; keep them clear of Asterisk's 10000-20000.
 _MEDIA_BASE = 30000
 
+
+def media_port(sip_port: int) -> int:
+    """The RTP port of the SIPp process on `sip_port` (its SDP offers it; Asterisk sends there)."""
+    return _MEDIA_BASE + (sip_port - 5000) * 10
+
+
 _FOREVER_MS = 24 * 3600 * 1000
 # A phone hung up by the PBX this soon after answering lost a ringall race.
 _RACE_SECONDS = 0.5
@@ -188,6 +194,7 @@ class PhoneCall:
     outcome: Literal["ringing", "answered", "cancelled", "busy"] = "ringing"
     ended_by: Literal["phone", "remote"] | None = None
     digits: str = ""
+    pressed_at: float | None = None  # the first digit sent
 
     @property
     def answered(self) -> bool:
@@ -318,7 +325,9 @@ def phone_calls(phone: str, events: list[EventLine]) -> list[PhoneCall]:
         elif ev.event == "busy":
             calls[ev.call_id] = replace(call, ended_at=ev.at, outcome="busy")
         elif ev.event == "dtmf":
-            calls[ev.call_id] = replace(call, digits=call.digits + ev.detail)
+            calls[ev.call_id] = replace(
+                call, digits=call.digits + ev.detail, pressed_at=call.pressed_at or ev.at
+            )
         elif ev.event in ("remote_bye", "local_bye"):
             calls[ev.call_id] = replace(
                 call, ended_at=ev.at, ended_by="remote" if ev.event == "remote_bye" else "phone"
@@ -448,7 +457,7 @@ def _sipp_common(workdir: Path, name: str, port: int, host: str = HOST) -> list[
         str(port),
         "-bind_local",
         "-mp",
-        str(_MEDIA_BASE + (port - 5000) * 10),
+        str(media_port(port)),
         "-nostdin",
         "-trace_logs",
         "-log_file",
@@ -615,6 +624,8 @@ class CallerHandle:
         self.did = did
         self.caller = caller
         self.workdir = workdir
+        self.media_port = media_port(port)  # where Asterisk sends what the caller hears
+        self.max_seconds = max_seconds  # SIPp gives up after this, BYE or not
         name = f"caller-{caller}"
         workdir.mkdir(parents=True, exist_ok=True)
         xml = render_caller_scenario(
@@ -842,6 +853,7 @@ __all__ = [
     "bridged_endpoints",
     "busy",
     "hangs_up",
+    "media_port",
     "never_answers",
     "presses",
     "session",

@@ -25,12 +25,17 @@ def test_through_kills_freezes_stalls_and_restarts_every_caller_reaches_a_person
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     """Every caller reaches a person, none is dropped, no doctor is rung twice at once, no
-    engine falls over, and each call has exactly one journey (never lost, never doubled).
+    engine falls over, each call has exactly one journey (never lost, never doubled), and
+    what every caller heard is captured and measured.
 
     Whether every journey's outcome and person match what the caller saw is
     measured and reported (docs/reliability.md) but not yet a goal this test
     holds: a caller an engine sent to the queue just before it died is
-    credited to the operator only when the sweep sees the conversation."""
+    credited to the operator only when the sweep sees the conversation.
+    Nor is "no silence over 1 s with nobody on the line": measured and
+    reported, it is missed today by the quiet end of the announcement with
+    the quiet start of some music-on-hold tracks, and by a frozen engine's
+    callers until the take-over (docs/reliability.md)."""
     try:
         report = ChaosRun(sandbox, tmp_path, SHORT).run()
     finally:
@@ -49,3 +54,4 @@ def test_through_kills_freezes_stalls_and_restarts_every_caller_reaches_a_person
     assert figures["two_phones_ringing_for_one_step"] == 0, summary
     assert figures["journeys_lost"] == 0, summary
     assert figures["journeys_duplicated"] == 0, summary
+    assert figures["silences_measured"] == SHORT.calls, summary

@@ -80,7 +80,7 @@ def test_a_phone_placing_a_call_answers_the_challenge_with_its_credentials() -> 
 
 
 def test_a_phone_log_folds_into_calls(tmp_path: Path) -> None:
-    """invite/answered/dtmf/remote_bye lines become one answered call with its digits."""
+    """invite/answered/dtmf/remote_bye lines become one answered call with its digits and when."""
     log = tmp_path / "patel.events.log"
     log.write_text(
         "EV|2026-11-27\t10:00:00.000000\t1795773600.000000|invite|c1|"
@@ -99,6 +99,7 @@ def test_a_phone_log_folds_into_calls(tmp_path: Path) -> None:
         "remote",
     )
     assert first.talk_seconds == pytest.approx(4.5)
+    assert first.pressed_at == pytest.approx(1795773602.0)
     assert (second.caller, second.outcome, second.answered) == ("+15550100002", "cancelled", False)
 
 
