@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -116,6 +117,23 @@ async def ticks(liveness: Liveness, clock: Clock, seconds: float) -> None:
         await liveness.tick()
 
 
+async def silent_b_found_dead(
+    ari: LiveAri,
+    carrier: Carrier,
+    clock: Clock,
+    meanwhile: Callable[[float], Awaitable[None]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Engine A watches B stay silent for DEAD_AFTER s; `meanwhile` happens during A's
+    arbitration (in place of its pause); A's take-over work is then waited for."""
+    monkeypatch.setattr("coverage_engine.engine.liveness.asyncio.sleep", meanwhile)
+    liveness = Liveness(ari, carrier, clock=clock)
+    await liveness.tick()
+    clock.now += DEAD_AFTER
+    await liveness.tick()
+    await liveness.settle_work()
+
+
 async def test_an_engine_that_cannot_beat_lets_go_then_takes_its_calls_on_once_it_beats() -> None:
     """A stalled link: the lease lapses and the calls are let go before the next beat; once
     it beats again and no survivor has claimed its calls, it takes them on at once."""
@@ -217,12 +235,7 @@ async def test_the_survivor_gives_up_when_the_silent_engine_beats_again_during_a
     async def b_beats_meanwhile(seconds: float) -> None:
         ari.globals[beat_variable("coverage-engine-b")] = "z.1"
 
-    monkeypatch.setattr("coverage_engine.engine.liveness.asyncio.sleep", b_beats_meanwhile)
-    liveness = Liveness(ari, carrier, clock=clock)
-    await liveness.tick()
-    clock.now += DEAD_AFTER
-    await liveness.tick()
-    await liveness.settle_work()
+    await silent_b_found_dead(ari, carrier, clock, b_beats_meanwhile, monkeypatch)
     assert not any(a.startswith("take_over") for a in carrier.asked)
     assert claim_over(ari.globals[takeover_variable("coverage-engine-b")])
 
@@ -265,14 +278,7 @@ async def test_the_survivor_backs_off_when_another_survivor_won_the_arbitration(
     async def the_other_survivor_writes_last(seconds: float) -> None:
         ari.globals[takeover_variable("coverage-engine-b")] = "coverage-engine-c:9|41"
 
-    monkeypatch.setattr(
-        "coverage_engine.engine.liveness.asyncio.sleep", the_other_survivor_writes_last
-    )
-    liveness = Liveness(ari, carrier, clock=clock)
-    await liveness.tick()
-    clock.now += DEAD_AFTER
-    await liveness.tick()
-    await liveness.settle_work()
+    await silent_b_found_dead(ari, carrier, clock, the_other_survivor_writes_last, monkeypatch)
     assert not any(a.startswith("take_over") for a in carrier.asked)
 
 
