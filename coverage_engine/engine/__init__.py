@@ -21,7 +21,15 @@ from dataclasses import replace
 import structlog
 
 from coverage_engine import wire
-from coverage_engine.ari import Ari, AriError, Channel, ResourceConflict, StreamItem
+from coverage_engine.ari import (
+    Ari,
+    AriError,
+    AriTimeout,
+    Channel,
+    ResourceConflict,
+    ResourceGone,
+    StreamItem,
+)
 from coverage_engine.callflow import Call, CallSettings
 from coverage_engine.callflow.events import CallerEntered
 from coverage_engine.clock import Clock
@@ -60,6 +68,9 @@ from coverage_engine.plan import Plan, Router, StepKind
 from coverage_engine.presence import OperatorsCheck
 
 log = structlog.get_logger("coverage_engine.engine")
+
+#: How long a take-over keeps asking to mark a caller as its own (see `Engine._mark`).
+MARK_WITHIN = 25.0
 
 __all__ = ["Engine", "LoopScheduler", "Scheduler"]
 
@@ -190,10 +201,7 @@ class Engine:
         # alone). Not waited for before acting: Asterisk runs a channel's
         # requests in order, so a variable waits out the announcement the dead
         # engine started; the take-over is only over once they are all set.
-        marks = [
-            asyncio.ensure_future(quietly(self._ari.set_variable(c, wire.ENGINE, app)))
-            for c in ours
-        ]
+        marks = [asyncio.ensure_future(self._mark(c)) for c in ours]
         try:
             for hangup in hangups:
                 await self._perform(hangup)
@@ -302,6 +310,31 @@ class Engine:
         ):
             if await self._really_ours(action):
                 await self._perform(action)
+
+    async def _mark(self, channel_id: str) -> None:
+        """Say on a taken-over caller that this engine holds it, however long Asterisk waits.
+
+        The request waits in Asterisk behind a playback the dead engine
+        started (an announcement can outlast our request timeout): it is
+        asked again until it is through, the caller is gone, or
+        `MARK_WITHIN` has passed. The take-over is declared done after this.
+        """
+        give_up = asyncio.get_running_loop().time() + MARK_WITHIN
+        while True:
+            try:
+                await self._ari.set_variable(channel_id, wire.ENGINE, self._ari.app)
+                return
+            except AriTimeout:
+                if asyncio.get_running_loop().time() >= give_up:
+                    log.warning("takeover_mark_failed", call_id=channel_id)
+                    return
+            except ResourceGone:
+                return
+            except AriError as exc:
+                # A caller in no application (waiting in the queue) takes no
+                # variable: it goes to whichever engine claims it back.
+                log.debug("takeover_mark_refused", call_id=channel_id, error=str(exc))
+                return
 
     async def _really_ours(self, action: Action) -> bool:
         """Whether a caller found back from the queue is in a Stasis application at all.

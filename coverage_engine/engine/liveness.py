@@ -44,13 +44,15 @@ import structlog
 
 from coverage_engine import wire
 from coverage_engine.ari import AriError
-from coverage_engine.engine.peers import BEAT_EVERY, DEAD_AFTER, Lease, PeerTracker
+from coverage_engine.engine.peers import BEAT_EVERY, Lease, PeerTracker
 
 log = structlog.get_logger("coverage_engine.engine")
 
-#: How long a claim on our previous beat is waited out before taking our calls on
-#: anyway (the survivor that claimed them died during its take-over, say).
-TAKEN_OVER_WAIT = DEAD_AFTER * 5
+#: How long a claim on our previous beat is waited out at most while its survivor
+#: beats (its marks can wait out an announcement we had started: Asterisk runs a
+#: channel's requests after its playback). A survivor that stops beating is not
+#: waited for.
+TAKEN_OVER_WAIT = 30.0
 #: How long a take-over claim must stand unchallenged before acting on it.
 ARBITRATION = 0.2
 #: Suffixes of a claim: the take-over is over, or was given up (the engine is alive).
@@ -251,10 +253,20 @@ class Liveness:
                 self._wait_until = self._clock() + TAKEN_OVER_WAIT
                 log.warning("own_calls_being_taken_over", by=claim.split("|")[0])
                 return
-        elif not claim_over(claim) and self._clock() < self._wait_until:
+        elif (
+            not claim_over(claim)
+            and self._clock() < self._wait_until
+            and not self._claimant_dead(claim)
+        ):
             return  # a survivor is still taking them over
         self.own = Own.SETTLED
         self._spawn(self._engine.reconcile_now(), "reconcile")
+
+    def _claimant_dead(self, claim: str) -> bool:
+        """Whether the survivor that made `claim` (`<app>:<beat>|...`) has stopped beating."""
+        claimant = claim.split("|", 1)[0].rsplit(":", 1)[0]
+        silent = self.peers.silent_for(claimant, self._clock())
+        return silent is not None and silent >= self.peers.dead_after
 
     async def _watch(self) -> None:
         if not self.may_act():

@@ -10,6 +10,7 @@ import pytest
 
 from coverage_engine import wire
 from coverage_engine.ari import (
+    AriTimeout,
     AriUnavailable,
     Channel,
     ChannelHangupRequest,
@@ -200,6 +201,31 @@ async def test_a_restarted_engine_ignores_a_claim_on_an_older_beat_and_waits_on_
             assert carrier.asked == ["reconcile"]
 
 
+async def test_a_claim_whose_survivor_stopped_beating_is_not_waited_for() -> None:
+    """Back after a lapse, A finds B's claim on its old beat, not done; B then goes silent
+    (it died during its take-over): A does not wait the full TAKEN_OVER_WAIT for it."""
+    ari, carrier, clock = LiveAri("coverage-engine"), Carrier(), Clock()
+    ari.apps.append("coverage-engine-b")
+    ari.globals[beat_variable("coverage-engine-b")] = "b.1"
+    liveness = Liveness(ari, carrier, clock=clock)
+    await liveness.tick()
+    await liveness.settle_work()
+    last = ari.globals[beat_variable("coverage-engine")]
+    ari.is_connected = False
+    clock.now += FENCE_AFTER + 0.1
+    await liveness.tick()  # lapsed: let go
+    ari.globals[takeover_variable("coverage-engine")] = f"coverage-engine-b:b.1|{last}"
+    ari.is_connected = True
+    for n in range(2, 6):  # B beats on: its take-over is under way
+        ari.globals[beat_variable("coverage-engine-b")] = f"b.{n}"
+        await ticks(liveness, clock, 0.4)
+    assert not liveness.settled()
+    await ticks(liveness, clock, DEAD_AFTER + 0.8)
+    await liveness.settle_work()
+    assert liveness.settled()
+    assert carrier.asked.count("reconcile") == 2
+
+
 async def test_a_peer_that_stops_beating_has_its_calls_taken_over_by_one_survivor(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -381,6 +407,29 @@ async def test_a_caller_still_waiting_for_a_claim_is_left_to_the_broadcast() -> 
     assert await engine.take_over("coverage-engine-b") == 1
     assert engine.call("waiting") is None
     assert engine.call("claimed") is not None
+    await engine.close()
+
+
+async def test_a_take_over_asks_again_to_mark_a_caller_until_asterisk_takes_it() -> None:
+    """The mark waits in Asterisk behind the dead engine's announcement longer than a request
+    may: the survivor asks again, and declares the take-over done only once it is set."""
+    tries: list[str] = []
+
+    class SlowAri(MemoryAri):
+        async def set_variable(self, channel_id: str, name: str, value: str) -> None:
+            if name == wire.ENGINE and len(tries) < 2:
+                tries.append(channel_id)
+                raise AriTimeout(f"POST /channels/{channel_id}/variable: no answer within 5 s")
+            await super().set_variable(channel_id, name, value)
+
+    ari = SlowAri("coverage-engine")
+    memory = {wire.DID: "+13125550100", wire.PRACTICE: "maple-grove", wire.TRIED: "oncall/patel"}
+    ari.add_channel(caller_of("500,^coverage-engine,inbound:+13125550100", "c1", memory))
+    ari.other_apps["coverage-engine-b"] = ["c1"]
+    engine = Engine(ari, lambda *_: NIGHT, clock=FrozenClock(NOW))
+    assert await engine.take_over("coverage-engine-b") == 1
+    assert tries == ["c1", "c1"]
+    assert ari.variables["c1"][wire.ENGINE] == "coverage-engine"
     await engine.close()
 
 
