@@ -337,11 +337,18 @@ class Call:
             # playback holds that thread until it ends, so a variable set after
             # it would wait out the whole announcement (and an engine taking
             # the call on meanwhile would find no sign that it was received).
+            # Music right behind it, asked for now: Asterisk starts it the
+            # moment the announcement ends (the request is queued behind the
+            # playback, and answered at once), so an engine that dies as the
+            # announcement ends leaves the caller music, not silence, until
+            # a survivor takes the call on.
             commands += [
                 SetVariables(self.call_id, memory),
                 Play(self.call_id, f"sound:{plan.announcement}", playback),
+                StartMoh(self.call_id),
             ]
-            return replace(state, phase=Phase.ANNOUNCING, playback_id=playback), commands
+            announcing = replace(state, phase=Phase.ANNOUNCING, playback_id=playback, hold=Hold.MOH)
+            return announcing, commands
         return self._start_step(state, self._first_step, commands, memory=memory)
 
     # --------------------------------------------------------------- ANNOUNCING
@@ -488,12 +495,15 @@ class Call:
         """Hand the caller to app_queue through the dialplan's queue context.
 
         app_queue stays in charge (operators log in, strategies and reports
-        work as usual); the queue plays its own music, so ours stops. The
+        work as usual); the queue plays its own music in place of ours (no
+        request to stop ours: Queue() starts its class over it). The
         caller name is prefixed with the practice's short name so the operator
         greets with the right practice ("MGP: Jane Doe"). The dialplan comes
         back with `Stasis(coverage-engine,queue-result,${QUEUESTATUS})` when
         the maximum wait runs out.
         """
+        if state.hold is Hold.MOH:
+            state = replace(state, hold=Hold.NONE)
         state, sound = self._switch_hold(state, Hold.NONE)
         commands += sound
         commands.append(

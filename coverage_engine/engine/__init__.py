@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 
 import structlog
@@ -72,6 +72,12 @@ log = structlog.get_logger("coverage_engine.engine")
 #: How long a take-over keeps asking to mark a caller as its own (see `Engine._mark`).
 MARK_WITHIN = 25.0
 
+#: How long a caller found back from the queue is watched before it is carried
+#: (see `Engine._really_ours`): the engine that claimed it says so in
+#: COVERAGE_ENGINE within milliseconds; this is many times that, and short
+#: next to the take-over it delays.
+QUEUE_RETURN_SETTLE = 0.3
+
 __all__ = ["Engine", "LoopScheduler", "Scheduler"]
 
 
@@ -92,8 +98,10 @@ class Engine:
         may_act: Callable[[], bool] | None = None,
         settled: Callable[[], bool] | None = None,
         operators_check: OperatorsCheck | None = None,
+        queue_return_settle: float = QUEUE_RETURN_SETTLE,
     ) -> None:
         self._ari = ari
+        self._queue_return_settle = queue_return_settle
         self._router = router
         self._clock = clock
         self._sink = sink or NoSink()
@@ -202,21 +210,23 @@ class Engine:
         # requests in order, so a variable waits out the announcement the dead
         # engine started; the take-over is only over once they are all set.
         marks = [asyncio.ensure_future(self._mark(c)) for c in ours]
+        verdicts = asyncio.ensure_future(self._which_ours(others, {dead}))
         try:
             for hangup in hangups:
                 await self._perform(hangup)
             taken = 0
-            for action in others:
+            for action, ours_indeed in zip(others, await verdicts, strict=True):
                 if not self._may_act():
                     break
-                if not await self._really_ours(action):
+                if not ours_indeed:
                     continue
                 await self._perform(action)
                 taken += isinstance(action, ResumeCall | StartCall)
             # The calls are carried on from here (what the take-over time measures).
             log.info("takeover", engine=dead, calls=taken, legs_hung_up=len(hangups))
         finally:
-            await asyncio.gather(*marks, return_exceptions=True)
+            verdicts.cancel()
+            await asyncio.gather(*marks, verdicts, return_exceptions=True)
         return taken
 
     async def dispatch(self, item: StreamItem) -> None:
@@ -305,10 +315,11 @@ class Engine:
         except AriError as exc:
             log.warning("recovery_failed", error=str(exc))
             return
-        for action in reconcile(
+        actions = reconcile(
             app, channels, bridges, self._registry, memories, claimed, known_before=before
-        ):
-            if await self._really_ours(action):
+        )
+        for action, ours in zip(actions, await self._which_ours(actions), strict=True):
+            if ours:
                 await self._perform(action)
 
     async def _mark(self, channel_id: str) -> None:
@@ -336,19 +347,29 @@ class Engine:
                 log.debug("takeover_mark_refused", call_id=channel_id, error=str(exc))
                 return
 
-    async def _really_ours(self, action: Action) -> bool:
-        """Whether a caller found back from the queue is in a Stasis application at all.
+    async def _which_ours(
+        self, actions: Sequence[Action], owners: Collection[str] = frozenset()
+    ) -> list[bool]:
+        """Which of `actions` this engine should perform (`_really_ours`, all at once)."""
+        return list(await asyncio.gather(*(self._really_ours(a, owners) for a in actions)))
+
+    async def _really_ours(self, action: Action, owners: Collection[str] = frozenset()) -> bool:
+        """Whether a caller found back from the queue is this engine's to carry.
 
         Its snapshot says `StasisBroadcast` both while it waits to be claimed
         and once an engine claimed it, and an application's channel list
         keeps the channels it once followed (a dead engine's, a restarted
-        one's); so a caller still waiting looks like ours. Asterisk refuses a
-        variable to a channel in no application (409): that caller is the
-        broadcast's to give, and the engine that claims it carries it.
-        Setting COVERAGE_ENGINE is what a take-over does anyway.
+        one's); so a caller another engine just claimed, or one still
+        waiting, looks like ours. So it is watched for `QUEUE_RETURN_SETTLE`
+        first: an engine that claimed it has named itself in COVERAGE_ENGINE
+        by then (the snapshot's value can be older than the claim). Then
+        Asterisk refuses a variable to a caller in no application (409):
+        that one is the broadcast's to give, and the engine that claims it
+        carries it. Setting COVERAGE_ENGINE is what a take-over does anyway.
         """
         if not isinstance(action, ResumeCall):
             return True
+        channel_id = action.channel.id
         entry = wire.snapshot_entry(
             self._ari.app,
             action.channel.dialplan.app_name,
@@ -357,13 +378,24 @@ class Engine:
         )
         if not isinstance(entry, wire.QueueReturn):
             return True
+        await asyncio.sleep(self._queue_return_settle)
         try:
-            await self._ari.set_variable(action.channel.id, wire.ENGINE, self._ari.app)
-        except ResourceConflict:
-            log.info("queue_return_unclaimed", call_id=action.channel.id)
+            holder = await self._ari.get_variable(channel_id, wire.ENGINE) or ""
+        except ResourceGone:
             return False
         except AriError as exc:
-            log.debug("queue_return_check_failed", call_id=action.channel.id, error=str(exc))
+            log.debug("queue_return_check_failed", call_id=channel_id, error=str(exc))
+            holder = ""
+        if holder and holder != self._ari.app and holder not in owners:
+            log.info("queue_return_held_elsewhere", call_id=channel_id, engine=holder)
+            return False
+        try:
+            await self._ari.set_variable(channel_id, wire.ENGINE, self._ari.app)
+        except ResourceConflict:
+            log.info("queue_return_unclaimed", call_id=channel_id)
+            return False
+        except AriError as exc:
+            log.debug("queue_return_check_failed", call_id=channel_id, error=str(exc))
         return True
 
     async def _claim(self, channel_id: str) -> None:

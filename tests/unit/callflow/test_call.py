@@ -267,8 +267,10 @@ def closed_call_in_queue() -> Call:
             Answer(C),
             ENTRY_VARS,
             Play(C, "sound:coverage-engine/emergency-maple-grove", "caller1-pb1"),
+            # Asked for now, started by Asterisk as the announcement ends.
+            StartMoh(C),
         ],
-        CallState(Phase.ANNOUNCING, playback_id="caller1-pb1", seq=1),
+        CallState(Phase.ANNOUNCING, playback_id="caller1-pb1", seq=1, hold=Hold.MOH),
     )
     expect(
         call,
@@ -464,7 +466,7 @@ def test_primary_and_backup_fail_so_the_caller_goes_back_to_the_operators() -> N
         [
             HangUp("caller1-leg3", "no_answer"),
             rec("oncall_no_answer"),
-            StopMoh(C),
+            # Our music goes on until Queue() starts its own over it.
             queue_vars(*CLOSED_KEYS[:4]),
             TO_QUEUE,
             rec("queue_entered"),

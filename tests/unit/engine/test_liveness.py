@@ -410,6 +410,43 @@ async def test_a_caller_still_waiting_for_a_claim_is_left_to_the_broadcast() -> 
     await engine.close()
 
 
+@pytest.mark.parametrize("claimed_by", ["coverage-engine-b", None])
+async def test_a_restarted_engine_leaves_a_queue_return_another_engine_just_claimed(
+    claimed_by: str | None,
+) -> None:
+    """Back from the queue, the caller is claimed by a survivor as this engine restarts: the
+    restarted engine's application still lists it (Asterisk keeps its old subscriptions) and
+    the snapshot still names it in COVERAGE_ENGINE, the survivor's mark not yet through. It
+    looks again a moment later and leaves the caller to the survivor (two doctors rung
+    otherwise); a caller nobody else named is its own, as before."""
+    ari = MemoryAri("coverage-engine")
+    memory = {
+        wire.DID: "+13125550100",
+        wire.PRACTICE: "maple-grove",
+        wire.TRIED: "operators/x",
+        wire.ENGINE: "coverage-engine",
+    }
+    ari.add_channel(caller_of("500,^coverage-engine,queue-result:TIMEOUT", "back", memory))
+    ari.variables["back"] = dict(memory)
+    engine = Engine(ari, lambda *_: NIGHT, clock=FrozenClock(NOW), queue_return_settle=0.05)
+
+    async def survivor_marks_it() -> None:
+        await asyncio.sleep(0.01)
+        if claimed_by is not None:
+            ari.variables["back"][wire.ENGINE] = claimed_by
+
+    marking = asyncio.create_task(survivor_marks_it())
+    await engine.reconcile_now()
+    await marking
+    if claimed_by is None:
+        assert engine.call("back") is not None
+        assert ari.variables["back"][wire.ENGINE] == "coverage-engine"
+    else:
+        assert engine.call("back") is None
+        assert ari.variables["back"][wire.ENGINE] == claimed_by
+    await engine.close()
+
+
 async def test_a_take_over_asks_again_to_mark_a_caller_until_asterisk_takes_it() -> None:
     """The mark waits in Asterisk behind the dead engine's announcement longer than a request
     may: the survivor asks again, and declares the take-over done only once it is set."""
