@@ -809,24 +809,29 @@ class SqliteRecorder(RecorderBase):
     # The writer thread.
 
     def _run(self) -> None:
+        full = False
         while True:
-            batch: list[tuple[Write | None, Ack]] = []
+            first = self._queue.get()
+            if isinstance(first, _Stop):
+                return
+            if not full:
+                # Linger by sleeping, not by waiting on the queue: the writes of
+                # the next few milliseconds then wake this thread (and make it
+                # take the GIL from the event loop) once, not once each.
+                time.sleep(self._linger)
+            batch = [first]
             stop = False
-            item = self._queue.get()
-            deadline = time.monotonic() + self._linger
-            while True:
+            while len(batch) < self._batch_max:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
                 if isinstance(item, _Stop):
                     stop = True
                     break
                 batch.append(item)
-                if len(batch) >= self._batch_max:
-                    break
-                try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-            if batch:
-                self._commit(batch)
+            full = len(batch) >= self._batch_max
+            self._commit(batch)
             if stop:
                 return
 
