@@ -251,6 +251,20 @@ async def test_a_replayed_write_with_the_same_key_is_applied_once(
     assert [e.name for e in journey.events] == [EventKind.RECEIVED, EventKind.ENDED]
 
 
+async def test_a_write_replayed_within_one_group_commit_is_applied_once(tmp_path: Path) -> None:
+    """A replayed buffer can queue a write and its copy together, so one transaction holds both:
+    the copy is recognised by its key there too, and the journey gets each event once."""
+    rec = SqliteRecorder(open_database(tmp_path / "calls.db"), linger=0.3)  # one batch
+    writes = [(Received("1", "+15550001"), "e-1"), (Ended(Outcome.ABANDONED_IN_QUEUE), "e-2")]
+    acks = [rec.write("c1", T0, event, key=key) for event, key in writes for _copy in range(2)]
+    await acknowledged(*acks)
+    rec.close()
+    with RecordStore.open(tmp_path / "calls.db") as store:
+        journey = store.get("c1")
+    assert journey is not None
+    assert [e.name for e in journey.events] == [EventKind.RECEIVED, EventKind.ENDED]
+
+
 def _failing_for(call_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every write of `call_id` fail inside the SQLite writer (a disk error, say)."""
     real = sqlite_module._store
