@@ -172,6 +172,7 @@ def build_engine(
     gate: PresenceGate | None = None,
     on_link: Callable[[bool], None] | None = None,
     may_act: Callable[[], bool] | None = None,
+    settled: Callable[[], bool] | None = None,
 ) -> Engine:
     """The engine wired to ARI, to the (reloadable) current config and to the metrics."""
     metrics = parts.metrics
@@ -190,6 +191,7 @@ def build_engine(
         on_link=link,
         on_claim=metrics.claimed,
         may_act=may_act,
+        settled=settled,
         operators_check=gate.skip_reason if gate is not None else None,
     )
     metrics.count_calls_in_progress(lambda: engine.calls_in_progress)
@@ -285,6 +287,7 @@ async def _serve(
         gate,
         on_link=link,
         may_act=(lambda: liveness[0].may_act()) if isinstance(ari, LivenessPort) else None,
+        settled=(lambda: liveness[0].settled()) if isinstance(ari, LivenessPort) else None,
     )
     if isinstance(ari, LivenessPort):
         liveness.append(Liveness(ari, engine, on_takeover=parts.metrics.took_over))

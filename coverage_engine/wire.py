@@ -210,8 +210,13 @@ TRIED = "COVERAGE_TRIED"
 # offers the caller back to it first (coverage-queue).
 ENGINE = "COVERAGE_ENGINE"
 
+# Set by app_queue on the caller (queues.conf `setinterfacevar = yes`) as an
+# operator answers: who took a queued caller while no engine was listening
+# (the engine that sent them there died, and the survivor was not yet following).
+QUEUE_MEMBER = "MEMBERINTERFACE"
+
 #: What an engine reads back from a caller's channel to take the call on.
-CALL_MEMORY: tuple[str, ...] = (DID, PRACTICE, TRIED, ENGINE)
+CALL_MEMORY: tuple[str, ...] = (DID, PRACTICE, TRIED, ENGINE, QUEUE_MEMBER)
 
 # Set by the engine for the dialplan to read (coverage-queue, coverage-fallback).
 QUEUE = "COVERAGE_QUEUE"  # the queue of the operators step

@@ -12,14 +12,19 @@ once) and against its journey in the database (one, with the outcome and
 the person the caller's side saw). `scripts/chaos` runs the full plan and
 writes the figures; `tests/chaos` runs a short one in CI.
 
-Not measured here: silence on an answered line (SIPp does not analyse the
-audio it receives).
+What each caller heard is captured on the wire (the RTP Asterisk sent to the
+caller's media port, `coverage_lab.capture`), kept as a WAV per call under
+`heard/`, and measured (`coverage_lab.silence`): the longest silence while
+nobody was on the line with the caller, from the PBX's answer until a person
+took the call (an operator's answer, a doctor's press of 1), and again if
+that person left while the caller's line stayed up.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
 import re
 import signal
@@ -32,21 +37,38 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from coverage_engine.journey import EventKind, Journey
+from coverage_engine.journey import Bridged, EventKind, Journey
 from coverage_engine.records.location import location_of, open_store
 from coverage_engine.records.model import JourneyFilter
 from coverage_lab.ari_http import AriCredentials, ari_delete_quietly, ari_get
+from coverage_lab.capture import WHOLE_PACKETS, AudioCapture, iter_pcap
 from coverage_lab.engine_process import EngineProcess
-from coverage_lab.phones import CallerHandle, Callers, Phones, answers, busy, presses
+from coverage_lab.phones import (
+    CALLER_PORTS,
+    CallerHandle,
+    Callers,
+    PhoneCall,
+    Phones,
+    answers,
+    busy,
+    media_port,
+    presses,
+)
 from coverage_lab.postgres import TempCluster
 from coverage_lab.proxy import AriProxy
 from coverage_lab.sandbox import Sandbox, project_root
+from coverage_lab.silence import longest, playout, ringback_of, rtp_ulaw, silences, write_wav
 
 CHICAGO = ZoneInfo("America/Chicago")
 NIGHT = datetime(2026, 12, 1, 3, 0, tzinfo=CHICAGO)  # Maple: Nguyen, backup Okafor
 MAPLE, LAKESIDE, UNKNOWN = "+13125550100", "+16085550142", "+19995550123"
 DOCTORS = ("patel", "nguyen", "okafor", "ruiz", "chen")
 OPERATORS = ("operator1", "operator2", "operator3")
+# The promise: never a silence over 1 s once the PBX has answered.
+SILENCE_GOAL_S = 1.0
+# The capture's clock (the kernel's) and SIPp's log of the 200 OK are the same
+# clock, but the first packet can be stamped a moment before SIPp logs the answer.
+_ANSWER_SLACK_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -88,6 +110,17 @@ class Verdict:
     journeys: int
     journey_ok: bool
     problem: str = ""
+    cut: bool = False  # a conversation with a person ended by the system, not by either side
+    # What the caller heard from the PBX's answer, while nobody was on the line
+    # with them (`alone_s` seconds in all): its longest silence (None: not
+    # measured, the PBX never answered), where it began (seconds after the
+    # answer) and how much of it was digital zero (nothing sent) rather than
+    # sound too quiet to hear.
+    alone_s: float | None = None
+    silence_s: float | None = None
+    silence_at_s: float | None = None
+    silence_zero_s: float | None = None
+    recording: str = ""
 
 
 @dataclass
@@ -98,11 +131,13 @@ class Report:
     faults: list[Fault] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
     engine_crashes: int = 0  # engines that stopped by themselves (not a fault we injected)
+    capture_dropped: int | None = None  # audio packets the kernel dropped before tcpdump
 
     def figures(self) -> dict[str, Any]:
         v = self.verdicts
         answer_times = [x.answer_s for x in v if x.answer_s is not None]
         takeovers = [f.takeover_s for f in self.faults if f.takeover_s is not None]
+        silences_s = [x.silence_s for x in v if x.silence_s is not None]
         kinds: dict[str, int] = {}
         for f in self.faults:
             kinds[f.kind] = kinds.get(f.kind, 0) + 1
@@ -113,6 +148,7 @@ class Report:
             "reached_a_person": sum(1 for x in v if x.reached),
             "dead_ended": sum(1 for x in v if not x.reached),
             "dropped_by_the_system": sum(1 for x in v if x.dropped),
+            "conversations_cut": sum(1 for x in v if x.cut),
             "two_phones_ringing_for_one_step": sum(1 for x in v if x.double_ring),
             "journeys_lost": sum(1 for x in v if x.journeys == 0),
             "journeys_duplicated": sum(1 for x in v if x.journeys > 1),
@@ -121,6 +157,11 @@ class Report:
             "answers_over_1s": sum(1 for t in answer_times if t > 1.0),
             "worst_takeover_s": round(max(takeovers), 2) if takeovers else None,
             "takeovers_measured": len(takeovers),
+            "answered_by_the_pbx": len(answer_times),
+            "silences_measured": len(silences_s),
+            "worst_silence_s": round(max(silences_s), 2) if silences_s else None,
+            "silences_over_1s": sum(1 for x in silences_s if x > SILENCE_GOAL_S),
+            "capture_dropped": self.capture_dropped,
         }
 
 
@@ -183,7 +224,17 @@ class ChaosRun:
     # -- the run ---------------------------------------------------------------------------
 
     def run(self) -> Report:
+        if not AudioCapture.available():
+            raise RuntimeError(
+                "tcpdump is not installed: the chaos run captures what each caller hears "
+                "with it. Run scripts/bootstrap as root (it installs tcpdump)."
+            )
         started = time.time()
+        capture = AudioCapture(
+            self.workdir / "heard.pcap",
+            [media_port(port) for port in CALLER_PORTS],
+            snaplen=WHOLE_PACKETS,
+        )
         cluster = TempCluster()
         cluster.create()
         cluster.start()
@@ -193,6 +244,8 @@ class ChaosRun:
         engines = self._engines(cluster.create_database("chaos"), proxy)
         placed: list[CallerHandle] = []
         try:
+            capture.start()
+            capture.wait_listening()
             for engine in engines.values():
                 engine.start(NIGHT)
             self._phones(phones)
@@ -209,12 +262,16 @@ class ChaosRun:
             for call in placed:
                 with contextlib.suppress(TimeoutError):
                     call.wait(timeout=240)
+            capture.stop()
+            stopped_at = time.time()
             # The last journeys reach the database: the engines' own writes at
             # once, the safety net's calls once an engine collects its notes,
             # and journeys of callers a dead engine left by the next sweep.
             _wait_for_journeys(cluster.url("chaos"), [c.caller for c in placed], within=60)
             verdicts = self._judge(placed, phones, cluster.url("chaos"))
+            self._listen(verdicts, placed, phones, capture, stopped_at)
         finally:
+            capture.stop()
             callers.stop_all()
             phones.stop_all()
             for engine in engines.values():
@@ -231,6 +288,7 @@ class ChaosRun:
             faults=self.faults,
             verdicts=verdicts,
             engine_crashes=crashes,
+            capture_dropped=capture.dropped(),
         )
 
     def _inject(
@@ -321,12 +379,85 @@ class ChaosRun:
             dropped = result.ended_by == "remote" and reached is None
             found = by_caller.get(call.caller, [])
             ok, problem = _matches(found[0], reached) if len(found) == 1 else (False, "")
+            mine = [c for c in phones.calls() if c.caller == call.caller]
+            cut = any(_cut(j, mine) for j in found)
+            if cut and not problem:
+                problem = "a conversation was cut by the system"
             verdicts.append(
                 Verdict(
-                    call.caller, call.did, reached, answer, dropped, double, len(found), ok, problem
+                    call.caller,
+                    call.did,
+                    reached,
+                    answer,
+                    dropped,
+                    double,
+                    len(found),
+                    ok,
+                    problem,
+                    cut,
                 )
             )
         return verdicts
+
+    def _listen(
+        self,
+        verdicts: list[Verdict],
+        placed: list[CallerHandle],
+        phones: Phones,
+        capture: AudioCapture,
+        stopped_at: float,
+    ) -> None:
+        """What each caller heard from the PBX's answer: a WAV each, and its longest silence
+        while nobody was on the line with them.
+
+        A person is on the line from an operator's answer (the queue bridges
+        at once) or a doctor's press of 1 (the engine bridges then) until
+        their phone hangs up; the SIPp phones send no audio, so that stretch
+        is silent by design and not counted. A caller whose line ended
+        without a BYE (SIPp gave up) is counted until it gave up, or until
+        the capture stopped.
+        """
+        conf = project_root() / "config" / "asterisk" / "indications.conf"
+        ringback = ringback_of(conf.read_text(encoding="utf-8"))
+        folder = self.workdir / "heard"
+        folder.mkdir(parents=True, exist_ok=True)
+        lines: dict[str, tuple[float, float]] = {}  # caller: the PBX's answer, the line's end
+        windows: dict[int, list[tuple[float, float, str]]] = {}
+        for call in placed:
+            result = call.result()
+            if result.answered_at is None:
+                continue
+            end = result.ended_at
+            if end is None:
+                end = min(stopped_at, result.started_at + call.max_seconds)
+            lines[call.caller] = (result.answered_at, end)
+            windows.setdefault(call.media_port, []).append(
+                (result.answered_at - _ANSWER_SLACK_S, end, call.caller)
+            )
+        audio: dict[str, list[tuple[float, bytes]]] = {}
+        for packet in iter_pcap(capture.path):
+            for start, end, caller in windows.get(packet.dst_port, ()):
+                if start <= packet.at <= end:
+                    sound = rtp_ulaw(packet.payload)
+                    if sound is not None:
+                        audio.setdefault(caller, []).append((packet.at, sound))
+                    break
+        for verdict in verdicts:
+            if verdict.caller not in lines:
+                continue
+            answered, end = lines[verdict.caller]
+            samples = playout(audio.get(verdict.caller, []), answered, end - answered)
+            recording = folder / f"caller-{verdict.caller[-4:]}.wav"
+            write_wav(recording, samples)
+            alone = alone_spans(_people(phones, verdict.caller), answered, end)
+            worst = longest(silences(samples, ringback, alone))
+            verdict.alone_s = round(sum(b - a for a, b in alone), 2)
+            verdict.silence_s = worst.seconds if worst else 0.0
+            verdict.silence_at_s = worst.at_s if worst else None
+            verdict.silence_zero_s = worst.zero_s if worst else None
+            verdict.recording = str(recording.relative_to(self.workdir))
+        # The WAVs hold the same audio, laid out in time; the capture is large.
+        capture.path.unlink(missing_ok=True)
 
     def _measure_takeovers(self, engines: dict[str, EngineProcess]) -> None:
         """For each fault that silenced an engine holding calls: when they were carried on.
@@ -344,6 +475,8 @@ class ChaosRun:
                     record = json.loads(line)
                     if record.get("event") == "takeover" and not record.get("calls"):
                         continue
+                    if record.get("event") == "call_resumed" and record.get("queue_status"):
+                        continue  # a caller back from the queue: carried on, not recovered
                     at = datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00"))
                     seen.setdefault(app, []).append((str(record["event"]), at.timestamp()))
         for fault in self.faults:
@@ -367,6 +500,27 @@ class ChaosRun:
             ari_delete_quietly(self.ari, f"/channels/{channel['id']}")
 
 
+def _cut(journey: Journey, calls: list[PhoneCall]) -> bool:
+    """Whether a person the caller was put through to had the line ended by the system.
+
+    The phones hang up by themselves once they have talked, and the callers
+    never hang up first: so each time the journey says the caller was
+    bridged to someone, one of that person's calls must have ended on their
+    side. Fewer means Asterisk ended a conversation the patient was having.
+    (Counted, not timed: the engines run on a clock set to the night.)
+    """
+    bridged: dict[str, int] = {}
+    for stamped in journey.events:
+        if isinstance(stamped.event, Bridged):
+            who = stamped.event.target.rsplit("/", 1)[-1]
+            bridged[who] = bridged.get(who, 0) + 1
+    for who, times in bridged.items():
+        ended_by_them = sum(1 for c in calls if c.phone == who and c.ended_by == "phone")
+        if ended_by_them < times:
+            return True
+    return False
+
+
 def _matches(journey: Journey, reached: str | None) -> tuple[bool, str]:
     """Whether a journey's outcome and person are what the caller's side saw."""
     if reached is None:
@@ -380,6 +534,45 @@ def _matches(journey: Journey, reached: str | None) -> tuple[bool, str]:
     if [e.name for e in journey.events].count(EventKind.RECEIVED) != 1:
         return False, "received more than once"
     return True, ""
+
+
+def _people(phones: Phones, caller: str) -> list[tuple[float, float]]:
+    """When a person was on the line with `caller`: from taking the call to hanging up.
+
+    Taking it is answering for a phone that only answers (an operator), and
+    pressing for one that must press to accept (a doctor); a phone that lost a
+    ringall race never had the caller.
+    """
+    spans = []
+    for call in phones.calls():
+        if call.caller != caller or call.lost_race:
+            continue
+        presses_to_accept = bool(phones[call.phone].behaviour.digits)
+        taken = call.pressed_at if presses_to_accept else call.answered_at
+        if taken is not None:
+            spans.append((taken, call.ended_at if call.ended_at is not None else math.inf))
+    return spans
+
+
+def alone_spans(
+    people: list[tuple[float, float]], answered: float, end: float
+) -> list[tuple[float, float]]:
+    """The stretches, in seconds from the answer, in which nobody was on the line.
+
+    `people` are (from, to) times a person was there (they may overlap); the
+    caller's line ran from `answered` to `end` (times since the epoch).
+    """
+    spans: list[tuple[float, float]] = []
+    alone_from = answered
+    for start, stop in sorted(people):
+        if start > alone_from:
+            spans.append((alone_from - answered, min(start, end) - answered))
+        alone_from = max(alone_from, stop)
+        if alone_from >= end:
+            break
+    if alone_from < end:
+        spans.append((alone_from - answered, end - answered))
+    return [(round(a, 3), round(b, 3)) for a, b in spans if b > a]
 
 
 def _wait_for_journeys(url: str, callers: list[str], *, within: float) -> None:
@@ -420,6 +613,7 @@ def markdown(report: Report, *, machine: str) -> str:
         ("callers who reached a person", f["reached_a_person"]),
         ("callers dead-ended (goal 0)", f["dead_ended"]),
         ("calls dropped by the system (goal 0)", f["dropped_by_the_system"]),
+        ("conversations with a person cut by the system (goal 0)", f["conversations_cut"]),
         ("two doctors ringing for one caller (goal 0)", f["two_phones_ringing_for_one_step"]),
         ("journeys lost (goal 0)", f["journeys_lost"]),
         ("journeys duplicated (goal 0)", f["journeys_duplicated"]),
@@ -430,20 +624,45 @@ def markdown(report: Report, *, machine: str) -> str:
             "worst take-over after a fault",
             f"{f['worst_takeover_s']} s ({f['takeovers_measured']} measured)",
         ),
-        ("worst silence on an answered line", "not measured (SIPp does not analyse audio)"),
+        (
+            "worst silence with nobody on the line, after the answer",
+            f"{f['worst_silence_s']} s ({f['silences_measured']} of "
+            f"{f['answered_by_the_pbx']} answered calls measured{_dropped(f['capture_dropped'])})",
+        ),
+        (f"calls with a silence over {SILENCE_GOAL_S:g} s (goal 0)", f["silences_over_1s"]),
     ]
     lines = [f"Run of {report.started}, {report.seconds:.0f} s, {machine}.", ""]
     lines += ["| figure | measured |", "| --- | --- |"]
     lines += [f"| {name} | {value} |" for name, value in rows]
-    problems = [v for v in report.verdicts if v.problem or not v.reached or v.journeys != 1]
+    problems = [(v, _misses(v)) for v in report.verdicts]
+    problems = [(v, misses) for v, misses in problems if misses or v.journeys != 1]
     if problems:
         lines += ["", "Calls that missed a goal:", ""]
-        for v in problems:
+        for v, misses in problems:
             lines.append(
                 f"- {v.did} caller ***{v.caller[-4:]}: reached {v.reached}, "
-                f"journeys {v.journeys}, {v.problem or 'no person'}"
+                f"journeys {v.journeys}" + "".join(f", {m}" for m in misses)
             )
     return "\n".join(lines) + "\n"
+
+
+def _misses(v: Verdict) -> list[str]:
+    """What went wrong for one caller, in words (a journey count is shown beside it)."""
+    misses = [v.problem] if v.problem else []
+    if not v.reached:
+        misses.append("no person")
+    if v.silence_s is not None and v.silence_s > SILENCE_GOAL_S:
+        misses.append(
+            f"silence of {v.silence_s:.2f} s from {v.silence_at_s:.2f} s after the answer "
+            f"({v.silence_zero_s:.2f} s of it digital zero; {v.recording})"
+        )
+    return misses
+
+
+def _dropped(count: int | None) -> str:
+    if count is None:
+        return "; tcpdump gave no count of dropped packets"
+    return f"; {count} packets dropped by the kernel, each heard as silence" if count else ""
 
 
 Runner = Callable[[Sandbox, Path, Plan], Report]

@@ -77,6 +77,12 @@ PHONES_HOST = "127.0.0.2"
 # SIPp opens an RTP socket per process; keep them clear of Asterisk's 10000-20000.
 _MEDIA_BASE = 30000
 
+
+def media_port(sip_port: int) -> int:
+    """The RTP port of the SIPp process on `sip_port` (its SDP offers it; Asterisk sends there)."""
+    return _MEDIA_BASE + (sip_port - 5000) * 10
+
+
 _FOREVER_MS = 24 * 3600 * 1000
 # A phone hung up by the PBX this soon after answering lost a ringall race.
 _RACE_SECONDS = 0.5
@@ -188,6 +194,7 @@ class PhoneCall:
     outcome: Literal["ringing", "answered", "cancelled", "busy"] = "ringing"
     ended_by: Literal["phone", "remote"] | None = None
     digits: str = ""
+    pressed_at: float | None = None  # the first digit sent
 
     @property
     def answered(self) -> bool:
@@ -318,7 +325,9 @@ def phone_calls(phone: str, events: list[EventLine]) -> list[PhoneCall]:
         elif ev.event == "busy":
             calls[ev.call_id] = replace(call, ended_at=ev.at, outcome="busy")
         elif ev.event == "dtmf":
-            calls[ev.call_id] = replace(call, digits=call.digits + ev.detail)
+            calls[ev.call_id] = replace(
+                call, digits=call.digits + ev.detail, pressed_at=call.pressed_at or ev.at
+            )
         elif ev.event in ("remote_bye", "local_bye"):
             calls[ev.call_id] = replace(
                 call, ended_at=ev.at, ended_by="remote" if ev.event == "remote_bye" else "phone"
@@ -448,7 +457,7 @@ def _sipp_common(workdir: Path, name: str, port: int, host: str = HOST) -> list[
         str(port),
         "-bind_local",
         "-mp",
-        str(_MEDIA_BASE + (port - 5000) * 10),
+        str(media_port(port)),
         "-nostdin",
         "-trace_logs",
         "-log_file",
@@ -526,13 +535,25 @@ class Phones:
         return [c.phone for c in self.calls() if c.caller == caller]
 
     def answered_by(self, caller: str) -> str | None:
-        """The phone that got `caller`'s call: the last to answer, ringall losers aside."""
+        """The phone that got `caller`'s call: the last to answer, ringall losers aside.
+
+        Of phones that answered within the same race window, one that talked
+        (its line stayed up past the window) wins over one that never saw
+        its line end: with a ringall queue app_queue keeps the first 200 OK,
+        and the loser's BYE can go missing from its log when its scenario
+        ends. An earlier answer (a voicemail hung up) is no rival.
+        """
         answered = sorted(
             (c for c in self.calls() if c.caller == caller and c.answered),
             key=lambda c: c.answered_at or 0.0,
         )
         kept = [c for c in answered if not c.lost_race] or answered
-        return kept[-1].phone if kept else None
+        if not kept:
+            return None
+        last = kept[-1].answered_at or 0.0
+        rivals = [c for c in kept if last - (c.answered_at or 0.0) < _RACE_SECONDS]
+        talked = [c for c in rivals if (c.talk_seconds or 0.0) >= _RACE_SECONDS]
+        return (talked or rivals)[-1].phone
 
     def wait_for(
         self, predicate: Literal["invite", "answered"], caller: str, timeout: float = 30.0
@@ -603,6 +624,8 @@ class CallerHandle:
         self.did = did
         self.caller = caller
         self.workdir = workdir
+        self.media_port = media_port(port)  # where Asterisk sends what the caller hears
+        self.max_seconds = max_seconds  # SIPp gives up after this, BYE or not
         name = f"caller-{caller}"
         workdir.mkdir(parents=True, exist_ok=True)
         xml = render_caller_scenario(
@@ -830,6 +853,7 @@ __all__ = [
     "bridged_endpoints",
     "busy",
     "hangs_up",
+    "media_port",
     "never_answers",
     "presses",
     "session",

@@ -192,6 +192,7 @@ class CallSettings:
 
 Transition = tuple[CallState, list[Command]]
 
+
 class Call:
     """One caller's journey through the plan.
 
@@ -309,7 +310,11 @@ class Call:
             received = Received.of(event.did, event.caller_number, event.caller_name)
             commands.append(Record(received))
         commands += [Record(Decided.of(plan, via=Via.ARI, resumed=resumed)), Answer(self.call_id)]
-        memory = ((wire.PRACTICE, plan.practice_id),)
+        # Which engine holds the call goes with the rest of its memory: an
+        # engine coming back (restarted, thawed) leaves calls another holds.
+        memory = ((wire.PRACTICE, plan.practice_id),) + (
+            ((wire.ENGINE, engine),) if (engine := self.settings.engine) else ()
+        )
         state = CallState(announced=resumed and plan.announcement is not None)
         if resumed:
             # Picked up by an engine with no memory of the call, in a plan
@@ -324,14 +329,17 @@ class Call:
             # Back from the queue with no memory of the call (the engine was
             # restarted while the caller waited): the queue step is over.
             commands.append(Record(QueueTimeout(event.queue_status)))
-            return self._start_step(
-                state, self._first_step, commands, after="queue", memory=memory
-            )
+            return self._start_step(state, self._first_step, commands, after="queue", memory=memory)
         if plan.announcement and not resumed:
             state, playback = self._next_playback(state)
+            # The memory before the announcement: Asterisk runs a channel's
+            # ARI commands one after another on the channel's own thread, and a
+            # playback holds that thread until it ends, so a variable set after
+            # it would wait out the whole announcement (and an engine taking
+            # the call on meanwhile would find no sign that it was received).
             commands += [
-                Play(self.call_id, f"sound:{plan.announcement}", playback),
                 SetVariables(self.call_id, memory),
+                Play(self.call_id, f"sound:{plan.announcement}", playback),
             ]
             return replace(state, phase=Phase.ANNOUNCING, playback_id=playback), commands
         return self._start_step(state, self._first_step, commands, memory=memory)
@@ -503,8 +511,13 @@ class Call:
                         else ()
                     ),
                     (wire.CALLER_NAME, self._display_name),
-                    # Who to hand the caller back to when the wait runs out.
-                    *(((wire.ENGINE, engine),) if (engine := self.settings.engine) else ()),
+                    # Who to hand the caller back to when the wait runs out
+                    # (unless the memory above says it already).
+                    *(
+                        ((wire.ENGINE, engine),)
+                        if (engine := self.settings.engine) and (wire.ENGINE, engine) not in memory
+                        else ()
+                    ),
                 ),
             )
         )
@@ -596,9 +609,7 @@ class Call:
         step = self._plan().steps[state.step]
         commands: list[Command] = [HangUp(state.leg_id, "no_answer")]
         if step.kind is StepKind.ONCALL:
-            commands.append(
-                Record(OncallNoAnswer(_doctor(step), LegFailure.NO_ANSWER.value))
-            )
+            commands.append(Record(OncallNoAnswer(_doctor(step), LegFailure.NO_ANSWER.value)))
         return self._next_step(replace(state, leg_id=None, timer=None), commands, "no_answer")
 
     def _on_leg_command_failed(self, event: CommandFailed) -> Transition | None:
@@ -674,9 +685,7 @@ class Call:
             return None
         step = self._plan().steps[state.step]
         commands: list[Command] = [CancelTimer(state.timer)] if state.timer else []
-        commands.append(
-            Record(OncallDeclined(_doctor(step), "hangup"))
-        )
+        commands.append(Record(OncallDeclined(_doctor(step), "hangup")))
         cleared = replace(
             state, leg_id=None, timer=None, playback_id=None, prompts=0, generic_prompt=False
         )

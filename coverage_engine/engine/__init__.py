@@ -21,7 +21,15 @@ from dataclasses import replace
 import structlog
 
 from coverage_engine import wire
-from coverage_engine.ari import Ari, AriError, Channel, StreamItem
+from coverage_engine.ari import (
+    Ari,
+    AriError,
+    AriTimeout,
+    Channel,
+    ResourceConflict,
+    ResourceGone,
+    StreamItem,
+)
 from coverage_engine.callflow import Call, CallSettings
 from coverage_engine.callflow.events import CallerEntered
 from coverage_engine.clock import Clock
@@ -61,6 +69,9 @@ from coverage_engine.presence import OperatorsCheck
 
 log = structlog.get_logger("coverage_engine.engine")
 
+#: How long a take-over keeps asking to mark a caller as its own (see `Engine._mark`).
+MARK_WITHIN = 25.0
+
 __all__ = ["Engine", "LoopScheduler", "Scheduler"]
 
 
@@ -79,6 +90,7 @@ class Engine:
         on_link: Callable[[bool], None] | None = None,
         on_claim: Callable[[bool], None] | None = None,
         may_act: Callable[[], bool] | None = None,
+        settled: Callable[[], bool] | None = None,
         operators_check: OperatorsCheck | None = None,
     ) -> None:
         self._ari = ari
@@ -95,6 +107,10 @@ class Engine:
         # False while this engine may not touch calls: its heartbeat lease ran
         # out and another engine may be taking them over (`engine.peers`).
         self._may_act = may_act or (lambda: True)
+        # False after a start or a lapse until no survivor can be taking our
+        # calls over (`engine.liveness`): until then a (re)connect leaves the
+        # calls in our application alone, and the liveness task takes them on.
+        self._settled = settled or self._may_act
         # Operator presence, asked by each call as an operators step is about
         # to start (None: presence unknown, no step is skipped).
         self._operators_check = operators_check
@@ -177,18 +193,30 @@ class Engine:
         ]
         hangups = [a for a in actions if isinstance(a, HangUpChannel)]
         others = [a for a in actions if not isinstance(a, HangUpChannel)]
-        for hangup in hangups:
-            await self._perform(hangup)
-        taken = 0
-        for action in others:
-            if not self._may_act():
-                break
-            for channel_id in _channels_of(action):
-                await quietly(self._ari.subscribe_channel(channel_id))
-                await quietly(self._ari.set_variable(channel_id, wire.ENGINE, app))
-            await self._perform(action)
-            taken += isinstance(action, ResumeCall | StartCall)
-        log.info("takeover", engine=dead, calls=taken, legs_hung_up=len(hangups))
+        if not self._may_act():
+            return 0
+        ours = [channel_id for action in others for channel_id in _channels_of(action)]
+        await asyncio.gather(*(quietly(self._ari.subscribe_channel(c)) for c in ours))
+        # Each call says it is ours (the dead engine, back later, leaves it
+        # alone). Not waited for before acting: Asterisk runs a channel's
+        # requests in order, so a variable waits out the announcement the dead
+        # engine started; the take-over is only over once they are all set.
+        marks = [asyncio.ensure_future(self._mark(c)) for c in ours]
+        try:
+            for hangup in hangups:
+                await self._perform(hangup)
+            taken = 0
+            for action in others:
+                if not self._may_act():
+                    break
+                if not await self._really_ours(action):
+                    continue
+                await self._perform(action)
+                taken += isinstance(action, ResumeCall | StartCall)
+            # The calls are carried on from here (what the take-over time measures).
+            log.info("takeover", engine=dead, calls=taken, legs_hung_up=len(hangups))
+        finally:
+            await asyncio.gather(*marks, return_exceptions=True)
         return taken
 
     async def dispatch(self, item: StreamItem) -> None:
@@ -241,10 +269,10 @@ class Engine:
                 if self._on_link is not None:
                     self._on_link(True)
                 await self._filter_events()
-                if self._may_act():
+                if self._settled():
                     # A reconnect: the calls are ours. (After a start or a lapse
-                    # the liveness task does this, once a survivor could have
-                    # taken them.)
+                    # the liveness task does this, once no survivor can be
+                    # taking them.)
                     await self._reconcile()
             case LinkDown(reason):
                 log.warning("ari_disconnected", reason=reason, calls=len(self._registry))
@@ -280,7 +308,63 @@ class Engine:
         for action in reconcile(
             app, channels, bridges, self._registry, memories, claimed, known_before=before
         ):
-            await self._perform(action)
+            if await self._really_ours(action):
+                await self._perform(action)
+
+    async def _mark(self, channel_id: str) -> None:
+        """Say on a taken-over caller that this engine holds it, however long Asterisk waits.
+
+        The request waits in Asterisk behind a playback the dead engine
+        started (an announcement can outlast our request timeout): it is
+        asked again until it is through, the caller is gone, or
+        `MARK_WITHIN` has passed. The take-over is declared done after this.
+        """
+        give_up = asyncio.get_running_loop().time() + MARK_WITHIN
+        while True:
+            try:
+                await self._ari.set_variable(channel_id, wire.ENGINE, self._ari.app)
+                return
+            except AriTimeout:
+                if asyncio.get_running_loop().time() >= give_up:
+                    log.warning("takeover_mark_failed", call_id=channel_id)
+                    return
+            except ResourceGone:
+                return
+            except AriError as exc:
+                # A caller in no application (waiting in the queue) takes no
+                # variable: it goes to whichever engine claims it back.
+                log.debug("takeover_mark_refused", call_id=channel_id, error=str(exc))
+                return
+
+    async def _really_ours(self, action: Action) -> bool:
+        """Whether a caller found back from the queue is in a Stasis application at all.
+
+        Its snapshot says `StasisBroadcast` both while it waits to be claimed
+        and once an engine claimed it, and an application's channel list
+        keeps the channels it once followed (a dead engine's, a restarted
+        one's); so a caller still waiting looks like ours. Asterisk refuses a
+        variable to a channel in no application (409): that caller is the
+        broadcast's to give, and the engine that claims it carries it.
+        Setting COVERAGE_ENGINE is what a take-over does anyway.
+        """
+        if not isinstance(action, ResumeCall):
+            return True
+        entry = wire.snapshot_entry(
+            self._ari.app,
+            action.channel.dialplan.app_name,
+            action.channel.dialplan.app_data,
+            claimed=True,
+        )
+        if not isinstance(entry, wire.QueueReturn):
+            return True
+        try:
+            await self._ari.set_variable(action.channel.id, wire.ENGINE, self._ari.app)
+        except ResourceConflict:
+            log.info("queue_return_unclaimed", call_id=action.channel.id)
+            return False
+        except AriError as exc:
+            log.debug("queue_return_check_failed", call_id=action.channel.id, error=str(exc))
+        return True
 
     async def _claim(self, channel_id: str) -> None:
         """Ask for a broadcast caller; losing to another engine is normal, and quiet."""

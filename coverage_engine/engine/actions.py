@@ -23,6 +23,7 @@ class CallMemory:
     practice: str = ""
     tried: tuple[str, ...] = ()
     engine: str = ""  # the engine that holds the call, when one said so (queue, take-over)
+    member: str = ""  # the operator app_queue put a queued caller through to, if any
 
     @classmethod
     def from_variables(cls, variables: Mapping[str, str]) -> CallMemory:
@@ -32,6 +33,7 @@ class CallMemory:
             practice=variables.get(wire.PRACTICE, ""),
             tried=parse_tried(variables.get(wire.TRIED, "")),
             engine=variables.get(wire.ENGINE, ""),
+            member=variables.get(wire.QUEUE_MEMBER, ""),
         )
 
     @property

@@ -36,8 +36,10 @@ from coverage_engine.engine.actions import (
     Adopt,
     CallMemory,
     Deliver,
+    EndAdopted,
     Fallback,
     HangUpChannel,
+    OperatorTook,
     ResumeCall,
     StartCall,
     WatchQueued,
@@ -107,6 +109,7 @@ def reconcile(
         ):
             actions.append(Deliver(call.call_id, LegFailed(call.state.leg_id, LegFailure.GONE)))
     bridged = _talking(bridges)
+    left_alone = {b.channels[0]: b for b in bridges if len(b.channels) == 1}
     adopted: set[str] = set()
     for channel in channels:
         if registry.knows(channel.id):
@@ -118,10 +121,20 @@ def reconcile(
             memory = memories.get(channel.id) or CallMemory.from_variables(channel.variables)
             if not registry.watched(channel.id) and memory.engine in {app, *owners}:
                 actions.append(WatchQueued(channel.id))
+                if memory.member:
+                    # An operator took them while nobody followed: app_queue's
+                    # Dial event is gone, its MEMBERINTERFACE says who.
+                    actions.append(OperatorTook(channel.id, memory.member))
             continue
         entry = _entry(app, channel, claimed)
         if entry is None:
-            if wire.is_leg(channel.id) and not _caller_elsewhere(app, channel, present, claimed):
+            if channel.id in bridged:
+                # Talking to someone (a dead engine's doctor, bridged with its
+                # caller): never cut off; the caller's bridge is adopted.
+                continue
+            if wire.is_leg(channel.id) and not _caller_elsewhere(
+                app, channel, present, claimed, memories, owners
+            ):
                 # A leg a previous engine of ours was still dialing (not yet in
                 # the application): nobody will bridge it, stop that phone ringing.
                 actions.append(HangUpChannel(channel.id))
@@ -135,6 +148,13 @@ def reconcile(
         memory = memories.get(channel.id) or CallMemory.from_variables(channel.variables)
         if memory.engine and memory.engine != app and memory.engine not in owners:
             continue  # another engine took this call over: its own
+        done = left_alone.get(channel.id)
+        if done is not None and wire.call_of(done.id) == channel.id:
+            # Alone in the bridge its call made for a conversation: the person
+            # hung up while no engine listened. Over, as if we had heard it
+            # (the journey, bridged already, is closed by the sweep).
+            actions.append(EndAdopted(done.id, (channel.id,)))
+            continue
         actions.append(resume_or_start(channel, entry, memory))
     return actions
 
@@ -186,10 +206,23 @@ def _entry(app: str, channel: Channel, claimed: Collection[str]) -> wire.StasisE
 
 
 def _caller_elsewhere(
-    app: str, leg: Channel, present: Mapping[str, Channel], claimed: Collection[str]
+    app: str,
+    leg: Channel,
+    present: Mapping[str, Channel],
+    claimed: Collection[str],
+    memories: Mapping[str, CallMemory],
+    owners: Collection[str],
 ) -> bool:
-    """Whether a stray leg's caller is in another ARI application (the leg is that one's)."""
+    """Whether a stray leg's caller is another engine's (the leg is that one's).
+
+    In another ARI application, or held by another engine by its memory: an
+    application's channel list keeps the channels it once had, so a caller
+    a survivor took over still looks like ours to the engine that had it.
+    """
     caller = present.get(wire.call_of(leg.id))
     if caller is None or caller.dialplan.app_name.lower() not in ("stasis", "stasisbroadcast"):
         return False
+    memory = memories.get(caller.id) or CallMemory.from_variables(caller.variables)
+    if memory.engine and memory.engine != app and memory.engine not in owners:
+        return True
     return _entry(app, caller, claimed) is None

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from coverage_engine import wire
 from coverage_engine.ari import (
     CallBroadcast,
+    Channel,
     ChannelDestroyed,
     ChannelDtmfReceived,
     ChannelHangupRequest,
@@ -126,9 +127,9 @@ def translate(registry: Registry, item: StreamItem) -> list[Action]:
             # member's interface (what MEMBERINTERFACE would say).
             return [Deliver(caller.id, OperatorConnected(member))]
         case ChannelDestroyed(channel=channel, cause=cause):
-            return _destroyed(registry, channel.id, cause)
+            return _destroyed(registry, channel, cause)
         case ChannelHangupRequest(channel=channel) if registry.watched(channel.id):
-            return [WatchedGone(channel.id)]
+            return _watched_gone(registry, channel)
         case ChannelHangupRequest(channel=channel):
             # The caller asked to hang up: tear the other legs down now rather
             # than after Asterisk finished destroying the channel.
@@ -171,9 +172,21 @@ def _stasis_start(registry: Registry, event: StasisStart) -> list[Action]:
     return []  # pragma: no cover - the match is exhaustive
 
 
-def _destroyed(registry: Registry, channel_id: str, cause: int) -> list[Action]:
+def _watched_gone(registry: Registry, channel: Channel) -> list[Action]:
+    """A followed queued caller's line ended; who took them, if the Dial event was missed."""
+    member = channel.variables.get(wire.QUEUE_MEMBER, "")
+    if member and registry.operator_of(channel.id) is None:
+        # Put through while nobody followed (between an engine's death and the
+        # take-over): the snapshot carries app_queue's MEMBERINTERFACE when
+        # ari.conf's channelvars name it.
+        return [OperatorTook(channel.id, member), WatchedGone(channel.id)]
+    return [WatchedGone(channel.id)]
+
+
+def _destroyed(registry: Registry, channel: Channel, cause: int) -> list[Action]:
+    channel_id = channel.id
     if registry.watched(channel_id):
-        return [WatchedGone(channel_id)]
+        return _watched_gone(registry, channel)
     bridge = registry.adopted_bridge(channel_id)
     if bridge is not None:
         others = tuple(c for c in registry.adopted_channels(bridge) if c != channel_id)

@@ -32,11 +32,47 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from coverage_engine.journey import HandoffCheckStarted, Journey, JourneyEvent, Received, Stamped
+from coverage_engine.journey import (
+    Bridged,
+    HandoffCheckStarted,
+    Journey,
+    JourneyEvent,
+    OperatorAnswered,
+    Received,
+    Stamped,
+)
+from coverage_engine.plan import StepKind
 from coverage_engine.records.model import JourneyFilter
 
 #: Completes when the write is durable; carries the exception if it failed.
 Ack = Future[None]
+
+
+def received_key(call_id: str) -> str:
+    """The one key every writer gives a call's `Received`: a call is received once.
+
+    An engine that takes on a call it cannot tell was ever received (the
+    channel carries no memory yet: the engine that received it died first)
+    receives it again; the store keeps the first and skips the rest.
+    """
+    return f"received:{call_id}"
+
+
+def once_key(call_id: str, event: JourneyEvent) -> str | None:
+    """The key of an event a call has at most once, whichever engine records it; else None.
+
+    Besides `Received`: an operator taking a queued caller (the answer and
+    the bridge it makes), which two engines can both learn of when one
+    followed the caller before letting go and the other after taking over.
+    """
+    match event:
+        case Received():
+            return received_key(call_id)
+        case OperatorAnswered():
+            return f"operator_answered:{call_id}"
+        case Bridged(step_kind=StepKind.OPERATORS):
+            return f"bridged_operator:{call_id}"
+    return None
 
 
 class RecordError(Exception):

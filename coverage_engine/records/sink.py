@@ -13,7 +13,7 @@ from datetime import datetime
 import structlog
 
 from coverage_engine.journey import JourneyEvent
-from coverage_engine.records.recorder import Ack, JourneyRecorder
+from coverage_engine.records.recorder import Ack, JourneyRecorder, once_key
 
 log = structlog.get_logger("coverage_engine.records")
 
@@ -29,7 +29,7 @@ class RecorderSink:
 
     def record(self, call_id: str, at: datetime, event: JourneyEvent) -> None:
         """Queue the write of one journey event of call `call_id`."""
-        ack = self._recorder.write(call_id, at, event)
+        ack = self._recorder.write(call_id, at, event, key=once_key(call_id, event))
 
         def check(done: Ack) -> None:
             # Runs on the writer thread (or here, when the Ack is already done).

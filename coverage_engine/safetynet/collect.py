@@ -16,7 +16,8 @@ import contextlib
 import structlog
 
 from coverage_engine.ari.astdb import AstDb, AstDbError, DeleteTree, Get, Keys
-from coverage_engine.records.recorder import JourneyRecorder, acknowledged
+from coverage_engine.journey import Received
+from coverage_engine.records.recorder import JourneyRecorder, acknowledged, received_key
 from coverage_engine.safetynet.notes import NOTES_FAMILY, finished, journey_events
 
 log = structlog.get_logger("coverage_engine.safetynet")
@@ -65,7 +66,8 @@ class NotesCollector:
             if not finished(notes):
                 continue  # the safety net still has the caller
             for n, (at, event) in enumerate(journey_events(notes)):
-                self._recorder.write(call_id, at, event, key=f"net:{call_id}:{n}")
+                key = received_key(call_id) if isinstance(event, Received) else f"net:{call_id}:{n}"
+                self._recorder.write(call_id, at, event, key=key)
             try:
                 await asyncio.wait_for(acknowledged(self._recorder.flush()), _FLUSH_WITHIN)
             except TimeoutError:

@@ -2,10 +2,11 @@
 
 SIPp callers do not say when audio reaches them, so the benchmark captures it:
 `tcpdump` writes the headers of the UDP packets sent to the callers' media
-ports (`AudioCapture`), and `audio_by_call` sorts them out afterwards. Each
-call's own stream is Asterisk's RTP port of that call (the `m=audio` port of
-the SDP in its 200 OK, which the caller's scenario logs; Asterisk's RTP is
-symmetric), within the call's lifetime, since ports are reused.
+ports (`coverage_lab.capture`), and `audio_by_call` sorts them out
+afterwards. Each call's own stream is Asterisk's RTP port of that call (the
+`m=audio` port of the SDP in its 200 OK, which the caller's scenario logs;
+Asterisk's RTP is symmetric), within the call's lifetime, since ports are
+reused.
 
 `silences` is the measure of the issue's promise, that the engine never
 leaves a caller in silence for more than a second: from the INVITE until a
@@ -15,94 +16,14 @@ ringback a 180 Ringing gives the caller as audio from then on.
 
 from __future__ import annotations
 
-import shutil
-import signal
-import struct
-import subprocess
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-# pcap: the global header, then per packet: seconds, microseconds, captured and
-# original lengths. On Linux loopback the link layer is a 14-byte Ethernet header.
-_PCAP_MAGIC_US = 0xA1B2C3D4
-_GLOBAL = struct.Struct("<IHHiIII")
-_RECORD = struct.Struct("<IIII")
-_ETHERNET = 14
-_LINKTYPE_ETHERNET = 1
-# Headers are all the benchmark reads: Ethernet, IPv4 (without options), UDP.
-SNAPLEN = 64
+from coverage_lab.capture import Packet
+
 # The sound one RTP packet carries (Asterisk's default packetization).
 FRAME_SECONDS = 0.02
-
-
-@dataclass(frozen=True, slots=True)
-class Packet:
-    """One UDP packet's time and ports."""
-
-    at: float
-    src_port: int
-    dst_port: int
-
-
-def read_pcap(path: Path) -> list[Packet]:
-    """The UDP/IPv4 packets of a little-endian, microsecond pcap file (what tcpdump writes)."""
-    data = path.read_bytes() if path.exists() else b""
-    if len(data) < _GLOBAL.size:
-        return []
-    magic, _major, _minor, _zone, _sigfigs, _snaplen, linktype = _GLOBAL.unpack_from(data)
-    if magic != _PCAP_MAGIC_US or linktype != _LINKTYPE_ETHERNET:
-        raise ValueError(f"{path}: not a microsecond pcap of an Ethernet-framed capture")
-    packets: list[Packet] = []
-    offset = _GLOBAL.size
-    while offset + _RECORD.size <= len(data):
-        seconds, micros, captured, _original = _RECORD.unpack_from(data, offset)
-        offset += _RECORD.size
-        frame = data[offset : offset + captured]
-        offset += captured
-        ip = frame[_ETHERNET:]
-        if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 17:  # IPv4, UDP
-            continue
-        udp = ip[(ip[0] & 0x0F) * 4 :]
-        if len(udp) < 4:
-            continue
-        src, dst = struct.unpack_from("!HH", udp)
-        packets.append(Packet(seconds + micros / 1e6, src, dst))
-    return packets
-
-
-class AudioCapture:
-    """`tcpdump` writing the UDP packets sent to `ports` on loopback into `path`."""
-
-    def __init__(self, path: Path, ports: Sequence[int]) -> None:
-        self.path = path
-        self.ports = tuple(ports)
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @staticmethod
-    def available() -> bool:
-        return shutil.which("tcpdump") is not None
-
-    def start(self) -> None:
-        wanted = " or ".join(f"dst port {port}" for port in self.ports)
-        self._proc = subprocess.Popen(
-            ["tcpdump", "-i", "lo", "-n", "-s", str(SNAPLEN), "-B", "4096",
-             "-w", str(self.path), f"udp and ({wanted})"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-
-    def stop(self) -> None:
-        """Stop the capture; tcpdump writes what it has on SIGINT."""
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,15 +55,8 @@ from math import inf
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from coverage_lab.benchmark.audio import (
-    AudioCapture,
-    CallAudio,
-    Packet,
-    audio_by_call,
-    first_audio,
-    read_pcap,
-    silences,
-)
+from coverage_lab.benchmark.audio import CallAudio, audio_by_call, first_audio, silences
+from coverage_lab.capture import AudioCapture, Packet, read_pcap
 from coverage_lab.engine_process import EngineProcess
 from coverage_lab.phones import PHONE_PORTS as SANDBOX_PHONE_PORTS
 from coverage_lab.phones import (

@@ -25,12 +25,17 @@ def test_through_kills_freezes_stalls_and_restarts_every_caller_reaches_a_person
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     """Every caller reaches a person, none is dropped, no doctor is rung twice at once, no
-    engine falls over, and each call has exactly one journey (never lost, never doubled).
+    engine falls over, each call has exactly one journey (never lost, never doubled), and
+    what every caller heard is captured and measured.
 
-    Whether every journey's outcome and person match what the caller saw is
-    measured and reported (docs/reliability.md) but not yet a goal this test
-    holds: a caller an engine sent to the queue just before it died is
-    credited to the operator only when the sweep sees the conversation."""
+    Whether every journey's outcome and person match what the caller saw,
+    and whether a conversation was cut, are measured and reported here and in
+    the full run (docs/reliability.md: 0 wrong journeys, 1 cut in the last
+    one) but not held by this short run: the one remaining race (a restarted
+    engine and a survivor both taking a caller back from the queue) is
+    analysed there and open. Nor is "no silence over 1 s with nobody on the
+    line": it is missed when an engine dies just as its caller needs its
+    next action, until the take-over (docs/reliability.md)."""
     try:
         report = ChaosRun(sandbox, tmp_path, SHORT).run()
     finally:
@@ -49,3 +54,4 @@ def test_through_kills_freezes_stalls_and_restarts_every_caller_reaches_a_person
     assert figures["two_phones_ringing_for_one_step"] == 0, summary
     assert figures["journeys_lost"] == 0, summary
     assert figures["journeys_duplicated"] == 0, summary
+    assert figures["silences_measured"] == SHORT.calls, summary

@@ -7,14 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from coverage_lab.benchmark.audio import (
-    CallAudio,
-    Packet,
-    audio_by_call,
-    first_audio,
-    read_pcap,
-    silences,
-)
+from coverage_lab.benchmark.audio import CallAudio, audio_by_call, first_audio, silences
+from coverage_lab.capture import Packet, read_pcap
 
 
 def pcap(path: Path, packets: list[tuple[float, int, int]], *, linktype: int = 1) -> Path:
@@ -43,11 +37,11 @@ def call(**times: float | int | None) -> CallAudio:
 
 
 def test_a_capture_file_reads_as_udp_packets_with_their_times(tmp_path: Path) -> None:
-    """tcpdump's file gives each packet's time and ports; other link types are refused."""
+    """tcpdump's file gives each packet's time, ports and payload; other link types are refused."""
     path = pcap(tmp_path / "a.pcap", [(1796142403.25, 20000, 34110), (1796142403.27, 20002, 34120)])
     assert read_pcap(path) == [
-        Packet(pytest.approx(1796142403.25), 20000, 34110),  # type: ignore[arg-type]
-        Packet(pytest.approx(1796142403.27), 20002, 34120),  # type: ignore[arg-type]
+        Packet(pytest.approx(1796142403.25), 20000, 34110, bytes(20)),  # type: ignore[arg-type]
+        Packet(pytest.approx(1796142403.27), 20002, 34120, bytes(20)),  # type: ignore[arg-type]
     ]
     assert read_pcap(tmp_path / "missing.pcap") == []
     with pytest.raises(ValueError, match="Ethernet"):

@@ -445,6 +445,32 @@ async def test_recovery_after_restart_resumes_hangs_up_and_adopts() -> None:
     assert ("destroy_bridge", "br") in ari.requests
 
 
+async def test_a_started_engine_leaves_its_application_alone_until_its_calls_are_settled() -> None:
+    """A restarted engine connects while a survivor may be taking its calls over: the connect
+    takes nothing on; the liveness task takes them on once they are known to be ours."""
+    settled = False
+    ari, timers, sink = FakeAri(), ManualTimers(), Sink()
+    engine = Engine(
+        ari,
+        lambda *_: CLOSED,
+        clock=FrozenClock(NOW),
+        sink=sink,
+        scheduler=timers,
+        settled=lambda: settled,
+    )
+    ari.channels = [caller("lone", app_data="coverage-engine,inbound,+13125550100")]
+    ari.variables = {("lone", "COVERAGE_DID"): "+13125550100"}
+    await engine.dispatch(Connected(attempt=1))
+    await settle()
+    assert engine.call("lone") is None
+    assert not ari.ops("lone")
+    settled = True
+    await engine.reconcile_now()
+    await settle()
+    assert engine.call("lone") is not None
+    await engine.close()
+
+
 async def test_reconnect_tells_known_calls_what_vanished() -> None:
     """After a WebSocket drop, a call whose caller is no longer in Asterisk is torn down."""
     engine, ari, _, sink = make()

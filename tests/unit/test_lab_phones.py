@@ -80,7 +80,7 @@ def test_a_phone_placing_a_call_answers_the_challenge_with_its_credentials() -> 
 
 
 def test_a_phone_log_folds_into_calls(tmp_path: Path) -> None:
-    """invite/answered/dtmf/remote_bye lines become one answered call with its digits."""
+    """invite/answered/dtmf/remote_bye lines become one answered call with its digits and when."""
     log = tmp_path / "patel.events.log"
     log.write_text(
         "EV|2026-11-27\t10:00:00.000000\t1795773600.000000|invite|c1|"
@@ -99,6 +99,7 @@ def test_a_phone_log_folds_into_calls(tmp_path: Path) -> None:
         "remote",
     )
     assert first.talk_seconds == pytest.approx(4.5)
+    assert first.pressed_at == pytest.approx(1795773602.0)
     assert (second.caller, second.outcome, second.answered) == ("+15550100002", "cancelled", False)
 
 
@@ -125,8 +126,11 @@ def test_a_phone_that_lost_a_ringall_race_did_not_get_the_call(tmp_path: Path) -
     logs = tmp_path / "phones"
     logs.mkdir()
     t0 = 1795773600.0
-    ends = {"operator1": ("remote_bye", 0.003), "operator2": ("local_bye", 4.0),
-            "operator3": ("remote_bye", 0.004)}
+    ends = {
+        "operator1": ("remote_bye", 0.003),
+        "operator2": ("local_bye", 4.0),
+        "operator3": ("remote_bye", 0.004),
+    }
     for name, (how, after) in ends.items():
         (logs / f"{name}.events.log").write_text(
             f"EV|x\t{t0}|invite|{name}-c|<sip:+15550100001@127.0.0.1>\n"
@@ -137,6 +141,55 @@ def test_a_phone_that_lost_a_ringall_race_did_not_get_the_call(tmp_path: Path) -
     assert phones.answered_by("+15550100001") == "operator2"
     lost = {c.phone for c in phones.calls() if c.lost_race}
     assert lost == {"operator1", "operator3"}
+
+
+def phones_with(
+    tmp_path: Path, caller: str, lines: dict[str, list[tuple[float, str, str]]]
+) -> Phones:
+    """Phones whose logs are written already: each invited by `caller` at t0, then `lines`
+    (seconds after t0, event, detail)."""
+    phones = Phones(tmp_path)
+    logs = tmp_path / "phones"
+    logs.mkdir()
+    t0 = 1795773600.0
+    for name, events in lines.items():
+        text = f"EV|x\t{t0}|invite|{name}-c|<sip:{caller}@127.0.0.1>\n"
+        text += "".join(f"EV|x\t{t0 + at}|{what}|{name}-c|{d}\n" for at, what, d in events)
+        (logs / f"{name}.events.log").write_text(text)
+        phones._phones[name] = _StubPhone(name, logs / f"{name}.events.log")  # type: ignore[assignment]
+    return phones
+
+
+def test_a_phone_that_talked_got_the_call_over_one_whose_line_never_ended(
+    tmp_path: Path,
+) -> None:
+    """Two operators answer in the same millisecond; one talks 3 s and hangs up, the other's
+    log ends at its answer (its BYE never logged): the one who talked got the call."""
+    phones = phones_with(
+        tmp_path,
+        "+15550100048",
+        {
+            "operator1": [(11.0, "answered", "200"), (14.0, "local_bye", "BYE"), (14.0, "end", "")],
+            "operator3": [(11.0009, "answered", "200")],
+        },
+    )
+    assert phones.answered_by("+15550100048") == "operator1"
+
+
+def test_a_voicemail_that_answered_earlier_is_no_rival_of_the_phone_answering_now(
+    tmp_path: Path,
+) -> None:
+    """The primary's voicemail answered and was hung up after its prompt; the backup has just
+    answered and still talks: the backup got the call."""
+    phones = phones_with(
+        tmp_path,
+        "+15550100036",
+        {
+            "nguyen": [(1.0, "answered", "200"), (3.5, "remote_bye", "BYE"), (3.5, "end", "")],
+            "okafor": [(5.0, "answered", "200")],
+        },
+    )
+    assert phones.answered_by("+15550100036") == "okafor"
 
 
 class _StubPhone:

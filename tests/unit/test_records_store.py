@@ -24,6 +24,7 @@ from coverage_engine.journey import (
     JourneyKind,
     OncallConfirmed,
     OncallDialing,
+    OperatorAnswered,
     Outcome,
     Received,
     Unrecognised,
@@ -613,6 +614,50 @@ async def test_the_engine_sink_writes_and_counts_failures(
         EventKind.DECIDED,
         EventKind.ENDED,
     ]
+
+
+async def test_a_call_received_again_by_an_engine_taking_it_on_is_received_once(
+    recorder: tuple[JourneyRecorder, Reader],
+) -> None:
+    """Engine A received the call and died before the channel said so; engine B, finding no
+    sign of it, receives it again: one `received`, the start still the caller's arrival."""
+    rec, read = recorder
+    sink = RecorderSink(rec)
+    sink.record("c1", T0, Received("+15550100", "+15557654321"))
+    sink.record("c1", T0, parse_event(EventKind.DECIDED, PLAN))
+    sink.record("c1", T0 + timedelta(seconds=6), Received("+15550100", "+15557654321"))
+    sink.record("c1", T0 + timedelta(seconds=6), parse_event(EventKind.DECIDED, PLAN))
+    sink.record("c1", T0 + timedelta(seconds=9), Bridged(StepKind.STAFF, "frontdesk"))
+    await acknowledged(rec.flush())
+    journey = read("c1")
+    assert journey is not None
+    assert [e.name for e in journey.events].count(EventKind.RECEIVED) == 1
+    assert journey.started_at == T0
+    assert journey.time_to_person == timedelta(seconds=9)
+
+
+async def test_an_operator_both_engines_saw_take_the_caller_is_recorded_once(
+    recorder: tuple[JourneyRecorder, Reader],
+) -> None:
+    """Engine A followed the queued caller and heard the operator answer, then let go;
+    engine B took over and learned it again from MEMBERINTERFACE: one answer, one bridge."""
+    rec, read = recorder
+    sink = RecorderSink(rec)
+    sink.record("q1", T0, Received("+15550100", "+15557654321"))
+    for at in (12, 14):
+        sink.record("q1", T0 + timedelta(seconds=at), OperatorAnswered("PJSIP/operator3"))
+        sink.record(
+            "q1", T0 + timedelta(seconds=at), Bridged(StepKind.OPERATORS, "PJSIP/operator3")
+        )
+    sink.record(
+        "q1", T0 + timedelta(seconds=30), Ended(Outcome.ANSWERED_BY_OPERATOR, "PJSIP/operator3")
+    )
+    await acknowledged(rec.flush())
+    journey = read("q1")
+    assert journey is not None
+    names = [e.name for e in journey.events]
+    assert names == ["received", "operator_answered", "bridged", "ended"]
+    assert journey.time_to_person == timedelta(seconds=12)
 
 
 async def test_a_resumed_decision_reopens_a_recovered_journey(

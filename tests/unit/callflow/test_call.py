@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from coverage_engine.callflow import Call, CallState, Hold, LegFailure, Phase
+from coverage_engine.callflow import Call, CallSettings, CallState, Hold, LegFailure, Phase
 from coverage_engine.callflow.commands import (
     Answer,
     CancelTimer,
@@ -265,8 +265,8 @@ def closed_call_in_queue() -> Call:
             rec("received"),
             rec("decided"),
             Answer(C),
-            Play(C, "sound:coverage-engine/emergency-maple-grove", "caller1-pb1"),
             ENTRY_VARS,
+            Play(C, "sound:coverage-engine/emergency-maple-grove", "caller1-pb1"),
         ],
         CallState(Phase.ANNOUNCING, playback_id="caller1-pb1", seq=1),
     )
@@ -282,6 +282,19 @@ def closed_call_in_queue() -> Call:
         CallState(Phase.QUEUED, 0, seq=1, announced=True),
     )
     return call
+
+
+def test_the_engine_holding_the_call_is_in_its_memory_from_the_first_request() -> None:
+    """With two engines, the one that decided the call says so before the announcement, and
+    again (the same) when it sends the caller to the queue: an engine coming back after a
+    restart finds the call held by another and leaves it alone."""
+    call = Call(C, settings=CallSettings(engine="coverage-engine-b"))
+    commands = call.handle(entered(CLOSED))
+    holder = ("COVERAGE_ENGINE", "coverage-engine-b")
+    assert SetVariables(C, (PRACTICE, holder)) in commands
+    later = call.handle(PlaybackEnded("caller1-pb1"))
+    (queue,) = [c for c in later if isinstance(c, SetVariables)]
+    assert queue.variables.count(holder) == 1
 
 
 def test_closed_queue_timeout_then_primary_presses_1() -> None:

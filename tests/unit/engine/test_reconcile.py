@@ -7,21 +7,25 @@ killed mid-call; here each is one table row.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import pytest
 
 from coverage_engine import wire
-from coverage_engine.ari import Bridge, Channel
+from coverage_engine.ari import Bridge, Channel, DialplanLocation
 from coverage_engine.callflow.events import CallerGone, LegFailed, LegFailure
 from coverage_engine.engine.actions import (
     Action,
     Adopt,
     CallMemory,
     Deliver,
+    EndAdopted,
     Fallback,
     HangUpChannel,
+    OperatorTook,
     ResumeCall,
     StartCall,
+    WatchQueued,
 )
 from coverage_engine.engine.reconcile import needs_memory, reconcile, resume_or_start
 from coverage_engine.engine.registry import Registry
@@ -260,3 +264,76 @@ def test_a_reconcile_in_a_running_engine_leaves_what_began_after_its_snapshot(
     }
     found = [snapshots[c] for c in present]
     assert reconcile(APP, found, [], registry, known_before=before) == expected
+
+
+def in_queue(ident: str, **variables: str) -> Channel:
+    """A caller waiting in (or talking through) app_queue's Queue(), outside any application."""
+    return replace(
+        channel(ident, variables={**TRIED_QUEUE, **variables}),
+        dialplan=DialplanLocation(app_name="Queue", app_data="answering,,,,90"),
+    )
+
+
+def test_a_queued_caller_of_ours_is_followed_and_one_already_put_through_is_credited() -> None:
+    """A caller this engine (or the dead engine it takes over) sent to the queue is followed
+    to learn who takes them; one an operator took while nobody followed (app_queue's Dial
+    event went to a dead engine) is credited to that operator from MEMBERINTERFACE."""
+    waiting = in_queue("q1", COVERAGE_ENGINE="coverage-engine-b")
+    taken = in_queue("q2", COVERAGE_ENGINE="coverage-engine-b", MEMBERINTERFACE="PJSIP/operator3")
+    someone_elses = in_queue("q3", COVERAGE_ENGINE="coverage-engine-c")
+    actions = reconcile(
+        APP, [waiting, taken, someone_elses], [], Registry(), owners={"coverage-engine-b"}
+    )
+    assert actions == [
+        WatchQueued("q1"),
+        WatchQueued("q2"),
+        OperatorTook("q2", "PJSIP/operator3"),
+    ]
+
+
+def test_a_dead_engines_doctor_talking_to_its_caller_is_adopted_never_hung_up() -> None:
+    """Taking over: the dead engine's leg to Dr. Chen is in its own application (Stasis,
+    not ours) and bridged with the caller; the pair is adopted and left talking, while a
+    leg of it still ringing on its own is stopped."""
+    dead = "coverage-engine-b"
+    entered = DialplanLocation(
+        app_name="StasisBroadcast", app_data=f"500,^coverage-engine,inbound:{DID}"
+    )
+    caller = replace(channel("c9", variables=TRIED_PATEL), dialplan=entered)
+    talking = channel("c9-leg2", stasis=f"{dead},leg,c9")
+    ringing = channel("c8-leg1", state="Ringing")
+    other = replace(channel("c8", variables=TRIED_PATEL), dialplan=entered)
+    actions = reconcile(
+        APP,
+        [caller, talking, other, ringing],
+        [bridge("c9-bridge", "c9", "c9-leg2")],
+        Registry(),
+        claimed={"c9", "c9-leg2", "c8"},
+        owners={dead},
+    )
+    assert HangUpChannel("c9-leg2") not in actions
+    assert Adopt("c9-bridge", ("c9", "c9-leg2")) in actions
+    assert HangUpChannel("c8-leg1") in actions
+
+
+def test_a_caller_left_alone_in_its_bridge_after_the_doctor_hung_up_is_released() -> None:
+    """The doctor hung up while no engine listened (between a kill and the take-over): the
+    caller sits alone in the bridge made for that conversation. It is over: the caller is
+    released, never taken through the steps again (which would ring the doctor back)."""
+    caller = channel("c7", stasis=f"coverage-engine,inbound,{DID}", variables=TRIED_PATEL)
+    actions = reconcile(APP, [caller], [bridge("c7-bridge", "c7")], Registry())
+    assert actions == [EndAdopted("c7-bridge", ("c7",))]
+
+
+def test_a_survivors_new_leg_is_not_hung_up_by_the_engine_that_had_the_call() -> None:
+    """Engine B took A's caller over and rings Dr. Chen on its own new leg; A, restarted,
+    still lists the caller among its channels, but the caller's memory names B: the leg
+    is B's and keeps ringing."""
+    entered = DialplanLocation(
+        app_name="StasisBroadcast", app_data=f"500,^coverage-engine,inbound:{DID}"
+    )
+    taken = {**TRIED_PATEL, wire.ENGINE: "coverage-engine-b"}
+    caller = replace(channel("c6", variables=taken), dialplan=entered)
+    leg = channel("c6-r0a1b2c-leg1", stasis="coverage-engine-b,leg,c6", state="Ringing")
+    actions = reconcile(APP, [caller, leg], [], Registry(), claimed={"c6"})
+    assert actions == []

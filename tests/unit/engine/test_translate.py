@@ -41,8 +41,10 @@ from coverage_engine.engine.actions import (
     HangUpChannel,
     LinkDown,
     LinkUp,
+    OperatorTook,
     ResumeCall,
     StartCall,
+    WatchedGone,
 )
 from coverage_engine.engine.registry import Registry
 from coverage_engine.engine.translate import EVENTS, translate
@@ -276,3 +278,21 @@ def test_every_event_type_outside_the_filter_means_nothing() -> None:
 def test_every_type_the_filter_asks_for_is_one_translate_reads() -> None:
     """No type is asked for that is not parsed into an event translate can act on."""
     assert EVENTS <= MODELLED
+
+
+def test_a_followed_callers_end_names_the_operator_whose_answer_nobody_heard() -> None:
+    """A queued caller followed after a take-over hangs up: if app_queue's Dial event went to
+    the dead engine, the snapshot's MEMBERINTERFACE still says which operator took them; an
+    operator already known is not credited twice."""
+    registry = Registry()
+    registry.watch("q1")
+    gone = channel("q1", variables={"MEMBERINTERFACE": "PJSIP/operator3"})
+    assert translate(registry, ChannelDestroyed(type="ChannelDestroyed", channel=gone)) == [
+        OperatorTook("q1", "PJSIP/operator3"),
+        WatchedGone("q1"),
+    ]
+    hangup = ChannelHangupRequest(type="ChannelHangupRequest", channel=gone)
+    registry.took("q1", "PJSIP/operator3")
+    assert translate(registry, hangup) == [WatchedGone("q1")]
+    nobody = channel("q1")
+    assert translate(Registry(), ChannelDestroyed(type="ChannelDestroyed", channel=nobody)) == []
