@@ -110,29 +110,21 @@ class Journey:
                     practice=practice,
                     reason=reason,
                 )
-            case Decided(resumed=False):
-                return replace(
-                    self,
-                    events=events,
-                    practice=event.practice,
-                    status=event.status,
-                    reason=event.reason,
-                    plan=event.details(),
-                )
             case Decided():
-                # Taken on again after a restart: in progress once more.
-                return replace(
+                journey = replace(
                     self,
                     events=events,
                     practice=event.practice,
                     status=event.status,
                     reason=event.reason,
                     plan=event.details(),
-                    outcome=None,
-                    ended_at=None,
-                    answered_by=None,
-                    talk_time=None,
                 )
+                if event.resumed:
+                    # Taken on again after a restart: in progress once more.
+                    journey = replace(
+                        journey, outcome=None, ended_at=None, answered_by=None, talk_time=None
+                    )
+                return journey
             case Bridged() | OperatorAnswered() if self.time_to_person is None:
                 return replace(self, events=events, time_to_person=at - self.started_at)
             case Ended(outcome=outcome, answered_by=answered_by):
