@@ -93,18 +93,27 @@ class Journey:
 
     def apply(self, at: datetime, event: JourneyEvent) -> Journey:
         """The journey after `event` happened at `at`."""
-        journey = replace(self, events=(*self.events, Stamped(at, event)))
+        # One copy of the journey per event, the event added with what it changes:
+        # every store and view folds every event of every call.
+        events = (*self.events, Stamped(at, event))
         match event:
             case Received(did=did, caller_number=number, caller_name=name):
-                return replace(journey, did=did, caller_number=number, caller_name=name)
+                return replace(
+                    self, events=events, did=did, caller_number=number, caller_name=name
+                )
             case HandoffCheckStarted(practice=practice, doctor=doctor, source=source):
                 reason = f"{doctor} comes on call" + (f" ({source})" if source else "")
                 return replace(
-                    journey, kind=JourneyKind.HANDOFF_CHECK, practice=practice, reason=reason
+                    self,
+                    events=events,
+                    kind=JourneyKind.HANDOFF_CHECK,
+                    practice=practice,
+                    reason=reason,
                 )
             case Decided():
                 journey = replace(
-                    journey,
+                    self,
+                    events=events,
                     practice=event.practice,
                     status=event.status,
                     reason=event.reason,
@@ -116,17 +125,19 @@ class Journey:
                         journey, outcome=None, ended_at=None, answered_by=None, talk_time=None
                     )
                 return journey
-            case Bridged() | OperatorAnswered() if journey.time_to_person is None:
-                return replace(journey, time_to_person=at - journey.started_at)
+            case Bridged() | OperatorAnswered() if self.time_to_person is None:
+                return replace(self, events=events, time_to_person=at - self.started_at)
             case Ended(outcome=outcome, answered_by=answered_by):
-                return journey._ended(at, outcome, answered_by)
-        return journey
+                return self._ended(events, at, outcome, answered_by)
+        return replace(self, events=events)
 
-    def _ended(self, at: datetime, outcome: Outcome, answered_by: str | None) -> Journey:
+    def _ended(
+        self, events: tuple[Stamped, ...], at: datetime, outcome: Outcome, answered_by: str | None
+    ) -> Journey:
         ttp = self.time_to_person
         if ttp is None:
             # A journey stored before times were kept as they happened.
-            first = first_person_at(self.events)
+            first = first_person_at(events)
             ttp = None if first is None else first - self.started_at
         if not outcome.answered or ttp is None:
             ttp, talk = None, None
@@ -134,6 +145,7 @@ class Journey:
             talk = at - (self.started_at + ttp)
         return replace(
             self,
+            events=events,
             ended_at=at,
             outcome=outcome,
             answered_by=answered_by,

@@ -14,6 +14,11 @@ Why these choices:
   to come, since a fast disk would otherwise commit (and fsync) nearly every
   event on its own: about 200 us of CPU each, the most expensive thing a call
   did under load.
+* The writer thread remembers the rows of the calls in progress as it stored
+  them, so a write folds its event into what it knows instead of reading the
+  row back and parsing it. `PRAGMA data_version` tells it when another
+  connection (the paging service, a purge, another process) has written the
+  file since; it then reads the rows afresh.
 * The file holds patient phone numbers: it is created 0600 before SQLite ever
   opens it (SQLite gives its -wal and -shm files the same mode), in a directory
   made (or kept) 0700.
@@ -36,7 +41,7 @@ import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -558,7 +563,7 @@ class RecordStore:
         for call_id in candidates:
             with _transaction(self._conn):
                 current = _load(self._conn, call_id)
-                if current is None or current.outcome is not None:
+                if current is None or current.journey.outcome is not None:
                     continue  # closed meanwhile (the engine's own end, or another sweep)
                 if any(
                     isinstance(s.event, Decided) and s.event.via is Via.FASTAGI
@@ -579,9 +584,9 @@ class RecordStore:
         restarted = EngineRestarted(
             reached.outcome, last.name if last else None, last.at if last else None
         )
+        row = _Row.of(journey)
         for event in (restarted, Ended(reached.outcome, reached.answered_by)):
-            write = Write(call_id, Stamped(now, event))
-            journey = _store(self._conn, journey, write)
+            row = _store(self._conn, row, Write(call_id, Stamped(now, event)))
 
 
 # -- the write side ---------------------------------------------------------------------
@@ -602,13 +607,18 @@ def _insert_event(
     )
 
 
-def _columns(journey: Journey) -> tuple[Any, ...]:
-    """The journey's folded state as its row's columns (after the call id)."""
+def _columns(journey: Journey, plan: str | None = None) -> tuple[Any, ...]:
+    """The journey's folded state as its row's columns (after the call id).
+
+    `plan`: the plan already encoded, when the journey's is the one stored.
+    """
+    if plan is None and journey.plan is not None:
+        plan = json.dumps(journey.plan)
     return (
         journey.practice,
         journey.status,
         journey.reason,
-        json.dumps(journey.plan) if journey.plan is not None else None,
+        plan,
         _ts(journey.ended_at) if journey.ended_at else None,
         journey.outcome.value if journey.outcome else None,
         journey.answered_by,
@@ -617,54 +627,89 @@ def _columns(journey: Journey) -> tuple[Any, ...]:
     )
 
 
-def _load(conn: Connection, call_id: str) -> Journey | None:
+def _identity(journey: Journey) -> tuple[Any, ...]:
+    return (journey.did, journey.caller_number, journey.caller_name, _ts(journey.started_at))
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """A journey's row: the journey folded so far, and the values its columns hold.
+
+    The stored values are kept so that a write compares against them and
+    encodes only what changed (the plan, a kilobyte of JSON, once per call).
+    """
+
+    journey: Journey
+    identity: tuple[Any, ...]
+    columns: tuple[Any, ...]
+
+    @classmethod
+    def of(cls, journey: Journey) -> _Row:
+        """The row that stores `journey`."""
+        return cls(journey, _identity(journey), _columns(journey))
+
+    def as_read(self) -> _Row:
+        """This row as `_load` would read it back: no events, times to the millisecond."""
+        journey = replace(
+            self.journey,
+            events=(),
+            time_to_person=_delta(self.columns[7]),
+            talk_time=_delta(self.columns[8]),
+        )
+        return _Row(journey, self.identity, self.columns)
+
+
+def _load(conn: Connection, call_id: str) -> _Row | None:
     """The journey's row (without its events): all the fold needs to go on."""
     row = conn.execute(
         # Locked until the transaction ends: two engines writing one call queue here.
         f"SELECT {_JOURNEY_COLUMNS} FROM journeys WHERE call_id = ?{row_lock(conn)}",  # noqa: S608
         (call_id,),
     ).fetchone()
-    return None if row is None else _journey(row)
+    if row is None:
+        return None
+    (_id, practice, did, number, name, started, ended, status, reason, plan, outcome,
+     answered_by, ttp, talk, _kind) = row  # fmt: skip
+    return _Row(
+        _journey(row),
+        (did, number, name, started),
+        (practice, status, reason, plan, ended, outcome, answered_by, ttp, talk),
+    )
 
 
-def _store(conn: Connection, current: Journey | None, write: Write) -> Journey:
+def _store(conn: Connection, current: _Row | None, write: Write) -> _Row:
     """Fold `write` into `current`; store the event and the new columns (in a transaction)."""
-    after = folded(current, write)
     if current is None:
+        after = folded(None, write)
+        row = _Row.of(after)
         conn.execute(
             "INSERT INTO journeys (call_id, kind, did, caller_number, caller_name, started_at, "
             "practice, status, reason, plan, ended_at, outcome, answered_by, "
             "time_to_person_ms, talk_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                after.call_id,
-                after.kind.value,
-                after.did,
-                after.caller_number,
-                after.caller_name,
-                _ts(after.started_at),
-                *_columns(after),
-            ),
+            (after.call_id, after.kind.value, *row.identity, *row.columns),
         )
-    elif _identity(after) != _identity(current):
-        # A Received that arrived after other events of its call (another engine's).
-        conn.execute(
-            "UPDATE journeys SET did = ?, caller_number = ?, caller_name = ?, started_at = ?, "
-            "practice = ?, status = ?, reason = ?, plan = ?, ended_at = ?, outcome = ?, "
-            "answered_by = ?, time_to_person_ms = ?, talk_ms = ? WHERE call_id = ?",
-            (*_identity(after), *_columns(after), write.call_id),
-        )
-    elif _columns(after) != _columns(current):
-        conn.execute(
-            "UPDATE journeys SET practice = ?, status = ?, reason = ?, plan = ?, ended_at = ?, "
-            "outcome = ?, answered_by = ?, time_to_person_ms = ?, talk_ms = ? WHERE call_id = ?",
-            (*_columns(after), write.call_id),
-        )
+    else:
+        after = folded(current.journey, write)
+        plan = current.columns[3] if after.plan is current.journey.plan else None
+        row = _Row(after, _identity(after), _columns(after, plan))
+        if row.identity != current.identity:
+            # A Received that arrived after other events of its call (another engine's).
+            conn.execute(
+                "UPDATE journeys SET did = ?, caller_number = ?, caller_name = ?, "
+                "started_at = ?, practice = ?, status = ?, reason = ?, plan = ?, ended_at = ?, "
+                "outcome = ?, answered_by = ?, time_to_person_ms = ?, talk_ms = ? "
+                "WHERE call_id = ?",
+                (*row.identity, *row.columns, write.call_id),
+            )
+        elif row.columns != current.columns:
+            conn.execute(
+                "UPDATE journeys SET practice = ?, status = ?, reason = ?, plan = ?, "
+                "ended_at = ?, outcome = ?, answered_by = ?, time_to_person_ms = ?, talk_ms = ? "
+                "WHERE call_id = ?",
+                (*row.columns, write.call_id),
+            )
     _insert_event(conn, write.call_id, write.stamped, write.key)
-    return after
-
-
-def _identity(journey: Journey) -> tuple[Any, ...]:
-    return (journey.did, journey.caller_number, journey.caller_name, _ts(journey.started_at))
+    return row
 
 
 def append(conn: Connection, call_id: str, at: datetime, event: JourneyEvent) -> Journey:
@@ -674,17 +719,22 @@ def append(conn: Connection, call_id: str, at: datetime, event: JourneyEvent) ->
     change the journey's row (a handoff check opening and ending its journey),
     in the same transaction as their own state.
     """
-    return _store(conn, _load(conn, call_id), Write(call_id, Stamped(at, event)))
+    return _store(conn, _load(conn, call_id), Write(call_id, Stamped(at, event))).journey
 
 
-def _apply(conn: Connection, write: Write) -> None:
-    """Apply one write inside the caller's transaction (once per event key)."""
-    current = _load(conn, write.call_id)
+def _apply(conn: Connection, write: Write, known: _Row | None = None) -> _Row | None:
+    """Apply one write inside the caller's transaction (once per event key).
+
+    `known`: the call's row as this connection stored it last, when it is
+    sure nobody changed it since (otherwise the row is read). Returns the row
+    as stored now; None if the write was applied before.
+    """
+    current = known if known is not None else _load(conn, write.call_id)
     if write.key is not None and conn.execute(
         "SELECT 1 FROM events WHERE event_key = ?", (write.key,)
     ).fetchone():
-        return  # already applied: a replayed write
-    _store(conn, current, write)
+        return None  # already applied: a replayed write
+    return _store(conn, current, write)
 
 
 def _read_events(conn: Connection, call_id: str) -> tuple[Stamped, ...]:
@@ -700,6 +750,10 @@ class _Stop:
 
 _Item = tuple[Write | None, Ack] | _Stop
 
+# Calls in progress whose rows the writer keeps: well above the most a box
+# carries at once (a row is a few kilobytes, the plan included).
+_ROWS_KEPT = 4096
+
 
 class SqliteRecorder(RecorderBase):
     """The production `JourneyRecorder`: SQLite in WAL mode, written by one thread."""
@@ -714,6 +768,11 @@ class SqliteRecorder(RecorderBase):
         self._linger = linger
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._closed = False
+        # The rows of the calls in progress as this writer stored them, so a
+        # write need not read its row back (the writer thread's alone). Good
+        # only while no other connection writes: `data_version` says when one did.
+        self._rows: dict[str, _Row] = {}
+        self._data_version = -1
         self._thread = threading.Thread(target=self._run, name="journey-writer", daemon=True)
         self._thread.start()
 
@@ -750,24 +809,29 @@ class SqliteRecorder(RecorderBase):
     # The writer thread.
 
     def _run(self) -> None:
+        full = False
         while True:
-            batch: list[tuple[Write | None, Ack]] = []
+            first = self._queue.get()
+            if isinstance(first, _Stop):
+                return
+            if not full:
+                # Linger by sleeping, not by waiting on the queue: the writes of
+                # the next few milliseconds then wake this thread (and make it
+                # take the GIL from the event loop) once, not once each.
+                time.sleep(self._linger)
+            batch = [first]
             stop = False
-            item = self._queue.get()
-            deadline = time.monotonic() + self._linger
-            while True:
+            while len(batch) < self._batch_max:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
                 if isinstance(item, _Stop):
                     stop = True
                     break
                 batch.append(item)
-                if len(batch) >= self._batch_max:
-                    break
-                try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-            if batch:
-                self._commit(batch)
+            full = len(batch) >= self._batch_max
+            self._commit(batch)
             if stop:
                 return
 
@@ -777,12 +841,19 @@ class SqliteRecorder(RecorderBase):
         Redoing singly keeps one bad write (an event for an unknown call) from
         costing the good writes queued with it.
         """
+        stored: dict[str, _Row] = {}  # this transaction's rows, remembered once it commits
         try:
             with _transaction(self._conn):
+                self._forget_rows_if_changed()
                 for write, _ack in batch:
                     if write is not None:
-                        _apply(self._conn, write)
+                        call_id = write.call_id
+                        known = stored.get(call_id) or self._rows.get(call_id)
+                        row = _apply(self._conn, write, known)
+                        if row is not None:
+                            stored[call_id] = row.as_read()
         except Exception as exc:
+            self._rows.clear()  # whatever failed, read the rows afresh
             if len(batch) > 1:
                 for one in batch:
                     self._commit([one])
@@ -791,5 +862,23 @@ class SqliteRecorder(RecorderBase):
             log.error("call record write failed", error=str(error))
             batch[0][1].set_exception(error)
             return
+        self._remember(stored)
         for _write, ack in batch:
             ack.set_result(None)
+
+    def _forget_rows_if_changed(self) -> None:
+        """Forget the remembered rows if another connection wrote since (in the transaction)."""
+        (version,) = self._conn.execute("PRAGMA data_version").fetchone()
+        if version != self._data_version:
+            self._rows.clear()
+            self._data_version = version
+
+    def _remember(self, stored: dict[str, _Row]) -> None:
+        """Keep the rows of the calls still in progress; an ended call's row is read if needed."""
+        rows = self._rows
+        for call_id, row in stored.items():
+            rows.pop(call_id, None)
+            if row.journey.outcome is None:
+                rows[call_id] = row
+        while len(rows) > _ROWS_KEPT:
+            del rows[next(iter(rows))]  # the least recently written

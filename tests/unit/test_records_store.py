@@ -45,11 +45,13 @@ from coverage_engine.records import sqlite as sqlite_module
 from coverage_engine.records.postgres import connect_records, open_postgres
 from coverage_engine.records.recorder import Write
 from coverage_engine.records.sink import RecorderSink
+from coverage_engine.records.sql import transaction
 from coverage_engine.records.sqlite import (
     SCHEMA_VERSION,
     RecordStore,
     SqliteRecorder,
     StoreError,
+    append,
     open_database,
 )
 
@@ -250,6 +252,20 @@ async def test_a_replayed_write_with_the_same_key_is_applied_once(
     assert [e.name for e in journey.events] == [EventKind.RECEIVED, EventKind.ENDED]
 
 
+async def test_a_write_replayed_within_one_group_commit_is_applied_once(tmp_path: Path) -> None:
+    """A replayed buffer can queue a write and its copy together, so one transaction holds both:
+    the copy is recognised by its key there too, and the journey gets each event once."""
+    rec = SqliteRecorder(open_database(tmp_path / "calls.db"), linger=0.3)  # one batch
+    writes = [(Received("1", "+15550001"), "e-1"), (Ended(Outcome.ABANDONED_IN_QUEUE), "e-2")]
+    acks = [rec.write("c1", T0, event, key=key) for event, key in writes for _copy in range(2)]
+    await acknowledged(*acks)
+    rec.close()
+    with RecordStore.open(tmp_path / "calls.db") as store:
+        journey = store.get("c1")
+    assert journey is not None
+    assert [e.name for e in journey.events] == [EventKind.RECEIVED, EventKind.ENDED]
+
+
 def _failing_for(call_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every write of `call_id` fail inside the SQLite writer (a disk error, say)."""
     real = sqlite_module._store
@@ -279,6 +295,70 @@ async def test_a_bad_write_does_not_cost_the_writes_queued_with_it(
         journey = store.get("c1")
     assert journey is not None
     assert [e.name for e in journey.events] == [EventKind.RECEIVED, EventKind.DECIDED]
+
+
+def _stored(path: Path, call_id: str) -> tuple[Any, ...]:
+    """The call's row and its events, as the file holds them."""
+    with closing(sqlite3.connect(path)) as conn:
+        row = conn.execute("SELECT * FROM journeys WHERE call_id = ?", (call_id,)).fetchone()
+        events = conn.execute(
+            "SELECT at, kind, details FROM events WHERE call_id = ? ORDER BY id", (call_id,)
+        ).fetchall()
+    return row, events
+
+
+# A call whose times fall between milliseconds, taken over after its end (resumed).
+_UNEVEN_CALL: list[tuple[timedelta, Any]] = [
+    (timedelta(0), Received("+15550100", "+15557654321", "JONES")),
+    (timedelta(microseconds=700), Decided("maple", "closed", "after hours", PLAN)),
+    (timedelta(microseconds=1600), Bridged(StepKind.STAFF, "desk")),
+    (timedelta(microseconds=10_000_300), Ended(Outcome.ANSWERED_BY_STAFF, "desk")),
+    (timedelta(seconds=11), Decided("maple", "closed", "after hours", PLAN, resumed=True)),
+    (timedelta(microseconds=12_000_400), Ended(Outcome.FAILED_OVER_TO_DIALPLAN)),
+]
+
+
+async def test_the_writer_stores_what_it_would_if_it_read_each_row_back(tmp_path: Path) -> None:
+    """The writer keeps the rows of calls in progress instead of reading them back before each
+    write: the file ends up the same as with a writer that reads the row for every write."""
+    kept, read = tmp_path / "kept.db", tmp_path / "read.db"
+    remembering = SqliteRecorder(open_database(kept))
+    after_each: dict[Path, list[tuple[Any, ...]]] = {kept: [], read: []}
+    for offset, journey_event in _UNEVEN_CALL:
+        await acknowledged(remembering.write("c1", T0 + offset, journey_event))
+        after_each[kept].append(_stored(kept, "c1"))
+        fresh = SqliteRecorder(open_database(read))
+        await acknowledged(fresh.write("c1", T0 + offset, journey_event))
+        fresh.close()
+        after_each[read].append(_stored(read, "c1"))
+    remembering.close()
+    assert after_each[kept] == after_each[read]
+
+
+async def test_the_writer_builds_on_what_another_connection_wrote_to_a_call(
+    tmp_path: Path,
+) -> None:
+    """Another connection writing a call's row (the paging service, another process on the
+    file) is not overwritten with what the writer remembered of that row."""
+    path = tmp_path / "calls.db"
+    rec, _ = SqliteRecorder.open(path, now=T0)
+    await acknowledged(start(rec, "c1", at=T0, did="1", caller_number="+15550001"))
+    with closing(open_database(path)) as other, transaction(other):
+        append(other, "c1", T0 + timedelta(seconds=1), Decided("maple", "closed", "night", PLAN))
+    await acknowledged(
+        finish(rec, "c1", at=T0 + timedelta(seconds=5), outcome=Outcome.ABANDONED_IN_QUEUE)
+    )
+    rec.close()
+    with RecordStore.open(path) as store:
+        journey = store.get("c1")
+    assert journey is not None
+    assert (journey.practice, journey.reason) == ("maple", "night")
+    assert journey.outcome is Outcome.ABANDONED_IN_QUEUE
+    assert [e.name for e in journey.events] == [
+        EventKind.RECEIVED,
+        EventKind.DECIDED,
+        EventKind.ENDED,
+    ]
 
 
 def test_the_record_file_is_owner_only_and_in_wal_mode(tmp_path: Path) -> None:
