@@ -23,12 +23,15 @@ import pytest
 from coverage_engine.journey import Journey, Outcome
 from coverage_engine.records.report import escalated
 from coverage_lab.ari_http import AriCredentials, ari_delete_quietly, ari_get
+from coverage_lab.capture import WHOLE_PACKETS, AudioCapture, iter_pcap
 from coverage_lab.engine_process import EngineProcess
 from coverage_lab.phones import (
+    CALLER_PORTS,
     CallerHandle,
     Phones,
     answers,
     busy,
+    media_port,
     never_answers,
     presses,
     voicemail,
@@ -36,6 +39,7 @@ from coverage_lab.phones import (
 )
 from coverage_lab.proxy import AriProxy
 from coverage_lab.records import kinds, wait_for_journey
+from coverage_lab.silence import playout, ringback_of, rtp_ulaw, silences
 
 pytestmark = pytest.mark.integration
 
@@ -58,6 +62,8 @@ LAKESIDE_NIGHT = datetime(2026, 12, 1, 3, 0, tzinfo=LOS_ANGELES)
 # Shortened waits (seconds): front desk ring, first operator-queue wait,
 # doctor ring. The final operators step keeps the practice's 90 s wait.
 STAFF_RING, QUEUE_WAIT, DOCTOR_RING = 6, 8, 8
+# How long Maple Grove's night announcement plays (GSM: 33 bytes per 20 ms).
+ANNOUNCEMENT_S = (ROOT / "sounds" / "en" / "coverage-emergency.gsm").stat().st_size / 33 * 0.02
 # A phone that answers talks this long, then hangs up: the caller (who never
 # hangs up first in these journeys) must then be released by the PBX.
 TALK = 4
@@ -437,6 +443,53 @@ def test_engine_killed_while_caller_queued_then_restarted_caller_reaches_a_perso
              "received decided announcement_played queue_entered engine_restarted ended "
              "decided queue_timeout oncall_dialing oncall_answered oncall_confirmed bridged "
              "callee_hung_up ended")
+
+
+def test_engine_killed_during_the_announcement_the_caller_hears_music_not_silence(
+    engine: EngineProcess,
+    phones: Phones,
+    place_call: Callable[..., CallerHandle],
+    ari: AriCredentials,
+    tmp_path: Path,
+) -> None:
+    """SIGKILL while the announcement plays, and no engine for a while after it ends: the
+    music the engine asked for with the announcement is started by Asterisk as it ends, so
+    the caller hears music, not silence, until an engine is back and carries them on."""
+    capture = AudioCapture(
+        tmp_path / "heard.pcap", [media_port(p) for p in CALLER_PORTS], snaplen=WHOLE_PACKETS
+    )
+    capture.start()
+    try:
+        capture.wait_listening()
+        engine.start(MAPLE_NIGHT)
+        for op in OPERATORS:
+            phones.start(op, never_answers())
+        phones.start("nguyen", presses("1", after=1, hangup_after=TALK))
+        call = place_call(MAPLE)
+        time.sleep(2)  # the announcement (7.8 s) is playing
+        engine.kill()
+        time.sleep(ANNOUNCEMENT_S + 5)  # it ended a while ago; still no engine
+        engine.start()
+        reached(phones, ari, call, "nguyen", timeout=QUEUE_WAIT + 40)
+        result = call.wait(timeout=30)
+    finally:
+        capture.stop()
+    assert result.answered_at is not None
+    audio = [
+        (packet.at, sound)
+        for packet in iter_pcap(capture.path)
+        if packet.dst_port == call.media_port and (sound := rtp_ulaw(packet.payload)) is not None
+    ]
+    samples = playout(audio, result.answered_at, ANNOUNCEMENT_S + 6)
+    ringback = ringback_of((ROOT / "config/asterisk/indications.conf").read_text("utf-8"))
+    # From a second after the announcement's end (a track's quiet start) to the restart.
+    window = (ANNOUNCEMENT_S + 1, ANNOUNCEMENT_S + 5)
+    quiet = sum(s.seconds for s in silences(samples, ringback, (window,)))
+    assert quiet < 0.5 * (window[1] - window[0]), f"{quiet:.2f} s of silence in {window}"
+    # Without the engine's answer the journey goes on from the restart, as a resumed call.
+    recorded(engine, call, Outcome.ANSWERED_BY_ONCALL, "nguyen",
+             "received decided engine_restarted ended decided queue_entered queue_timeout "
+             "oncall_dialing oncall_answered oncall_confirmed bridged callee_hung_up ended")
 
 
 def test_websocket_dropped_mid_call_the_call_continues(
