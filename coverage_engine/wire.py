@@ -26,6 +26,19 @@ APP = "coverage-engine"
 QUEUE_CONTEXT = "coverage-queue"
 #: The dialplan's safety net: operator queue, then a fixed on-call number, in a loop.
 FALLBACK_CONTEXT = "coverage-fallback"
+#: A hang-up handler the call flow pushes on a person's leg as it is bridged with the
+#: caller (`release_handler`): when that person hangs up, Asterisk releases the caller
+#: itself, whether or not an engine is there to hear it (one that is does it too).
+RELEASE_CONTEXT = "coverage-release"
+#: The dialplan function a hang-up handler is pushed through (a channel variable write).
+HANGUP_HANDLER_PUSH = "CHANNEL(hangup_handler_push)"
+#: ... and the one that takes every handler off again (an empty value: none is left).
+HANGUP_HANDLER_WIPE = "CHANNEL(hangup_handler_wipe)"
+
+
+def release_handler(call_id: str, context: str = RELEASE_CONTEXT) -> str:
+    """The hang-up handler that releases caller `call_id` (its channel id) as its person leaves."""
+    return f"{context},s,1({call_id})"
 
 
 # -- how a channel enters the application --------------------------------------------------

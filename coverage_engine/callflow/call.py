@@ -173,6 +173,7 @@ class CallSettings:
 
     queue_context: str = wire.QUEUE_CONTEXT
     fallback_context: str = wire.FALLBACK_CONTEXT
+    release_context: str = wire.RELEASE_CONTEXT
     confirm_seconds: float = 15.0
     # The prompt is said again when it ends, this many times at most: if the
     # sound cannot play at all, Asterisk ends each playback at once and an
@@ -712,6 +713,12 @@ class Call:
         commands += sound
         bridge = wire.bridge_id(self.id_prefix)
         commands.append(MakeBridge(bridge, (self.call_id, leg)))
+        # From now on the person hanging up ends the call, even if no engine
+        # hears it (this one died meanwhile): Asterisk runs the handler as the
+        # leg hangs up and releases the caller, instead of leaving them in
+        # silence until a survivor takes the call over.
+        release = wire.release_handler(self.call_id, self.settings.release_context)
+        commands.append(SetVariables(leg, ((wire.HANGUP_HANDLER_PUSH, release),)))
         commands.append(Record(Bridged(step.kind, step.target, step.label)))
         outcome = Outcome.answered_by_kind(step.kind)
         return (
@@ -746,6 +753,8 @@ class Call:
             return None
         commands: list[Command] = [DestroyBridge(event.command.bridge_id)]
         if state.leg_id:
+            # The caller goes on to the next step: the leg must not release them.
+            commands.append(SetVariables(state.leg_id, ((wire.HANGUP_HANDLER_WIPE, ""),)))
             commands.append(HangUp(state.leg_id, "normal"))
         cleared = replace(state, leg_id=None, bridge_id=None, answered_by=None, outcome=None)
         return self._next_step(cleared, commands, "bridge_failed")

@@ -492,6 +492,35 @@ def test_engine_killed_during_the_announcement_the_caller_hears_music_not_silenc
              "oncall_dialing oncall_answered oncall_confirmed bridged callee_hung_up ended")
 
 
+def test_doctor_hangs_up_while_no_engine_runs_the_caller_is_released_at_once(
+    engine: EngineProcess,
+    phones: Phones,
+    place_call: Callable[..., CallerHandle],
+    ari: AriCredentials,
+) -> None:
+    """SIGKILL during the conversation; Dr. Ruiz hangs up while no engine runs. Asterisk
+    itself releases the caller (the hang-up handler the engine put on the doctor's leg as
+    they were bridged): no dead air until an engine is back. The restarted engine closes
+    the journey with what the caller reached."""
+    engine.start(LAKESIDE_NIGHT)
+    phones.start("ruiz", presses("1", after=1, hangup_after=6))
+    call = place_call(LAKESIDE)
+    wait_bridged(ari, "carrier-in", "ruiz", timeout=DOCTOR_RING + 10)
+    engine.kill()
+    result = call.wait(timeout=20)  # the doctor hangs up 6 s after answering
+    assert result.ended_by == "remote"
+    [talk] = [c for c in phones.calls("ruiz") if c.caller == call.caller and c.answered]
+    assert talk.ended_by == "phone"
+    assert talk.ended_at is not None
+    assert result.ended_at is not None
+    released = result.ended_at - talk.ended_at
+    assert released < 1.0, f"the caller was released {released:.2f} s after the doctor left"
+    engine.start()
+    recorded(engine, call, Outcome.ANSWERED_BY_ONCALL, "ruiz",
+             "received decided oncall_dialing oncall_answered oncall_confirmed bridged "
+             "engine_restarted ended")
+
+
 def test_websocket_dropped_mid_call_the_call_continues(
     ari: AriCredentials,
     phones: Phones,

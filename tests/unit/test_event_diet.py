@@ -31,8 +31,10 @@ EXPECTED_REQUESTS: dict[str, Counter[str]] = {
             "POST /channels/{id}/answer": 1,
             "POST /channels/{id}/ring": 1,
             # COVERAGE_PRACTICE and COVERAGE_TRIED in one ARRAY() write: restart
-            # memory (the dialplan set COVERAGE_DID before Stasis).
-            "POST /channels/{id}/variable": 1,
+            # memory (the dialplan set COVERAGE_DID before Stasis); then, on the
+            # front desk's leg as it is bridged, the hang-up handler that
+            # releases the caller when the front desk hangs up, engine or not.
+            "POST /channels/{id}/variable": 2,
             "DELETE /channels/{id}/ring": 1,
             "POST /bridges/{id}": 1,
             "POST /bridges/{id}/addChannel": 1,

@@ -55,6 +55,8 @@ from coverage_engine.journey import (
 from coverage_engine.plan import Plan, Step, StepKind
 
 C = "caller1"  # the caller's channel id, which is also the call id
+# What the person's leg runs as it hangs up once bridged (dialplan/coverage-engine.conf).
+RELEASE = "coverage-release,s,1(caller1)"
 FRONT = Step(StepKind.STAFF, "frontdesk-maple", "PJSIP/frontdesk-maple", 20, label="Front desk")
 QUEUE = Step(StepKind.OPERATORS, "answering", "answering", 90, label="Operators")
 PATEL = Step(
@@ -183,6 +185,8 @@ def test_open_front_desk_answers_and_is_bridged() -> None:
             CancelTimer("ring:caller1-leg1"),
             StopRinging(C),
             MakeBridge("caller1-bridge", (C, "caller1-leg1")),
+            # The front desk hanging up releases the caller, engine or not.
+            SetVariables("caller1-leg1", (("CHANNEL(hangup_handler_push)", RELEASE),)),
             rec("bridged"),
         ],
         CallState(
@@ -375,6 +379,7 @@ def test_closed_queue_timeout_then_primary_presses_1() -> None:
             rec("oncall_confirmed"),
             StopMoh(C),
             MakeBridge("caller1-bridge", (C, "caller1-leg2")),
+            SetVariables("caller1-leg2", (("CHANNEL(hangup_handler_push)", RELEASE),)),
             rec("bridged"),
         ],
         CallState(
@@ -586,13 +591,18 @@ def test_operator_hangs_up_first_and_the_caller_is_released() -> None:
 
 
 def test_bridge_failure_tries_the_next_step() -> None:
-    """A bridge that cannot be built (a channel vanished) hangs up the leg and moves on."""
+    """A bridge that cannot be built (a channel vanished) hangs up the leg and moves on; the
+    leg's release handler is taken off first, or its hang-up would release the caller too."""
     call = Call(C)
     call.handle(entered(OPEN))
     bridge = answer(call, "caller1-leg1")[2]
     assert isinstance(bridge, MakeBridge)
     got = call.handle(CommandFailed(bridge, gone=False, reason="422"))
-    assert got[:2] == [DestroyBridge("caller1-bridge"), HangUp("caller1-leg1")]
+    assert got[:3] == [
+        DestroyBridge("caller1-bridge"),
+        SetVariables("caller1-leg1", (("CHANNEL(hangup_handler_wipe)", ""),)),
+        HangUp("caller1-leg1"),
+    ]
     assert call.state.phase is Phase.QUEUED
 
 
