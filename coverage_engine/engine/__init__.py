@@ -210,23 +210,27 @@ class Engine:
         # requests in order, so a variable waits out the announcement the dead
         # engine started; the take-over is only over once they are all set.
         marks = [asyncio.ensure_future(self._mark(c)) for c in ours]
-        verdicts = asyncio.ensure_future(self._which_ours(others, {dead}))
+        # Callers back from the queue last, each once its check is through
+        # (no wait here: the dead engine cannot be claiming anything).
+        others.sort(key=self._queue_return)
+        checks = self._checks(others, {dead}, settle=0.0)
         try:
             for hangup in hangups:
                 await self._perform(hangup)
             taken = 0
-            for action, ours_indeed in zip(others, await verdicts, strict=True):
+            for n, action in enumerate(others):
                 if not self._may_act():
                     break
-                if not ours_indeed:
+                if n in checks and not await checks[n]:
                     continue
                 await self._perform(action)
                 taken += isinstance(action, ResumeCall | StartCall)
             # The calls are carried on from here (what the take-over time measures).
             log.info("takeover", engine=dead, calls=taken, legs_hung_up=len(hangups))
         finally:
-            verdicts.cancel()
-            await asyncio.gather(*marks, verdicts, return_exceptions=True)
+            for check in checks.values():
+                check.cancel()
+            await asyncio.gather(*marks, *checks.values(), return_exceptions=True)
         return taken
 
     async def dispatch(self, item: StreamItem) -> None:
@@ -318,9 +322,19 @@ class Engine:
         actions = reconcile(
             app, channels, bridges, self._registry, memories, claimed, known_before=before
         )
-        for action, ours in zip(actions, await self._which_ours(actions), strict=True):
-            if ours:
+        # Callers back from the queue last, each once its check is through:
+        # the others are carried on at once.
+        actions.sort(key=self._queue_return)
+        checks = self._checks(actions, settle=self._queue_return_settle)
+        try:
+            for n, action in enumerate(actions):
+                if n in checks and not await checks[n]:
+                    continue
                 await self._perform(action)
+        finally:
+            for check in checks.values():
+                check.cancel()
+            await asyncio.gather(*checks.values(), return_exceptions=True)
 
     async def _mark(self, channel_id: str) -> None:
         """Say on a taken-over caller that this engine holds it, however long Asterisk waits.
@@ -347,38 +361,46 @@ class Engine:
                 log.debug("takeover_mark_refused", call_id=channel_id, error=str(exc))
                 return
 
-    async def _which_ours(
-        self, actions: Sequence[Action], owners: Collection[str] = frozenset()
-    ) -> list[bool]:
-        """Which of `actions` this engine should perform (`_really_ours`, all at once)."""
-        return list(await asyncio.gather(*(self._really_ours(a, owners) for a in actions)))
-
-    async def _really_ours(self, action: Action, owners: Collection[str] = frozenset()) -> bool:
-        """Whether a caller found back from the queue is this engine's to carry.
-
-        Its snapshot says `StasisBroadcast` both while it waits to be claimed
-        and once an engine claimed it, and an application's channel list
-        keeps the channels it once followed (a dead engine's, a restarted
-        one's); so a caller another engine just claimed, or one still
-        waiting, looks like ours. So it is watched for `QUEUE_RETURN_SETTLE`
-        first: an engine that claimed it has named itself in COVERAGE_ENGINE
-        by then (the snapshot's value can be older than the claim). Then
-        Asterisk refuses a variable to a caller in no application (409):
-        that one is the broadcast's to give, and the engine that claims it
-        carries it. Setting COVERAGE_ENGINE is what a take-over does anyway.
-        """
+    def _queue_return(self, action: Action) -> bool:
+        """Whether `action` carries on a caller found back from the queue (see `_really_ours`)."""
         if not isinstance(action, ResumeCall):
-            return True
-        channel_id = action.channel.id
+            return False
         entry = wire.snapshot_entry(
             self._ari.app,
             action.channel.dialplan.app_name,
             action.channel.dialplan.app_data,
             claimed=True,
         )
-        if not isinstance(entry, wire.QueueReturn):
-            return True
-        await asyncio.sleep(self._queue_return_settle)
+        return isinstance(entry, wire.QueueReturn)
+
+    def _checks(
+        self, actions: Sequence[Action], owners: Collection[str] = frozenset(), *, settle: float
+    ) -> dict[int, asyncio.Future[bool]]:
+        """`_really_ours` started for each caller back from the queue among `actions`, by index."""
+        return {
+            n: asyncio.ensure_future(self._really_ours(action.channel.id, owners, settle))
+            for n, action in enumerate(actions)
+            if isinstance(action, ResumeCall) and self._queue_return(action)
+        }
+
+    async def _really_ours(
+        self, channel_id: str, owners: Collection[str] = frozenset(), settle: float = 0.0
+    ) -> bool:
+        """Whether a caller found back from the queue is this engine's to carry.
+
+        Its snapshot says `StasisBroadcast` both while it waits to be claimed
+        and once an engine claimed it, and an application's channel list
+        keeps the channels it once followed (a dead engine's, a restarted
+        one's); so a caller another engine just claimed, or one still
+        waiting, looks like ours. A restarted engine watches it for `settle`
+        first (`QUEUE_RETURN_SETTLE`): an engine that claimed it has named
+        itself in COVERAGE_ENGINE by then (the snapshot's value can be older
+        than the claim). Then Asterisk refuses a variable to a caller in no
+        application (409): that one is the broadcast's to give, and the
+        engine that claims it carries it. Setting COVERAGE_ENGINE is what a
+        take-over does anyway.
+        """
+        await asyncio.sleep(settle)
         try:
             holder = await self._ari.get_variable(channel_id, wire.ENGINE) or ""
         except ResourceGone:

@@ -447,6 +447,31 @@ async def test_a_restarted_engine_leaves_a_queue_return_another_engine_just_clai
     await engine.close()
 
 
+async def test_a_restarted_engine_carries_its_other_callers_while_a_queue_return_is_watched() -> (
+    None
+):
+    """The moment a caller back from the queue is watched for delays that caller only: the
+    restarted engine's other callers (here one waiting for a doctor) are carried on at once."""
+    ari = MemoryAri("coverage-engine")
+    mine = {wire.DID: "+13125550100", wire.PRACTICE: "maple-grove", wire.ENGINE: "coverage-engine"}
+    back = {**mine, wire.TRIED: "operators/x"}
+    ringing = {**mine, wire.TRIED: "operators/x,oncall/nguyen"}
+    ari.add_channel(caller_of("500,^coverage-engine,queue-result:TIMEOUT", "back", back))
+    ari.add_channel(caller_of("500,^coverage-engine,inbound:+13125550100", "ringing", ringing))
+    ari.variables["back"] = dict(back)
+    engine = Engine(ari, lambda *_: NIGHT, clock=FrozenClock(NOW), queue_return_settle=30.0)
+    reconciling = asyncio.create_task(engine.reconcile_now())
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert engine.call("ringing") is not None
+    assert engine.call("back") is None
+    assert not reconciling.done()
+    reconciling.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reconciling
+    await engine.close()
+
+
 async def test_a_take_over_asks_again_to_mark_a_caller_until_asterisk_takes_it() -> None:
     """The mark waits in Asterisk behind the dead engine's announcement longer than a request
     may: the survivor asks again, and declares the take-over done only once it is set."""
