@@ -80,6 +80,7 @@ from coverage_engine.callflow.events import (
     LegEnteredApp,
     LegFailed,
     LegFailure,
+    LegHangingUp,
     LegUp,
     OperatorConnected,
     PlaybackEnded,
@@ -732,7 +733,7 @@ class Call:
             commands,
         )
 
-    def _on_callee_hung_up(self, event: LegFailed) -> Transition | None:
+    def _on_callee_hung_up(self, event: LegFailed | LegHangingUp) -> Transition | None:
         """The front desk or doctor hung up: the conversation is over, release the caller."""
         state = self.state
         if event.leg_id != state.leg_id:
@@ -901,6 +902,7 @@ _TRANSITIONS: Mapping[tuple[Phase, type], _Handler] = {
     (Phase.CONFIRMING, LegFailed): Call._on_confirm_leg_failed,
     (Phase.CONFIRMING, CallerGone): Call._on_caller_hung_up,
     (Phase.TALKING, LegFailed): Call._on_callee_hung_up,
+    (Phase.TALKING, LegHangingUp): Call._on_callee_hung_up,
     (Phase.TALKING, CommandFailed): Call._on_bridge_failed,
     (Phase.TALKING, CallerGone): Call._on_caller_hung_up,
     (Phase.QUEUED, QueueResult): Call._on_queue_result,

@@ -71,6 +71,19 @@ class LegFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class LegHangingUp:
+    """The outbound leg `leg_id` asked to hang up (the person's BYE arrived).
+
+    It comes before the leg is gone (`LegFailed`), and before anything the
+    leg's hang-up runs: the handler that releases the caller as the person
+    leaves a conversation. Only a conversation acts on it; a ringing leg
+    waits for its end and the cause that says busy or declined.
+    """
+
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class DtmfReceived:
     """A DTMF digit arrived on `channel_id` (the doctor's key press)."""
 
@@ -140,6 +153,7 @@ Event = (
     | LegEnteredApp
     | LegUp
     | LegFailed
+    | LegHangingUp
     | DtmfReceived
     | PlaybackEnded
     | QueueResult

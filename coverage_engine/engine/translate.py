@@ -38,6 +38,7 @@ from coverage_engine.callflow.events import (
     LegEnteredApp,
     LegFailed,
     LegFailure,
+    LegHangingUp,
     LegUp,
     OperatorConnected,
     PlaybackEnded,
@@ -132,9 +133,15 @@ def translate(registry: Registry, item: StreamItem) -> list[Action]:
             return _watched_gone(registry, channel)
         case ChannelHangupRequest(channel=channel):
             # The caller asked to hang up: tear the other legs down now rather
-            # than after Asterisk finished destroying the channel.
+            # than after Asterisk finished destroying the channel. A leg's
+            # request comes before its hang-up handler releases the caller, so
+            # a conversation ends as the person's, not the caller's.
             call = registry.call_of_channel(channel.id)
-            return [Deliver(call, CallerGone())] if call == channel.id else []
+            if call is None:
+                return []
+            if call == channel.id:
+                return [Deliver(call, CallerGone())]
+            return [Deliver(call, LegHangingUp(channel.id))]
         case ChannelDtmfReceived(channel=channel, digit=digit):
             call = registry.call_of_channel(channel.id)
             return [] if call is None else [Deliver(call, DtmfReceived(channel.id, digit))]

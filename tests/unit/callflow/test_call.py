@@ -36,6 +36,7 @@ from coverage_engine.callflow.events import (
     Event,
     LegEnteredApp,
     LegFailed,
+    LegHangingUp,
     LegUp,
     OperatorConnected,
     PlaybackEnded,
@@ -588,6 +589,24 @@ def test_operator_hangs_up_first_and_the_caller_is_released() -> None:
     got = call.handle(QueueResult(""))
     assert got[0] == HangUp(C)
     assert call.state.phase is Phase.DONE
+
+
+def test_the_persons_hang_up_request_ends_a_conversation_and_nothing_before_it() -> None:
+    """The person's BYE (`LegHangingUp`) comes before the hang-up handler releases the
+    caller: in a conversation it ends the call as the person's hang-up; a leg still ringing
+    waits for its end, whose cause says busy or declined."""
+    ringing = Call(C)
+    ringing.handle(entered(OPEN))
+    assert ringing.handle(LegHangingUp("caller1-leg1")) == []
+    assert ringing.state.phase is Phase.RINGING
+    talking = Call(C)
+    talking.handle(entered(OPEN))
+    answer(talking, "caller1-leg1")
+    got = talking.handle(LegHangingUp("caller1-leg1"))
+    assert names(got) == names(
+        [HangUp(C), DestroyBridge("caller1-bridge"), rec("callee_hung_up"), rec("ended")]
+    )
+    assert talking.handle(LegFailed("caller1-leg1", LegFailure.GONE)) == []
 
 
 def test_bridge_failure_tries_the_next_step() -> None:

@@ -27,6 +27,7 @@ from coverage_engine.callflow.events import (
     LegEnteredApp,
     LegFailed,
     LegFailure,
+    LegHangingUp,
     LegUp,
     OperatorConnected,
     PlaybackEnded,
@@ -192,9 +193,9 @@ CASES: list[tuple[str, StreamItem, list[Action]]] = [
         [Deliver("c1", CallerGone())],
     ),
     (
-        "our leg asks to hang up (its destruction will tell why)",
+        "our leg asks to hang up (a conversation ends now; its destruction will tell why)",
         ChannelHangupRequest(type="ChannelHangupRequest", channel=channel(LEG)),
-        [],
+        [Deliver("c1", LegHangingUp(LEG))],
     ),
     (
         "the doctor pressed 1",
