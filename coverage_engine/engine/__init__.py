@@ -124,6 +124,7 @@ class Engine:
         self._operators_check = operators_check
         self._registry = Registry()
         self._runners: dict[str, CallRunner] = {}
+        self._claims: set[asyncio.Future[None]] = set()
 
     def set_router(self, router: Router) -> None:
         """Decide calls that arrive from now on with `router` (a reloaded config)."""
@@ -155,7 +156,12 @@ class Engine:
         """
         runners = list(self._runners.values())
         self._runners.clear()
-        await asyncio.gather(*(runner.stop() for runner in runners))
+        claims = list(self._claims)
+        for claim in claims:
+            claim.cancel()
+        await asyncio.gather(
+            *(runner.stop() for runner in runners), *claims, return_exceptions=True
+        )
         self._registry.clear()
 
     async def let_go(self) -> None:
@@ -245,7 +251,13 @@ class Engine:
                 if runner is not None:
                     runner.deliver(event)
             case Claim(channel_id):
-                await self._claim(channel_id)
+                # Not awaited here: the claim must go out within the broadcast's
+                # window (0.5 s, then the safety net takes the caller) whatever
+                # the events before it still wait for (a reconcile after a
+                # reconnect, a slow request under load).
+                claiming = asyncio.ensure_future(self._claim(channel_id))
+                self._claims.add(claiming)
+                claiming.add_done_callback(self._claims.discard)
             case StartCall(channel, did):
                 await self._start(channel, did)
             case ResumeCall(channel, memory, queue_status):
