@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -186,6 +186,7 @@ class ChaosRun:
         self.rng = random.Random(plan.seed)  # noqa: S311 (fault timing, not secrets)
         self.ari: AriCredentials = sandbox.credentials()
         self.faults: list[Fault] = []
+        self._night_began = time.time()  # when the engines first started (`_night_now`)
         self._busy = threading.Lock()  # a fault at a time
         self._placing = threading.Event()
         self._placing.set()
@@ -246,6 +247,7 @@ class ChaosRun:
         try:
             capture.start()
             capture.wait_listening()
+            self._night_began = time.time()
             for engine in engines.values():
                 engine.start(NIGHT)
             self._phones(phones)
@@ -313,12 +315,19 @@ class ChaosRun:
             getattr(self, f"_{kind}")(engines, proxy, cluster)
             time.sleep(self.rng.uniform(0.5, 1.5) * pause)
 
+    def _night_now(self) -> datetime:
+        """The engines' clock now: one night for the whole run, as every engine shares one
+        real clock. A restarted engine started at NIGHT again would live minutes in the
+        past of the other's records: its sweep would find no journey old enough to close,
+        and times across a take-over would mix two clocks."""
+        return NIGHT + timedelta(seconds=time.time() - self._night_began)
+
     def _kill(self, engines: dict[str, EngineProcess], *_: object) -> None:
         app = self.rng.choice(sorted(engines))
         self.faults.append(Fault("sigkill", time.time(), app))
         engines[app].kill()
         time.sleep(self.rng.uniform(0.5, 3.0))
-        engines[app].start()
+        engines[app].start(self._night_now())
 
     def _stop(self, engines: dict[str, EngineProcess], *_: object) -> None:
         app = self.rng.choice(sorted(engines))
