@@ -21,7 +21,7 @@ from coverage_engine.cli.routing_cmds import EXIT_FINDING, EXIT_OK, EXIT_USAGE, 
 from coverage_engine.config import CoverageConfig
 from coverage_engine.config.model import LAST_DAY, check_day_in_range
 from coverage_engine.config.text import show
-from coverage_engine.journey import Journey
+from coverage_engine.journey import Journey, JourneyKind
 from coverage_engine.logs import mask_caller
 from coverage_engine.records.model import JourneyFilter
 from coverage_engine.records.sqlite import RecordStore, StoreError, records_path
@@ -122,8 +122,11 @@ def run_replay(args: argparse.Namespace) -> int:
     path = args.records or records_path(owner.records.path if owner.records else None, source)
     try:
         with RecordStore.open(path) as store:
+            # Calls only: a handoff check (the paging service's) was never routed.
             journeys = store.journeys(
-                JourneyFilter(since=since, until=until, practice=args.practice)
+                JourneyFilter(
+                    since=since, until=until, practice=args.practice, kind=JourneyKind.CALL
+                )
             )
     except (StoreError, OSError) as exc:
         print(

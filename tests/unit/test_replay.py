@@ -23,6 +23,7 @@ import pytest
 from coverage_engine.bootstrap import EngineParts, load_holder, run_engine
 from coverage_engine.cli import main
 from coverage_engine.clock import FrozenClock
+from coverage_engine.journey import JourneyKind
 from coverage_engine.records.model import JourneyFilter
 from coverage_engine.records.sqlite import RecordStore
 from coverage_lab.fake_ari import FakeAri
@@ -151,7 +152,7 @@ def test_the_records_hold_a_thousand_decided_journeys(records: tuple[Path, Path,
     """Every call left a journey with its decision and the instant it was decided at."""
     current, _, calls = records
     with RecordStore.open(current.parent / "records.sqlite") as store:
-        journeys = store.journeys(JourneyFilter())
+        journeys = store.journeys(JourneyFilter(kind=JourneyKind.CALL))
     assert len(journeys) == CALLS
     assert all(j.plan is not None and j.plan.get("steps") for j in journeys)
     by_caller = {j.caller_number: j for j in journeys}
@@ -171,7 +172,8 @@ def test_replay_lists_exactly_the_calls_the_change_affects(
     expected = expected_changes(calls)
     by_id = {}
     with RecordStore.open(current.parent / "records.sqlite") as store:
-        by_id = {j.call_id: j.caller_number for j in store.journeys(JourneyFilter())}
+        calls = store.journeys(JourneyFilter(kind=JourneyKind.CALL))
+        by_id = {j.call_id: j.caller_number for j in calls}
     changed = {by_id[c["call_id"]] for c in report["changed"]}
     assert code == 1
     assert report["calls"] == CALLS
