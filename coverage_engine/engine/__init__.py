@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 
 import structlog
@@ -206,7 +206,7 @@ class Engine:
             if not isinstance(a, Deliver | LinkUp | LinkDown)
         ]
         hangups = [a for a in actions if isinstance(a, HangUpChannel)]
-        others = [a for a in actions if not isinstance(a, HangUpChannel)]
+        others: list[Action] = [a for a in actions if not isinstance(a, HangUpChannel)]
         if not self._may_act():
             return 0
         ours = [channel_id for action in others for channel_id in _channels_of(action)]
@@ -216,10 +216,9 @@ class Engine:
         # requests in order, so a variable waits out the announcement the dead
         # engine started; the take-over is only over once they are all set.
         marks = [asyncio.ensure_future(self._mark(c)) for c in ours]
-        # Callers back from the queue last, each once its check is through
-        # (no wait here: the dead engine cannot be claiming anything).
-        others.sort(key=self._queue_return)
-        checks = self._checks(others, {dead}, settle=0.0)
+        # No wait for a caller back from the queue here: the dead engine
+        # cannot be claiming anything.
+        checks = self._queue_returns_last(others, {dead}, settle=0.0)
         try:
             for hangup in hangups:
                 await self._perform(hangup)
@@ -234,9 +233,8 @@ class Engine:
             # The calls are carried on from here (what the take-over time measures).
             log.info("takeover", engine=dead, calls=taken, legs_hung_up=len(hangups))
         finally:
-            for check in checks.values():
-                check.cancel()
-            await asyncio.gather(*marks, *checks.values(), return_exceptions=True)
+            await _dropped(checks)
+            await asyncio.gather(*marks, return_exceptions=True)
         return taken
 
     async def dispatch(self, item: StreamItem) -> None:
@@ -334,19 +332,14 @@ class Engine:
         actions = reconcile(
             app, channels, bridges, self._registry, memories, claimed, known_before=before
         )
-        # Callers back from the queue last, each once its check is through:
-        # the others are carried on at once.
-        actions.sort(key=self._queue_return)
-        checks = self._checks(actions, settle=self._queue_return_settle)
+        checks = self._queue_returns_last(actions, settle=self._queue_return_settle)
         try:
             for n, action in enumerate(actions):
                 if n in checks and not await checks[n]:
                     continue
                 await self._perform(action)
         finally:
-            for check in checks.values():
-                check.cancel()
-            await asyncio.gather(*checks.values(), return_exceptions=True)
+            await _dropped(checks)
 
     async def _mark(self, channel_id: str) -> None:
         """Say on a taken-over caller that this engine holds it, however long Asterisk waits.
@@ -385,10 +378,13 @@ class Engine:
         )
         return isinstance(entry, wire.QueueReturn)
 
-    def _checks(
-        self, actions: Sequence[Action], owners: Collection[str] = frozenset(), *, settle: float
+    def _queue_returns_last(
+        self, actions: list[Action], owners: Collection[str] = frozenset(), *, settle: float
     ) -> dict[int, asyncio.Future[bool]]:
-        """`_really_ours` started for each caller back from the queue among `actions`, by index."""
+        """Move the callers back from the queue to the end of `actions`, and start
+        `_really_ours` for each (by their new index): the other actions are
+        carried on at once, each of these only once its own check is through."""
+        actions.sort(key=self._queue_return)
         return {
             n: asyncio.ensure_future(self._really_ours(action.channel.id, owners, settle))
             for n, action in enumerate(actions)
@@ -540,6 +536,13 @@ class Engine:
                 channel_id, context=self._settings.fallback_context, extension="s", priority=1
             )
         )
+
+
+async def _dropped(checks: Mapping[int, asyncio.Future[bool]]) -> None:
+    """Stop the checks still running (`Engine._queue_returns_last`) and wait for them to end."""
+    for check in checks.values():
+        check.cancel()
+    await asyncio.gather(*checks.values(), return_exceptions=True)
 
 
 def _channels_of(action: Action) -> tuple[str, ...]:
