@@ -44,7 +44,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 
@@ -354,31 +354,48 @@ def open_database(path: Path, *, create: bool = True) -> sqlite3.Connection:
 
 # -- the read side (CLI, tests) and maintenance ------------------------------------------
 
-_JOURNEY_COLUMNS = (
-    "call_id, practice, did, caller_number, caller_name, started_at, ended_at, status, "
-    "reason, plan, outcome, answered_by, time_to_person_ms, talk_ms, kind"
-)
+
+class _Stored(NamedTuple):
+    """A `journeys` row as `SELECT {_JOURNEY_COLUMNS}` returns it: one list of names for both."""
+
+    call_id: str
+    practice: str
+    did: str
+    caller_number: str
+    caller_name: str
+    started_at: str
+    ended_at: str | None
+    status: str
+    reason: str
+    plan: str | None
+    outcome: str | None
+    answered_by: str | None
+    time_to_person_ms: int | None
+    talk_ms: int | None
+    kind: str
+
+
+_JOURNEY_COLUMNS = ", ".join(_Stored._fields)
 
 
 def _journey(row: Sequence[Any], events: tuple[Stamped, ...] = ()) -> Journey:
-    (call_id, practice, did, number, name, started, ended, status, reason, plan, outcome,
-     answered_by, ttp, talk, kind) = row  # fmt: skip
+    stored = _Stored(*row)
     return Journey(
-        kind=JourneyKind(kind),
-        call_id=call_id,
-        did=did,
-        caller_number=number,
-        caller_name=name,
-        started_at=_dt(started),
-        practice=practice,
-        status=status,
-        reason=reason,
-        plan=json.loads(plan) if plan else None,
-        ended_at=_dt(ended) if ended else None,
-        outcome=Outcome(outcome) if outcome else None,
-        answered_by=answered_by,
-        time_to_person=_delta(ttp),
-        talk_time=_delta(talk),
+        kind=JourneyKind(stored.kind),
+        call_id=stored.call_id,
+        did=stored.did,
+        caller_number=stored.caller_number,
+        caller_name=stored.caller_name,
+        started_at=_dt(stored.started_at),
+        practice=stored.practice,
+        status=stored.status,
+        reason=stored.reason,
+        plan=json.loads(stored.plan) if stored.plan else None,
+        ended_at=_dt(stored.ended_at) if stored.ended_at else None,
+        outcome=Outcome(stored.outcome) if stored.outcome else None,
+        answered_by=stored.answered_by,
+        time_to_person=_delta(stored.time_to_person_ms),
+        talk_time=_delta(stored.talk_ms),
         events=events,
     )
 
@@ -592,9 +609,7 @@ class RecordStore:
 # -- the write side ---------------------------------------------------------------------
 
 
-def _insert_event(
-    conn: Connection, call_id: str, stamped: Stamped, key: str | None = None
-) -> None:
+def _insert_event(conn: Connection, call_id: str, stamped: Stamped, key: str | None = None) -> None:
     conn.execute(
         "INSERT INTO events (call_id, at, kind, details, event_key) VALUES (?, ?, ?, ?, ?)",
         (
@@ -607,14 +622,37 @@ def _insert_event(
     )
 
 
-def _columns(journey: Journey, plan: str | None = None) -> tuple[Any, ...]:
+class _Identity(NamedTuple):
+    """The columns that say whose call it is (set by its Received)."""
+
+    did: str
+    caller_number: str
+    caller_name: str
+    started_at: str
+
+
+class _Columns(NamedTuple):
+    """The columns a journey's later events change, in the order `_store`'s statements bind them."""
+
+    practice: str
+    status: str
+    reason: str
+    plan: str | None
+    ended_at: str | None
+    outcome: str | None
+    answered_by: str | None
+    time_to_person_ms: int | None
+    talk_ms: int | None
+
+
+def _columns(journey: Journey, plan: str | None = None) -> _Columns:
     """The journey's folded state as its row's columns (after the call id).
 
     `plan`: the plan already encoded, when the journey's is the one stored.
     """
     if plan is None and journey.plan is not None:
         plan = json.dumps(journey.plan)
-    return (
+    return _Columns(
         journey.practice,
         journey.status,
         journey.reason,
@@ -627,8 +665,10 @@ def _columns(journey: Journey, plan: str | None = None) -> tuple[Any, ...]:
     )
 
 
-def _identity(journey: Journey) -> tuple[Any, ...]:
-    return (journey.did, journey.caller_number, journey.caller_name, _ts(journey.started_at))
+def _identity(journey: Journey) -> _Identity:
+    return _Identity(
+        journey.did, journey.caller_number, journey.caller_name, _ts(journey.started_at)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -640,8 +680,8 @@ class _Row:
     """
 
     journey: Journey
-    identity: tuple[Any, ...]
-    columns: tuple[Any, ...]
+    identity: _Identity
+    columns: _Columns
 
     @classmethod
     def of(cls, journey: Journey) -> _Row:
@@ -653,8 +693,8 @@ class _Row:
         journey = replace(
             self.journey,
             events=(),
-            time_to_person=_delta(self.columns[7]),
-            talk_time=_delta(self.columns[8]),
+            time_to_person=_delta(self.columns.time_to_person_ms),
+            talk_time=_delta(self.columns.talk_ms),
         )
         return _Row(journey, self.identity, self.columns)
 
@@ -668,12 +708,21 @@ def _load(conn: Connection, call_id: str) -> _Row | None:
     ).fetchone()
     if row is None:
         return None
-    (_id, practice, did, number, name, started, ended, status, reason, plan, outcome,
-     answered_by, ttp, talk, _kind) = row  # fmt: skip
+    stored = _Stored(*row)
     return _Row(
-        _journey(row),
-        (did, number, name, started),
-        (practice, status, reason, plan, ended, outcome, answered_by, ttp, talk),
+        _journey(stored),
+        _Identity(stored.did, stored.caller_number, stored.caller_name, stored.started_at),
+        _Columns(
+            stored.practice,
+            stored.status,
+            stored.reason,
+            stored.plan,
+            stored.ended_at,
+            stored.outcome,
+            stored.answered_by,
+            stored.time_to_person_ms,
+            stored.talk_ms,
+        ),
     )
 
 
@@ -690,7 +739,7 @@ def _store(conn: Connection, current: _Row | None, write: Write) -> _Row:
         )
     else:
         after = folded(current.journey, write)
-        plan = current.columns[3] if after.plan is current.journey.plan else None
+        plan = current.columns.plan if after.plan is current.journey.plan else None
         row = _Row(after, _identity(after), _columns(after, plan))
         if row.identity != current.identity:
             # A Received that arrived after other events of its call (another engine's).
@@ -730,9 +779,10 @@ def _apply(conn: Connection, write: Write, known: _Row | None = None) -> _Row | 
     as stored now; None if the write was applied before.
     """
     current = known if known is not None else _load(conn, write.call_id)
-    if write.key is not None and conn.execute(
-        "SELECT 1 FROM events WHERE event_key = ?", (write.key,)
-    ).fetchone():
+    if (
+        write.key is not None
+        and conn.execute("SELECT 1 FROM events WHERE event_key = ?", (write.key,)).fetchone()
+    ):
         return None  # already applied: a replayed write
     return _store(conn, current, write)
 
