@@ -186,7 +186,8 @@ class ChaosRun:
         self.rng = random.Random(plan.seed)  # noqa: S311 (fault timing, not secrets)
         self.ari: AriCredentials = sandbox.credentials()
         self.faults: list[Fault] = []
-        self._night_began = time.time()  # when the engines first started (`_night_now`)
+        # `_night_now` counts from here; `run` sets it again as the engines first start.
+        self._night_began = time.time()
         self._busy = threading.Lock()  # a fault at a time
         self._placing = threading.Event()
         self._placing.set()

@@ -366,17 +366,17 @@ class Engine:
                 log.debug("takeover_mark_refused", call_id=channel_id, error=str(exc))
                 return
 
-    def _queue_return(self, action: Action) -> bool:
-        """Whether `action` carries on a caller found back from the queue (see `_really_ours`)."""
+    def _queue_return(self, action: Action) -> ResumeCall | None:
+        """`action` if it carries on a caller found back from the queue (see `_really_ours`)."""
         if not isinstance(action, ResumeCall):
-            return False
+            return None
         entry = wire.snapshot_entry(
             self._ari.app,
             action.channel.dialplan.app_name,
             action.channel.dialplan.app_data,
             claimed=True,
         )
-        return isinstance(entry, wire.QueueReturn)
+        return action if isinstance(entry, wire.QueueReturn) else None
 
     def _queue_returns_last(
         self, actions: list[Action], owners: Collection[str] = frozenset(), *, settle: float
@@ -384,11 +384,15 @@ class Engine:
         """Move the callers back from the queue to the end of `actions`, and start
         `_really_ours` for each (by their new index): the other actions are
         carried on at once, each of these only once its own check is through."""
-        actions.sort(key=self._queue_return)
+        # Parsed once per action: a stable sort on the flag keeps the rest in order.
+        flagged = sorted(
+            ((self._queue_return(a), a) for a in actions), key=lambda p: p[0] is not None
+        )
+        actions[:] = [action for _back, action in flagged]
         return {
-            n: asyncio.ensure_future(self._really_ours(action.channel.id, owners, settle))
-            for n, action in enumerate(actions)
-            if isinstance(action, ResumeCall) and self._queue_return(action)
+            n: asyncio.ensure_future(self._really_ours(back.channel.id, owners, settle))
+            for n, (back, _action) in enumerate(flagged)
+            if back is not None
         }
 
     async def _really_ours(
