@@ -19,8 +19,9 @@ Two shapes of load:
 
 What it reports: calls per wall second, the engine's CPU microseconds per
 call (user + system of all its threads, from getrusage: a whole journey,
-arrival to teardown, its record written) and the one-core capacity that
-implies (1 s / CPU per call); the most calls in progress at once; the
+arrival to teardown, its record written), the part of it the record
+writer's thread used, and the one-core capacity that implies (1 s / CPU per
+call); the most calls in progress at once; the
 engine's resident memory at its peak; the event loop's lag (a probe that
 sleeps 10 ms and notes how late it wakes: what every call waiting for its
 turn would feel); and, per call, how soon the engine's first request for the
@@ -85,6 +86,8 @@ class EngineOnlyResult:
     peak_rss_mib: float
     setup_ms: dict[str, float]
     records: bool = True
+    # Of cpu_us_per_call, what the SQLite record writer's thread used (None without records).
+    writer_cpu_us_per_call: float | None = None
     hold_seconds: float = 0.0
     answer_after_seconds: float = 0.0
     max_in_progress: int = 0
@@ -324,9 +327,9 @@ async def measure(
                 if line.strip() != b"start":
                     raise RuntimeError(f"the fake side failed to start: {line!r}")
                 prober = asyncio.create_task(probe.run())
-                cpu0 = _cpu_seconds()
+                cpu0, writer0 = _cpu_seconds(), recorder.writer_cpu_seconds()
                 line = await child.stdout.readline()
-                cpu = _cpu_seconds() - cpu0
+                cpu, writer1 = _cpu_seconds() - cpu0, recorder.writer_cpu_seconds()
                 prober.cancel()
             finally:
                 stop.set()
@@ -337,6 +340,9 @@ async def measure(
     report: dict[str, Any] = json.loads(line[5:])
     wall = float(report["wall_seconds"])
     per_call = cpu / calls
+    writer = None
+    if records and writer0 is not None and writer1 is not None:
+        writer = round((writer1 - writer0) / calls * 1e6, 1)
     return EngineOnlyResult(
         calls=calls,
         failures=int(report["failures"]),
@@ -351,6 +357,7 @@ async def measure(
         peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         setup_ms=report["setup_ms"],
         records=records,
+        writer_cpu_us_per_call=writer,
         hold_seconds=hold,
         answer_after_seconds=answer_after,
         max_in_progress=int(report["max_in_progress"]),

@@ -34,6 +34,8 @@ def test_a_small_engine_only_run_completes_every_call(
     assert result["calls"] == 40
     assert result["failures"] == 0
     assert result["cpu_us_per_call"] > 0
+    # The record writer's thread is part of the engine's CPU, never all of it.
+    assert 0 < result["writer_cpu_us_per_call"] < result["cpu_us_per_call"]
     for timing in ("setup_ms", "first_request_ms", "reaction_ms", "loop_lag_ms"):
         assert set(result[timing]) == {"p50", "p95", "p99", "max"}, timing
     # The two journeys alternate: 10 and 7 requests, as the event diet test lists them.
@@ -70,4 +72,5 @@ def test_without_records_the_engine_alone_is_measured(
     assert main(["bench", "engine-only", *args, "--json", str(out)]) == 0
     result = json.loads(out.read_text(encoding="utf-8"))
     assert (result["records"], result["failures"]) == (False, 0)
+    assert result["writer_cpu_us_per_call"] is None
     capsys.readouterr()

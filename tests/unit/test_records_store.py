@@ -297,6 +297,21 @@ async def test_a_bad_write_does_not_cost_the_writes_queued_with_it(
     assert [e.name for e in journey.events] == [EventKind.RECEIVED, EventKind.DECIDED]
 
 
+async def test_the_writer_threads_cpu_time_is_read_while_it_runs(tmp_path: Path) -> None:
+    """The benchmark's share of the records: the writer thread's CPU grows with its writes,
+    and there is none to read once the recorder is closed."""
+    rec, _ = SqliteRecorder.open(tmp_path / "calls.db", now=T0)
+    before = rec.writer_cpu_seconds()
+    assert before is not None
+    acks = [start(rec, f"c{n}", at=T0, did="1", caller_number="+15550001") for n in range(200)]
+    await acknowledged(*acks)
+    after = rec.writer_cpu_seconds()
+    assert after is not None
+    assert after > before
+    rec.close()
+    assert rec.writer_cpu_seconds() is None
+
+
 def _stored(path: Path, call_id: str) -> tuple[Any, ...]:
     """The call's row and its events, as the file holds them."""
     with closing(sqlite3.connect(path)) as conn:
