@@ -714,13 +714,16 @@ class Call:
         commands += sound
         bridge = wire.bridge_id(self.id_prefix)
         commands.append(MakeBridge(bridge, (self.call_id, leg)))
+        # Recorded as soon as they are bridged, before the next round trip: an
+        # engine stopped or killed after the bridge must leave a journey that
+        # says a person answered (recovery closes it from what was written).
+        commands.append(Record(Bridged(step.kind, step.target, step.label)))
         # From now on the person hanging up ends the call, even if no engine
         # hears it (this one died meanwhile): Asterisk runs the handler as the
         # leg hangs up and releases the caller, instead of leaving them in
         # silence until a survivor takes the call over.
         release = wire.release_handler(self.call_id, self.settings.release_context)
         commands.append(SetVariables(leg, ((wire.HANGUP_HANDLER_PUSH, release),)))
-        commands.append(Record(Bridged(step.kind, step.target, step.label)))
         outcome = Outcome.answered_by_kind(step.kind)
         return (
             replace(

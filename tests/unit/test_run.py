@@ -54,7 +54,10 @@ async def test_open_call_reaches_the_front_desk_and_stop_leaves_it_connected(
         runner = asyncio.create_task(run_engine(parts, holder, stop))
         await fake.wait_for_websockets()
         caller = await fake.start_call("+13125550100", "+13125559876")
-        await until(lambda: bridged(fake, caller, f"{caller}-leg1"))
+        # The bridge step's last request, the release handler on the leg: by
+        # then "bridged" is recorded (it goes before that round trip).
+        leg_variables = f"/channels/{caller}-leg1/variable"
+        await until(lambda: bool(fake.requests_to("POST", leg_variables)))
         stop.set()
         await asyncio.wait_for(runner, 5)
         assert not fake.requests_to("DELETE", f"/channels/{caller}")

@@ -186,9 +186,10 @@ def test_open_front_desk_answers_and_is_bridged() -> None:
             CancelTimer("ring:caller1-leg1"),
             StopRinging(C),
             MakeBridge("caller1-bridge", (C, "caller1-leg1")),
+            # Recorded before the next round trip: an engine stopped now leaves "bridged".
+            rec("bridged"),
             # The front desk hanging up releases the caller, engine or not.
             SetVariables("caller1-leg1", (("CHANNEL(hangup_handler_push)", RELEASE),)),
-            rec("bridged"),
         ],
         CallState(
             Phase.TALKING,
@@ -380,8 +381,8 @@ def test_closed_queue_timeout_then_primary_presses_1() -> None:
             rec("oncall_confirmed"),
             StopMoh(C),
             MakeBridge("caller1-bridge", (C, "caller1-leg2")),
-            SetVariables("caller1-leg2", (("CHANNEL(hangup_handler_push)", RELEASE),)),
             rec("bridged"),
+            SetVariables("caller1-leg2", (("CHANNEL(hangup_handler_push)", RELEASE),)),
         ],
         CallState(
             Phase.TALKING,
