@@ -42,7 +42,7 @@ from coverage_engine.records.recorder import Ack, RecorderBase, RecordError, Wri
 from coverage_engine.records.sql import Connection, Cursor, transaction
 from coverage_engine.records.sqlite import (
     StoreError,
-    _apply,
+    _apply_all,
     _create_private,
     _dt,
     _ts,
@@ -528,9 +528,10 @@ class PostgresRecorder(RecorderBase):
             with self._lock:
                 while not self._incoming and not self._closing:
                     self._lock.wait()
-                batch, self._incoming = self._incoming[: self._batch_max], self._incoming[
-                    self._batch_max :
-                ]
+                batch, self._incoming = (
+                    self._incoming[: self._batch_max],
+                    self._incoming[self._batch_max :],
+                )
                 if not batch and self._closing:
                     return
             writes = [
@@ -593,14 +594,13 @@ class PostgresRecorder(RecorderBase):
         conn = self._conn or self._open()
         try:
             with transaction(conn):
-                for _, write in batch:
-                    _apply(conn, write)
+                _apply_all(conn, [write for _, write in batch])
         except sqlite3.IntegrityError:
             # Two engines opened the same call's journey at once: the other
             # won the insert. Once more, one write at a time, now finding it.
             for _, write in batch:
                 with transaction(conn):
-                    _apply(conn, write)
+                    _apply_all(conn, [write])
 
     def _open(self) -> Connection:
         self._conn = self._connect(self._url)

@@ -579,7 +579,7 @@ class RecordStore:
         closed = []
         for call_id in candidates:
             with _transaction(self._conn):
-                current = _load(self._conn, call_id)
+                current = _load_all(self._conn, [call_id]).get(call_id)
                 if current is None or current.journey.outcome is not None:
                     continue  # closed meanwhile (the engine's own end, or another sweep)
                 if any(
@@ -601,25 +601,52 @@ class RecordStore:
         restarted = EngineRestarted(
             reached.outcome, last.name if last else None, last.at if last else None
         )
-        row = _Row.of(journey)
-        for event in (restarted, Ended(reached.outcome, reached.answered_by)):
-            row = _store(self._conn, row, Write(call_id, Stamped(now, event)))
+        writes = [
+            Write(call_id, Stamped(now, event))
+            for event in (restarted, Ended(reached.outcome, reached.answered_by))
+        ]
+        _apply_all(self._conn, writes, {call_id: _Row.of(journey)})
 
 
 # -- the write side ---------------------------------------------------------------------
 
 
+# Parameters bound in one statement at most: well under SQLite's limit (32,766
+# since 3.32) and PostgreSQL's (65,535), and enough rows for a large batch.
+_PARAMETERS_MAX = 2000
+
+
+def _insert_rows(
+    conn: Connection, head: str, rows: Sequence[tuple[Any, ...]], tail: str = ""
+) -> None:
+    """`head VALUES (...), (...) tail`: many rows in one statement (one trip into the database).
+
+    One statement for a whole batch, not one (or an `executemany` step) per
+    row: Python's sqlite3 gives the GIL up around every step into SQLite and
+    must win it back from the event loop, and those handoffs, not SQLite's own
+    work, were most of what the writer thread cost under load.
+    """
+    if not rows:
+        return
+    width = len(rows[0])
+    per_statement = max(1, _PARAMETERS_MAX // width)
+    mark = "(" + ", ".join("?" * width) + ")"
+    for first in range(0, len(rows), per_statement):
+        chunk = rows[first : first + per_statement]
+        values = ", ".join([mark] * len(chunk))
+        conn.execute(f"{head} VALUES {values}{tail}", [v for row in chunk for v in row])
+
+
+def _event_values(call_id: str, stamped: Stamped, key: str | None) -> tuple[Any, ...]:
+    details = json.dumps(stamped.event.details(), default=str)
+    return (call_id, _ts(stamped.at), stamped.name, details, key)
+
+
+_INSERT_EVENTS = "INSERT INTO events (call_id, at, kind, details, event_key)"
+
+
 def _insert_event(conn: Connection, call_id: str, stamped: Stamped, key: str | None = None) -> None:
-    conn.execute(
-        "INSERT INTO events (call_id, at, kind, details, event_key) VALUES (?, ?, ?, ?, ?)",
-        (
-            call_id,
-            _ts(stamped.at),
-            stamped.name,
-            json.dumps(stamped.event.details(), default=str),
-            key,
-        ),
-    )
+    _insert_rows(conn, _INSERT_EVENTS, [_event_values(call_id, stamped, key)])
 
 
 class _Identity(NamedTuple):
@@ -632,7 +659,7 @@ class _Identity(NamedTuple):
 
 
 class _Columns(NamedTuple):
-    """The columns a journey's later events change, in the order `_store`'s statements bind them."""
+    """The columns a journey's later events change, in the order the row's statements bind them."""
 
     practice: str
     status: str
@@ -689,7 +716,7 @@ class _Row:
         return cls(journey, _identity(journey), _columns(journey))
 
     def as_read(self) -> _Row:
-        """This row as `_load` would read it back: no events, times to the millisecond."""
+        """This row as `_load_all` would read it back: no events, times to the millisecond."""
         journey = replace(
             self.journey,
             events=(),
@@ -699,66 +726,134 @@ class _Row:
         return _Row(journey, self.identity, self.columns)
 
 
-def _load(conn: Connection, call_id: str) -> _Row | None:
-    """The journey's row (without its events): all the fold needs to go on."""
-    row = conn.execute(
-        # Locked until the transaction ends: two engines writing one call queue here.
-        f"SELECT {_JOURNEY_COLUMNS} FROM journeys WHERE call_id = ?{row_lock(conn)}",  # noqa: S608
-        (call_id,),
-    ).fetchone()
-    if row is None:
-        return None
-    stored = _Stored(*row)
+def _row_of(stored: _Stored) -> _Row:
+    """The row as read back: the journey it holds (no events) and its stored values."""
     return _Row(
         _journey(stored),
-        _Identity(stored.did, stored.caller_number, stored.caller_name, stored.started_at),
-        _Columns(
-            stored.practice,
-            stored.status,
-            stored.reason,
-            stored.plan,
-            stored.ended_at,
-            stored.outcome,
-            stored.answered_by,
-            stored.time_to_person_ms,
-            stored.talk_ms,
-        ),
+        _Identity._make(getattr(stored, name) for name in _Identity._fields),
+        _Columns._make(getattr(stored, name) for name in _Columns._fields),
     )
 
 
-def _store(conn: Connection, current: _Row | None, write: Write) -> _Row:
-    """Fold `write` into `current`; store the event and the new columns (in a transaction)."""
-    if current is None:
-        after = folded(None, write)
-        row = _Row.of(after)
-        conn.execute(
-            "INSERT INTO journeys (call_id, kind, did, caller_number, caller_name, started_at, "
-            "practice, status, reason, plan, ended_at, outcome, answered_by, "
-            "time_to_person_ms, talk_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (after.call_id, after.kind.value, *row.identity, *row.columns),
+def _load_all(conn: Connection, call_ids: Collection[str]) -> dict[str, _Row]:
+    """The rows of those of `call_ids` that have one (without their events)."""
+    rows: dict[str, _Row] = {}
+    ordered = sorted(call_ids)
+    # Chunks well under any database's limit of parameters per statement.
+    for first in range(0, len(ordered), 500):
+        chunk = ordered[first : first + 500]
+        marks = ", ".join("?" * len(chunk))
+        found = conn.execute(
+            # Locked until the transaction ends: two engines writing one call
+            # queue here. In call id order, so two batches lock theirs in one order.
+            f"SELECT {_JOURNEY_COLUMNS} FROM journeys WHERE call_id IN ({marks})"  # noqa: S608
+            f" ORDER BY call_id{row_lock(conn)}",
+            chunk,
         )
-    else:
-        after = folded(current.journey, write)
-        plan = current.columns.plan if after.plan is current.journey.plan else None
-        row = _Row(after, _identity(after), _columns(after, plan))
-        if row.identity != current.identity:
-            # A Received that arrived after other events of its call (another engine's).
-            conn.execute(
-                "UPDATE journeys SET did = ?, caller_number = ?, caller_name = ?, "
-                "started_at = ?, practice = ?, status = ?, reason = ?, plan = ?, ended_at = ?, "
-                "outcome = ?, answered_by = ?, time_to_person_ms = ?, talk_ms = ? "
-                "WHERE call_id = ?",
-                (*row.identity, *row.columns, write.call_id),
-            )
-        elif row.columns != current.columns:
-            conn.execute(
-                "UPDATE journeys SET practice = ?, status = ?, reason = ?, plan = ?, "
-                "ended_at = ?, outcome = ?, answered_by = ?, time_to_person_ms = ?, talk_ms = ? "
-                "WHERE call_id = ?",
-                (*row.columns, write.call_id),
-            )
-    _insert_event(conn, write.call_id, write.stamped, write.key)
-    return row
+        for row in found:
+            stored = _Stored(*row)
+            rows[stored.call_id] = _row_of(stored)
+    return rows
+
+
+def _applied_keys(conn: Connection, keys: Collection[str]) -> set[str]:
+    """Those of `keys` that events already stored carry."""
+    applied: set[str] = set()
+    ordered = sorted(keys)
+    for first in range(0, len(ordered), 500):
+        chunk = ordered[first : first + 500]
+        marks = ", ".join("?" * len(chunk))
+        found = conn.execute(
+            f"SELECT event_key FROM events WHERE event_key IN ({marks})",  # noqa: S608
+            chunk,
+        )
+        applied.update(key for (key,) in found)
+    return applied
+
+
+def _new_row(before: _Row | None, after: Journey) -> _Row:
+    """The row that stores `after`, its call's row having held `before` (None: none yet).
+
+    The plan (a kilobyte of JSON) is encoded again only if the journey has a new one.
+    """
+    if before is None:
+        return _Row.of(after)
+    plan = before.columns.plan if after.plan is before.journey.plan else None
+    return _Row(after, _identity(after), _columns(after, plan))
+
+
+_INSERT_JOURNEYS = (
+    f"INSERT INTO journeys (call_id, kind, {', '.join((*_Identity._fields, *_Columns._fields))})"
+)
+# An existing row takes every column a write can change (not its kind).
+_UPDATE_JOURNEYS = " ON CONFLICT (call_id) DO UPDATE SET " + ", ".join(
+    f"{name} = excluded.{name}" for name in (*_Identity._fields, *_Columns._fields)
+)
+
+
+def _write_rows(conn: Connection, changes: Sequence[tuple[_Row | None, _Row]]) -> None:
+    """Store each changed row, given what its call's row held before (None: no row yet).
+
+    New rows go in with a plain insert: if another engine has just made the
+    same call's row, that fails (and the batch is redone a write at a time,
+    folding onto the other's row) instead of overwriting it. Rows that exist
+    (read, and locked, in this transaction) are updated by an upsert, the
+    one statement that updates many rows with values of their own.
+    """
+    inserted: list[tuple[Any, ...]] = []
+    updated: list[tuple[Any, ...]] = []
+    for before, row in changes:
+        if before is not None and row.identity == before.identity and row.columns == before.columns:
+            continue  # nothing to write
+        values = (row.journey.call_id, row.journey.kind.value, *row.identity, *row.columns)
+        (inserted if before is None else updated).append(values)
+    _insert_rows(conn, _INSERT_JOURNEYS, inserted)
+    _insert_rows(conn, _INSERT_JOURNEYS, updated, _UPDATE_JOURNEYS)
+
+
+def _apply_all(
+    conn: Connection, writes: Sequence[Write], known: Mapping[str, _Row] | None = None
+) -> dict[str, _Row]:
+    """Apply `writes` in order inside the caller's transaction; the rows they changed, as stored.
+
+    A write whose key an event already stored (or an earlier one of `writes`)
+    carries is skipped: a replayed write is applied once. `known`: rows as
+    this connection stored them last, when it is sure nobody changed them
+    since; the others are read.
+
+    A batch costs a handful of statements, however many writes it holds
+    (see `_insert_rows` for why that matters): the rows not known are read
+    in one, the keys looked up in one, each call's row is written once, with
+    the state its last write left it in, and the events go in together.
+    """
+    known = known or {}
+    before: dict[str, _Row | None] = {}
+    for write in writes:
+        before.setdefault(write.call_id, known.get(write.call_id))
+    unknown = [call_id for call_id, row in before.items() if row is None]
+    if unknown:
+        before.update(_load_all(conn, unknown))
+    keys = [write.key for write in writes if write.key is not None]
+    seen = _applied_keys(conn, keys) if keys else set()
+    journeys = {call_id: row.journey if row else None for call_id, row in before.items()}
+    events: list[tuple[Any, ...]] = []
+    for write in writes:
+        if write.key is not None:
+            if write.key in seen:
+                continue  # already applied: a replayed write
+            seen.add(write.key)
+        journeys[write.call_id] = folded(journeys[write.call_id], write)
+        events.append(_event_values(write.call_id, write.stamped, write.key))
+    changes: list[tuple[_Row | None, _Row]] = []
+    for call_id, journey in journeys.items():
+        prior = before[call_id]
+        if journey is None or (prior is not None and journey is prior.journey):
+            continue  # each of the call's writes had been applied before
+        changes.append((prior, _new_row(prior, journey)))
+    _write_rows(conn, changes)
+    # After the rows: an event refers to its journey's row.
+    _insert_rows(conn, _INSERT_EVENTS, events)
+    return {row.journey.call_id: row for _before, row in changes}
 
 
 def append(conn: Connection, call_id: str, at: datetime, event: JourneyEvent) -> Journey:
@@ -768,23 +863,7 @@ def append(conn: Connection, call_id: str, at: datetime, event: JourneyEvent) ->
     change the journey's row (a handoff check opening and ending its journey),
     in the same transaction as their own state.
     """
-    return _store(conn, _load(conn, call_id), Write(call_id, Stamped(at, event))).journey
-
-
-def _apply(conn: Connection, write: Write, known: _Row | None = None) -> _Row | None:
-    """Apply one write inside the caller's transaction (once per event key).
-
-    `known`: the call's row as this connection stored it last, when it is
-    sure nobody changed it since (otherwise the row is read). Returns the row
-    as stored now; None if the write was applied before.
-    """
-    current = known if known is not None else _load(conn, write.call_id)
-    if (
-        write.key is not None
-        and conn.execute("SELECT 1 FROM events WHERE event_key = ?", (write.key,)).fetchone()
-    ):
-        return None  # already applied: a replayed write
-    return _store(conn, current, write)
+    return _apply_all(conn, [Write(call_id, Stamped(at, event))])[call_id].journey
 
 
 def _read_events(conn: Connection, call_id: str) -> tuple[Stamped, ...]:
@@ -904,17 +983,11 @@ class SqliteRecorder(RecorderBase):
         Redoing singly keeps one bad write (an event for an unknown call) from
         costing the good writes queued with it.
         """
-        stored: dict[str, _Row] = {}  # this transaction's rows, remembered once it commits
+        writes = [write for write, _ack in batch if write is not None]
         try:
             with _transaction(self._conn):
                 self._forget_rows_if_changed()
-                for write, _ack in batch:
-                    if write is not None:
-                        call_id = write.call_id
-                        known = stored.get(call_id) or self._rows.get(call_id)
-                        row = _apply(self._conn, write, known)
-                        if row is not None:
-                            stored[call_id] = row.as_read()
+                stored = _apply_all(self._conn, writes, self._rows)
         except Exception as exc:
             self._rows.clear()  # whatever failed, read the rows afresh
             if len(batch) > 1:
@@ -942,6 +1015,6 @@ class SqliteRecorder(RecorderBase):
         for call_id, row in stored.items():
             rows.pop(call_id, None)
             if row.journey.outcome is None:
-                rows[call_id] = row
+                rows[call_id] = row.as_read()
         while len(rows) > _ROWS_KEPT:
             del rows[next(iter(rows))]  # the least recently written

@@ -268,14 +268,14 @@ async def test_a_write_replayed_within_one_group_commit_is_applied_once(tmp_path
 
 def _failing_for(call_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every write of `call_id` fail inside the SQLite writer (a disk error, say)."""
-    real = sqlite_module._store
+    real = sqlite_module.folded
 
-    def store(conn: Any, current: Any, write: Write) -> Any:
+    def failing(current: Journey | None, write: Write) -> Journey:
         if write.call_id == call_id:
             raise RecordError("disk I/O error")
-        return real(conn, current, write)
+        return real(current, write)
 
-    monkeypatch.setattr(sqlite_module, "_store", store)
+    monkeypatch.setattr(sqlite_module, "folded", failing)
 
 
 async def test_a_bad_write_does_not_cost_the_writes_queued_with_it(
