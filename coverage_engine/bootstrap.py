@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -119,6 +120,28 @@ class EngineParts:
     page_ari_factory: Callable[[AriSettings], Ari] | None = None
     # Where paging's secrets may come from ($COVERAGE_WEBHOOK_SECRET, $COVERAGE_SMTP_PASSWORD).
     environ: Mapping[str, str] = field(default_factory=dict)
+
+
+#: Container allocations (net of frees) between two young-generation collections:
+#: CPython's default is 700.
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def tune_garbage_collector() -> None:
+    """Set the cyclic garbage collector for an engine process (`run`, and the benchmark's).
+
+    Each call allocates thousands of short-lived containers (events decoded
+    from JSON, requests, log records), nearly all freed by reference
+    counting. With CPython's default, 700 of them start a young collection,
+    every tenth of those an older one, and every hundredth a full one over
+    every object the process holds. Raising the first threshold keeps the
+    ratios between generations and makes every kind of collection 14 times
+    rarer. Measured engine-only: 8 to 17% less CPU per call and the event
+    loop's lag p99 from about 75 to about 23 ms (the full collections were
+    its longest stalls), at the same peak memory (docs/performance.md).
+    """
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def load_holder(parts: EngineParts) -> ConfigHolder[CoverageConfig]:

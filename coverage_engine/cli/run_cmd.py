@@ -164,7 +164,12 @@ def port_from(flag: int | None, environ: Mapping[str, str], variable: str, defau
 
 def run(args: argparse.Namespace) -> int:
     """The `run` command: returns 0 after a clean stop, 1 when it cannot start."""
-    from coverage_engine.bootstrap import EngineParts, load_holder, run_engine
+    from coverage_engine.bootstrap import (
+        EngineParts,
+        load_holder,
+        run_engine,
+        tune_garbage_collector,
+    )
 
     configure_logging(level="debug" if args.verbose else "info")
     try:
@@ -212,6 +217,7 @@ def run(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         await run_engine(parts, holder, stop)
 
+    tune_garbage_collector()
     try:
         asyncio.run(main())
     except AriAuthError as exc:

@@ -86,6 +86,7 @@ def register(subparsers: Any) -> None:
 
 def engine_only(args: argparse.Namespace) -> int:
     """Run the engine-only benchmark and print its result as JSON."""
+    from coverage_engine.bootstrap import tune_garbage_collector
     from coverage_lab.benchmark.engine_only import measure, result_json
 
     if args.calls < 1 or args.warmup < 0 or args.concurrency < 1:
@@ -96,6 +97,7 @@ def engine_only(args: argparse.Namespace) -> int:
     if args.hold < 0 or args.answer_after < 0:
         print("coverage-engine bench: --hold and --answer-after must be >= 0", file=sys.stderr)
         return 2
+    tune_garbage_collector()  # as `run` does: the engine runs in this process
     try:
         result = asyncio.run(
             measure(

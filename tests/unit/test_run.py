@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -11,7 +12,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from coverage_engine.bootstrap import EngineParts, load_holder, run_engine
+from coverage_engine.bootstrap import (
+    GC_YOUNG_THRESHOLD,
+    EngineParts,
+    load_holder,
+    run_engine,
+    tune_garbage_collector,
+)
 from coverage_engine.cli import main
 from coverage_engine.cli.run_cmd import ari_settings_from
 from coverage_engine.clock import FrozenClock
@@ -176,3 +183,16 @@ def test_every_command_that_reaches_ari_takes_the_same_ari_options(command: str)
         [command, "--config", str(CONFIG), "--ari-ca-file", str(CONFIG)]
     )
     assert with_ca.ari_ca_file == str(CONFIG)
+
+
+def test_an_engine_process_collects_young_garbage_less_often_and_keeps_the_ratios() -> None:
+    """`run` (and the benchmark) raise only the first threshold: the generations keep
+    their ratios, so every kind of collection becomes rarer alike."""
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        tune_garbage_collector()
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, 10, 10)
+        assert GC_YOUNG_THRESHOLD > 700
+    finally:
+        gc.set_threshold(*before)
