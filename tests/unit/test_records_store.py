@@ -43,7 +43,7 @@ from coverage_engine.records import (
 )
 from coverage_engine.records import sqlite as sqlite_module
 from coverage_engine.records.postgres import connect_records, open_postgres
-from coverage_engine.records.recorder import Write
+from coverage_engine.records.recorder import Write, received_key
 from coverage_engine.records.sink import RecorderSink
 from coverage_engine.records.sql import transaction
 from coverage_engine.records.sqlite import (
@@ -348,6 +348,38 @@ async def test_the_writer_stores_what_it_would_if_it_read_each_row_back(tmp_path
         after_each[read].append(_stored(read, "c1"))
     remembering.close()
     assert after_each[kept] == after_each[read]
+
+
+async def test_a_large_group_commit_stores_what_writes_one_at_a_time_store(
+    tmp_path: Path,
+) -> None:
+    """Hundreds of calls' events interleaved in a few transactions (more rows and events than
+    one statement carries, keys and a replayed write among them) end up in the file exactly
+    as the same writes applied one per transaction."""
+    grouped, single = tmp_path / "grouped.db", tmp_path / "single.db"
+    calls = [f"c{n}" for n in range(300)]
+    writes = [
+        (call_id, T0 + offset, journey_event)
+        for offset, journey_event in _UNEVEN_CALL
+        for call_id in calls
+    ]
+    writes.insert(600, writes[0])  # c0's Received once more, by its key
+
+    def key(call_id: str, journey_event: Any) -> str | None:
+        return received_key(call_id) if isinstance(journey_event, Received) else None
+
+    batched = SqliteRecorder(open_database(grouped), linger=0.3)
+    await acknowledged(*[batched.write(c, at, e, key=key(c, e)) for c, at, e in writes])
+    batched.close()
+    one_by_one = SqliteRecorder(open_database(single))
+    for c, at, e in writes:
+        await acknowledged(one_by_one.write(c, at, e, key=key(c, e)))
+    one_by_one.close()
+    assert [_stored(grouped, c) for c in calls] == [_stored(single, c) for c in calls]
+    row, events = _stored(grouped, "c0")
+    assert row is not None
+    assert [kind for _at, kind, _details in events].count(EventKind.RECEIVED) == 1
+    assert len(events) == len(_UNEVEN_CALL)
 
 
 async def test_the_writer_builds_on_what_another_connection_wrote_to_a_call(
