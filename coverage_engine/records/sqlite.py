@@ -293,8 +293,14 @@ def _create_private(path: Path) -> None:
     else:
         os.close(fd)
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        if file.exists() and file.stat().st_mode & 0o077:
-            file.chmod(0o600)
+        # The -wal and -shm files come and go: the last connection to close
+        # (an admin's `calls list`, say) checkpoints the log and removes them,
+        # at any moment between our looking and our changing them.
+        try:
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+        except FileNotFoundError:
+            continue
 
 
 def _connect(path: Path) -> sqlite3.Connection:

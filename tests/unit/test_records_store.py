@@ -430,6 +430,29 @@ def test_an_existing_world_readable_file_is_tightened(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+def test_a_log_file_removed_while_the_files_are_tightened_is_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The -wal file goes away (a reader's close checkpoints it) between the engine looking at
+    it and tightening it: the start goes on, the record file itself still made owner-only."""
+    path = tmp_path / "calls.db"
+    path.touch(mode=0o644)
+    path.chmod(0o644)
+    log_file = tmp_path / "calls.db-wal"
+    log_file.touch(mode=0o644)
+    log_file.chmod(0o644)
+    chmod = Path.chmod
+
+    def removed_first(self: Path, mode: int) -> None:
+        if self == log_file:
+            self.unlink()  # gone just before our chmod reaches it
+        chmod(self, mode)
+
+    monkeypatch.setattr(Path, "chmod", removed_first)
+    open_database(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
 def test_a_new_file_gets_the_current_schema_version(tmp_path: Path) -> None:
     """Migrations run on open and PRAGMA user_version names the schema."""
     conn = open_database(tmp_path / "calls.db")
